@@ -1,0 +1,36 @@
+"""What the storage plugin knows of the request in progress, for the hook.
+
+Radicale calls the storage and the hook from the request's thread; the
+storage plugin notes here which outbox record each write made, and the hook
+adds what it is told about the same write.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestContext:
+    actor: str = ""
+    request: str = ""
+    creating_collection: bool = False
+    # collection path ("/alice/family/") -> outbox record ids of item writes, in order
+    item_records: dict[str, list[int]] = field(default_factory=dict)
+
+
+_local = threading.local()
+
+
+def current() -> RequestContext:
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        ctx = RequestContext()
+        _local.ctx = ctx
+    return ctx
+
+
+def start(actor: str, request: str) -> RequestContext:
+    _local.ctx = RequestContext(actor=actor, request=request)
+    return _local.ctx

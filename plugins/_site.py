@@ -1,0 +1,24 @@
+"""Build the core's :class:`~radicale_ext.site.Site` from Radicale's configuration."""
+
+from __future__ import annotations
+
+from radicale import config
+
+from radicale_ext.site import Settings, Site
+
+
+def settings_from(configuration: config.Configuration) -> Settings:
+    collections = configuration.get("storage", "filesystem_folder")
+    database = configuration.get("sharing", "database_path") or Settings.default_database_path(collections)
+    return Settings(
+        collections_folder=collections,
+        database_path=database,
+        groups_file=configuration.get("group", "htgroup_filename") or None,
+        htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
+        rights_file=configuration.get("rights", "file") or None,
+    )
+
+
+def site_for(configuration: config.Configuration) -> Site:
+    """The process-wide core objects for this configuration (created once)."""
+    return Site.for_settings(settings_from(configuration))

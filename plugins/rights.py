@@ -1,0 +1,91 @@
+"""Rights plugin: the admin's rights file first, then what shares grant.
+
+The rights file keeps exactly the meaning of Radicale's ``from_file``: the
+first section whose ``user`` and ``collection`` patterns match decides, and
+that decision is final, so a rule that forbids something forbids it even
+when a share would allow it.  Only where no rule matches do the sharing
+lists speak: a subscriber reads ("r"), a collaborator reads and writes ("rw").
+
+Radicale calls :meth:`Rights.authorization` once per item of a PROPFIND;
+answers are cached per (user, groups, path) until the rights file, the
+groups file or the sharing database changes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from radicale import config, pathutils
+from radicale.rights import from_file
+
+from radicale_ext.model import Role
+
+from ._site import site_for
+
+NO_RULE = "\x00"  # what from_file answers through our catch-all rule when nothing else matched
+
+ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class Rights(from_file.Rights):
+    def __init__(self, configuration: config.Configuration) -> None:
+        self._configuration = configuration
+        self._site = site_for(configuration)
+        self._load_lock = threading.Lock()
+        self._load()
+        self._cache = threading.local()
+
+    def _load(self) -> None:
+        super().__init__(self._configuration)
+        self._rights_config["radicale-ext: no rule matched"] = {
+            "user_pattern": ".*", "collection_pattern": ".*", "allowed_groups": [""], "permission": NO_RULE}
+        self._file_stamp = _stamp(self._filename)
+
+    def _cache_for(self, version: tuple) -> dict:
+        cache = getattr(self._cache, "entries", None)
+        if cache is None or self._cache.version != version:
+            cache = {}
+            self._cache.entries, self._cache.version = cache, version
+        return cache
+
+    def file_decision(self, user: str, user_groups: set, path: str) -> str | None:
+        """The rights file's answer, or ``None`` when no section matches."""
+        stamp = _stamp(self._filename)
+        if stamp != self._file_stamp:
+            with self._load_lock:
+                if stamp != self._file_stamp:
+                    self._load()
+        answer = super().authorization(user, user_groups, path)
+        return None if answer == NO_RULE else answer
+
+    def authorization(self, user: str, user_groups: set, path: str) -> str:
+        version = (_stamp(self._filename), self._site.db.version(), _stamp(self._site.settings.groups_file))
+        cache = self._cache_for(version)
+        key = (user, frozenset(user_groups or ()), path)
+        answer = cache.get(key)
+        if answer is None:
+            answer = self._decide(user, user_groups, path)
+            cache[key] = answer
+        return answer
+
+    def _decide(self, user: str, user_groups: set, path: str) -> str:
+        decision = self.file_decision(user, user_groups, path)
+        if decision is not None:
+            return decision
+        parts = pathutils.strip_path(path).split("/")
+        if not user or len(parts) != 2 or parts[0] == user:
+            return ""
+        circles = self._site.circles.circles_of(user)
+        grant = self._site.shares.grant_on(user, circles, f"/{parts[0]}/{parts[1]}/")
+        return ROLE_PERMISSIONS[grant.role] if grant else ""

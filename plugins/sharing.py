@@ -1,0 +1,117 @@
+"""Sharing plugin: Radicale's map sharing, fed by our sharing database.
+
+Radicale asks :meth:`Sharing.database_get_sharing` whether a path such as
+``/bob/family~alice/`` is a share mounted in bob's home, and
+:meth:`Sharing.database_list_sharing` which shares to list in a home.  We
+answer from :class:`radicale_ext.shares.ShareBook` (one indexed query) and
+translate roles into Radicale's permission letters here, and only here.
+
+Shares are created with the radicale-ext CLI, not with Radicale's JSON API
+(``permit_create_map`` stays off), so the ``database_create/update/delete``
+calls answer "not-implemented".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from radicale import config, pathutils, sharing
+from radicale.log import logger
+
+from radicale_ext import layout
+from radicale_ext.model import Grant, Role
+
+from ._site import site_for
+
+ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
+
+
+def _intersect(a: str, b: str) -> str:
+    return "".join(ch for ch in a if ch in b)
+
+
+class Sharing(sharing.BaseSharing):
+    def __init__(self, configuration: config.Configuration) -> None:
+        self._site = site_for(configuration)  # raises DatabaseUnavailable before anything else starts
+        super().__init__(configuration)
+
+    # -- database life cycle --------------------------------------------------
+
+    def database_init(self) -> bool:
+        return True
+
+    def database_get_info(self) -> dict | None:
+        return {"type": "radicale-ext", "path": self._site.settings.database_path}
+
+    def database_verify(self) -> bool:
+        return self._site.db.read_one("PRAGMA quick_check") == ("ok",)
+
+    # -- lookups Radicale makes on every request --------------------------------
+
+    def database_get_sharing(self, ShareType: str, PathOrToken: str, OnlyEnabled: bool = True,
+                             User: str | None = None) -> dict | None:
+        if ShareType != "map" or not User:
+            return None
+        user = User.split(sharing.SHARING_SEPARATOR_GROUP, 1)[0]
+        parts = pathutils.strip_path(PathOrToken).split("/")
+        if len(parts) != 2 or parts[0] != user:
+            return None
+        circles = self._site.circles.circles_of(user)
+        grant = self._site.shares.grant_at_mount(user, circles, parts[1])
+        if grant is None:
+            return None
+        return self._row(grant, user, circles)
+
+    def database_list_sharing(self, OwnerOrUser: str | None = None, ShareType: str | None = None,
+                              PathOrToken: str | None = None, PathMapped: str | None = None,
+                              User: str | None = None, EnabledByOwner: bool | None = None,
+                              EnabledByUser: bool | None = None, HiddenByOwner: bool | None = None,
+                              HiddenByUser: bool | None = None, Conversion: str | None = None) -> list[dict]:
+        if ShareType not in (None, "map") or EnabledByOwner is False or HiddenByOwner is True:
+            return []
+        if PathMapped is not None and User is None and OwnerOrUser is None:
+            # "is this collection shared?" (Radicale refuses to delete a shared collection)
+            return [{"PathMapped": s.collection, "Owner": s.owner, "ShareType": "map"}
+                    for s in self._site.shares.shares_of(PathMapped)]
+        who = User or OwnerOrUser
+        if not who:
+            return []
+        user = who.split(sharing.SHARING_SEPARATOR_GROUP, 1)[0]
+        circles = self._site.circles.circles_of(user)
+        rows = [self._row(g, user, circles) for g in self._site.shares.grants_for(user, circles)]
+        if PathOrToken is not None:
+            rows = [r for r in rows if r["PathOrToken"] == PathOrToken]
+        if PathMapped is not None:
+            rows = [r for r in rows if r["PathMapped"] == PathMapped]
+        return rows
+
+    def _row(self, grant: Grant, user: str, circles: frozenset[str]) -> dict[str, Any]:
+        permissions = ROLE_PERMISSIONS[grant.role]
+        decision = self._rights.file_decision(user, set(circles), grant.collection) \
+            if hasattr(self._rights, "file_decision") else None
+        if decision is not None:  # the admin's rights file has the last word
+            permissions = _intersect(permissions, decision)
+        name = layout.display_name(self._site.settings.collections_folder, grant.collection) \
+            or grant.collection.strip("/").split("/")[1]
+        return {
+            "mapped": True, "ShareType": "map",
+            "PathOrToken": grant.mount_path(user), "PathMapped": grant.collection,
+            "Owner": grant.owner, "User": user, "Permissions": permissions,
+            "EnabledByOwner": True, "EnabledByUser": True,
+            "HiddenByOwner": False, "HiddenByUser": False, "Hidden": False,
+            "Properties": {"D:displayname": f"{name} ({grant.owner})"},
+            "Conversion": "none", "Actions": {},
+            "TimestampCreated": 0, "TimestampUpdated": 0,
+        }
+
+    # -- Radicale's JSON API: shares are managed with the radicale-ext CLI ------
+
+    def database_create_sharing(self, *args: Any, **kwargs: Any) -> dict:
+        logger.warning("sharing: create shares with 'radicale-ext share add', not Radicale's API")
+        return {"status": "not-implemented"}
+
+    def database_update_sharing(self, *args: Any, **kwargs: Any) -> dict:
+        return {"status": "not-implemented"}
+
+    def database_delete_sharing(self, *args: Any, **kwargs: Any) -> dict:
+        return {"status": "not-implemented"}

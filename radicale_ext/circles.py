@@ -1,0 +1,144 @@
+"""Circles (family, team): members and managers.
+
+A circle's membership is kept either in the sharing database (changed with
+the CLI by the circle's managers or the admin) or in the admin's groups file
+(changed by editing the file).  Managers are always kept in the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from . import names
+from .database import Database
+from .errors import Conflict, Forbidden, NotFound
+from .groups_file import GroupsFile
+from .model import Circle, CircleOrigin
+
+ADMIN: str | None = None  # acting as the server's admin: every check passes
+
+
+class CircleBook:
+    def __init__(self, db: Database, groups_file: GroupsFile,
+                 user_exists: Callable[[str], bool] | None = None) -> None:
+        self._db = db
+        self._file = groups_file
+        self._user_exists = user_exists or (lambda _user: True)
+
+    # -- reading --------------------------------------------------------------
+
+    def circles_of(self, user: str) -> frozenset[str]:
+        """Every circle ``user`` belongs to (database and groups file)."""
+        rows = self._db.read("SELECT circle FROM circle_members WHERE user = ?", (user,))
+        return frozenset(r[0] for r in rows) | self._file.circles_of(user)
+
+    def exists(self, name: str) -> bool:
+        return self._origin(name) is not None
+
+    def _origin(self, name: str) -> CircleOrigin | None:
+        if self._db.read_one("SELECT 1 FROM circles WHERE name = ?", (name,)):
+            return CircleOrigin.DATABASE
+        if name in self._file.circles():
+            return CircleOrigin.GROUPS_FILE
+        return None
+
+    def get(self, name: str) -> Circle:
+        origin = self._origin(name)
+        if origin is None:
+            raise NotFound(f"no circle named {name!r}")
+        if origin is CircleOrigin.DATABASE:
+            members = frozenset(r[0] for r in self._db.read(
+                "SELECT user FROM circle_members WHERE circle = ? ORDER BY user", (name,)))
+        else:
+            members = self._file.circles()[name]
+        managers = frozenset(r[0] for r in self._db.read(
+            "SELECT user FROM circle_managers WHERE circle = ? ORDER BY user", (name,)))
+        return Circle(name=name, origin=origin, members=members, managers=managers)
+
+    def list(self) -> list[Circle]:
+        db_names = {r[0] for r in self._db.read("SELECT name FROM circles")}
+        return [self.get(n) for n in sorted(db_names | set(self._file.circles()))]
+
+    # -- changing -------------------------------------------------------------
+
+    def create(self, name: str, managers: list[str], *, actor: str | None = ADMIN) -> Circle:
+        names.circle_name(name)
+        for m in managers:
+            self._require_user(m)
+        if self._origin(name) is not None:
+            raise Conflict(f"circle {name!r} already exists")
+        if actor is not ADMIN and actor not in managers:
+            managers = [actor, *managers]
+        with self._db.write() as w:
+            w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", (name, int(time.time())))
+            for m in dict.fromkeys(managers):
+                w.execute("INSERT INTO circle_managers(circle, user) VALUES (?, ?)", (name, m))
+                w.execute("INSERT OR IGNORE INTO circle_members(circle, user) VALUES (?, ?)", (name, m))
+        return self.get(name)
+
+    def delete(self, name: str, *, actor: str | None = ADMIN) -> None:
+        circle = self.get(name)
+        self._require_manager(circle, actor)
+        if circle.origin is CircleOrigin.GROUPS_FILE:
+            raise Forbidden(f"circle {name!r} comes from the groups file; remove it there")
+        with self._db.write() as w:
+            w.execute("DELETE FROM circles WHERE name = ?", (name,))
+            w.execute("DELETE FROM circle_managers WHERE circle = ?", (name,))
+            w.execute("DELETE FROM shares WHERE grantee_kind = 'circle' AND grantee = ?", (name,))
+
+    def add_member(self, name: str, user: str, *, actor: str | None = ADMIN) -> None:
+        circle = self._changeable(name, actor)
+        self._require_user(user)
+        if user in circle.members:
+            raise Conflict(f"{user!r} is already a member of circle {name!r}")
+        with self._db.write() as w:
+            w.execute("INSERT INTO circle_members(circle, user) VALUES (?, ?)", (name, user))
+
+    def remove_member(self, name: str, user: str, *, actor: str | None = ADMIN) -> None:
+        circle = self._changeable(name, actor)
+        if user not in circle.members:
+            raise NotFound(f"{user!r} is not a member of circle {name!r}")
+        with self._db.write() as w:
+            w.execute("DELETE FROM circle_members WHERE circle = ? AND user = ?", (name, user))
+            w.execute("DELETE FROM circle_managers WHERE circle = ? AND user = ?", (name, user))
+
+    def add_manager(self, name: str, user: str, *, actor: str | None = ADMIN) -> None:
+        circle = self.get(name)
+        self._require_manager(circle, actor)
+        self._require_user(user)
+        if user in circle.managers:
+            raise Conflict(f"{user!r} already manages circle {name!r}")
+        with self._db.write() as w:
+            w.execute("INSERT INTO circle_managers(circle, user) VALUES (?, ?)", (name, user))
+            if circle.origin is CircleOrigin.DATABASE:
+                w.execute("INSERT OR IGNORE INTO circle_members(circle, user) VALUES (?, ?)", (name, user))
+
+    def remove_manager(self, name: str, user: str, *, actor: str | None = ADMIN) -> None:
+        circle = self.get(name)
+        self._require_manager(circle, actor)
+        if user not in circle.managers:
+            raise NotFound(f"{user!r} does not manage circle {name!r}")
+        with self._db.write() as w:
+            w.execute("DELETE FROM circle_managers WHERE circle = ? AND user = ?", (name, user))
+
+    # -- checks ---------------------------------------------------------------
+
+    def _changeable(self, name: str, actor: str | None) -> Circle:
+        circle = self.get(name)
+        self._require_manager(circle, actor)
+        if circle.origin is CircleOrigin.GROUPS_FILE:
+            raise Forbidden(
+                f"circle {name!r} comes from the admin's groups file; its members are changed there"
+            )
+        return circle
+
+    @staticmethod
+    def _require_manager(circle: Circle, actor: str | None) -> None:
+        if actor is not ADMIN and actor not in circle.managers:
+            raise Forbidden(f"{actor!r} does not manage circle {circle.name!r}; ask one of its managers")
+
+    def _require_user(self, user: str) -> None:
+        names.user_name(user)
+        if not self._user_exists(user):
+            raise NotFound(f"no user named {user!r}; add it with 'radicale-ext user add {user}'")

@@ -1,0 +1,225 @@
+"""The sharing database: one SQLite file, opened per thread.
+
+SQLite (WAL mode) is the embedded default.  Every object of the core that
+keeps state (circles, shares, outbox) receives a :class:`Database` and speaks
+plain SQL to it through :meth:`Database.read` and :meth:`Database.write`.
+
+Start-up checks (:meth:`Database.open`) turn a missing, locked or corrupt file
+into :class:`DatabaseUnavailable` with a sentence that says what to do; the
+server refuses to start rather than run with an empty share list.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import DatabaseUnavailable
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS circles (
+    name       TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS circle_members (
+    circle TEXT NOT NULL REFERENCES circles(name) ON DELETE CASCADE,
+    user   TEXT NOT NULL,
+    PRIMARY KEY (circle, user)
+);
+CREATE INDEX IF NOT EXISTS circle_members_by_user ON circle_members(user);
+CREATE TABLE IF NOT EXISTS circle_managers (
+    circle TEXT NOT NULL,
+    user   TEXT NOT NULL,
+    PRIMARY KEY (circle, user)
+);
+CREATE INDEX IF NOT EXISTS circle_managers_by_user ON circle_managers(user);
+CREATE TABLE IF NOT EXISTS shares (
+    id           INTEGER PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    collection   TEXT NOT NULL,
+    mount        TEXT NOT NULL,
+    grantee_kind TEXT NOT NULL CHECK (grantee_kind IN ('user', 'circle')),
+    grantee      TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('subscriber', 'collaborator')),
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    UNIQUE (collection, grantee_kind, grantee)
+);
+CREATE INDEX IF NOT EXISTS shares_by_grantee ON shares(grantee_kind, grantee);
+CREATE INDEX IF NOT EXISTS shares_by_mount ON shares(mount, grantee_kind, grantee);
+CREATE INDEX IF NOT EXISTS shares_by_owner ON shares(owner);
+CREATE TABLE IF NOT EXISTS outbox (
+    id            INTEGER PRIMARY KEY,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'ready')),
+    kind          TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    collection    TEXT NOT NULL,
+    item          TEXT,
+    to_collection TEXT,
+    to_item       TEXT,
+    component     TEXT,
+    uid           TEXT,
+    etag          TEXT,
+    detail        TEXT NOT NULL DEFAULT '{}',
+    recovered     INTEGER NOT NULL DEFAULT 0,
+    created_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox(state, id);
+"""
+
+MARKER_NAME = ".radicale-ext-database-id"
+
+
+class Database:
+    """A SQLite database file with one connection per thread."""
+
+    def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._local_writes = 0
+
+    # -- opening and checking -------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, *, marker_folder: str | None = None, create: bool = True) -> Database:
+        """Open (and on first use create) the database, checking it is usable.
+
+        ``marker_folder`` is the collection folder: a marker file there holds
+        the database's id, so that a database lost after collections were
+        shared is reported instead of silently re-created empty.
+        """
+        marker = os.path.join(marker_folder, MARKER_NAME) if marker_folder else None
+        exists = os.path.exists(path)
+        if not exists:
+            if marker and os.path.exists(marker):
+                raise DatabaseUnavailable(
+                    f"sharing database {path!r} is missing, but the data folder was used with one "
+                    f"(marker {marker!r}); restore the database from backup, or delete the marker "
+                    "to start with no shares"
+                )
+            if not create:
+                raise DatabaseUnavailable(f"sharing database {path!r} does not exist")
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+        db = cls(path)
+        try:
+            db._check_and_migrate(marker)
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise DatabaseUnavailable(
+                    f"sharing database {path!r} is locked by another program; stop it and start again"
+                ) from e
+            raise DatabaseUnavailable(f"sharing database {path!r} cannot be opened: {e}") from e
+        except sqlite3.DatabaseError as e:
+            raise DatabaseUnavailable(
+                f"sharing database {path!r} is corrupt ({e}); restore it from backup"
+            ) from e
+        return db
+
+    def _check_and_migrate(self, marker: str | None) -> None:
+        conn = self._connection()
+        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("integrity check failed")
+        with self.write() as w:
+            w.executescript_safe(SCHEMA)
+            row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise DatabaseUnavailable(
+                    f"sharing database {self.path!r} has schema {row[0]}, newer than this "
+                    f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"
+                )
+            db_id = w.execute("SELECT value FROM meta WHERE key='database_id'").fetchone()[0]
+        if marker:
+            if os.path.exists(marker):
+                with open(marker, encoding="utf-8") as f:
+                    if f.read().strip() != db_id:
+                        raise DatabaseUnavailable(
+                            f"sharing database {self.path!r} does not belong to this data folder "
+                            f"(marker {marker!r} names another); point [sharing] database_path at the right file"
+                        )
+            else:
+                os.makedirs(os.path.dirname(marker), exist_ok=True)
+                tmp = marker + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(db_id + "\n")
+                os.replace(tmp, marker)
+
+    # -- connections ----------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000,
+                                   isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._connection().execute(sql, params).fetchall()
+
+    def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self._connection().execute(sql, params).fetchone()
+
+    @contextmanager
+    def write(self) -> Iterator[_Writer]:
+        """One atomic transaction: all of it is stored, or none of it."""
+        conn = self._connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Writer(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._local_writes += 1
+
+    def version(self) -> tuple[int, int]:
+        """A value that changes whenever anyone commits to the database.
+
+        ``PRAGMA data_version`` changes on commits of other connections; our
+        own commits are counted in ``_local_writes``.  Cheap enough to call on
+        every rights check.
+        """
+        data_version = self._connection().execute("PRAGMA data_version").fetchone()[0]
+        return data_version, self._local_writes
+
+
+class _Writer:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executescript_safe(self, script: str) -> None:
+        """Run ``;``-separated statements inside the current transaction."""
+        for statement in script.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)

@@ -1,0 +1,99 @@
+"""One server's worth of core objects, built from its settings.
+
+Radicale creates each plugin separately (and the sharing plugin creates a
+second rights and storage plugin of its own); :func:`Site.for_settings`
+hands all of them the same objects, one per database file and process.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import threading
+from dataclasses import dataclass
+
+from . import layout
+from .circles import CircleBook
+from .database import Database
+from .errors import ExtError
+from .groups_file import GroupsFile
+from .outbox import Outbox
+from .shares import ShareBook
+from .users import UserFile
+
+
+@dataclass(frozen=True)
+class Settings:
+    collections_folder: str
+    database_path: str
+    groups_file: str | None
+    htpasswd_file: str | None
+    rights_file: str | None
+
+    @staticmethod
+    def default_database_path(collections_folder: str) -> str:
+        return os.path.join(os.path.dirname(os.path.abspath(collections_folder)), "sharing.sqlite")
+
+    @classmethod
+    def from_ini(cls, path: str) -> Settings:
+        """Read the options we need from Radicale's own INI file.
+
+        Relative paths are taken from the working directory, as Radicale does.
+        """
+        parser = configparser.RawConfigParser()
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f)
+        except OSError as e:
+            raise ExtError(f"cannot read config file {path!r}: {e.strerror}") from e
+        except configparser.Error as e:
+            raise ExtError(f"config file {path!r} is not valid: {e}") from e
+
+        def option(section: str, key: str, default: str = "") -> str:
+            return parser.get(section, key, fallback=default).strip()
+
+        def file(section: str, key: str) -> str | None:
+            value = option(section, key)
+            return os.path.abspath(os.path.expanduser(value)) if value else None
+
+        collections = file("storage", "filesystem_folder") or "/var/lib/radicale/collections"
+        return cls(
+            collections_folder=collections,
+            database_path=file("sharing", "database_path") or cls.default_database_path(collections),
+            groups_file=file("group", "htgroup_filename"),
+            htpasswd_file=file("auth", "htpasswd_filename"),
+            rights_file=file("rights", "file"),
+        )
+
+
+class Site:
+    _registry: dict[str, Site] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database.open(settings.database_path, marker_folder=settings.collections_folder)
+        self.users = UserFile(settings.htpasswd_file) if settings.htpasswd_file else None
+        self.groups_file = GroupsFile(settings.groups_file)
+        self.circles = CircleBook(self.db, self.groups_file, user_exists=self.user_exists)
+        self.shares = ShareBook(self.db, user_exists=self.user_exists, circle_exists=self.circles.exists,
+                                collection_tag=self.collection_tag)
+        self.outbox = Outbox(self.db)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Site:
+        key = os.path.abspath(settings.database_path)
+        with cls._registry_lock:
+            site = cls._registry.get(key)
+            if site is None or site.settings != settings:
+                site = cls(settings)
+                cls._registry[key] = site
+            return site
+
+    def user_exists(self, user: str) -> bool:
+        """Users are the accounts of the htpasswd file; with another auth
+        backend every syntactically valid name is accepted."""
+        return self.users.exists(user) if self.users else True
+
+    def collection_tag(self, path: str) -> str | None:
+        return layout.collection_tag(self.settings.collections_folder, path)
