@@ -1,0 +1,164 @@
+"""A real radicale-ext server on 127.0.0.1, started as its own process.
+
+Tests speak HTTP to it; the CLI is run against the same config file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bcrypt
+import requests
+
+from radicale_ext import cli
+
+PROJECT = Path(__file__).resolve().parent.parent
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+
+
+def password(user: str) -> str:
+    return f"pw-{user}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(root: Path, port: int, **overrides: dict[str, str]) -> Path:
+    """The embedded default config, with this server's port and folders."""
+    parser = configparser.RawConfigParser()
+    parser.read(PROJECT / "config" / "radicale.ini")
+    parser.set("server", "hosts", f"127.0.0.1:{port}")
+    parser.set("auth", "htpasswd_filename", str(root / "data" / "users"))
+    parser.set("auth", "delay", "0")
+    parser.set("rights", "file", str(root / "rights"))
+    parser.set("group", "htgroup_filename", str(root / "data" / "groups"))
+    parser.set("storage", "filesystem_folder", str(root / "data" / "collections"))
+    parser.set("sharing", "database_path", str(root / "data" / "sharing.sqlite"))
+    parser.set("logging", "level", "warning")
+    for section, options in overrides.items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        for key, value in options.items():
+            parser.set(section, key, value)
+    path = root / "radicale.ini"
+    with open(path, "w") as f:
+        parser.write(f)
+    return path
+
+
+def write_users(path: Path, users: tuple[str, ...] = USERS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{u}:{bcrypt.hashpw(password(u).encode(), bcrypt.gensalt(4)).decode()}" for u in users]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Server:
+    root: Path
+    port: int
+    config: Path
+    proc: subprocess.Popen | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def rights_file(self) -> Path:
+        return self.root / "rights"
+
+    @property
+    def groups_file(self) -> Path:
+        return self.root / "data" / "groups"
+
+    def start(self) -> Server:
+        log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(self.config)],
+            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,
+                headers: dict[str, str] | None = None, **kwargs) -> requests.Response:
+        auth = (user, password(user)) if user else None
+        data = body.encode() if isinstance(body, str) else body
+        return self.session.request(method, self.url + path, auth=auth, data=data,
+                                    headers=headers or {}, allow_redirects=False, timeout=30, **kwargs)
+
+    def cli(self, *args: str, acting_as: str | None = None) -> CliResult:
+        """Run the radicale-ext CLI in this process against this server's config."""
+        argv = ["--config", str(self.config)]
+        if acting_as:
+            argv += ["--as", acting_as]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main([*argv, *args])
+            except SystemExit as e:
+                code = int(e.code or 0)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    def ok(self, *args: str, acting_as: str | None = None) -> str:
+        result = self.cli(*args, acting_as=acting_as)
+        assert result.code == 0, f"radicale-ext {' '.join(args)} failed: {result.err}"
+        return result.out
+
+    def cli_process(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        """The installed console script, as an admin types it."""
+        exe = shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"
+        return subprocess.run([exe, "--config", str(self.config), *args], input=stdin,
+                              capture_output=True, text=True, cwd=self.root, timeout=60)
+
+
+def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[str, str]) -> Server:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "config" / "rights", root / "rights")
+    write_users(root / "data" / "users", users)
+    (root / "data" / "groups").write_text("")
+    port = free_port()
+    return Server(root=root, port=port, config=write_config(root, port, **overrides))
