@@ -70,9 +70,10 @@ class Sharing(sharing.BaseSharing):
         if ShareType not in (None, "map") or EnabledByOwner is False or HiddenByOwner is True:
             return []
         if PathMapped is not None and User is None and OwnerOrUser is None:
-            # "is this collection shared?" (Radicale refuses to delete a shared collection)
-            return [{"PathMapped": s.collection, "Owner": s.owner, "ShareType": "map"}
-                    for s in self._site.shares.shares_of(PathMapped)]
+            # Radicale asks this before a DELETE to refuse deleting a shared
+            # collection (409).  We let the owner delete it: the storage plugin
+            # drops its shares with it, and sharees stop seeing it.
+            return []
         who = User or OwnerOrUser
         if not who:
             return []

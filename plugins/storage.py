@@ -64,7 +64,9 @@ class Collection(multifilesystem.Collection):
     def delete(self, href=None):
         if href is None:
             with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)):
-                return super().delete(href)
+                super().delete(href)
+            site_for(self._storage.configuration).shares.forget_collection(_collection_path(self.path))
+            return
         with _recorded(self._storage, self._change(ChangeKind.ITEM_DELETED, item=href)) as record_id:
             super().delete(href)
         _request.current().item_records.setdefault(_collection_path(self.path), []).append(record_id)
