@@ -208,7 +208,8 @@ def outbox_list(args: argparse.Namespace, site: Site) -> None:
 # -- serve --------------------------------------------------------------------
 
 def serve(args: argparse.Namespace) -> None:
-    """Prepare the data folder on first use, then run Radicale with our plugins."""
+    """Prepare the data folder on first use, then run Radicale with our plugins
+    (radicale_ext.plugins.server, a separate process: the core does not import Radicale)."""
     settings = Settings.from_ini(args.config)
     for path in (settings.htpasswd_file, settings.groups_file):
         if path and not os.path.exists(path):
@@ -217,7 +218,7 @@ def serve(args: argparse.Namespace) -> None:
                 pass
     os.makedirs(settings.collections_folder, exist_ok=True)
     Site(settings).db.close()  # fail here, with one clear line, if the database is unusable
-    command = [sys.executable, "-m", "radicale", "--config", args.config]
+    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config]
     if args.debug:
         command.append("--debug")
     os.execv(sys.executable, command)

@@ -96,7 +96,7 @@ class Server:
     def start(self) -> Server:
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(self.config)],
+            [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
             cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,0 +1,49 @@
+"""Radicale's Application, extended in this one place.
+
+Where Radicale's request handling has no plugin hook, we subclass its
+Application here rather than patching its files:
+
+- PUT: a refusal of bad data says why ("Bad Request: the data is not valid
+  iCalendar (RFC 5545): At line 4: Component VEVENT was never closed").
+"""
+
+from __future__ import annotations
+
+import io
+
+import radicale
+from radicale import httputils, pathutils, types
+
+from radicale_ext.validation import describe_problem
+
+
+def _expected_component(path: str) -> str | None:
+    if path.endswith(".ics"):
+        return "VCALENDAR"
+    if path.endswith(".vcf"):
+        return "VCARD"
+    return None
+
+
+class Application(radicale.Application):
+    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+               user_groups: set, request_info: dict) -> types.WSGIResponse:
+        raw = self._buffer_body(environ)
+        response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        if raw is None or response[0] != 400 or response[2] != "Bad Request":
+            return response
+        text = httputils.decode_request(self.configuration, environ, raw)
+        expected = _expected_component(pathutils.sanitize_path(path))
+        return httputils.bad_request(describe_problem(text, expected))
+
+    def _buffer_body(self, environ: types.WSGIEnviron) -> bytes | None:
+        """Read the body once and hand Radicale a copy, so a refusal can be explained."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if length <= 0 or length > self.configuration.get("server", "max_content_length"):
+            return None  # let Radicale answer as it does
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return raw

@@ -1,0 +1,56 @@
+"""Run radicale-ext: Radicale's application, with our extension, under waitress.
+
+    python -m radicale_ext.plugins.server --config config/radicale.ini
+
+waitress is a production WSGI server (keep-alive, a pool of threads); it
+replaces Radicale's development server.  Start-up problems (bad config,
+unusable sharing database) end the process with one clear line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import waitress
+from radicale import config, log
+from radicale.log import logger
+
+from radicale_ext.errors import ExtError
+
+from .app import Application
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="radicale-ext serve")
+    parser.add_argument("--config", required=True, help="Radicale INI file")
+    parser.add_argument("--debug", action="store_true", help="log every request")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")
+    args = parser.parse_args(argv)
+    log.setup()
+    try:
+        configuration = config.load([(args.config, False)])
+    except Exception as e:
+        print(f"radicale-ext: error: invalid configuration {args.config!r}: {e}", file=sys.stderr)
+        return 1
+    level = "debug" if args.debug else configuration.get("logging", "level")
+    log.set_level(level, configuration.get("logging", "backtrace_on_debug"),
+                  configuration.get("logging", "trace_filter"))
+    try:
+        application = Application(configuration)
+    except ExtError as e:
+        print(f"radicale-ext: error: {e}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:
+        print(f"radicale-ext: error: {e}", file=sys.stderr)
+        return 1
+    listen = " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+                      for host, port in configuration.get("server", "hosts"))
+    logger.info("radicale-ext listening on %s", listen)
+    waitress.serve(application, listen=listen, threads=args.threads, ident="radicale-ext",
+                   channel_timeout=configuration.get("server", "timeout") or 30, clear_untrusted_proxy_headers=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Say, in words, why a calendar object or contact card cannot be stored.
+
+Radicale refuses bad data with a bare "Bad Request"; the application
+extension (plugins/app.py) asks :func:`describe_problem` for a sentence the
+person (or the client's log) can act on.  Used only after a refusal, so it
+costs nothing on the success path.
+"""
+
+from __future__ import annotations
+
+import vobject
+
+_KIND = {"VCALENDAR": "iCalendar (RFC 5545)", "VCARD": "vCard (RFC 6350)"}
+
+
+def describe_problem(text: str, expected: str | None) -> str:
+    """``expected`` is "VCALENDAR" for a calendar, "VCARD" for an address book."""
+    kind = _KIND.get(expected or "", "iCalendar or vCard")
+    if not text.strip():
+        return f"the body is empty; send one {kind} object"
+    try:
+        components = list(vobject.readComponents(text, allowQP=True))
+    except vobject.base.ParseError as e:
+        return f"the data is not valid {kind}: {e}"
+    except Exception as e:  # vobject raises many kinds of errors on odd input
+        return f"the data is not valid {kind}: {e}"
+    if not components:
+        return f"the body holds no {kind} object"
+    names = {c.name.upper() for c in components}
+    if expected and names != {expected}:
+        found = ", ".join(sorted(names))
+        return f"this collection stores {kind} data, but the body is {found}"
+    if expected == "VCALENDAR":
+        for component in components:
+            inner = [c for c in component.getChildren() if c.name.upper() in ("VEVENT", "VTODO", "VJOURNAL")]
+            if not inner:
+                return "the calendar object has no VEVENT, VTODO or VJOURNAL"
+            uids = {c.uid.value for c in inner if hasattr(c, "uid")}
+            if len(uids) > 1:
+                return "one calendar object may hold one UID only (recurrence overrides share it); split it"
+    return f"the {kind} data could not be stored; check that it is one complete object with a UID"
