@@ -11,7 +11,6 @@ import pytest
 import radicale
 from radicale import group, hook, rights, sharing
 from radicale.storage import multifilesystem
-
 from radicale_ext.plugins import group as our_group
 from radicale_ext.plugins import hook as our_hook
 from radicale_ext.plugins import rights as our_rights
