@@ -5,6 +5,10 @@ Application here rather than patching its files:
 
 - PUT: a refusal of bad data says why ("Bad Request: the data is not valid
   iCalendar (RFC 5545): At line 4: Component VEVENT was never closed").
+- PUT of a whole collection onto a share is refused (403): it would replace
+  the owner's collection, items and name.  Radicale already refuses to
+  DELETE a mounted collection; a share's permission letters can only narrow
+  the owner's own rights, so this one rule needs the request handling.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ def _expected_component(path: str) -> str | None:
 class Application(radicale.Application):
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        if self._replaces_a_shared_collection(path, user, user_groups):
+            return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
         response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         if raw is None or response[0] != 400 or response[2] != "Bad Request":
@@ -35,6 +41,12 @@ class Application(radicale.Application):
         text = httputils.decode_request(self.configuration, environ, raw)
         expected = _expected_component(pathutils.sanitize_path(path))
         return httputils.bad_request(describe_problem(text, expected))
+
+    def _replaces_a_shared_collection(self, path: str, user: str, user_groups: set) -> bool:
+        if not user or not self._sharing._enabled:
+            return False
+        share = self._sharing.sharing_collection_resolver(path, user, user_groups)
+        return bool(share) and share["PathMapped"].endswith("/") and share["Owner"] != user
 
     def _buffer_body(self, environ: types.WSGIEnviron) -> bytes | None:
         """Read the body once and hand Radicale a copy, so a refusal can be explained."""

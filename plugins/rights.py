@@ -4,7 +4,10 @@ The rights file keeps exactly the meaning of Radicale's ``from_file``: the
 first section whose ``user`` and ``collection`` patterns match decides, and
 that decision is final, so a rule that forbids something forbids it even
 when a share would allow it.  Only where no rule matches do the sharing
-lists speak: a subscriber reads ("r"), a collaborator reads and writes ("rw").
+lists speak, on the owner's path (``/alice/family/``): a subscriber reads,
+a collaborator reads and writes items, and the collection itself stays the
+owner's: no DELETE of it, no PUT replacing it whole, no PROPPATCH of its
+properties.  (The mount path in the sharee's home is the sharing plugin's.)
 
 Radicale calls :meth:`Rights.authorization` once per item of a PROPFIND;
 answers are cached per (user, groups, path) until the rights file, the
@@ -25,7 +28,9 @@ from ._site import site_for
 
 NO_RULE = "\x00"  # what from_file answers through our catch-all rule when nothing else matched
 
-ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
+# Radicale's letters: "d" refuses DELETE of the collection, "o" refuses a PUT
+# that overwrites it whole, "l" refuses PROPPATCH (and hides write-properties).
+ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rwdol"}
 
 
 def _stamp(path: str | None) -> tuple[int, int] | None:

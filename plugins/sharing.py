@@ -24,6 +24,10 @@ from radicale_ext.model import Grant, Role
 from ._site import site_for
 
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
+# "p" refuses PROPPATCH through a mount.  Without it Radicale would store the
+# change as a per-user property overlay through database_update_sharing,
+# which we do not keep (yet): it would answer 207 and drop the change.
+NO_PROPERTIES_OVERLAY = "p"
 
 
 def _intersect(a: str, b: str) -> str:
@@ -92,6 +96,7 @@ class Sharing(sharing.BaseSharing):
             if hasattr(self._rights, "file_decision") else None
         if decision is not None:  # the admin's rights file has the last word
             permissions = _intersect(permissions, decision)
+        permissions += NO_PROPERTIES_OVERLAY
         name = layout.display_name(self._site.settings.collections_folder, grant.collection) \
             or grant.collection.strip("/").split("/")[1]
         return {
@@ -107,12 +112,24 @@ class Sharing(sharing.BaseSharing):
 
     # -- Radicale's JSON API: shares are managed with the radicale-ext CLI ------
 
-    def database_create_sharing(self, *args: Any, **kwargs: Any) -> dict:
+    # (Radicale's own signatures, so that tests/test_plugin_api.py can lock them)
+
+    def database_create_sharing(self, ShareType: str, PathOrToken: str, PathMapped: str, Conversion: str,
+                                Owner: str, User: str, Permissions: str = "r",
+                                EnabledByOwner: bool = False, EnabledByUser: bool = False,
+                                HiddenByOwner: bool = True, HiddenByUser: bool = True, Timestamp: int = 0,
+                                Properties: dict | None = None, Actions: dict | None = None) -> dict:
         logger.warning("sharing: create shares with 'radicale-ext share add', not Radicale's API")
         return {"status": "not-implemented"}
 
-    def database_update_sharing(self, *args: Any, **kwargs: Any) -> dict:
+    def database_update_sharing(self, ShareType: str, PathOrToken: str, OwnerOrUser: str | None = None,
+                                User: str | None = None, PathMapped: str | None = None,
+                                Permissions: str | None = None, EnabledByOwner: bool | None = None,
+                                EnabledByUser: bool | None = None, HiddenByOwner: bool | None = None,
+                                HiddenByUser: bool | None = None, Timestamp: int = 0,
+                                Properties: dict | None = None, Conversion: str | None = None,
+                                Actions: dict | None = None) -> dict:
         return {"status": "not-implemented"}
 
-    def database_delete_sharing(self, *args: Any, **kwargs: Any) -> dict:
+    def database_delete_sharing(self, ShareType: str, PathOrToken: str, User: str) -> dict:
         return {"status": "not-implemented"}
