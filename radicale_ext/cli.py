@@ -11,13 +11,15 @@ import argparse
 import getpass
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
 from . import names
-from .errors import ExtError, NotFound
-from .model import Grantee, GranteeKind, Role
+from .errors import Conflict, ExtError, NotFound
+from .model import Circle, Grantee, GranteeKind, Role
 from .site import Settings, Site
+from .users import UserFile
 
 DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
 
@@ -40,34 +42,50 @@ def _out(args: argparse.Namespace, rows: list[dict], text: Callable[[dict], str]
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")
     if args.password is not None:
         return args.password
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
+    if not sys.stdin.isatty():
+        raise ExtError("no password given and no terminal to ask on; use --password-stdin")
+    try:
+        first = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise ExtError("no password was typed; nothing changed") from None
+    if again != first:
         raise ExtError("the two passwords differ; nothing changed")
     return first
 
 
-def _users(site: Site):
+def _users(site: Site) -> UserFile:
     if site.users is None:
         raise ExtError("[auth] htpasswd_filename is not set in the config; users are managed elsewhere")
     return site.users
 
 
 def user_add(args: argparse.Namespace, site: Site) -> None:
-    _users(site).add(args.name, _password(args))
+    users = _users(site)
+    names.user_name(args.name)  # before asking for a password
+    if users.exists(args.name):
+        raise Conflict(f"user {args.name!r} already exists; remove it first or use 'user password'")
+    users.add(args.name, _password(args))
     print(f"user {args.name} added")
 
 
 def user_password(args: argparse.Namespace, site: Site) -> None:
-    _users(site).set_password(args.name, _password(args))
+    users = _users(site)
+    users.require(args.name)
+    users.set_password(args.name, _password(args))
     print(f"password of {args.name} changed")
 
 
 def user_remove(args: argparse.Namespace, site: Site) -> None:
-    _users(site).remove(args.name)
-    print(f"user {args.name} removed (their collections stay on disk)")
+    still_listed = site.remove_user(args.name)
+    print(f"user {args.name} removed, with the shares made to them and their circle memberships "
+          "(their own collections stay on disk)")
+    if still_listed:
+        print(f"note: the groups file still lists {args.name} in {', '.join(sorted(still_listed))}; "
+              "remove them there")
 
 
 def user_list(args: argparse.Namespace, site: Site) -> None:
@@ -87,19 +105,17 @@ def circle_delete(args: argparse.Namespace, site: Site) -> None:
 
 
 def circle_add(args: argparse.Namespace, site: Site) -> None:
-    for user in args.users:
-        site.circles.add_member(args.name, user, actor=args.acting_as)
+    for user in site.circles.add_members(args.name, args.users, actor=args.acting_as):
         print(f"{user} added to circle {args.name}")
 
 
 def circle_remove(args: argparse.Namespace, site: Site) -> None:
-    for user in args.users:
-        site.circles.remove_member(args.name, user, actor=args.acting_as)
+    for user in site.circles.remove_members(args.name, args.users, actor=args.acting_as):
         print(f"{user} removed from circle {args.name}")
 
 
 def circle_manager(args: argparse.Namespace, site: Site) -> None:
-    if args.action == "add":
+    if args.change == "add":
         site.circles.add_manager(args.name, args.user, actor=args.acting_as)
         print(f"{args.user} now manages circle {args.name}")
     else:
@@ -107,7 +123,7 @@ def circle_manager(args: argparse.Namespace, site: Site) -> None:
         print(f"{args.user} no longer manages circle {args.name}")
 
 
-def _circle_row(c) -> dict:
+def _circle_row(c: Circle) -> dict:
     return {"circle": c.name, "origin": c.origin.value, "members": sorted(c.members),
             "managers": sorted(c.managers)}
 
@@ -208,8 +224,7 @@ def outbox_list(args: argparse.Namespace, site: Site) -> None:
 # -- serve --------------------------------------------------------------------
 
 def serve(args: argparse.Namespace) -> None:
-    """Prepare the data folder on first use, then run Radicale with our plugins
-    (radicale_ext.plugins.server, a separate process: the core does not import Radicale)."""
+    """Prepare the data folder on first use, then run the server in this process's place."""
     settings = Settings.from_ini(args.config)
     for path in (settings.htpasswd_file, settings.groups_file):
         if path and not os.path.exists(path):
@@ -218,7 +233,8 @@ def serve(args: argparse.Namespace) -> None:
                 pass
     os.makedirs(settings.collections_folder, exist_ok=True)
     Site(settings).db.close()  # fail here, with one clear line, if the database is unusable
-    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config]
+    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
+               "--threads", str(args.threads)]
     if args.debug:
         command.append("--debug")
     os.execv(sys.executable, command)
@@ -226,84 +242,99 @@ def serve(args: argparse.Namespace) -> None:
 
 # -- parser -------------------------------------------------------------------
 
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--config``, ``--json`` and ``--as``: accepted before the command and after it."""
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--config", default=default(DEFAULT_CONFIG),
+                        help=f"Radicale INI file (default: {DEFAULT_CONFIG})")
+    parser.add_argument("--json", action="store_true", default=default(False), help="print lists as JSON")
+    parser.add_argument("--as", dest="acting_as", metavar="USER", default=default(None),
+                        help="act as this user (owner or circle manager) instead of as the admin")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="radicale-ext", description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="Radicale INI file (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print lists as JSON")
-    p.add_argument("--as", dest="acting_as", metavar="USER", default=None,
-                   help="act as this user (owner or circle manager) instead of as the admin")
+    _global_options(p, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
+
+    def group(parent, name: str, text: str):
+        return parent.add_parser(name, help=text, description=text).add_subparsers(
+            dest="action", required=True, metavar="ACTION")
+
+    def command(parent, name: str, text: str, run: Handler | None) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, help=text, description=text, parents=[common])
+        parser.set_defaults(run=run)
+        return parser
+
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("serve", help="run the server (Radicale with our plugins)")
+    s = command(sub, "serve", "run the server (Radicale with our plugins)", None)
     s.add_argument("--debug", action="store_true", help="log every request")
-    s.set_defaults(run=None)
+    s.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")
 
-    users = sub.add_parser("user", help="add, remove and list users").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    users = group(sub, "user", "add, remove and list users")
     for name, fn, text in (("add", user_add, "add a user (bcrypt password)"),
                            ("password", user_password, "change a user's password")):
-        u = users.add_parser(name, help=text)
+        u = command(users, name, text, fn)
         u.add_argument("name")
         u.add_argument("--password", help="the password (visible in the process list; prefer stdin)")
         u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-        u.set_defaults(run=fn)
-    u = users.add_parser("remove", help="remove a user")
-    u.add_argument("name")
-    u.set_defaults(run=user_remove)
-    users.add_parser("list", help="list users").set_defaults(run=user_list)
+    command(users, "remove", "remove a user, their shares and circle memberships", user_remove).add_argument("name")
+    command(users, "list", "list users", user_list)
 
-    circles = sub.add_parser("circle", help="circles (family, team) and their managers").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
-    c = circles.add_parser("create", help="create a circle")
+    circles = group(sub, "circle", "circles (family, team) and their managers")
+    c = command(circles, "create", "create a circle", circle_create)
     c.add_argument("name")
     c.add_argument("--manager", action="append", metavar="USER", help="a manager (repeat for more)")
-    c.set_defaults(run=circle_create)
-    c = circles.add_parser("delete", help="delete a circle and its shares")
-    c.add_argument("name")
-    c.set_defaults(run=circle_delete)
+    command(circles, "delete", "delete a circle and its shares", circle_delete).add_argument("name")
     for name, fn, text in (("add", circle_add, "add members"), ("remove", circle_remove, "remove members")):
-        c = circles.add_parser(name, help=text)
+        c = command(circles, name, text, fn)
         c.add_argument("name")
         c.add_argument("users", nargs="+", metavar="USER")
-        c.set_defaults(run=fn)
-    c = circles.add_parser("manager", help="name or drop a manager")
-    c.add_argument("action", choices=["add", "remove"])
+    c = command(circles, "manager", "name or drop a manager", circle_manager)
+    c.add_argument("change", choices=["add", "remove"])
     c.add_argument("name")
     c.add_argument("user")
-    c.set_defaults(run=circle_manager)
-    circles.add_parser("list", help="list circles").set_defaults(run=circle_list)
-    c = circles.add_parser("show", help="members and managers of a circle")
-    c.add_argument("name")
-    c.set_defaults(run=circle_show)
+    command(circles, "list", "list circles", circle_list)
+    command(circles, "show", "members and managers of a circle", circle_show).add_argument("name")
 
-    shares = sub.add_parser("share", help="share calendars and address books").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    shares = group(sub, "share", "share calendars and address books")
     for name, fn, text in (("add", share_add, "share a collection"),
                            ("role", share_role, "change the role of a share"),
                            ("remove", share_remove, "stop sharing with a user or circle")):
-        sh = shares.add_parser(name, help=text)
+        sh = command(shares, name, text, fn)
         sh.add_argument("collection", help="OWNER/COLLECTION, e.g. alice/family")
         who = sh.add_mutually_exclusive_group(required=True)
         who.add_argument("--user", help="share with this user")
         who.add_argument("--circle", help="share with every member of this circle")
         if name != "remove":
             sh.add_argument("--role", required=True, help="subscriber (read-only) or collaborator (read-write)")
-        sh.set_defaults(run=fn)
-    sh = shares.add_parser("list", help="subscribers and collaborators of a collection")
+    sh = command(shares, "list", "subscribers and collaborators of a collection", share_list)
     sh.add_argument("collection", help="OWNER/COLLECTION")
-    sh.set_defaults(run=share_list)
 
-    w = sub.add_parser("shared-with", help="everything shared with a user")
-    w.add_argument("user")
-    w.set_defaults(run=shared_with)
+    command(sub, "shared-with", "everything shared with a user", shared_with).add_argument("user")
 
-    o = sub.add_parser("outbox", help="the record of changes").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
-    ol = o.add_parser("list", help="list recorded changes")
+    outbox = group(sub, "outbox", "the record of changes")
+    ol = command(outbox, "list", "list recorded changes", outbox_list)
     ol.add_argument("--after", type=int, default=0, help="only records after this id")
     ol.add_argument("--state", choices=["ready", "pending"], default="ready")
-    ol.set_defaults(run=outbox_list)
     return p
+
+
+def _check_actor(args: argparse.Namespace, site: Site) -> None:
+    if args.acting_as is not None:
+        names.user_name(args.acting_as)
+        if not site.user_exists(args.acting_as):
+            raise NotFound(f"--as: no user named {args.acting_as!r}")
+
+
+def _fail(message: object) -> int:
+    line = " ".join(str(message).split("\n")).strip() or "unexpected error"
+    print(f"radicale-ext: error: {line}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -312,11 +343,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             serve(args)
             return 0
-        handler: Handler = args.run
-        handler(args, _site(args))
+        site = _site(args)
+        try:
+            _check_actor(args, site)
+            handler: Handler = args.run
+            handler(args, site)
+        finally:
+            site.db.close()
     except ExtError as e:
-        print(f"radicale-ext: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(e)
+    except (sqlite3.Error, OSError) as e:  # unexpected, yet still one line and no traceback
+        return _fail(f"{type(e).__name__}: {e}")
     except KeyboardInterrupt:
         return 130
     return 0

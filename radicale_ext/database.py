@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from .errors import DatabaseUnavailable
@@ -82,6 +82,25 @@ CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox(state, id);
 MARKER_NAME = ".radicale-ext-database-id"
 
 
+def _read_marker(marker: str | None) -> str | None:
+    """The database id the data folder's marker names, or ``None`` when there is none."""
+    if not marker:
+        return None
+    try:
+        with open(marker, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _stored_id(conn: sqlite3.Connection) -> str | None:
+    """The id stored in the database, or ``None`` for a new (empty) one."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
+    return row[0] if row else None
+
+
 class Database:
     """A SQLite database file with one connection per thread."""
 
@@ -95,45 +114,61 @@ class Database:
     # -- opening and checking -------------------------------------------------
 
     @classmethod
-    def open(cls, path: str, *, marker_folder: str | None = None, create: bool = True) -> Database:
+    def open(cls, path: str, *, marker_folder: str | None = None, create: bool = True,
+             busy_timeout_ms: int = 5000) -> Database:
         """Open (and on first use create) the database, checking it is usable.
 
         ``marker_folder`` is the collection folder: a marker file there holds
-        the database's id, so that a database lost after collections were
-        shared is reported instead of silently re-created empty.
+        the database's id, so that a database lost (deleted, emptied, or
+        replaced by another) after collections were shared is reported
+        instead of silently re-created empty.
+
+        Raises :class:`DatabaseUnavailable` when the file is missing, locked,
+        corrupt, newer than this code, or not the one the marker names.
         """
         marker = os.path.join(marker_folder, MARKER_NAME) if marker_folder else None
-        exists = os.path.exists(path)
-        if not exists:
-            if marker and os.path.exists(marker):
+        db = cls(path, busy_timeout_ms=busy_timeout_ms)
+        try:
+            marked_id = _read_marker(marker)
+            if not os.path.exists(path):
+                if marked_id is not None:
+                    raise DatabaseUnavailable(
+                        f"sharing database {path!r} is missing, but the data folder was used with one "
+                        f"(marker {marker!r}); restore the database from backup, or delete the marker "
+                        "to start with no shares"
+                    )
+                if not create:
+                    raise DatabaseUnavailable(f"sharing database {path!r} does not exist")
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            db._check_and_migrate(marker, marked_id)
+        except BaseException as e:
+            db.close()
+            if isinstance(e, OSError):
                 raise DatabaseUnavailable(
-                    f"sharing database {path!r} is missing, but the data folder was used with one "
+                    f"sharing database {path!r} cannot be opened: {e.strerror or e} ({e.filename or path})"
+                ) from e
+            raise
+        return db
+
+    def _check_and_migrate(self, marker: str | None, marked_id: str | None) -> None:
+        with self._translated():
+            conn = self._connection()
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+            stored_id = _stored_id(conn)
+        if marked_id is not None and stored_id != marked_id:
+            if stored_id is None:
+                raise DatabaseUnavailable(
+                    f"sharing database {self.path!r} is empty, but the data folder was used with one "
                     f"(marker {marker!r}); restore the database from backup, or delete the marker "
                     "to start with no shares"
                 )
-            if not create:
-                raise DatabaseUnavailable(f"sharing database {path!r} does not exist")
-            folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
-        db = cls(path)
-        try:
-            db._check_and_migrate(marker)
-        except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
-                raise DatabaseUnavailable(
-                    f"sharing database {path!r} is locked by another program; stop it and start again"
-                ) from e
-            raise DatabaseUnavailable(f"sharing database {path!r} cannot be opened: {e}") from e
-        except sqlite3.DatabaseError as e:
             raise DatabaseUnavailable(
-                f"sharing database {path!r} is corrupt ({e}); restore it from backup"
-            ) from e
-        return db
-
-    def _check_and_migrate(self, marker: str | None) -> None:
-        conn = self._connection()
-        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise sqlite3.DatabaseError("integrity check failed")
+                f"sharing database {self.path!r} does not belong to this data folder "
+                f"(marker {marker!r} names another); point [sharing] database_path at the right file"
+            )
+        with self._translated():  # WAL mode is stored in the file; set before its first write
+            self._connection().execute("PRAGMA journal_mode=WAL")
         with self.write() as w:
             w.executescript_safe(SCHEMA)
             row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -146,20 +181,32 @@ class Database:
                     f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"
                 )
             db_id = w.execute("SELECT value FROM meta WHERE key='database_id'").fetchone()[0]
-        if marker:
-            if os.path.exists(marker):
-                with open(marker, encoding="utf-8") as f:
-                    if f.read().strip() != db_id:
-                        raise DatabaseUnavailable(
-                            f"sharing database {self.path!r} does not belong to this data folder "
-                            f"(marker {marker!r} names another); point [sharing] database_path at the right file"
-                        )
-            else:
-                os.makedirs(os.path.dirname(marker), exist_ok=True)
-                tmp = marker + ".tmp"
-                with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(db_id + "\n")
-                os.replace(tmp, marker)
+        if marker and marked_id is None:
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            tmp = marker + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(db_id + "\n")
+            os.replace(tmp, marker)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Turn SQLite's errors about the file itself into :class:`DatabaseUnavailable`."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                raise DatabaseUnavailable(
+                    f"sharing database {self.path!r} is locked by another program "
+                    f"(waited {self._busy_timeout_ms / 1000:g} s); stop that program and try again"
+                ) from e
+            raise DatabaseUnavailable(f"sharing database {self.path!r} cannot be used: {text}") from e
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError:  # IntegrityError and friends: not the file's fault
+                raise
+            raise DatabaseUnavailable(
+                f"sharing database {self.path!r} is corrupt ({e}); restore it from backup"
+            ) from e
 
     # -- connections ----------------------------------------------------------
 
@@ -168,9 +215,12 @@ class Database:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000,
                                    isolation_level=None, check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            try:
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
@@ -181,23 +231,27 @@ class Database:
             self._local.conn = None
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._connection().execute(sql, params).fetchall()
+        with self._translated():
+            return self._connection().execute(sql, params).fetchall()
 
     def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self._connection().execute(sql, params).fetchone()
+        with self._translated():
+            return self._connection().execute(sql, params).fetchone()
 
     @contextmanager
-    def write(self) -> Iterator[_Writer]:
+    def write(self) -> Iterator[Writer]:
         """One atomic transaction: all of it is stored, or none of it."""
-        conn = self._connection()
-        with self._write_lock:
+        with self._write_lock, self._translated():
+            conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _Writer(conn)
+                yield Writer(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             self._local_writes += 1
 
     def version(self) -> tuple[int, int]:
@@ -207,11 +261,14 @@ class Database:
         own commits are counted in ``_local_writes``.  Cheap enough to call on
         every rights check.
         """
-        data_version = self._connection().execute("PRAGMA data_version").fetchone()[0]
+        with self._translated():
+            data_version = self._connection().execute("PRAGMA data_version").fetchone()[0]
         return data_version, self._local_writes
 
 
-class _Writer:
+class Writer:
+    """The open transaction of :meth:`Database.write`."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 

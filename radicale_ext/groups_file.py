@@ -45,19 +45,20 @@ class GroupsFile:
     def __init__(self, path: str | None) -> None:
         self.path = path or None
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._circles: dict[str, frozenset[str]] = {}
         self._by_member: dict[str, frozenset[str]] = {}
         if self.path:
             self._reload(initial=True)
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int, int] | None:
+        """Changes whenever the file does: replaced (inode), written (times) or resized."""
         assert self.path is not None
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
     def _reload(self, initial: bool = False) -> None:
         assert self.path is not None

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from . import names
-from .database import Database
+from .database import Database, Writer
 from .errors import Conflict, Forbidden, InvalidName, NotFound
 from .model import Grant, Grantee, GranteeKind, Role, Share
 
@@ -101,13 +101,12 @@ class ShareBook:
         owner, collection = names.collection_path(collection)
         self._require_owner(owner, actor)
         self._require_grantee(grantee, owner)
-        tag = self._collection_tag(collection)
-        if tag is None:
+        if self._collection_tag(collection) is None:
             raise NotFound(f"no calendar or address book at {collection!r}")
-        if self._find(collection, grantee) is not None:
-            raise Conflict(f"{collection} is already shared with {grantee}; use 'share role' to change the role")
         now = int(time.time())
         with self._db.write() as w:
+            if self._find(collection, grantee) is not None:
+                raise Conflict(f"{collection} is already shared with {grantee}; use 'share role' to change the role")
             mount = self._mount_for(w, owner, collection)
             cur = w.execute(
                 "INSERT INTO shares(owner, collection, mount, grantee_kind, grantee, role, created_at, updated_at)"
@@ -121,24 +120,22 @@ class ShareBook:
     def change_role(self, collection: str, grantee: Grantee, role: Role, *, actor: str | None = None) -> Share:
         owner, collection = names.collection_path(collection)
         self._require_owner(owner, actor)
-        share = self._find(collection, grantee)
-        if share is None:
-            raise NotFound(f"{collection} is not shared with {grantee}")
         with self._db.write() as w:
+            share = self._existing(collection, grantee)
             w.execute("UPDATE shares SET role = ?, updated_at = ? WHERE id = ?",
                       (role.value, int(time.time()), share.id))
-        found = self._find(collection, grantee)
-        assert found is not None
-        return found
+        return self._existing(collection, grantee)
 
     def remove(self, collection: str, grantee: Grantee, *, actor: str | None = None) -> None:
         owner, collection = names.collection_path(collection)
         self._require_owner(owner, actor)
-        share = self._find(collection, grantee)
-        if share is None:
-            raise NotFound(f"{collection} is not shared with {grantee}")
         with self._db.write() as w:
-            w.execute("DELETE FROM shares WHERE id = ?", (share.id,))
+            w.execute("DELETE FROM shares WHERE id = ?", (self._existing(collection, grantee).id,))
+
+    @staticmethod
+    def forget_grantee(w: Writer, user: str) -> None:
+        """Inside ``w``: drop every share made to ``user`` directly."""
+        w.execute("DELETE FROM shares WHERE grantee_kind = 'user' AND grantee = ?", (user,))
 
     def forget_collection(self, collection: str) -> int:
         """Drop every share of a collection that no longer exists."""
@@ -147,6 +144,12 @@ class ShareBook:
 
     # -- helpers --------------------------------------------------------------
 
+    def _existing(self, collection: str, grantee: Grantee) -> Share:
+        share = self._find(collection, grantee)
+        if share is None:
+            raise NotFound(f"{collection} is not shared with {grantee}")
+        return share
+
     def _find(self, collection: str, grantee: Grantee) -> Share | None:
         row = self._db.read_one(
             f"SELECT {_SHARE_COLUMNS} FROM shares WHERE collection = ? AND grantee_kind = ? AND grantee = ?",
@@ -154,7 +157,7 @@ class ShareBook:
         return _share(row) if row else None
 
     @staticmethod
-    def _mount_for(w, owner: str, collection: str) -> str:
+    def _mount_for(w: Writer, owner: str, collection: str) -> str:
         """The segment under which the collection appears in grantees' homes.
 
         One mount per collection, never reused by another collection.
@@ -180,8 +183,8 @@ class ShareBook:
             if grantee.name == owner:
                 raise InvalidName(f"{owner!r} owns this collection; it cannot be shared with its owner")
             if not self._user_exists(grantee.name):
-                raise NotFound(f"no user named {grantee.name!r}")
+                raise NotFound(f"no user named {grantee.name!r}; add it first with 'radicale-ext user add'")
         else:
             names.circle_name(grantee.name)
             if not self._circle_exists(grantee.name):
-                raise NotFound(f"no circle named {grantee.name!r}")
+                raise NotFound(f"no circle named {grantee.name!r}; create it first with 'radicale-ext circle create'")

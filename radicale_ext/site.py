@@ -95,5 +95,21 @@ class Site:
         backend every syntactically valid name is accepted."""
         return self.users.exists(user) if self.users else True
 
+    def remove_user(self, user: str) -> frozenset[str]:
+        """Remove an account, its direct shares and its database circles.
+
+        A new account of the same name later starts with nothing shared.
+        Collections stay on disk.  Returns the groups-file circles that still
+        list the user (only the admin's editor changes those).
+        """
+        if self.users is None:
+            raise ExtError("[auth] htpasswd_filename is not set in the config; users are managed elsewhere")
+        self.users.require(user)
+        with self.db.write() as w:
+            self.shares.forget_grantee(w, user)
+            self.circles.forget_user(w, user)
+            self.users.remove(user)
+        return self.groups_file.circles_of(user)
+
     def collection_tag(self, path: str) -> str | None:
         return layout.collection_tag(self.settings.collections_folder, path)

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import bcrypt
 
@@ -14,11 +17,28 @@ from . import names
 from .errors import Conflict, InvalidName, NotFound
 
 
+def _name_of(line: str) -> str | None:
+    return line.split(":", 1)[0] if ":" in line and not line.startswith("#") else None
+
+
+def _hash(password: str) -> str:
+    """A bcrypt hash of ``password``, as Radicale's ``htpasswd_encryption = bcrypt`` checks it."""
+    if not password:
+        raise InvalidName("the password is empty")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
+        raise InvalidName("the password may not contain line breaks or other control characters")
+    encoded = password.encode("utf-8")
+    if len(encoded) > 72:
+        raise InvalidName("the password is longer than 72 bytes, the most bcrypt can check")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt()).decode("ascii")
+
+
 class UserFile:
     def __init__(self, path: str) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()         # the cached list of names
+        self._change_lock = threading.Lock()  # changes of the file, with the .lock file across processes
+        self._stamp: tuple[int, int, int, int] | None = None
         self._users: frozenset[str] = frozenset()
 
     def _lines(self) -> list[str]:
@@ -32,13 +52,12 @@ class UserFile:
         """All account names; cached until the file changes."""
         try:
             st = os.stat(self.path)
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            stamp: tuple[int, int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
         with self._lock:
             if stamp != self._stamp:
-                self._users = frozenset(
-                    line.split(":", 1)[0] for line in self._lines() if ":" in line and not line.startswith("#"))
+                self._users = frozenset(n for n in map(_name_of, self._lines()) if n)
                 self._stamp = stamp
             return self._users
 
@@ -47,25 +66,37 @@ class UserFile:
 
     def add(self, user: str, password: str) -> None:
         names.user_name(user)
-        if not password:
-            raise InvalidName("the password is empty")
-        if "\n" in password or "\r" in password:
-            raise InvalidName("the password may not contain line breaks")
-        if self.exists(user):
-            raise Conflict(f"user {user!r} already exists; remove it first or use 'user password'")
-        hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
-        self._rewrite([*self._lines(), f"{user}:{hashed}"])
+        hashed = _hash(password)
+        with self._exclusive():
+            if self.exists(user):
+                raise Conflict(f"user {user!r} already exists; remove it first or use 'user password'")
+            self._rewrite([*self._lines(), f"{user}:{hashed}"])
 
     def set_password(self, user: str, password: str) -> None:
-        if not self.exists(user):
-            raise NotFound(f"no user named {user!r}")
-        hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
-        self._rewrite([f"{user}:{hashed}" if ln.split(":", 1)[0] == user else ln for ln in self._lines()])
+        hashed = _hash(password)
+        with self._exclusive():
+            self.require(user)
+            self._rewrite([f"{user}:{hashed}" if _name_of(ln) == user else ln for ln in self._lines()])
 
     def remove(self, user: str) -> None:
+        with self._exclusive():
+            self.require(user)
+            self._rewrite([ln for ln in self._lines() if _name_of(ln) != user])
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise read-change-write of the file across threads and processes,
+        so that two admins' changes at the same moment both survive."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        with self._change_lock, open(f"{self.path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def require(self, user: str) -> None:
+        names.user_name(user)
         if not self.exists(user):
             raise NotFound(f"no user named {user!r}")
-        self._rewrite([ln for ln in self._lines() if ln.split(":", 1)[0] != user])
 
     def _rewrite(self, lines: list[str]) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))

@@ -9,9 +9,10 @@ import inspect
 
 import pytest
 import radicale
-from radicale import group, hook, rights, sharing
+from radicale import hook, rights, sharing
+from radicale.auth import htpasswd
 from radicale.storage import multifilesystem
-from radicale_ext.plugins import group as our_group
+from radicale_ext.plugins import auth as our_auth
 from radicale_ext.plugins import hook as our_hook
 from radicale_ext.plugins import rights as our_rights
 from radicale_ext.plugins import sharing as our_sharing
@@ -20,7 +21,7 @@ from radicale_ext.plugins import storage as our_storage
 PAIRS = [
     (our_sharing.Sharing, sharing.BaseSharing),
     (our_rights.Rights, rights.BaseRights),
-    (our_group.Group, group.BaseGroup),
+    (our_auth.Auth, htpasswd.Auth),
     (our_hook.Hook, hook.BaseHook),
     (our_storage.Storage, multifilesystem.Storage),
     (our_storage.Collection, multifilesystem.Collection),
@@ -51,5 +52,5 @@ def test_overridden_methods_keep_radicales_signatures(ours: type, base: type) ->
 
 def test_plugins_are_the_classes_radicale_loads() -> None:
     """Radicale looks the class up by name in the module given as ``type``."""
-    assert our_sharing.Sharing and our_rights.Rights and our_group.Group and our_hook.Hook and our_storage.Storage
+    assert our_sharing.Sharing and our_rights.Rights and our_auth.Auth and our_hook.Hook and our_storage.Storage
     assert issubclass(our_storage.Storage, multifilesystem.Storage)
