@@ -34,3 +34,13 @@ def current() -> RequestContext:
 def start(actor: str, request: str) -> RequestContext:
     _local.ctx = RequestContext(actor=actor, request=request)
     return _local.ctx
+
+
+def begin_request() -> None:
+    """Called by the application at the start of every HTTP request."""
+    _local.serial = getattr(_local, "serial", 0) + 1
+
+
+def serial() -> int:
+    """This thread's request number; 0 outside a request (then nothing may be cached)."""
+    return getattr(_local, "serial", 0)

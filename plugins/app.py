@@ -20,6 +20,8 @@ from radicale import httputils, pathutils, types
 
 from radicale_ext.validation import describe_problem
 
+from . import _request
+
 
 def _expected_component(path: str) -> str | None:
     if path.endswith(".ics"):
@@ -30,6 +32,10 @@ def _expected_component(path: str) -> str | None:
 
 
 class Application(radicale.Application):
+    def _handle_request(self, environ: types.WSGIEnviron) -> types.WSGIResponse:
+        _request.begin_request()
+        return super()._handle_request(environ)
+
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
         if self._replaces_a_shared_collection(path, user, user_groups):

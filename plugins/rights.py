@@ -11,7 +11,7 @@ properties.  (The mount path in the sharee's home is the sharing plugin's.)
 
 Radicale calls :meth:`Rights.authorization` once per item of a PROPFIND;
 answers are cached per (user, groups, path) until the rights file, the
-groups file or the sharing database changes.
+groups file or the sharing database changes (checked once per request).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from radicale.rights import from_file
 
 from radicale_ext.model import Role
 
+from . import _request
 from ._site import site_for
 
 NO_RULE = "\x00"  # what from_file answers through our catch-all rule when nothing else matched
@@ -57,11 +58,21 @@ class Rights(from_file.Rights):
             "user_pattern": ".*", "collection_pattern": ".*", "allowed_groups": [""], "permission": NO_RULE}
         self._file_stamp = _stamp(self._filename)
 
-    def _cache_for(self, version: tuple) -> dict:
+    def _cache_for_this_request(self) -> dict:
+        """Answers cached while nothing they depend on has changed.
+
+        Whether anything changed is checked once per request (two ``stat``
+        calls and one ``PRAGMA data_version``), not once per item.
+        """
+        serial = _request.serial()
         cache = getattr(self._cache, "entries", None)
+        if cache is not None and serial and self._cache.serial == serial:
+            return cache
+        version = (_stamp(self._filename), self._site.db.version(), _stamp(self._site.settings.groups_file))
         if cache is None or self._cache.version != version:
             cache = {}
             self._cache.entries, self._cache.version = cache, version
+        self._cache.serial = serial
         return cache
 
     def file_decision(self, user: str, user_groups: set, path: str) -> str | None:
@@ -75,8 +86,7 @@ class Rights(from_file.Rights):
         return None if answer == NO_RULE else answer
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
-        version = (_stamp(self._filename), self._site.db.version(), _stamp(self._site.settings.groups_file))
-        cache = self._cache_for(version)
+        cache = self._cache_for_this_request()
         key = (user, frozenset(user_groups or ()), path)
         answer = cache.get(key)
         if answer is None:
