@@ -1,0 +1,87 @@
+"""radicale-ext: the command line for admins, owners and circle managers.
+
+Every subcommand has ``--help``.  Errors print one line to stderr and exit
+with status 1 (2 for a command line that does not parse); nothing is changed
+when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+
+from .. import names
+from ..errors import ExtError, NotFound
+from ..site import Settings, Site
+from . import circles, outbox, serve, shares, users
+from ._common import Commands, Handler
+
+DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
+
+# One module per feature; each adds its commands.
+COMMAND_MODULES = (serve, users, circles, shares, outbox)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--config``, ``--json`` and ``--as``: accepted before the command and after it."""
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--config", default=default(DEFAULT_CONFIG),
+                        help=f"Radicale INI file (default: {DEFAULT_CONFIG})")
+    parser.add_argument("--json", action="store_true", default=default(False), help="print lists as JSON")
+    parser.add_argument("--as", dest="acting_as", metavar="USER", default=default(None),
+                        help="act as this user (owner or circle manager) instead of as the admin")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="radicale-ext", description=__doc__.split("\n")[0])
+    _global_options(p, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
+    commands = Commands(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return p
+
+
+def _check_actor(args: argparse.Namespace, site: Site) -> None:
+    if args.acting_as is not None:
+        names.user_name(args.acting_as)
+        if not site.user_exists(args.acting_as):
+            raise NotFound(f"--as: no user named {args.acting_as!r}")
+
+
+def _fail(message: object) -> int:
+    line = " ".join(str(message).split("\n")).strip() or "unexpected error"
+    print(f"radicale-ext: error: {line}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            args.serve(args)
+            return 0
+        site = Site(Settings.from_ini(args.config))
+        try:
+            _check_actor(args, site)
+            handler: Handler = args.run
+            handler(args, site)
+        finally:
+            site.db.close()
+    except ExtError as e:
+        return _fail(e)
+    except (sqlite3.Error, OSError) as e:  # unexpected, yet still one line and no traceback
+        return _fail(f"{type(e).__name__}: {e}")
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

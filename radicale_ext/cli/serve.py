@@ -1,0 +1,34 @@
+"""radicale-ext serve: prepare the data folder and run the server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..site import Settings, Site
+from ._common import Commands
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Prepare the data folder on first use, then run the server in this process's place."""
+    settings = Settings.from_ini(args.config)
+    for path in (settings.htpasswd_file, settings.groups_file):
+        if path and not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a", encoding="utf-8"):
+                pass
+    os.makedirs(settings.collections_folder, exist_ok=True)
+    Site(settings).db.close()  # fail here, with one clear line, if the database is unusable
+    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
+               "--threads", str(args.threads)]
+    if args.debug:
+        command.append("--debug")
+    os.execv(sys.executable, command)
+
+
+def register(commands: Commands) -> None:
+    s = commands.command("serve", "run the server (Radicale with our plugins)", None)
+    s.set_defaults(serve=serve)
+    s.add_argument("--debug", action="store_true", help="log every request")
+    s.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")

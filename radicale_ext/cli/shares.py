@@ -1,0 +1,93 @@
+"""radicale-ext share ... and shared-with: who may read or write a collection."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import names
+from ..errors import ExtError, NotFound
+from ..model import Grantee, GranteeKind, Role
+from ..site import Site
+from ._common import Commands, out
+
+
+def _grantee(args: argparse.Namespace) -> Grantee:
+    if args.user:
+        return Grantee(GranteeKind.USER, names.user_name(args.user))
+    return Grantee(GranteeKind.CIRCLE, names.circle_name(args.circle))
+
+
+def _role(text: str) -> Role:
+    try:
+        return Role.parse(text)
+    except ValueError as e:
+        raise ExtError(str(e)) from None
+
+
+def share_add(args: argparse.Namespace, site: Site) -> None:
+    share = site.shares.add(args.collection, _grantee(args), _role(args.role), actor=args.acting_as)
+    print(f"{share.collection} shared with {share.grantee} as {share.role.value}; "
+          f"it appears as /{{user}}/{share.mount}/ in their homes")
+
+
+def share_role(args: argparse.Namespace, site: Site) -> None:
+    share = site.shares.change_role(args.collection, _grantee(args), _role(args.role), actor=args.acting_as)
+    print(f"{share.grantee} is now {share.role.value} of {share.collection}")
+
+
+def share_remove(args: argparse.Namespace, site: Site) -> None:
+    site.shares.remove(args.collection, _grantee(args), actor=args.acting_as)
+    print(f"{args.collection} is no longer shared with {_grantee(args)}")
+
+
+def share_list(args: argparse.Namespace, site: Site) -> None:
+    """Subscribers and collaborators of a collection, direct and through circles."""
+    _owner, collection = names.collection_path(args.collection)
+    if site.collection_tag(collection) is None and not site.shares.shares_of(collection):
+        raise NotFound(f"no calendar or address book at {collection!r}")
+    people: dict[str, dict] = {}
+    for share in site.shares.shares_of(collection):
+        if share.grantee.kind is GranteeKind.USER:
+            members = [share.grantee.name]
+            via = "direct"
+        else:
+            members = sorted(site.circles.get(share.grantee.name).members) \
+                if site.circles.exists(share.grantee.name) else []
+            via = f"circle:{share.grantee.name}"
+        for member in members:
+            if member == share.owner:
+                continue
+            entry = people.setdefault(member, {"user": member, "role": share.role.value, "via": []})
+            if Role(entry["role"]).rank < share.role.rank:
+                entry["role"] = share.role.value
+            entry["via"].append(f"{via} ({share.role.value})")
+    rows = [people[u] for u in sorted(people)]
+    out(args, rows, lambda r: f"{r['user']}: {r['role']} via {', '.join(r['via'])}")
+
+
+def shared_with(args: argparse.Namespace, site: Site) -> None:
+    """Everything shared with a user."""
+    user = names.user_name(args.user)
+    if not site.user_exists(user):
+        raise NotFound(f"no user named {user!r}")
+    grants = site.shares.grants_for(user, site.circles.circles_of(user))
+    rows = [{"collection": g.collection, "owner": g.owner, "role": g.role.value, "via": list(g.via),
+             "path": g.mount_path(user)} for g in grants]
+    out(args, rows, lambda r: f"{r['collection']} ({r['role']}, via {', '.join(r['via'])}) at {r['path']}")
+
+
+def register(commands: Commands) -> None:
+    shares = commands.group("share", "share calendars and address books")
+    for name, fn, text in (("add", share_add, "share a collection"),
+                           ("role", share_role, "change the role of a share"),
+                           ("remove", share_remove, "stop sharing with a user or circle")):
+        sh = shares.command(name, text, fn)
+        sh.add_argument("collection", help="OWNER/COLLECTION, e.g. alice/family")
+        who = sh.add_mutually_exclusive_group(required=True)
+        who.add_argument("--user", help="share with this user")
+        who.add_argument("--circle", help="share with every member of this circle")
+        if name != "remove":
+            sh.add_argument("--role", required=True, help="subscriber (read-only) or collaborator (read-write)")
+    shares.command("list", "subscribers and collaborators of a collection", share_list).add_argument(
+        "collection", help="OWNER/COLLECTION")
+    commands.command("shared-with", "everything shared with a user", shared_with).add_argument("user")

@@ -1,0 +1,77 @@
+"""radicale-ext user ...: accounts in the htpasswd file."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from .. import names
+from ..errors import Conflict, ExtError
+from ..site import Site
+from ..users import UserFile
+from ._common import Commands, out
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if args.password is not None:
+        return args.password
+    if not sys.stdin.isatty():
+        raise ExtError("no password given and no terminal to ask on; use --password-stdin")
+    try:
+        first = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise ExtError("no password was typed; nothing changed") from None
+    if again != first:
+        raise ExtError("the two passwords differ; nothing changed")
+    return first
+
+
+def _users(site: Site) -> UserFile:
+    if site.users is None:
+        raise ExtError("[auth] htpasswd_filename is not set in the config; users are managed elsewhere")
+    return site.users
+
+
+def user_add(args: argparse.Namespace, site: Site) -> None:
+    users = _users(site)
+    names.user_name(args.name)  # before asking for a password
+    if users.exists(args.name):
+        raise Conflict(f"user {args.name!r} already exists; remove it first or use 'user password'")
+    users.add(args.name, _password(args))
+    print(f"user {args.name} added")
+
+
+def user_password(args: argparse.Namespace, site: Site) -> None:
+    users = _users(site)
+    users.require(args.name)
+    users.set_password(args.name, _password(args))
+    print(f"password of {args.name} changed")
+
+
+def user_remove(args: argparse.Namespace, site: Site) -> None:
+    still_listed = site.remove_user(args.name)
+    print(f"user {args.name} removed, with the shares made to them and their circle memberships "
+          "(their own collections stay on disk)")
+    if still_listed:
+        print(f"note: the groups file still lists {args.name} in {', '.join(sorted(still_listed))}; "
+              "remove them there")
+
+
+def user_list(args: argparse.Namespace, site: Site) -> None:
+    out(args, [{"user": u} for u in sorted(_users(site).users())], lambda r: r["user"])
+
+
+def register(commands: Commands) -> None:
+    users = commands.group("user", "add, remove and list users")
+    for name, fn, text in (("add", user_add, "add a user (bcrypt password)"),
+                           ("password", user_password, "change a user's password")):
+        u = users.command(name, text, fn)
+        u.add_argument("name")
+        u.add_argument("--password", help="the password (visible in the process list; prefer stdin)")
+        u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    users.command("remove", "remove a user, their shares and circle memberships", user_remove).add_argument("name")
+    users.command("list", "list users", user_list)
