@@ -115,13 +115,16 @@ class Database:
 
     @classmethod
     def open(cls, path: str, *, marker_folder: str | None = None, create: bool = True,
-             busy_timeout_ms: int = 5000) -> Database:
+             busy_timeout_ms: int = 5000, schemas: Sequence[str] = ()) -> Database:
         """Open (and on first use create) the database, checking it is usable.
 
         ``marker_folder`` is the collection folder: a marker file there holds
         the database's id, so that a database lost (deleted, emptied, or
         replaced by another) after collections were shared is reported
         instead of silently re-created empty.
+
+        ``schemas`` are the tables of features beyond the foundation, each
+        ``CREATE ... IF NOT EXISTS`` statements run after the base schema.
 
         Raises :class:`DatabaseUnavailable` when the file is missing, locked,
         corrupt, newer than this code, or not the one the marker names.
@@ -140,7 +143,7 @@ class Database:
                 if not create:
                     raise DatabaseUnavailable(f"sharing database {path!r} does not exist")
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            db._check_and_migrate(marker, marked_id)
+            db._check_and_migrate(marker, marked_id, schemas)
         except BaseException as e:
             db.close()
             if isinstance(e, OSError):
@@ -150,7 +153,7 @@ class Database:
             raise
         return db
 
-    def _check_and_migrate(self, marker: str | None, marked_id: str | None) -> None:
+    def _check_and_migrate(self, marker: str | None, marked_id: str | None, schemas: Sequence[str]) -> None:
         with self._translated():
             conn = self._connection()
             if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
@@ -171,6 +174,8 @@ class Database:
             self._connection().execute("PRAGMA journal_mode=WAL")
         with self.write() as w:
             w.executescript_safe(SCHEMA)
+            for schema in schemas:
+                w.executescript_safe(schema)
             row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -21,6 +21,10 @@ from .outbox import Outbox
 from .shares import ShareBook
 from .users import UserFile
 
+# The tables of features beyond the foundation: each feature module defines
+# its own ``SCHEMA`` and is listed here.
+FEATURE_SCHEMAS: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -72,7 +76,8 @@ class Site:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database.open(settings.database_path, marker_folder=settings.collections_folder)
+        self.db = Database.open(settings.database_path, marker_folder=settings.collections_folder,
+                                schemas=FEATURE_SCHEMAS)
         self.users = UserFile(settings.htpasswd_file) if settings.htpasswd_file else None
         self.groups_file = GroupsFile(settings.groups_file)
         self.circles = CircleBook(self.db, self.groups_file, user_exists=self.user_exists)
