@@ -9,6 +9,8 @@ Application here rather than patching its files:
   the owner's collection, items and name.  Radicale already refuses to
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
+- Features add handlers for any method through :mod:`.routes`; the modules
+  listed in ``FEATURES`` below register theirs when imported.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ from radicale import httputils, pathutils, types
 from radicale_ext.validation import describe_problem
 
 from . import _request
+from .routes import dispatch
+
+# Feature modules that add request handlers (imported for their @route side effect).
+FEATURES: tuple[str, ...] = ()
+for _feature in FEATURES:
+    __import__(f"{__package__}.{_feature}")
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL",
+            "MKCALENDAR", "MOVE", "OPTIONS")
 
 
 def _expected_component(path: str) -> str | None:
@@ -38,6 +49,9 @@ class Application(radicale.Application):
 
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        routed = dispatch(self, "PUT", environ, base_prefix, path, user, user_groups, request_info)
+        if routed is not None:
+            return routed
         if self._replaces_a_shared_collection(path, user, user_groups):
             return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
@@ -65,3 +79,20 @@ class Application(radicale.Application):
         raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)
         return raw
+
+
+def _routed(method: str):
+    radicale_handler = getattr(radicale.Application, f"do_{method}")
+
+    def handle(self: Application, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+               user_groups: set, request_info: dict) -> types.WSGIResponse:
+        return (dispatch(self, method, environ, base_prefix, path, user, user_groups, request_info)
+                or radicale_handler(self, environ, base_prefix, path, user, user_groups, request_info))
+    handle.__name__ = f"do_{method}"
+    return handle
+
+
+# every method Radicale handles goes through the features' handlers first
+for _method in _METHODS:
+    if f"do_{_method}" not in Application.__dict__ and hasattr(radicale.Application, f"do_{_method}"):
+        setattr(Application, f"do_{_method}", _routed(_method))
