@@ -1,7 +1,7 @@
 """Where Radicale's multifilesystem storage keeps a collection on disk.
 
 Used by the CLI to check that a collection exists and what it is, without
-starting Radicale.
+starting Radicale, and by the sharing plugin for the owner's display name.
 """
 
 from __future__ import annotations
@@ -15,22 +15,23 @@ def collection_folder(collections_folder: str, path: str) -> str:
     return os.path.join(collections_folder, "collection-root", *parts)
 
 
-def collection_tag(collections_folder: str, path: str) -> str | None:
-    """``"VCALENDAR"``, ``"VADDRESSBOOK"``, or ``None`` when there is no such collection."""
+def _props(collections_folder: str, path: str) -> dict:
+    """The collection's properties (Radicale's ``.Radicale.props``), or ``{}``."""
     props = os.path.join(collection_folder(collections_folder, path), ".Radicale.props")
     try:
         with open(props, encoding="utf-8") as f:
-            tag = json.load(f).get("tag")
+            value = json.load(f)
     except (FileNotFoundError, NotADirectoryError, ValueError):
-        return None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def collection_tag(collections_folder: str, path: str) -> str | None:
+    """``"VCALENDAR"``, ``"VADDRESSBOOK"``, or ``None`` when there is no such collection."""
+    tag = _props(collections_folder, path).get("tag")
     return tag if tag in ("VCALENDAR", "VADDRESSBOOK") else None
 
 
 def display_name(collections_folder: str, path: str) -> str | None:
-    props = os.path.join(collection_folder(collections_folder, path), ".Radicale.props")
-    try:
-        with open(props, encoding="utf-8") as f:
-            value = json.load(f).get("D:displayname")
-    except (FileNotFoundError, NotADirectoryError, ValueError):
-        return None
+    value = _props(collections_folder, path).get("D:displayname")
     return value if isinstance(value, str) else None
