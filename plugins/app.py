@@ -26,7 +26,7 @@ from . import _request
 from .routes import dispatch
 
 # Feature modules that add request handlers (imported for their @route side effect).
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = ("links",)
 for _feature in FEATURES:
     __import__(f"{__package__}.{_feature}")
 

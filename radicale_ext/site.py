@@ -17,13 +17,15 @@ from .circles import CircleBook
 from .database import Database
 from .errors import ExtError
 from .groups_file import GroupsFile
+from .links import SCHEMA as LINKS_SCHEMA
+from .links import LinkBook
 from .outbox import Outbox
 from .shares import ShareBook
 from .users import UserFile
 
 # The tables of features beyond the foundation: each feature module defines
 # its own ``SCHEMA`` and is listed here.
-FEATURE_SCHEMAS: tuple[str, ...] = ()
+FEATURE_SCHEMAS: tuple[str, ...] = (LINKS_SCHEMA,)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Site:
         self.shares = ShareBook(self.db, user_exists=self.user_exists, circle_exists=self.circles.exists,
                                 collection_tag=self.collection_tag)
         self.outbox = Outbox(self.db)
+        self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
+                              collections_folder=settings.collections_folder)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Site:
