@@ -10,7 +10,10 @@ Application here rather than patching its files:
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
 - Features add handlers for any method through :mod:`.routes`; the modules
-  listed in ``FEATURES`` below register theirs when imported.
+  listed in ``FEATURES`` below register theirs when imported.  Through the
+  same table they add PROPFIND steps (run in ``_xml_response``, the one place
+  a PROPFIND answer is completed), steps after a successful PUT, and
+  capabilities of the ``DAV`` header.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from radicale import httputils, pathutils, types
 from radicale_ext.validation import describe_problem
 
 from . import _request
-from .routes import dispatch
+from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Feature modules that add request handlers (imported for their @route side effect).
-FEATURES: tuple[str, ...] = ("links",)
+FEATURES: tuple[str, ...] = ("links", "cs_sharing", "cs_properties", "notifications", "subscriptions")
 for _feature in FEATURES:
     __import__(f"{__package__}.{_feature}")
 
@@ -45,7 +48,17 @@ def _expected_component(path: str) -> str | None:
 class Application(radicale.Application):
     def _handle_request(self, environ: types.WSGIEnviron) -> types.WSGIResponse:
         _request.begin_request()
-        return super()._handle_request(environ)
+        status, headers, answers = super()._handle_request(environ)
+        if DAV_FEATURES:
+            headers = [(k, ", ".join([v, *DAV_FEATURES]) if k == "DAV" else v) for k, v in headers]
+        return status, headers, answers
+
+    def _xml_response(self, xml_content, request_info: dict) -> bytes:
+        """Radicale writes every XML answer here: PROPFIND answers get the features' steps first."""
+        if request_info.get("method") == "PROPFIND" and "radicale_ext_user" in request_info:
+            for step in PROPFIND_STEPS:
+                step(self, xml_content, request_info["radicale_ext_user"], request_info["radicale_ext_base_prefix"])
+        return super()._xml_response(xml_content, request_info)
 
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -56,6 +69,9 @@ class Application(radicale.Application):
             return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
         response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        if 200 <= response[0] < 300:
+            for step in AFTER_WRITE.get("PUT", ()):
+                step(self, path, user, user_groups, raw)
         if raw is None or response[0] != 400 or response[2] != "Bad Request":
             return response
         text = httputils.decode_request(self.configuration, environ, raw)

@@ -4,7 +4,9 @@ The rights file keeps exactly the meaning of Radicale's ``from_file``: the
 first section whose ``user`` and ``collection`` patterns match decides, and
 that decision is final, so a rule that forbids something forbids it even
 when a share would allow it.  Only where no rule matches do the sharing
-lists speak, on the owner's path (``/alice/family/``): a subscriber reads,
+lists speak, on the owner's path (``/alice/family/``), and only the shares
+that count for the user (at once, accepted, or a subscription in scope: the
+same rule as the sharing plugin's, from the same query): a subscriber reads,
 a collaborator reads and writes items, and the collection itself stays the
 owner's: no DELETE of it, no PUT replacing it whole, no PROPPATCH of its
 properties.  (The mount path in the sharee's home is the sharing plugin's.)

@@ -7,10 +7,22 @@ handler returns a response to answer the request, or ``None`` to pass.
 
 Handlers get the authenticated user (``""`` when anonymous) and the path
 without the base prefix, exactly as Radicale's ``do_*`` methods do.
+
+Two more tables, for what a handler in front of Radicale's cannot do:
+
+- ``@propfind_step``: completes Radicale's PROPFIND answer (the multistatus
+  element, before it is written) with properties Radicale cannot render,
+  e.g. CalendarServer's sharing properties.  The one place where a PROPFIND
+  answer is post-processed.
+- ``@after("PUT")``: runs after Radicale answered a write with success, with
+  the request body, e.g. to invite an event's participants.
+
+``DAV_FEATURES`` lists the capabilities features add to the ``DAV`` header.
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -32,8 +44,33 @@ def route(method: str) -> Callable[[Handler], Handler]:
     return register
 
 
+# (app, multistatus, authenticated user, base prefix): changes the answer in place
+PropfindStep = Callable[["Application", ET.Element, str, str], None]
+PROPFIND_STEPS: list[PropfindStep] = []
+
+# (app, path, user, user groups, request body): after a write Radicale answered with success
+AfterWrite = Callable[["Application", str, str, set, bytes | None], None]
+AFTER_WRITE: dict[str, list[AfterWrite]] = {}
+
+DAV_FEATURES: list[str] = []
+
+
+def propfind_step(step: PropfindStep) -> PropfindStep:
+    PROPFIND_STEPS.append(step)
+    return step
+
+
+def after(method: str) -> Callable[[AfterWrite], AfterWrite]:
+    def register(step: AfterWrite) -> AfterWrite:
+        AFTER_WRITE.setdefault(method, []).append(step)
+        return step
+    return register
+
+
 def dispatch(app: Application, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
              user: str, user_groups: set, request_info: dict) -> types.WSGIResponse | None:
+    # what the PROPFIND steps need later, when Radicale has replaced the user by a share's owner
+    request_info["radicale_ext_user"], request_info["radicale_ext_base_prefix"] = user, base_prefix
     for handler in ROUTES.get(method, ()):
         response = handler(app, environ, base_prefix, path, user, user_groups, request_info)
         if response is not None:

@@ -6,9 +6,17 @@ Radicale asks :meth:`Sharing.database_get_sharing` whether a path such as
 answer from :class:`radicale_ext.shares.ShareBook` (one indexed query) and
 translate roles into Radicale's permission letters here, and only here.
 
-Shares are created with the radicale-ext CLI, not with Radicale's JSON API
-(``permit_create_map`` stays off), so the ``database_create/update/delete``
-calls answer "not-implemented".
+Only shares that count for the user (at once, accepted, or a subscription in
+scope: :mod:`radicale_ext.shares`) are answered, so pending and declined
+invitations neither resolve nor appear in homes.
+
+A sharee's PROPPATCH through their mount changes only their own view of the
+collection (its name, colour, description): Radicale's properties overlay,
+which it stores through :meth:`Sharing.database_update_sharing`.
+
+Shares are created with the radicale-ext CLI and the CalendarServer sharing
+protocol, not with Radicale's JSON API (``permit_create_map`` stays off), so
+the ``database_create/delete`` calls answer "not-implemented".
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ from radicale_ext.model import Grant, Role
 from ._site import site_for
 
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
-# "p" refuses PROPPATCH through a mount.  Without it Radicale would store the
-# change as a per-user property overlay through database_update_sharing,
-# which we do not keep (yet): it would answer 207 and drop the change.
-NO_PROPERTIES_OVERLAY = "p"
+# "P" lets a sharee PROPPATCH their own view (Radicale's properties overlay),
+# read-only sharees included, as CalendarServer's per-user properties want;
+# "E" sends a collaborator's PROPPATCH to that overlay too, never to the
+# owner's collection.  Radicale then shows DAV:write-properties on the mount.
+OWN_VIEW = "PE"
 
 
 def _intersect(a: str, b: str) -> str:
@@ -96,19 +105,24 @@ class Sharing(sharing.BaseSharing):
             if hasattr(self._rights, "file_decision") else None
         if decision is not None:  # the admin's rights file has the last word
             permissions = _intersect(permissions, decision)
-        permissions += NO_PROPERTIES_OVERLAY
-        name = layout.display_name(self._site.settings.collections_folder, grant.collection) \
-            or grant.collection.strip("/").split("/")[1]
+        if "r" in permissions:
+            permissions += OWN_VIEW
         return {
             "mapped": True, "ShareType": "map",
             "PathOrToken": grant.mount_path(user), "PathMapped": grant.collection,
             "Owner": grant.owner, "User": user, "Permissions": permissions,
             "EnabledByOwner": True, "EnabledByUser": True,
             "HiddenByOwner": False, "HiddenByUser": False, "Hidden": False,
-            "Properties": {"D:displayname": f"{name} ({grant.owner})"},
+            "Properties": {"D:displayname": self._default_name(grant), **grant.properties},
             "Conversion": "none", "Actions": {},
             "TimestampCreated": 0, "TimestampUpdated": 0,
         }
+
+    def _default_name(self, grant: Grant) -> str:
+        """What a sharee sees until they rename it: "family (alice)"."""
+        name = layout.display_name(self._site.settings.collections_folder, grant.collection) \
+            or grant.collection.strip("/").split("/")[1]
+        return f"{name} ({grant.owner})"
 
     # -- Radicale's JSON API: shares are managed with the radicale-ext CLI ------
 
@@ -129,7 +143,21 @@ class Sharing(sharing.BaseSharing):
                                 HiddenByUser: bool | None = None, Timestamp: int = 0,
                                 Properties: dict | None = None, Conversion: str | None = None,
                                 Actions: dict | None = None) -> dict:
-        return {"status": "not-implemented"}
+        """Radicale's properties overlay: a sharee's PROPPATCH through their mount
+        (``Properties``, already limited to Radicale's overlay whitelist)."""
+        if ShareType != "map" or Properties is None or not OwnerOrUser:
+            return {"status": "not-implemented"}
+        user = OwnerOrUser.split(sharing.SHARING_SEPARATOR_GROUP, 1)[0]
+        parts = pathutils.strip_path(PathOrToken).split("/")
+        grant = self._site.shares.grant_at_mount(user, self._site.circles.circles_of(user), parts[1]) \
+            if len(parts) == 2 and parts[0] == user else None
+        if grant is None:
+            return {"status": "not-found"}
+        default = self._default_name(grant)
+        view = {k: str(v) for k, v in Properties.items()
+                if v is not None and not (k == "D:displayname" and v == default)}
+        self._site.shares.set_properties(user, grant.collection, view)
+        return {"status": "success"}
 
     def database_delete_sharing(self, ShareType: str, PathOrToken: str, User: str) -> dict:
         return {"status": "not-implemented"}

@@ -76,8 +76,9 @@ class CircleBook:
     def create(self, name: str, managers: list[str], *, actor: str | None = ADMIN) -> Circle:
         """A new circle in the database; its managers are its first members.
 
-        Shares left behind by an earlier circle of the same name (one removed
-        from the groups file) are dropped, so a new circle never inherits them.
+        Shares and subscription scopes left behind by an earlier circle of the
+        same name (one removed from the groups file) are dropped, so a new
+        circle never inherits them.
         """
         names.circle_name(name)
         if actor is not ADMIN and actor not in managers:
@@ -89,6 +90,7 @@ class CircleBook:
             if self._origin(name) is not None:
                 raise Conflict(f"circle {name!r} already exists")
             w.execute("DELETE FROM shares WHERE grantee_kind = 'circle' AND grantee = ?", (name,))
+            w.execute("DELETE FROM scope_members WHERE kind = 'circle' AND member = ?", (name,))
             w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", (name, int(time.time())))
             for m in managers:
                 w.execute("INSERT INTO circle_managers(circle, user) VALUES (?, ?)", (name, m))
@@ -96,7 +98,7 @@ class CircleBook:
         return self.get(name)
 
     def delete(self, name: str, *, actor: str | None = ADMIN) -> None:
-        """Delete a database circle with its managers and every share made to it."""
+        """Delete a database circle with its managers, every share made to it and its place in scopes."""
         with self._db.write() as w:
             circle = self.get(name)
             self._require_manager(circle, actor)
@@ -105,6 +107,7 @@ class CircleBook:
             w.execute("DELETE FROM circle_members WHERE circle = ?", (name,))
             w.execute("DELETE FROM circle_managers WHERE circle = ?", (name,))
             w.execute("DELETE FROM shares WHERE grantee_kind = 'circle' AND grantee = ?", (name,))
+            w.execute("DELETE FROM scope_members WHERE kind = 'circle' AND member = ?", (name,))
             w.execute("DELETE FROM circles WHERE name = ?", (name,))
 
     def add_members(self, name: str, users: Iterable[str], *, actor: str | None = ADMIN) -> list[str]:

@@ -12,20 +12,28 @@ import os
 import threading
 from dataclasses import dataclass
 
-from . import layout
+from . import layout, notifications, shares
 from .circles import CircleBook
 from .database import Database
 from .errors import ExtError
 from .groups_file import GroupsFile
+from .inbox import Inbox
+from .invitations import InvitationBook
 from .links import SCHEMA as LINKS_SCHEMA
 from .links import LinkBook
+from .model import CircleOrigin
+from .notifications import NoticeBox
 from .outbox import Outbox
+from .scopes import ScopeBook
 from .shares import ShareBook
 from .users import UserFile
 
 # The tables of features beyond the foundation: each feature module defines
 # its own ``SCHEMA`` and is listed here.
-FEATURE_SCHEMAS: tuple[str, ...] = (LINKS_SCHEMA,)
+FEATURE_SCHEMAS: tuple[str, ...] = (
+    shares.SCHEMA, notifications.SCHEMA,
+    LINKS_SCHEMA,
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,15 @@ class Site:
         self.groups_file = GroupsFile(settings.groups_file)
         self.circles = CircleBook(self.db, self.groups_file, user_exists=self.user_exists)
         self.shares = ShareBook(self.db, user_exists=self.user_exists, circle_exists=self.circles.exists,
-                                collection_tag=self.collection_tag)
+                                admin_circle=self.is_admin_circle, collection_tag=self.collection_tag)
         self.outbox = Outbox(self.db)
+        self.notices = NoticeBox(self.db)
+        self.scopes = ScopeBook(self.db, self.shares, self.circles, user_exists=self.user_exists,
+                                circle_exists=self.circles.exists, collection_tag=self.collection_tag,
+                                display_name=self.display_name)
+        self.invitations = InvitationBook(self.db, self.shares, self.circles, self.notices,
+                                          in_scope=self.scopes.in_scope, user_exists=self.user_exists)
+        self.inbox = Inbox(self.notices, self.invitations, self.collection_tag)
         self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
                               collections_folder=settings.collections_folder)
 
@@ -116,9 +131,19 @@ class Site:
         self.users.require(user)
         with self.db.write() as w:
             self.shares.forget_grantee(w, user)
+            self.invitations.forget_user(w, user)
+            self.scopes.forget_user(w, user)
+            self.notices.forget_user(w, user)
             self.circles.forget_user(w, user)
             self.users.remove(user)
         return self.groups_file.circles_of(user)
 
     def collection_tag(self, path: str) -> str | None:
         return layout.collection_tag(self.settings.collections_folder, path)
+
+    def display_name(self, path: str) -> str | None:
+        return layout.display_name(self.settings.collections_folder, path)
+
+    def is_admin_circle(self, name: str) -> bool:
+        """A circle whose members the admin vouches for: one of the groups file."""
+        return self.circles.exists(name) and self.circles.get(name).origin is CircleOrigin.GROUPS_FILE

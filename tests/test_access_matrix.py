@@ -92,16 +92,26 @@ OUTSIDERS = tuple(v for v in VIEWERS if v.id.startswith(("other-circle", "no-sha
 # alike in every cell.  "listed-in-home" is whether the collection, as this viewer
 # addresses it, appears (IN) or not (OUT) in a Depth: 1 PROPFIND of the viewer's home.  The
 # privilege rows name what DAV:current-user-privilege-set says:
-#   OWN = write-content and write-properties
-#   RW  = write-content, and none of write-properties, write, all (properties are the owner's)
-#   RWA = as RW, but with DAV:all and DAV:write too: Radicale claims them for every writable
-#         collection outside a mount, whatever the rights letters "l", "d", "o" refuse
-#         (PROPPATCH, DELETE and whole-collection PUT are refused all the same, see below);
+#   OWN = DAV:all, write-content and write-properties
+#   RWV = write-content and write-properties, not DAV:all: a collaborator through their mount, who
+#         writes items and their own view of the collection's properties (name, colour), never the
+#         owner's (docs/sharing.md, "your own name and colour")
+#   RWA = write-content with DAV:all and DAV:write but no write-properties: Radicale claims "all"
+#         for every writable collection outside a mount, whatever the rights letters "l", "d", "o"
+#         refuse (PROPPATCH, DELETE and whole-collection PUT are refused all the same, see below);
 #         only a change in Radicale's PROPFIND can fix it
+#   ROV = read and write-properties (their own view), and none of write-content, write, all:
+#         a subscriber through their mount
 #   RO  = read, and none of write-content, write, all, write-properties
 #   NO  = no answer (the request itself is refused, or the collection is not listed)
+#
+# (Before invitations, sharees could not PROPPATCH through their mount at all: 403 there, and
+# no write-properties.  CalendarServer's sharing protocol wants per-sharee names and colours,
+# read-only sharees included, so those cells changed: proppatch through a mount is 207 and
+# changes only the sharee's own view, which the proppatch row checks.)
 
-OWN, RW, RWA, RO, NO = "owner", "collaborator", "collaborator, but claims DAV:all", "subscriber", None
+OWN, RWV, RWA, ROV, RO, NO = ("owner", "collaborator, own view", "collaborator, but claims DAV:all",
+                              "subscriber, own view", "subscriber", None)
 IN, OUT = True, False
 
 # Columns, in the order of VIEWERS.  c: collaborator, s: subscriber, -ci: through a circle;
@@ -114,9 +124,9 @@ EXPECTED: dict[str, tuple] = {
     "propfind-home-0":       (207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 401, 401),
     "propfind-home-1":       (207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 401, 401),
     "listed-in-home":        (IN,  IN,  IN,  IN,  IN,  OUT, OUT, OUT, OUT, OUT, OUT, OUT, OUT, NO,  NO),
-    "privileges-in-home":    (OWN, RW,  RW,  RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO),
+    "privileges-in-home":    (OWN, RWV, RWV, ROV, ROV, NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO),
     "propfind-collection-0": (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
-    "privileges":            (OWN, RW,  RW,  RO,  RO,  RWA, RWA, RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO),
+    "privileges":            (OWN, RWV, RWV, ROV, ROV, RWA, RWA, RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO),
     "propfind-collection-1": (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
     "report-sync":           (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
     "report-query":          (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
@@ -132,7 +142,7 @@ EXPECTED: dict[str, tuple] = {
     "delete-item":           (200, 200, 200, 403, 403, 200, 200, 403, 403, 403, 404, 403, 404, 401, 401),
     "delete-collection":     (200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 404, 403, 404, 401, 401),
     "put-collection":        (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 201, 403, 201, 401, 401),
-    "proppatch":             (207, 403, 403, 403, 403, 403, 403, 403, 403, 403, 404, 403, 404, 401, 401),
+    "proppatch":             (207, 207, 207, 207, 207, 403, 403, 403, 403, 403, 404, 403, 404, 401, 401),
     "mkcol-inside":          (403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401),
     "mkcalendar-inside":     (403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401),
     "move-in":               (201, 201, 201, 403, 403, 201, 201, 403, 403, 403, 409, 403, 409, 401, 401),
@@ -239,10 +249,11 @@ def privilege_class(response: ET.Element | None) -> str | None:
     privileges = {p.tag.split("}")[1] for p in response.iterfind(f".//{{{DAV}}}privilege/*")}
     if "write-content" in privileges:
         if "write-properties" in privileges:
-            return OWN
-        return RWA if privileges & {"write", "all"} else RW
-    if "read" in privileges and not privileges & {"write", "all", "write-properties"}:
-        return RO
+            return OWN if "all" in privileges else RWV
+        if privileges & {"write", "all"}:
+            return RWA
+    elif "read" in privileges and not privileges & {"write", "all"}:
+        return ROV if "write-properties" in privileges else RO
     return "unexpected: " + " ".join(sorted(privileges))
 
 
@@ -442,10 +453,22 @@ def put_collection(world: World, target: Target, viewer: Viewer) -> Outcome:
 
 
 def proppatch(world: World, target: Target, viewer: Viewer) -> Outcome:
+    """Rename the collection.  Through a mount, a sharee renames only their own view: the
+    owner's name must stay, and the sharee must see the new one."""
     name = fresh("renamed")
-    r = world.request(viewer, "PROPPATCH", viewer.url(target.collection), proppatch_body(name))
+    url = viewer.url(target.collection)
+    r = world.request(viewer, "PROPPATCH", url, proppatch_body(name))
     shown = layout.display_name(str(world.disk("/").parent), target.owner_url)
-    return Outcome(r.status_code, r.text, took_effect=(shown == name) if target.exists else None)
+    if not target.exists:
+        return Outcome(r.status_code, r.text)
+    if viewer.home_user is None:
+        return Outcome(r.status_code, r.text, took_effect=shown == name)
+    if shown == name:
+        return Outcome(r.status_code, r.text, took_effect="inconsistent: the owner's name changed")
+    seen = world.request(viewer, "PROPFIND", url, PROPFIND, Depth="0")
+    view = responses(seen.text).get(url) if seen.status_code == 207 else None
+    own_name = view.findtext(f".//{{{DAV}}}displayname") if view is not None else None
+    return Outcome(r.status_code, r.text, took_effect=own_name == name)
 
 
 def make_inside(method: str) -> Request:

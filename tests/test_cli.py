@@ -360,6 +360,9 @@ def test_only_the_owner_may_share(server: Server) -> None:
         one_line_error(server.cli(*argv), "only 'alice' (the owner) may change how this collection is shared")
     assert state(server) == before
     server.ok("share", "add", f"alice/{calendar}", "--user", "carol", "--role", "subscriber", "--as", "alice")
+    # an owner's share is an invitation (docs/sharing.md): it counts once carol accepts
+    assert not can_read(server, "carol", "alice", calendar)
+    server.ok("invitation", "accept", f"alice/{calendar}", "--as", "carol")
     assert can_read(server, "carol", "alice", calendar)
 
 

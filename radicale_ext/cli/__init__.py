@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from .. import names
 from ..errors import ExtError, NotFound
 from ..site import Settings, Site
-from . import circles, links, outbox, serve, shares, users
+from . import circles, invitations, links, outbox, scopes, serve, shares, users
 from ._common import Commands, Handler
 
 DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
 
 # One module per feature; each adds its commands.
-COMMAND_MODULES = (serve, users, circles, shares, outbox, links)
+COMMAND_MODULES = (serve, users, circles, shares, outbox, links, invitations, scopes)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from .. import names
 from ..errors import ExtError, NotFound
-from ..model import Grantee, GranteeKind, Role
+from ..model import Grantee, GranteeKind, Role, ShareBasis
 from ..site import Site
 from ._common import Commands, out
 
@@ -24,19 +24,34 @@ def _role(text: str) -> Role:
         raise ExtError(str(e)) from None
 
 
+def _basis(args: argparse.Namespace) -> ShareBasis | None:
+    """--invite / --at-once; neither: at once for the admin, an invitation for an owner."""
+    if getattr(args, "invite", False):
+        return ShareBasis.INVITATION
+    if getattr(args, "at_once", False):
+        return ShareBasis.AT_ONCE
+    return None
+
+
 def share_add(args: argparse.Namespace, site: Site) -> None:
-    share = site.shares.add(args.collection, _grantee(args), _role(args.role), actor=args.acting_as)
+    share = site.shares.add(args.collection, _grantee(args), _role(args.role), actor=args.acting_as,
+                            basis=_basis(args), summary=args.summary or "")
+    if share.basis is ShareBasis.INVITATION:
+        print(f"{share.collection} shared with {share.grantee} as {share.role.value}, by invitation; "
+              f"it appears as /{{user}}/{share.mount}/ in the homes of those who accept "
+              f"('radicale-ext invitation status {share.collection.strip('/')}')")
+        return
     print(f"{share.collection} shared with {share.grantee} as {share.role.value}; "
           f"it appears as /{{user}}/{share.mount}/ in their homes")
 
 
 def share_role(args: argparse.Namespace, site: Site) -> None:
-    share = site.shares.change_role(args.collection, _grantee(args), _role(args.role), actor=args.acting_as)
+    share = site.invitations.change_role(args.collection, _grantee(args), _role(args.role), actor=args.acting_as)
     print(f"{share.grantee} is now {share.role.value} of {share.collection}")
 
 
 def share_remove(args: argparse.Namespace, site: Site) -> None:
-    site.shares.remove(args.collection, _grantee(args), actor=args.acting_as)
+    site.invitations.withdraw(args.collection, _grantee(args), actor=args.acting_as)
     print(f"{args.collection} is no longer shared with {_grantee(args)}")
 
 
@@ -76,6 +91,17 @@ def shared_with(args: argparse.Namespace, site: Site) -> None:
     out(args, rows, lambda r: f"{r['collection']} ({r['role']}, via {', '.join(r['via'])}) at {r['path']}")
 
 
+def add_terms(parser: argparse.ArgumentParser) -> None:
+    """How a new share takes effect (docs/sharing.md)."""
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--invite", action="store_true",
+                     help="each person accepts or declines (the default when an owner shares, with --as)")
+    how.add_argument("--at-once", action="store_true",
+                     help="in their homes at once (the default for the admin; an owner only with a circle "
+                          "of the admin's groups file)")
+    parser.add_argument("--summary", help="a few words for the invitation (shown by Apple clients)")
+
+
 def register(commands: Commands) -> None:
     shares = commands.group("share", "share calendars and address books")
     for name, fn, text in (("add", share_add, "share a collection"),
@@ -88,6 +114,8 @@ def register(commands: Commands) -> None:
         who.add_argument("--circle", help="share with every member of this circle")
         if name != "remove":
             sh.add_argument("--role", required=True, help="subscriber (read-only) or collaborator (read-write)")
+        if name == "add":
+            add_terms(sh)
     shares.command("list", "subscribers and collaborators of a collection", share_list).add_argument(
         "collection", help="OWNER/COLLECTION")
     commands.command("shared-with", "everything shared with a user", shared_with).add_argument("user")

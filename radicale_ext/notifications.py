@@ -1,0 +1,94 @@
+"""Stored notices: what the server tells a person through their notification collection.
+
+A notice is a generic record (who, what kind, when, and the kind's data as
+JSON), named by a random id that becomes its resource name in the person's
+DAV notification collection (CalendarServer's caldav-notifications, section
+4).  The kinds of the sharing protocol are replies to invitations (for the
+owner) and changes of an invitation (withdrawn, access changed, for the
+sharee); the "change notices" feature adds resource changes to the same
+store.  Notices of invitations still awaiting an answer are not stored: they
+are derived from the invitations themselves (see :mod:`radicale_ext.inbox`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .database import Database, Writer
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notices (
+    id         INTEGER PRIMARY KEY,
+    user       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (user, name)
+)
+"""
+
+
+class NoticeKind(enum.Enum):
+    """What a notice is about; the value is the CalendarServer element that says so."""
+
+    INVITATION = "invite-notification"   # an invitation, new, changed or withdrawn
+    INVITATION_REPLY = "invite-reply"    # a person answered the owner's invitation
+
+
+@dataclass(frozen=True)
+class Notice:
+    user: str                # whom it is for
+    name: str                # its resource name, without ".xml"
+    kind: NoticeKind
+    created_at: float
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(json.dumps([self.name, self.kind.value, self.created_at, dict(self.data)],
+                                           sort_keys=True).encode()).hexdigest()
+        return f'"{digest[:32]}"'
+
+
+_COLUMNS = "user, name, kind, created_at, data"
+
+
+def _notice(row: tuple) -> Notice:
+    return Notice(user=row[0], name=row[1], kind=NoticeKind(row[2]), created_at=row[3], data=json.loads(row[4]))
+
+
+class NoticeBox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @staticmethod
+    def add(w: Writer, user: str, kind: NoticeKind, data: Mapping[str, Any]) -> Notice:
+        """Inside ``w`` (the change the notice is about): store a notice for ``user``."""
+        notice = Notice(user=user, name=secrets.token_hex(10), kind=kind, created_at=time.time(), data=data)
+        w.execute(f"INSERT INTO notices({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                  (user, notice.name, kind.value, notice.created_at, json.dumps(dict(data), sort_keys=True)))
+        return notice
+
+    def notices(self, user: str) -> list[Notice]:
+        rows = self._db.read(f"SELECT {_COLUMNS} FROM notices WHERE user = ? ORDER BY id", (user,))
+        return [_notice(r) for r in rows]
+
+    def get(self, user: str, name: str) -> Notice | None:
+        row = self._db.read_one(f"SELECT {_COLUMNS} FROM notices WHERE user = ? AND name = ?", (user, name))
+        return _notice(row) if row else None
+
+    def delete(self, user: str, name: str) -> bool:
+        with self._db.write() as w:
+            return w.execute("DELETE FROM notices WHERE user = ? AND name = ?", (user, name)).rowcount > 0
+
+    @staticmethod
+    def forget_user(w: Writer, user: str) -> None:
+        w.execute("DELETE FROM notices WHERE user = ?", (user,))
