@@ -65,7 +65,9 @@ class Collection(multifilesystem.Collection):
         if href is None:
             with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)):
                 super().delete(href)
-            site_for(self._storage.configuration).shares.forget_collection(_collection_path(self.path))
+            site = site_for(self._storage.configuration)
+            site.shares.forget_collection(_collection_path(self.path))
+            site.links.revoke_all_of(_collection_path(self.path))
             return
         with _recorded(self._storage, self._change(ChangeKind.ITEM_DELETED, item=href)) as record_id:
             super().delete(href)

@@ -295,6 +295,13 @@ class LinkBook:
                           (self.clock(), link.id))
         return self.get(link.id)
 
+    def revoke_all_of(self, collection: str) -> int:
+        """The collection was deleted: its links die with it, so that a new
+        collection created later under the same name is never served by them."""
+        with self._db.write() as w:
+            return w.execute("UPDATE links SET revoked_at = ? WHERE collection = ? AND revoked_at IS NULL",
+                             (self.clock(), collection)).rowcount
+
     def may_manage(self, link: Link, actor: str | None) -> bool:
         """The admin, the owner, or the person who made the link."""
         return actor is None or actor in (link.target.owner, link.created_by)

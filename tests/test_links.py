@@ -513,6 +513,18 @@ def test_revoked_link_answers_404_at_once_and_forever(linked: Server) -> None:
     assert anonymous(linked, link["url"]).status_code == 404
 
 
+def test_deleting_the_calendar_revokes_its_links_for_good(linked: Server) -> None:
+    assert linked.request("MKCALENDAR", "/alice/doomed/", "alice").status_code == 201
+    link = create_link(linked, "alice/doomed", acting_as="alice")
+    assert anonymous(linked, link["url"]).status_code == 200
+    assert linked.request("DELETE", "/alice/doomed/", "alice").status_code == 200
+    assert anonymous(linked, link["url"]).status_code == 404
+    assert linked.request("MKCALENDAR", "/alice/doomed/", "alice").status_code == 201
+    assert anonymous(linked, link["url"]).status_code == 404
+    rows = {r["id"]: r for r in json.loads(linked.ok("link", "list", "alice/doomed", "--json"))}
+    assert rows[link["id"]]["state"] == "revoked"
+
+
 def test_expired_link_answers_404(linked: Server) -> None:
     link = create_link(linked, "alice/family", "--expires", "1h")
     assert anonymous(linked, link["url"]).status_code == 200
