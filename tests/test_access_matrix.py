@@ -35,6 +35,7 @@ import requests
 
 from radicale_ext import layout
 
+from .samples import address_book_mkcol, card, event
 from .server import USERS, Server
 
 OWNER = "alice"
@@ -154,31 +155,9 @@ assert all(len(row) == len(VIEWERS) for row in EXPECTED.values())
 
 DAV, CALDAV, CARDDAV = "DAV:", "urn:ietf:params:xml:ns:caldav", "urn:ietf:params:xml:ns:carddav"
 
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//radicale-ext tests//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{text}
-END:VEVENT
-END:VCALENDAR
-"""
 
-CARD = """BEGIN:VCARD
-VERSION:3.0
-UID:{uid}
-FN:{text}
-N:{text};;;;
-END:VCARD
-"""
 
-NEW_ADDRESS_BOOK = f"""<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="{DAV}" xmlns:CR="{CARDDAV}"><D:set><D:prop>
-<D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-</D:prop></D:set></D:mkcol>"""
+NEW_ADDRESS_BOOK = address_book_mkcol()
 
 
 @dataclass(frozen=True)
@@ -188,13 +167,13 @@ class Kind:
     own: str              # each user's own collection of this kind
     ext: str
     content_type: str
-    template: str
+    sample: Callable[[str, str], str]
     query: str
     multiget_tag: str
     data_tag: str
 
     def item(self, uid: str, text: str) -> str:
-        return self.template.format(uid=uid, text=text)
+        return self.sample(uid, text)
 
     def create(self, server: Server, user: str, path: str) -> requests.Response:
         if self.id == "calendar":
@@ -209,14 +188,14 @@ class Kind:
 
 CALENDAR = Kind(
     id="calendar", collection="family", own="own-cal", ext=".ics", content_type="text/calendar",
-    template=EVENT,
+    sample=event,
     query=f'<?xml version="1.0" encoding="utf-8"?><C:calendar-query xmlns:D="{DAV}" xmlns:C="{CALDAV}">'
           "<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\">"
           '<C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>',
     multiget_tag="C:calendar-multiget", data_tag="C:calendar-data")
 ADDRESS_BOOK = Kind(
     id="addressbook", collection="contacts", own="own-book", ext=".vcf", content_type="text/vcard",
-    template=CARD,
+    sample=card,
     query=f'<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query xmlns:D="{DAV}" xmlns:CR="{CARDDAV}">'
           '<D:prop><D:getetag/></D:prop><CR:filter><CR:prop-filter name="FN"/></CR:filter></CR:addressbook-query>',
     multiget_tag="CR:addressbook-multiget", data_tag="CR:address-data")
@@ -617,7 +596,7 @@ def test_removing_a_share_takes_effect_on_the_next_request(world: World) -> None
 
     assert srv.request("GET", "/dave/trip~alice/", "dave").status_code == 404
     assert srv.request("PROPFIND", "/alice/trip/", "dave", PROPFIND, headers={"Depth": "0"}).status_code == 403
-    r = srv.request("PUT", "/alice/trip/late.ics", "dave", EVENT.format(uid="late", text="late"),
+    r = srv.request("PUT", "/alice/trip/late.ics", "dave", event("late", "late"),
                     headers={"Content-Type": "text/calendar"})
     assert r.status_code == 403
 
@@ -638,7 +617,7 @@ def test_leaving_the_circle_takes_effect_on_the_next_request(world: World) -> No
     assert srv.request("PROPFIND", "/alice/club/", "bob", PROPFIND, headers={"Depth": "0"}).status_code == 403
     listing = srv.request("PROPFIND", "/bob/", "bob", PROPFIND, headers={"Depth": "1"})
     assert "/bob/club~alice/" not in responses(listing.text)
-    r = srv.request("PUT", "/alice/club/gone.ics", "bob", EVENT.format(uid="gone", text="gone"),
+    r = srv.request("PUT", "/alice/club/gone.ics", "bob", event("gone", "gone"),
                     headers={"Content-Type": "text/calendar"})
     assert r.status_code == 403
 
@@ -665,13 +644,13 @@ def test_a_rights_file_rule_beats_a_share(world: World) -> None:
         def carol(method: str, path: str, body: str | None = None, **headers: str) -> int:
             return srv.request(method, path, "carol", body, headers=headers).status_code
 
-        event = EVENT.format(uid="carols", text="carol's")
+        carols = event("carols", "carol's")
         # forbidden, through either path, although she has a share ...
         assert carol("PROPFIND", "/carol/diary~alice/", PROPFIND, Depth="0") == 403
         assert carol("PROPFIND", "/alice/diary/", PROPFIND, Depth="0") == 403
         assert carol("GET", "/carol/diary~alice/") == 403
-        assert carol("PUT", "/carol/diary~alice/carols.ics", event, **{"Content-Type": "text/calendar"}) == 403
-        assert carol("PUT", "/alice/diary/carols.ics", event, **{"Content-Type": "text/calendar"}) == 403
+        assert carol("PUT", "/carol/diary~alice/carols.ics", carols, **{"Content-Type": "text/calendar"}) == 403
+        assert carol("PUT", "/alice/diary/carols.ics", carols, **{"Content-Type": "text/calendar"}) == 403
         listing = srv.request("PROPFIND", "/carol/", "carol", PROPFIND, headers={"Depth": "1"})
         assert listing.status_code == 207
         assert "/carol/diary~alice/" not in responses(listing.text)
@@ -680,7 +659,7 @@ def test_a_rights_file_rule_beats_a_share(world: World) -> None:
         assert carol("PROPFIND", "/carol/family~alice/", PROPFIND, Depth="0") == 207
         assert carol("MKCALENDAR", f"/carol/{fresh('mine')}/") == 201
         assert srv.request("PROPFIND", "/alice/diary/", OWNER, PROPFIND, headers={"Depth": "0"}).status_code == 207
-        r = srv.request("PUT", "/dave/diary~alice/daves.ics", "dave", EVENT.format(uid="daves", text="dave's"),
+        r = srv.request("PUT", "/dave/diary~alice/daves.ics", "dave", event("daves", "dave's"),
                         headers={"Content-Type": "text/calendar"})
         assert r.status_code == 201
     finally:

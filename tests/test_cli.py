@@ -24,27 +24,10 @@ import pytest
 
 from radicale_ext import cli
 
+from .samples import address_book_mkcol, card, event
 from .server import CliResult, Server, password
 
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:test
-END:VEVENT
-END:VCALENDAR
-"""
-
-CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:Test\r\nN:;Test;;;\r\nEND:VCARD\r\n"
-
-ADDRESSBOOK = """<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav">
-  <D:set><D:prop><D:resourcetype><D:collection/><C:addressbook/></D:resourcetype></D:prop></D:set>
-</D:mkcol>"""
+ADDRESSBOOK = address_book_mkcol()
 
 
 # -- helpers (also used by test_circles.py) ----------------------------------------
@@ -90,7 +73,7 @@ def put_event(server: Server, user: str, owner: str, name: str, *, at_owner: boo
     (or, ``at_owner``, straight into the owner's collection)."""
     uid = uuid.uuid4().hex
     path = f"/{owner}/{name}/" if at_owner else f"/{user}/{name}~{owner}/"
-    return server.request("PUT", f"{path}{uid}.ics", user, EVENT.format(uid=uid),
+    return server.request("PUT", f"{path}{uid}.ics", user, event(uid),
                           headers={"Content-Type": "text/calendar"}).status_code
 
 
@@ -304,7 +287,7 @@ def test_share_an_address_book_with_a_circle(server: Server) -> None:
     server.ok("circle", "add", circle, "dave")
     server.ok("share", "add", f"alice/{book}", "--circle", circle, "--role", "collaborator")
     uid = uuid.uuid4().hex
-    r = server.request("PUT", f"/dave/{book}~alice/{uid}.vcf", "dave", CARD.format(uid=uid),
+    r = server.request("PUT", f"/dave/{book}~alice/{uid}.vcf", "dave", card(uid, "Test"),
                        headers={"Content-Type": "text/vcard"})
     assert r.status_code == 201
     assert uid in server.request("GET", f"/alice/{book}/{uid}.vcf", "alice").text

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
+from .samples import address_book_mkcol, event
 from .server import Server, make_server
 
 CYRUS, ERIC, WILFREDO = "cyrus", "eric@example.com", "wilfredo@example.com"
@@ -88,23 +89,8 @@ PROPFIND_NOTIFICATIONS = """<?xml version="1.0" encoding="utf-8" ?>
   <D:prop><D:resourcetype/><D:getetag/><CS:notificationtype/><CS:getctag/></D:prop>
 </D:propfind>"""
 
-ADDRESS_BOOK = """<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:set><D:prop>
-<D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-</D:prop></D:set></D:mkcol>"""
+ADDRESS_BOOK = address_book_mkcol()
 
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{uid}
-END:VEVENT
-END:VCALENDAR
-"""
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +273,7 @@ def test_the_specifications_share_request_invites_eric(srv: Server) -> None:
 def test_eric_accepts_and_finds_the_calendar_in_his_home(srv: Server) -> None:
     shared = mkcalendar(srv, CYRUS, "accepted")
     assert post(srv, shared, CYRUS, SHARE_ADD).status_code == 200
-    srv.request("PUT", f"{shared}first.ics", CYRUS, EVENT.format(uid="first"),
+    srv.request("PUT", f"{shared}first.ics", CYRUS, event("first"),
                 headers={"Content-Type": "text/calendar"})
     uid = invitation_to(srv, ERIC, shared).findtext("CS:uid", namespaces=NS)
 
@@ -310,7 +296,7 @@ def test_eric_accepts_and_finds_the_calendar_in_his_home(srv: Server) -> None:
     assert list(prop(answer, "CS:allowed-sharing-modes")) == [], "a sharee may not share it on"
     assert prop(answer, "D:displayname").text == "accepted (cyrus)"
     assert srv.request("GET", f"{mount}first.ics", ERIC).status_code == 200
-    assert srv.request("PUT", f"{mount}erics.ics", ERIC, EVENT.format(uid="erics"),
+    assert srv.request("PUT", f"{mount}erics.ics", ERIC, event("erics"),
                        headers={"Content-Type": "text/calendar"}).status_code == 201
 
     # the owner sees the answer, and is told
@@ -376,7 +362,7 @@ def test_changing_an_accepted_sharees_access_tells_them(srv: Server) -> None:
     new = [notification(srv, ERIC, n) for n in set(notifications(srv, ERIC)) - before]
     assert len(new) == 1 and new[0].find("CS:invite-accepted", NS) is not None
     assert new[0].find("CS:access/CS:read", NS) is not None
-    assert srv.request("PUT", f"{home(ERIC)}downgraded~cyrus/late.ics", ERIC, EVENT.format(uid="late"),
+    assert srv.request("PUT", f"{home(ERIC)}downgraded~cyrus/late.ics", ERIC, event("late"),
                        headers={"Content-Type": "text/calendar"}).status_code == 403
 
 
@@ -392,7 +378,7 @@ def test_a_principal_url_names_a_sharee_too(srv: Server) -> None:
 
 def test_removing_an_accepted_calendar_from_ones_home_keeps_the_owners_data(srv: Server) -> None:
     shared = mkcalendar(srv, CYRUS, "left")
-    srv.request("PUT", f"{shared}kept.ics", CYRUS, EVENT.format(uid="kept"), headers={"Content-Type": "text/calendar"})
+    srv.request("PUT", f"{shared}kept.ics", CYRUS, event("kept"), headers={"Content-Type": "text/calendar"})
     assert post(srv, shared, CYRUS, SHARE_ADD).status_code == 200
     uid = invitation_to(srv, ERIC, shared).findtext("CS:uid", namespaces=NS)
     assert reply(srv, ERIC, shared, uid).status_code == 200

@@ -10,24 +10,10 @@ import xml.etree.ElementTree as ET
 import caldav
 import pytest
 
+from .samples import ICS, VCF, address_book_mkcol, card, event
 from .server import Server, password
 
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{summary}
-END:VEVENT
-END:VCALENDAR
-"""
-CARD = "BEGIN:VCARD\nVERSION:3.0\nUID:{uid}\nFN:{name}\nN:{name};;;;\nEND:VCARD\n"
 NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CR": "urn:ietf:params:xml:ns:carddav"}
-ICS = {"Content-Type": "text/calendar"}
-VCF = {"Content-Type": "text/vcard"}
 
 SYNC = """<?xml version="1.0" encoding="utf-8"?>
 <D:sync-collection xmlns:D="DAV:">
@@ -60,9 +46,9 @@ def shared(server: Server) -> Server:
     for collection in ("alice/family", "alice/contacts"):
         server.ok("share", "add", collection, "--circle", "family", "--role", "collaborator")
         server.ok("share", "add", collection, "--user", "carol", "--role", "subscriber")
-    server.request("PUT", "/alice/family/first.ics", "alice", EVENT.format(uid="first", summary="First"),
+    server.request("PUT", "/alice/family/first.ics", "alice", event("first", "First"),
                    headers=ICS)
-    server.request("PUT", "/alice/contacts/ann.vcf", "alice", CARD.format(uid="ann", name="Ann"), headers=VCF)
+    server.request("PUT", "/alice/contacts/ann.vcf", "alice", card("ann", "Ann"), headers=VCF)
     return server
 
 
@@ -137,7 +123,7 @@ def test_sync_collection_works_through_the_share(shared: Server, user: str) -> N
     token, first = _sync(shared, user, path)
     assert f"{path}first.ics" in first
     uid = f"sync-{user}"
-    assert shared.request("PUT", f"/alice/family/{uid}.ics", "alice", EVENT.format(uid=uid, summary="s"),
+    assert shared.request("PUT", f"/alice/family/{uid}.ics", "alice", event(uid, "s"),
                           headers=ICS).status_code == 201
     token2, changes = _sync(shared, user, path, token)
     assert changes == {f"{path}{uid}.ics": 200}
@@ -149,10 +135,10 @@ def test_sync_collection_works_through_the_share(shared: Server, user: str) -> N
 def test_carddav_through_the_share(shared: Server) -> None:
     r = shared.request("GET", "/bob/contacts~alice/ann.vcf", "bob")
     assert r.status_code == 200 and "FN:Ann" in r.text
-    assert shared.request("PUT", "/bob/contacts~alice/ben.vcf", "bob", CARD.format(uid="ben", name="Ben"),
+    assert shared.request("PUT", "/bob/contacts~alice/ben.vcf", "bob", card("ben", "Ben"),
                           headers=VCF).status_code == 201
     assert "FN:Ben" in shared.request("GET", "/alice/contacts/ben.vcf", "alice").text
-    assert shared.request("PUT", "/carol/contacts~alice/cid.vcf", "carol", CARD.format(uid="cid", name="C"),
+    assert shared.request("PUT", "/carol/contacts~alice/cid.vcf", "carol", card("cid", "C"),
                           headers=VCF).status_code == 403
 
 
@@ -181,10 +167,4 @@ def test_malformed_data_is_refused_with_a_reason_and_nothing_is_stored(
     assert shared.request("GET", path, "bob").status_code == 404
 
 
-ADDRESSBOOK = """<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav">
-  <D:set><D:prop>
-    <D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-    <D:displayname>contacts</D:displayname>
-  </D:prop></D:set>
-</D:mkcol>"""
+ADDRESSBOOK = address_book_mkcol("contacts")

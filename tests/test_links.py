@@ -38,6 +38,7 @@ from radicale_ext.links import SCHEMA, LinkBook, LinkKind, LinkState, LinkTarget
 from radicale_ext.shares import ShareBook
 from radicale_ext.throttle import BadTokenThrottle
 
+from .samples import address_book_mkcol
 from .server import Server, make_server
 
 ICS = {"Content-Type": "text/calendar"}
@@ -47,13 +48,7 @@ MKCALENDAR = """<?xml version="1.0" encoding="utf-8"?>
   <D:set><D:prop><D:displayname>Family</D:displayname>
   <C:calendar-description>Who is where, this week</C:calendar-description></D:prop></D:set>
 </C:mkcalendar>"""
-ADDRESSBOOK = """<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav">
-  <D:set><D:prop>
-    <D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-    <D:displayname>Friends</D:displayname>
-  </D:prop></D:set>
-</D:mkcol>"""
+ADDRESSBOOK = address_book_mkcol("Friends")
 
 
 def calendar(*components: str) -> str:

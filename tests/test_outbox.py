@@ -8,35 +8,13 @@ import sqlite3
 
 import pytest
 
+from .samples import ICS, address_book_mkcol, card, event
 from .server import Server, make_server
-
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{summary}
-END:VEVENT
-END:VCALENDAR
-"""
-
-CARD = """BEGIN:VCARD
-VERSION:3.0
-UID:{uid}
-FN:{name}
-N:{name};;;;
-END:VCARD
-"""
-
-ICS = {"Content-Type": "text/calendar"}
 
 
 def calendar_of(*events: tuple[str, str]) -> str:
     """One VCALENDAR holding several events (a whole-collection PUT body)."""
-    body = "".join(EVENT.format(uid=uid, summary=summary).split("PRODID:-//test//EN\n")[1]
+    body = "".join(event(uid, summary).split("PRODID:-//test//EN\n")[1]
                    .replace("END:VCALENDAR\n", "") for uid, summary in events)
     return "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n" + body + "END:VCALENDAR\n"
 
@@ -64,9 +42,9 @@ def test_every_kind_of_change_is_recorded_once(server: Server) -> None:
     start = last_id(server)
     assert server.request("MKCALENDAR", "/alice/cal/", "alice").status_code == 201
     assert server.request("MKCOL", "/alice/book/", "alice", body=MKCOL_ADDRESSBOOK).status_code == 201
-    assert server.request("PUT", "/alice/cal/a.ics", "alice", EVENT.format(uid="a", summary="Swim"),
+    assert server.request("PUT", "/alice/cal/a.ics", "alice", event("a", "Swim"),
                           headers=ICS).status_code == 201
-    assert server.request("PUT", "/alice/cal/a.ics", "alice", EVENT.format(uid="a", summary="Swim 2"),
+    assert server.request("PUT", "/alice/cal/a.ics", "alice", event("a", "Swim 2"),
                           headers=ICS).status_code == 204
     assert server.request("MOVE", "/alice/cal/a.ics", "alice",
                           headers={"Destination": server.url + "/alice/cal/b.ics"}).status_code == 201
@@ -74,7 +52,7 @@ def test_every_kind_of_change_is_recorded_once(server: Server) -> None:
     assert server.request("DELETE", "/alice/cal/b.ics", "alice").status_code == 200
     whole = calendar_of(("w1", "One"), ("w2", "Two"))
     assert server.request("PUT", "/alice/whole/", "alice", whole, headers=ICS).status_code == 201
-    assert server.request("PUT", "/alice/book/c.vcf", "alice", CARD.format(uid="c", name="Carol"),
+    assert server.request("PUT", "/alice/book/c.vcf", "alice", card("c", "Carol"),
                           headers={"Content-Type": "text/vcard"}).status_code == 201
     assert server.request("DELETE", "/alice/whole/", "alice").status_code == 200
 
@@ -102,9 +80,9 @@ def test_every_kind_of_change_is_recorded_once(server: Server) -> None:
 
 
 def test_replacing_a_collection_is_one_record(server: Server) -> None:
-    server.request("PUT", "/alice/again/", "alice", EVENT.format(uid="x1", summary="x"), headers=ICS)
+    server.request("PUT", "/alice/again/", "alice", event("x1", "x"), headers=ICS)
     start = last_id(server)
-    r = server.request("PUT", "/alice/again/", "alice", EVENT.format(uid="x2", summary="y"), headers=ICS)
+    r = server.request("PUT", "/alice/again/", "alice", event("x2", "y"), headers=ICS)
     assert r.status_code == 201
     assert [(x["kind"], x["collection"]) for x in records(server, start)] == [
         ("collection-replaced", "/alice/again/")]
@@ -115,7 +93,7 @@ def test_a_sharee_is_recorded_as_the_actor(server: Server) -> None:
     server.ok("share", "add", "alice/club", "--user", "bob", "--role", "collaborator")
     server.request("PROPFIND", "/bob/", "bob", headers={"Depth": "0"})
     start = last_id(server)
-    r = server.request("PUT", "/bob/club~alice/p.ics", "bob", EVENT.format(uid="p", summary="Practice"),
+    r = server.request("PUT", "/bob/club~alice/p.ics", "bob", event("p", "Practice"),
                        headers=ICS)
     assert r.status_code == 201
     [row] = records(server, start)
@@ -129,7 +107,7 @@ def test_a_refused_or_failed_write_records_nothing(server: Server) -> None:
     start = last_id(server)
     assert server.request("PUT", "/alice/quiet/bad.ics", "alice", "BEGIN:VCALENDAR\nnonsense",
                           headers=ICS).status_code == 400
-    assert server.request("PUT", "/alice/quiet/x.ics", "carol", EVENT.format(uid="q", summary="q"),
+    assert server.request("PUT", "/alice/quiet/x.ics", "carol", event("q", "q"),
                           headers=ICS).status_code == 403
     assert records(server, start) == []
     assert records(server, 0) and not [r for r in _pending(server)]
@@ -148,7 +126,7 @@ def test_crash_between_write_and_record_is_settled_at_start(tmp_path, write_happ
     server = make_server(tmp_path / "srv").start()
     try:
         assert server.request("MKCALENDAR", "/alice/cal/", "alice").status_code == 201
-        body = EVENT.format(uid="crash", summary="Crash")
+        body = event("crash", "Crash")
         if write_happened:
             assert server.request("PUT", "/alice/cal/crash.ics", "alice", body, headers=ICS).status_code == 201
     finally:
@@ -173,13 +151,7 @@ def test_crash_between_write_and_record_is_settled_at_start(tmp_path, write_happ
         server.stop()
 
 
-MKCOL_ADDRESSBOOK = """<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav">
-  <D:set><D:prop>
-    <D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-    <D:displayname>Book</D:displayname>
-  </D:prop></D:set>
-</D:mkcol>"""
+MKCOL_ADDRESSBOOK = address_book_mkcol("Book")
 
 PROPPATCH_NAME = """<?xml version="1.0" encoding="utf-8"?>
 <D:propertyupdate xmlns:D="DAV:">

@@ -14,22 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from .samples import ICS, event
 from .server import Server, make_server
 
 USERS = ("alice", "bob", "carol", "dave", "grace", "ann@school.example", "ben@school.example", "zoe@school.example")
-ICS = {"Content-Type": "text/calendar"}
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{uid}
-{attendees}END:VEVENT
-END:VCALENDAR
-"""
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +38,7 @@ def school(srv: Server) -> str:
     """A fresh calendar of alice's, with one event, open to the circle staff and to dave."""
     name = f"school{next(_count)}"
     assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
-    assert srv.request("PUT", f"/alice/{name}/seed.ics", "alice", EVENT.format(uid="seed", attendees=""),
+    assert srv.request("PUT", f"/alice/{name}/seed.ics", "alice", event("seed", attendees=""),
                        headers=ICS).status_code == 201
     srv.ok("scope", "add", f"alice/{name}", "--circle", "staff", acting_as="alice")
     srv.ok("scope", "add", f"alice/{name}", "--user", "dave", acting_as="alice")
@@ -104,7 +92,7 @@ def test_people_in_scope_subscribe_without_the_owner(srv: Server) -> None:
     assert r.json() == {"collection": collection, "path": f"/bob/{name}~alice/"}
     assert can_read(srv, "bob", name)
     assert f"/bob/{name}~alice/" in listed(srv, "bob")
-    assert srv.request("PUT", f"/bob/{name}~alice/bobs.ics", "bob", EVENT.format(uid="bobs", attendees=""),
+    assert srv.request("PUT", f"/bob/{name}~alice/bobs.ics", "bob", event("bobs", attendees=""),
                        headers=ICS).status_code == 403, "a subscription is read-only"
     assert subscribable(srv, "bob")[collection]["path"] == f"/bob/{name}~alice/"
 
@@ -211,7 +199,7 @@ def test_participants_who_may_subscribe_are_invited(srv: Server) -> None:
                  "ATTENDEE:mailto:zoe@school.example\n"              # already invited
                  "ATTENDEE:mailto:stranger@elsewhere.example\n"      # no such user
                  "ORGANIZER:mailto:alice@school.example\n")
-    r = srv.request("PUT", f"/alice/{name}/meeting.ics", "alice", EVENT.format(uid="meeting", attendees=attendees),
+    r = srv.request("PUT", f"/alice/{name}/meeting.ics", "alice", event("meeting", attendees=attendees),
                     headers=ICS)
     assert r.status_code == 201
 
@@ -225,7 +213,7 @@ def test_participants_who_may_subscribe_are_invited(srv: Server) -> None:
     srv.ok("invitation", "accept", f"alice/{name}", acting_as="zoe@school.example")
     srv.ok("circle", "add", "staff", "ben@school.example", acting_as="alice")
     r = srv.request("PUT", f"/zoe@school.example/{name}~alice/second.ics", "zoe@school.example",
-                    EVENT.format(uid="second", attendees="ATTENDEE:mailto:ben@school.example\n"), headers=ICS)
+                    event("second", attendees="ATTENDEE:mailto:ben@school.example\n"), headers=ICS)
     assert r.status_code == 201
     assert standing(srv, name)["ben@school.example"] == "pending"
     srv.ok("circle", "remove", "staff", "ben@school.example", acting_as="alice")

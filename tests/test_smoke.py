@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import caldav
 
+from .samples import event
 from .server import Server, password
-
-EVENT = """BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20260101T000000Z
-DTSTART:20260105T180000Z
-DTEND:20260105T190000Z
-SUMMARY:{summary}
-END:VEVENT
-END:VCALENDAR
-"""
 
 
 def test_circle_collaborator_finds_reads_and_writes(server: Server) -> None:
@@ -31,13 +19,13 @@ def test_circle_collaborator_finds_reads_and_writes(server: Server) -> None:
     calendars = {c.name: c for c in client.principal().calendars()}
     assert "family (alice)" in calendars
     family = calendars["family (alice)"]
-    family.save_event(EVENT.format(uid="e1", summary="Football practice"))
+    family.save_event(event("e1", "Football practice"))
     assert [e.icalendar_component["summary"] for e in family.events()] == ["Football practice"]
     assert "e1" in server.request("GET", "/alice/family/e1.ics", "alice").text
 
     carol = caldav.DAVClient(url=server.url + "/", username="carol", password=password("carol"))
     carol_cal = {c.name: c for c in carol.principal().calendars()}["family (alice)"]
     assert len(carol_cal.events()) == 1
-    r = server.request("PUT", "/carol/family~alice/e2.ics", "carol", EVENT.format(uid="e2", summary="x"),
+    r = server.request("PUT", "/carol/family~alice/e2.ics", "carol", event("e2", "x"),
                        headers={"Content-Type": "text/calendar"})
     assert r.status_code == 403
