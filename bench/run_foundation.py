@@ -39,10 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: make tests.server importable
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
+from results import write_section  # noqa: E402
 
 from radicale_ext.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -51,7 +53,6 @@ from tests.server import Server, free_port, make_server, write_users  # noqa: E4
 BENCH = PROJECT / "bench"
 WORK = BENCH / "work"
 RESULTS = BENCH / "RESULTS.md"
-START_MARK, END_MARK = "<!-- results:start -->", "<!-- results:end -->"
 
 ALICE, BOB = "alice", "bob"
 READER, NOBODY, COLLECTOR = "reader", "nobody", "collector"  # 200 shares / none / the most
@@ -555,25 +556,10 @@ def report(args: argparse.Namespace, run: RunInfo, rows: list[Comparison], cases
     return "\n".join(lines) + "\n"
 
 
-RESULTS_INTRO = """# Benchmark results
-
-`bench/run_foundation.py` writes its latest run between the markers below;
-notes outside them are kept.
-
-"""
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    block = f"{START_MARK}\n{text}{END_MARK}"
-    old = path.read_text() if path.exists() else RESULTS_INTRO + f"{START_MARK}\n{END_MARK}\n"
-    if START_MARK in old and END_MARK in old:
-        head, rest = old.split(START_MARK, 1)
-        new = head + block + rest.split(END_MARK, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+def write_results(text: str) -> None:
+    write_section("results", text, "## Foundation (`bench/run_foundation.py`)")
 
 
 # -- the benchmark ----------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
 import shutil
 import sys
@@ -35,9 +34,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
+from results import write_section  # noqa: E402
 from run_foundation import (  # noqa: E402
     PROPFIND_HOME,
-    RESULTS,
     Stat,
     Target,
     calendars_of,
@@ -56,7 +55,6 @@ from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
 
 WORK = PROJECT / "bench" / "work"
-START_MARK, END_MARK = "<!-- invitations:start -->", "<!-- invitations:end -->"
 TARGET = 1.25
 PLAIN, INVITED, NOTIFIED = "plain", "invited", "notified"
 ACCEPTED_OWNERS = tuple(f"o{i:02d}" for i in range(20))   # 200 calendars: plain's shares, invited's accepted
@@ -165,18 +163,8 @@ def report(results: dict[str, tuple[Stat, int]], args: argparse.Namespace, secon
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    block = f"{START_MARK}\n{text}{END_MARK}"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START_MARK in old and END_MARK in old:
-        head, rest = old.split(START_MARK, 1)
-        new = head + block + rest.split(END_MARK, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n## Invitations and notifications (`bench/run_invitations.py`)\n\n"
-               + block + "\n")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+def write_results(text: str) -> None:
+    write_section("invitations", text, "## Invitations and notifications (`bench/run_invitations.py`)")
 
 
 def main() -> int:

@@ -33,17 +33,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: make tests.server importable
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
+from results import write_section  # noqa: E402
 
 from radicale_ext.link_reader import RACY_SECONDS  # noqa: E402
 from tests.server import Server, make_server, password  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "RESULTS.md"
-START_MARK, END_MARK = "<!-- links:start -->", "<!-- links:end -->"
-HEADING = "## Share links (issue 6)"
 FAMILY = "/alice/family/"
 GET_TARGET, REVALIDATION_TARGET = 1.10, 5.0
 
@@ -155,17 +155,8 @@ def report(args: argparse.Namespace, samples: dict[str, list[float]], cold: floa
     return "\n".join(lines), get_ok and reval_ok
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md; every other part of the file is kept."""
-    block = f"{START_MARK}\n{text}{END_MARK}"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START_MARK in old and END_MARK in old:
-        head, rest = old.split(START_MARK, 1)
-        new = head + block + rest.split(END_MARK, 1)[1]
-    else:
-        new = old.rstrip("\n") + f"\n\n{HEADING}\n\n`bench/run_links.py` writes its latest run between the markers " \
-            f"below.\n\n{block}\n"
-    path.write_text(new)
+def write_results(text: str) -> None:
+    write_section("links", text, "## Share links (issue 6)")
 
 
 def main(argv: list[str] | None = None) -> int:
