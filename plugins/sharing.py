@@ -30,6 +30,7 @@ from radicale_ext import layout
 from radicale_ext.model import Grant, Role
 
 from ._site import site_for
+from .options import check_options
 
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
 # "P" lets a sharee PROPPATCH their own view (Radicale's properties overlay),
@@ -45,6 +46,7 @@ def _intersect(a: str, b: str) -> str:
 
 class Sharing(sharing.BaseSharing):
     def __init__(self, configuration: config.Configuration) -> None:
+        check_options(configuration)  # a misspelt option stops the start, with one clear line
         self._site = site_for(configuration)  # raises DatabaseUnavailable before anything else starts
         super().__init__(configuration)
 
