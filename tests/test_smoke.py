@@ -16,7 +16,7 @@ def test_circle_collaborator_finds_reads_and_writes(server: Server) -> None:
     server.ok("share", "add", "alice/family", "--user", "carol", "--role", "subscriber")
 
     client = caldav.DAVClient(url=server.url + "/", username="bob", password=password("bob"))
-    calendars = {c.name: c for c in client.principal().calendars()}
+    calendars = {c.get_display_name(): c for c in client.principal().calendars()}
     assert "family (alice)" in calendars
     family = calendars["family (alice)"]
     family.save_event(event("e1", "Football practice"))
@@ -24,7 +24,7 @@ def test_circle_collaborator_finds_reads_and_writes(server: Server) -> None:
     assert "e1" in server.request("GET", "/alice/family/e1.ics", "alice").text
 
     carol = caldav.DAVClient(url=server.url + "/", username="carol", password=password("carol"))
-    carol_cal = {c.name: c for c in carol.principal().calendars()}["family (alice)"]
+    carol_cal = {c.get_display_name(): c for c in carol.principal().calendars()}["family (alice)"]
     assert len(carol_cal.events()) == 1
     r = server.request("PUT", "/carol/family~alice/e2.ics", "carol", event("e2", "x"),
                        headers={"Content-Type": "text/calendar"})
