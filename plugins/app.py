@@ -29,7 +29,8 @@ from . import _request
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Feature modules that add request handlers (imported for their @route side effect).
-FEATURES: tuple[str, ...] = ("links", "cs_sharing", "cs_properties", "notifications", "subscriptions")
+FEATURES: tuple[str, ...] = ("links", "push", "cs_sharing", "cs_properties", "notifications", "subscriptions",
+                             "card_routes", "card_updates")
 for _feature in FEATURES:
     __import__(f"{__package__}.{_feature}")
 

@@ -5,20 +5,44 @@ the disk); Radicale then calls this hook, inside its global write lock, with
 the old and new content of the item.  We keep a short summary of both
 (UID, SUMMARY/FN, DTSTART...) so that a notice can later say what changed.
 One small SQLite update; nothing slow happens here.
+
+The options of change notices live in this plugin's section, ``[hook]``:
+they are declared to Radicale as our plugin schema
+(:data:`PLUGIN_CONFIG_SCHEMA`), so Radicale refuses an unknown option there
+at start-up, and read by :func:`notice_settings`.
 """
 
 from __future__ import annotations
 
-from radicale import hook
+from radicale import config, hook
 from radicale.log import logger
 
+from radicale_ext.notice_settings import HOOK_TYPE, OPTION_NAMES, SMTP_OPTIONS, NoticeSettings, radicale_schema
 from radicale_ext.summary import summarize
 
 from . import _request
 from ._site import site_for
 
+PLUGIN_CONFIG_SCHEMA = radicale_schema()
+
+
+def notice_settings(configuration: config.Configuration) -> NoticeSettings:
+    """The notice options of this configuration; notices are off unless ``[hook] type`` is this plugin.
+
+    Raises :class:`RuntimeError` (Radicale's) for an unknown option and
+    :class:`~radicale_ext.errors.ExtError` for a bad value.
+    """
+    if configuration.get("hook", "type") != HOOK_TYPE:
+        return NoticeSettings(enabled=False)
+    ours = configuration.copy(PLUGIN_CONFIG_SCHEMA)
+    options = {name: ours.get("hook", name) for name in (*OPTION_NAMES, *SMTP_OPTIONS)}
+    return NoticeSettings.from_options(options, database_path=site_for(configuration).settings.database_path)
+
 
 class Hook(hook.BaseHook):
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration.copy(PLUGIN_CONFIG_SCHEMA))  # refuses unknown [hook] options
+
     @property
     def enabled(self) -> bool:
         return True

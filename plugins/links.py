@@ -88,7 +88,7 @@ def _reader(app: Application) -> LinkReader:
         reader = _readers.get(site)
         if reader is None:
             reader = LinkReader(site.links, collections_folder=site.settings.collections_folder,
-                                owner_exists=site.user_exists)
+                                owner_exists=site.user_exists, card_projection=site.cards.project_for_audience)
             _readers[site] = reader
     return reader
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from radicale import config
 
+from radicale_ext.notice_settings import OPTION_NAMES as NOTICE_OPTIONS
+
 # Options radicale-ext adds to Radicale's sections (documented in docs/admin.md).
 OUR_OPTIONS: dict[str, frozenset[str]] = {
     "sharing": frozenset({"links_base_url"}),
+    "hook": NOTICE_OPTIONS,  # change notices (docs/notifications.md)
 }
 
 

@@ -3,7 +3,9 @@
     python -m radicale_ext.plugins.server --config config/radicale.ini
 
 waitress is a production WSGI server (keep-alive, a pool of threads); it
-replaces Radicale's development server.  Start-up problems (bad config,
+replaces Radicale's development server.  Unless ``[hook] notices_worker =
+none``, a thread of this process delivers change notices (see
+:mod:`radicale_ext.worker`).  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
 """
 
@@ -17,8 +19,11 @@ from radicale import config, log
 from radicale.log import logger
 
 from radicale_ext.errors import ExtError
+from radicale_ext.worker import start_thread
 
 from .app import Application
+from .hook import notice_settings
+from .worker import notices_for
 
 
 def _free_trace_calls(level: str) -> None:
@@ -52,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
     except RuntimeError as e:
+        print(f"radicale-ext: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        notices = notice_settings(configuration)
+        if notices.enabled and notices.worker == "thread":
+            start_thread(notices_for(configuration, notices))
+    except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
     listen = " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"

@@ -17,9 +17,10 @@ from radicale import config, pathutils
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
+from radicale_ext.fanout import Audience
 from radicale_ext.outbox import Change, ChangeKind
 
-from . import _request
+from . import _request, cards
 from ._site import site_for
 
 
@@ -63,9 +64,13 @@ class Collection(multifilesystem.Collection):
 
     def delete(self, href=None):
         if href is None:
-            with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)):
-                super().delete(href)
             site = site_for(self._storage.configuration)
+            with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)) as record_id:
+                # its shares go with it: keep who had access, for the notice (radicale_ext.fanout)
+                if site.shares.is_shared(_collection_path(self.path)):
+                    site.outbox.annotate(record_id, {"audience": Audience(site.shares, site.invitations)
+                                                     .with_access(_collection_path(self.path))})
+                super().delete(href)
             site.shares.forget_collection(_collection_path(self.path))
             site.links.revoke_all_of(_collection_path(self.path))
             return
@@ -96,6 +101,17 @@ class Storage(multifilesystem.Storage):
             if mode == "w":
                 _request.start(actor=kwargs.get("actor") or user or "", request=kwargs.get("request", ""))
             yield
+
+    # -- the virtual address books of the cards feature (plugins/cards.py) -----
+
+    def discover(self, path, depth="0", child_context_manager=None, user_groups=frozenset()):
+        virtual = cards.discover(self, path, depth)
+        if virtual is not None:
+            return virtual
+        found = super().discover(path, depth, child_context_manager, user_groups)
+        return cards.with_home_books(self, path, depth, found)
+
+    # -- writes ---------------------------------------------------------------
 
     def create_collection(self, href, items=None, props=None):
         ctx = _request.current()

@@ -91,6 +91,7 @@ class CircleBook:
                 raise Conflict(f"circle {name!r} already exists")
             w.execute("DELETE FROM shares WHERE grantee_kind = 'circle' AND grantee = ?", (name,))
             w.execute("DELETE FROM scope_members WHERE kind = 'circle' AND member = ?", (name,))
+            w.execute("DELETE FROM card_audiences WHERE kind = 'circle' AND name = ?", (name,))
             w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", (name, int(time.time())))
             for m in managers:
                 w.execute("INSERT INTO circle_managers(circle, user) VALUES (?, ?)", (name, m))
@@ -108,6 +109,7 @@ class CircleBook:
             w.execute("DELETE FROM circle_managers WHERE circle = ?", (name,))
             w.execute("DELETE FROM shares WHERE grantee_kind = 'circle' AND grantee = ?", (name,))
             w.execute("DELETE FROM scope_members WHERE kind = 'circle' AND member = ?", (name,))
+            w.execute("DELETE FROM card_audiences WHERE kind = 'circle' AND name = ?", (name,))
             w.execute("DELETE FROM circles WHERE name = ?", (name,))
 
     def add_members(self, name: str, users: Iterable[str], *, actor: str | None = ADMIN) -> list[str]:

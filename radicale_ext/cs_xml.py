@@ -20,6 +20,7 @@ import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
 from . import addresses
+from .change_xml import fill_resource_change
 from .errors import ExtError
 from .invitations import Person, Standing
 from .model import Role
@@ -195,7 +196,14 @@ def notification_document(notice: Notice, base_prefix: str) -> bytes:
     _sub(root, cs("dtstamp"), _dtstamp(notice.created_at))
     fill_notificationtype(root, notice)  # the type element, with its attributes; then its content
     body = root[-1]
+    if notice.kind is NoticeKind.RESOURCE_CHANGE:  # a change notice (section 5.3): radicale_ext.change_xml
+        fill_resource_change(body, notice, base_prefix)
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
     data = notice.data
+    if notice.kind is NoticeKind.CARD_CHANGED:  # the card in the person's "Shared contacts", and what changed
+        _sub(body, dav("href"), addresses.href(f"/{notice.user}/.shared-contacts/{data['owner']}.vcf", base_prefix))
+        _sub(body, cs("summary"), str(data["summary"]))
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
     collection, owner = str(data["collection"]), str(data["owner"])
     if notice.kind is NoticeKind.INVITATION:
         _sub(body, cs("uid"), str(data["uid"]))

@@ -64,6 +64,10 @@ class StoredCollection:
     last_modified: str             # an HTTP date
 
 
+# (owner, audience, the card as stored) -> the card as that audience of the owner's me card sees it, or None
+CardProjection = Callable[[str, str, str], "str | None"]
+
+
 class ContentSource(Protocol):
     """The owner's data, as the storage has it."""
 
@@ -133,12 +137,14 @@ def content_disposition(filename: str) -> str:
 class LinkReader:
     def __init__(self, links: LinkBook, *, collections_folder: str, owner_exists: Callable[[str], bool],
                  throttle: BadTokenThrottle | None = None, feeds: FeedMaker | None = None,
-                 wall_clock: Callable[[], float] = time.time, max_validators: int = 4096) -> None:
+                 wall_clock: Callable[[], float] = time.time, max_validators: int = 4096,
+                 card_projection: CardProjection | None = None) -> None:
         self._links = links
         self._folder = collections_folder
         self._owner_exists = owner_exists
         self.throttle = throttle or BadTokenThrottle()
         self._feeds = feeds or FeedMaker()
+        self._card_projection = card_projection
         self._wall_clock = wall_clock
         self._validators: OrderedDict[str, _Validator] = OrderedDict()
         self._max_validators = max_validators
@@ -174,7 +180,7 @@ class LinkReader:
         return link
 
     def _answer(self, link: Link, source: ContentSource, if_none_match: str, if_modified_since: str) -> Reply:
-        stamp = self._stamp(link)
+        stamp = None if link.audience else self._stamp(link)  # a projection also depends on the owner's policy
         with self._lock:
             known = self._validators.get(link.id)
         if known is not None and stamp is not None and known.stamp == stamp:
@@ -234,7 +240,13 @@ class LinkReader:
             item, last_modified = found
             if target.kind is LinkKind.EVENT:
                 return self._feeds.event(item), first_text(item.text, "SUMMARY") or "event", last_modified
-            return self._feeds.card(item), first_text(item.text, "FN") or "contact", last_modified
+            text = self._feeds.card(item)
+            if link.audience:
+                projected = self._card_projection(target.owner, link.audience, text) if self._card_projection else None
+                if projected is None:
+                    raise NotFound(NOT_FOUND_TEXT)
+                text = projected
+            return text, first_text(text, "FN") or "contact", last_modified
         collection = source.collection(target.collection)
         expected = "VCALENDAR" if target.kind is LinkKind.CALENDAR else "VADDRESSBOOK"
         if collection is None or collection.tag != expected:

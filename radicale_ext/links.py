@@ -105,8 +105,8 @@ class Link:
     target: LinkTarget
     view: LinkView
     label: str
-    # reserved for the cards issue: which projection of a card the link shows
-    # (None: the card as stored)
+    # which projection of a card the link shows (radicale_ext.cards): an audience
+    # of the owner's me card, "circle:friends" or "dave"; None: the card as stored
     audience: str | None
     created_by: str
     created_at: float
@@ -224,8 +224,13 @@ class LinkBook:
     # -- creating, listing, revoking ------------------------------------------
 
     def create(self, target: LinkTarget, *, view: LinkView = LinkView.FULL, label: str = "",
-               expires_at: float | None = None, actor: str | None = None) -> NewLink:
-        """A new link; its token is in the answer and nowhere else."""
+               expires_at: float | None = None, actor: str | None = None, audience: str | None = None) -> NewLink:
+        """A new link; its token is in the answer and nowhere else.
+
+        ``audience`` (card links: checked by the cards feature, see
+        :meth:`radicale_ext.cards.CardBook.link_audience`) makes the link show
+        the card as that audience sees it.
+        """
         self._require_may_create(target, actor)
         if view is LinkView.FREE_BUSY and target.kind is not LinkKind.CALENDAR:
             raise InvalidName("free/busy links are for whole calendars; this link is to "
@@ -246,9 +251,9 @@ class LinkBook:
                 raise Conflict("could not find an unused link id; try again")
             w.execute(
                 "INSERT INTO links(id, secret_hash, kind, owner, collection, item, view, label, created_by, "
-                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, expires_at, audience) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (link_id, secret_hash(secret), target.kind.value, target.owner, target.collection, target.item,
-                 view.value, label, actor or ADMIN, now, expires_at))
+                 view.value, label, actor or ADMIN, now, expires_at, audience))
         return NewLink(self.get(link_id), link_id + secret)
 
     def get(self, link_id: str) -> Link:

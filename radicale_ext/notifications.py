@@ -6,8 +6,12 @@ DAV notification collection (CalendarServer's caldav-notifications, section
 4).  The kinds of the sharing protocol are replies to invitations (for the
 owner) and changes of an invitation (withdrawn, access changed, for the
 sharee); the "change notices" feature adds resource changes to the same
-store.  Notices of invitations still awaiting an answer are not stored: they
-are derived from the invitations themselves (see :mod:`radicale_ext.inbox`).
+store as ``resource-change`` notices (section 5.3), one per recipient of a
+change notice, named after the delivery's idempotency key so that storing one
+twice changes nothing, and removed by the notice worker once older than
+``[hook] notices_max_age``.  Notices of invitations still awaiting an answer
+are not stored: they are derived from the invitations themselves (see
+:mod:`radicale_ext.inbox`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .changes import ChangeNotices
 from .database import Database, Writer
 
 SCHEMA = """
@@ -32,7 +37,8 @@ CREATE TABLE IF NOT EXISTS notices (
     data       TEXT NOT NULL,
     created_at REAL NOT NULL,
     UNIQUE (user, name)
-)
+);
+CREATE INDEX IF NOT EXISTS notices_by_kind_and_age ON notices(kind, created_at)
 """
 
 
@@ -41,6 +47,8 @@ class NoticeKind(enum.Enum):
 
     INVITATION = "invite-notification"   # an invitation, new, changed or withdrawn
     INVITATION_REPLY = "invite-reply"    # a person answered the owner's invitation
+    RESOURCE_CHANGE = "resource-change"  # someone else changed a shared collection (a change notice)
+    CARD_CHANGED = "card-changed"        # a me card shared with the person changed for them (cards.py)
 
 
 @dataclass(frozen=True)
@@ -53,12 +61,16 @@ class Notice:
 
     @property
     def etag(self) -> str:
-        digest = hashlib.sha256(json.dumps([self.name, self.kind.value, self.created_at, dict(self.data)],
+        # a change notice's list of changes is read from its (unchanging) change notice, so not part of it
+        stored = {k: v for k, v in self.data.items() if k not in _DETAILS}
+        digest = hashlib.sha256(json.dumps([self.name, self.kind.value, self.created_at, stored],
                                            sort_keys=True).encode()).hexdigest()
         return f'"{digest[:32]}"'
 
 
 _COLUMNS = "user, name, kind, created_at, data"
+_DETAILS = frozenset({"changes", "more"})   # added when a change notice is read (NoticeBox.get)
+MAX_DETAILED = 50                          # changes listed one by one in a change notice's document
 
 
 def _notice(row: tuple) -> Notice:
@@ -77,13 +89,37 @@ class NoticeBox:
                   (user, notice.name, kind.value, notice.created_at, json.dumps(dict(data), sort_keys=True)))
         return notice
 
+    @staticmethod
+    def add_named(w: Writer, notices: list[Notice]) -> int:
+        """Inside ``w``: store notices whose names are already chosen; a name a user already
+        has is left as it is (so storing the same notice twice stores it once).  Returns how
+        many were new."""
+        cur = w.executemany(f"INSERT OR IGNORE INTO notices({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                            [(n.user, n.name, n.kind.value, n.created_at, json.dumps(dict(n.data), sort_keys=True))
+                             for n in notices])
+        return max(0, cur.rowcount)
+
+    @staticmethod
+    def expire(w: Writer, kind: NoticeKind, older_than: float) -> int:
+        """Inside ``w``: remove notices of ``kind`` created before ``older_than``."""
+        return w.execute("DELETE FROM notices WHERE kind = ? AND created_at < ?", (kind.value, older_than)).rowcount
+
     def notices(self, user: str) -> list[Notice]:
         rows = self._db.read(f"SELECT {_COLUMNS} FROM notices WHERE user = ? ORDER BY id", (user,))
         return [_notice(r) for r in rows]
 
     def get(self, user: str, name: str) -> Notice | None:
+        """One notice, whole: a change notice with its changes (kept once, for all its recipients)."""
         row = self._db.read_one(f"SELECT {_COLUMNS} FROM notices WHERE user = ? AND name = ?", (user, name))
-        return _notice(row) if row else None
+        if row is None:
+            return None
+        notice = _notice(row)
+        if notice.kind is NoticeKind.RESOURCE_CHANGE and isinstance(notice.data.get("notice"), int):
+            changes = ChangeNotices(self._db).changes_of(notice.data["notice"])
+            notice = Notice(user=notice.user, name=notice.name, kind=notice.kind, created_at=notice.created_at,
+                            data={**notice.data, "changes": changes[:MAX_DETAILED],
+                                  "more": max(0, len(changes) - MAX_DETAILED)})
+        return notice
 
     def delete(self, user: str, name: str) -> bool:
         with self._db.write() as w:

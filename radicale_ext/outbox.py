@@ -10,7 +10,17 @@ A crash between the two leaves a pending record.  :meth:`Outbox.recover`
 (run at start-up) asks the storage whether the change reached the disk: if
 it did, the record becomes ready (``recovered = 1``); if not, it is dropped.
 So the outbox holds exactly one ready record per change that happened.
-Delivery (a later stage) reads only ready records.
+
+Delivery reads only ready records.  The notice worker (:mod:`.worker`)
+*takes* ready records: taking a record and writing the change notice it
+becomes part of is one transaction (:meth:`Outbox.take`), so a record
+becomes part of exactly one notice even when several workers run.  A
+watermark (``meta`` key ``notices_taken_through``) remembers up to where
+every record is taken, so the worker never scans old records; it starts at
+the newest record when the feature is first used (no notices for changes
+made before).  :class:`Leases` lets one worker at a time do a job that must
+not run twice at once (composing notices), with a lease that another worker
+takes over when it runs out.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .database import Database
+from .database import Database, Writer
 
 
 class ChangeKind(enum.Enum):
@@ -52,6 +62,23 @@ class Change:
     @property
     def owner(self) -> str:
         return self.collection.strip("/").split("/")[0]
+
+
+# What the notice worker keeps beside the outbox (see the module's docstring).
+NOTICE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_taken (
+    record_id INTEGER PRIMARY KEY,
+    notice_id INTEGER,
+    taken_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  REAL NOT NULL
+);
+INSERT OR IGNORE INTO meta(key, value) SELECT 'notices_taken_through', COALESCE(MAX(id), 0) FROM outbox
+"""
+WATERMARK = "notices_taken_through"
 
 
 @dataclass(frozen=True)
@@ -139,3 +166,65 @@ class Outbox:
                 self.discard(record.id)
                 dropped += 1
         return kept, dropped
+
+    # -- taking records for change notices -----------------------------------------------
+
+    def untaken(self, limit: int = 5000) -> list[Record]:
+        """Ready records not yet taken, oldest first, from the watermark on."""
+        rows = self._db.read(
+            f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
+            " LEFT JOIN outbox_taken t ON t.record_id = o.id"
+            " WHERE o.id > ? AND o.state = 'ready' AND t.record_id IS NULL ORDER BY o.id LIMIT ?",
+            (self.watermark(), limit))
+        return [_record(r) for r in rows]
+
+    @staticmethod
+    def take(w: Writer, record_ids: list[int], notice_id: int | None, now: float) -> bool:
+        """Inside ``w``: mark records as dealt with (part of ``notice_id``, or of no notice).
+
+        Returns False, changing nothing, when another worker took any of them first.
+        """
+        if not record_ids:
+            return True
+        marks = ",".join("?" * len(record_ids))
+        if w.execute(f"SELECT 1 FROM outbox_taken WHERE record_id IN ({marks}) LIMIT 1", record_ids).fetchone():
+            return False
+        w.executemany("INSERT INTO outbox_taken(record_id, notice_id, taken_at) VALUES (?, ?, ?)",
+                      [(r, notice_id, now) for r in record_ids])
+        return True
+
+    def watermark(self) -> int:
+        row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (WATERMARK,))
+        return int(row[0]) if row else 0
+
+    def advance_watermark(self) -> int:
+        """Move the watermark past every record that is taken (never past a pending one)."""
+        with self._db.write() as w:
+            mark = int(w.execute("SELECT value FROM meta WHERE key = ?", (WATERMARK,)).fetchone()[0])
+            first_open = w.execute(
+                "SELECT MIN(o.id) FROM outbox o LEFT JOIN outbox_taken t ON t.record_id = o.id"
+                " WHERE o.id > ? AND (o.state = 'pending' OR t.record_id IS NULL)", (mark,)).fetchone()[0]
+            if first_open is None:
+                first_open = (w.execute("SELECT MAX(id) FROM outbox").fetchone()[0] or mark) + 1
+            if first_open - 1 > mark:
+                mark = first_open - 1
+                w.execute("UPDATE meta SET value = ? WHERE key = ?", (str(mark), WATERMARK))
+            return mark
+
+
+class Leases:
+    """Named leases: one holder at a time, taken over by another when it runs out."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def hold(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while someone else holds it."""
+        with self._db.write() as w:
+            w.execute("INSERT OR IGNORE INTO worker_leases(name, holder, until) VALUES (?, '', 0)", (name,))
+            return w.execute("UPDATE worker_leases SET holder = ?, until = ? WHERE name = ?"
+                             " AND (holder = ? OR until < ?)", (holder, now + seconds, name, holder, now)).rowcount == 1
+
+    def release(self, name: str, holder: str) -> None:
+        with self._db.write() as w:
+            w.execute("UPDATE worker_leases SET until = 0 WHERE name = ? AND holder = ?", (name, holder))

@@ -12,9 +12,12 @@ import os
 import threading
 from dataclasses import dataclass
 
-from . import layout, notifications, shares
+from . import card_consent, cards, directory, layout, notice_tables, notifications, shared_contacts, shares
+from .card_consent import ConsentBook
+from .cards import CardBook
 from .circles import CircleBook
 from .database import Database
+from .directory import Directory, NameIndex
 from .errors import ExtError
 from .groups_file import GroupsFile
 from .inbox import Inbox
@@ -25,6 +28,7 @@ from .model import CircleOrigin
 from .notifications import NoticeBox
 from .outbox import Outbox
 from .scopes import ScopeBook
+from .shared_contacts import SharedContacts
 from .shares import ShareBook
 from .users import UserFile
 
@@ -33,6 +37,8 @@ from .users import UserFile
 FEATURE_SCHEMAS: tuple[str, ...] = (
     shares.SCHEMA, notifications.SCHEMA,
     LINKS_SCHEMA,
+    cards.SCHEMA, card_consent.SCHEMA, directory.SCHEMA, shared_contacts.SCHEMA,
+    *notice_tables.SCHEMAS,
 )
 
 
@@ -103,6 +109,11 @@ class Site:
         self.inbox = Inbox(self.notices, self.invitations, self.collection_tag)
         self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
                               collections_folder=settings.collections_folder)
+        self._card_names = NameIndex(self.db)
+        self.cards = CardBook(self.db, self.circles, self.notices, ConsentBook(self.db), self._card_names, self.outbox,
+                              collections_folder=settings.collections_folder, user_exists=self.user_exists)
+        self.shared_contacts = SharedContacts(self.db, self.cards, ConsentBook(self.db), self.circles.circles_of)
+        self.directory = Directory(self._card_names, self.shared_contacts)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Site:
@@ -134,9 +145,17 @@ class Site:
             self.invitations.forget_user(w, user)
             self.scopes.forget_user(w, user)
             self.notices.forget_user(w, user)
+            notice_tables.forget_user(w, user)
             self.circles.forget_user(w, user)
+            self.forget_cards_of(w, user)
             self.users.remove(user)
         return self.groups_file.circles_of(user)
+
+    @staticmethod
+    def forget_cards_of(w, user: str) -> None:
+        """Inside ``w``: the user's me card, audiences, choices and views (the cards feature)."""
+        for book in (CardBook, ConsentBook, NameIndex, SharedContacts):
+            book.forget_user(w, user)
 
     def collection_tag(self, path: str) -> str | None:
         return layout.collection_tag(self.settings.collections_folder, path)

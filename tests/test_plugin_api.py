@@ -9,10 +9,11 @@ import inspect
 
 import pytest
 import radicale
-from radicale import hook, rights, sharing
+from radicale import hook, rights, sharing, storage
 from radicale.auth import htpasswd
 from radicale.storage import multifilesystem
 from radicale_ext.plugins import auth as our_auth
+from radicale_ext.plugins import cards as our_cards
 from radicale_ext.plugins import hook as our_hook
 from radicale_ext.plugins import rights as our_rights
 from radicale_ext.plugins import sharing as our_sharing
@@ -25,6 +26,8 @@ PAIRS = [
     (our_hook.Hook, hook.BaseHook),
     (our_storage.Storage, multifilesystem.Storage),
     (our_storage.Collection, multifilesystem.Collection),
+    (our_cards.SharedContactsBook, storage.BaseCollection),
+    (our_cards.DirectoryBook, storage.BaseCollection),
 ]
 
 

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from .. import names
 from ..errors import ExtError, NotFound
 from ..site import Settings, Site
-from . import circles, invitations, links, outbox, scopes, serve, shares, users
+from . import cards, circles, invitations, links, notices, outbox, scopes, serve, shares, users, worker
 from ._common import Commands, Handler
 
 DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
 
 # One module per feature; each adds its commands.
-COMMAND_MODULES = (serve, users, circles, shares, outbox, links, invitations, scopes)
+COMMAND_MODULES = (serve, users, circles, shares, outbox, links, invitations, scopes, cards, notices, worker)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -64,7 +64,7 @@ def _fail(message: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "worker"):  # they run in this process's place
             args.serve(args)
             return 0
         site = Site(Settings.from_ini(args.config))

@@ -45,13 +45,16 @@ def _iso(timestamp: float | None) -> str | None:
 
 def _row(link: Link, now: float) -> dict:
     return {"id": link.id, "label": link.label, "target": str(link.target), "kind": link.target.kind.value,
-            "view": link.view.value, "created": _iso(link.created_at), "created_by": link.created_by,
+            "view": link.view.value, "audience": link.audience, "created": _iso(link.created_at),
+            "created_by": link.created_by,
             "expires": _iso(link.expires_at), "last_used": _iso(link.last_used_at), "uses": link.use_count,
             "state": link.state(now).value}
 
 
 def _describe(link: Link) -> str:
     what = link.target.kind.value + (", free/busy only" if link.view is LinkView.FREE_BUSY else "")
+    if link.audience:
+        what += f", as {link.audience} sees it"
     return f"{link.target} ({what})"
 
 
@@ -62,8 +65,13 @@ def link_create(args: argparse.Namespace, site: Site) -> None:
     url = base_url(args)  # checked before anything is stored
     for destination in args.qr or ():
         qr.kind_of(destination)
+    audience = None
+    if args.audience:
+        if target.item is None or args.card is None:
+            raise ExtError("--audience is for a card link: add --card with your me card")
+        audience = site.cards.link_audience(target.owner, target.collection, target.item, args.audience)
     new = links.create(target, view=LinkView.FREE_BUSY if args.free_busy else LinkView.FULL, label=args.label,
-                       expires_at=expires_at, actor=args.acting_as)
+                       expires_at=expires_at, actor=args.acting_as, audience=audience)
     _print_new(args, new, url)
 
 
@@ -142,6 +150,8 @@ def register(commands: Commands) -> None:
     which = create.add_mutually_exclusive_group()
     which.add_argument("--event", metavar="UID_OR_FILE", help="link one event of the calendar (its UID or file name)")
     which.add_argument("--card", metavar="UID_OR_FILE", help="link one card of the address book (its UID or file name)")
+    create.add_argument("--audience", help="card links to your me card: show it as this audience sees it "
+                                           "(a circle, or user:NAME; see 'radicale-ext card show')")
     create.add_argument("--free-busy", action="store_true",
                         help="calendars: show only when events are, not what, where or with whom")
     create.add_argument("--expires", metavar="WHEN",

@@ -1,0 +1,79 @@
+"""``/<user>/.card-updates`` (JSON): a person's "ask me first" choice and the changed cards
+waiting for their answer (docs/cards.md).
+
+    GET  /bob/.card-updates                      -> {"ask_first": false, "ask_first_from": {...}, "pending": [...]}
+    POST /bob/.card-updates  {"accept": "alice"}  -> {"accepted": {"owner": "alice", "name": ..., "fields": [...]}}
+    POST /bob/.card-updates  {"decline": "alice"} -> {"declined": {...}}
+    POST /bob/.card-updates  {"ask_first": true, "from": "alice"}   ("from" optional) -> as GET
+
+Only the user themselves (403 for others, 401 without login).
+"""
+
+from __future__ import annotations
+
+import json
+
+from radicale import httputils, types
+
+from radicale_ext.errors import ExtError, Forbidden
+from radicale_ext.shared_contacts import PendingUpdate
+
+from . import _http
+from ._site import site_for
+from .routes import route
+
+UPDATES = ".card-updates"
+
+
+def _update(update: PendingUpdate) -> dict:
+    return {"owner": update.owner, "name": update.name, "fields": update.fields}
+
+
+def _updates(app, user: str) -> dict:
+    contacts = site_for(app.configuration).shared_contacts
+    modes = contacts.modes(user)
+    return {"ask_first": modes.default, "ask_first_from": modes.per_owner,
+            "pending": [_update(u) for u in contacts.pending(user)]}
+
+
+def _answer(app, environ: types.WSGIEnviron, user: str) -> types.WSGIResponse:
+    usage = ('send {"accept": "OWNER"}, {"decline": "OWNER"}, or {"ask_first": true|false} '
+             '(with "from": "OWNER" for one card)')
+    try:
+        request = json.loads(_http.read_body(app, environ) or b"null")
+    except (ValueError, RuntimeError):
+        raise ExtError(f"the body is not JSON; {usage}") from None
+    if not isinstance(request, dict):
+        raise ExtError(usage)
+    contacts = site_for(app.configuration).shared_contacts
+    if isinstance(request.get("accept"), str):
+        return _http.json_answer(200, {"accepted": _update(contacts.accept(user, request["accept"]))})
+    if isinstance(request.get("decline"), str):
+        return _http.json_answer(200, {"declined": _update(contacts.decline(user, request["decline"]))})
+    if isinstance(request.get("ask_first"), bool) and isinstance(request.get("from", ""), str):
+        contacts.ask_first(user, request["ask_first"], request.get("from") or None)
+        return _http.json_answer(200, _updates(app, user))
+    raise ExtError(usage)
+
+
+def _updates_handler(method: str):
+    def handle(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str, user_groups: set,
+               request_info: dict) -> types.WSGIResponse | None:
+        parts = _http.segments(path)
+        if len(parts) != 2 or parts[1] != UPDATES:
+            return None
+        if not user:
+            return httputils.NOT_ALLOWED
+        try:
+            if parts[0] != user:
+                raise Forbidden("this list is for its owner only")
+            if method == "GET":
+                return _http.json_answer(200, _updates(app, user))
+            return _answer(app, environ, user)
+        except ExtError as e:
+            return _http.json_error(e, user)
+    return handle
+
+
+route("GET")(_updates_handler("GET"))
+route("POST")(_updates_handler("POST"))

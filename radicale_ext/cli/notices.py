@@ -1,0 +1,221 @@
+"""radicale-ext notices ...: how a person hears about changes; the delivery queue for the admin."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import time
+
+from .. import names
+from ..delivery import Delivery, DeliveryQueue, State
+from ..errors import ExtError, Forbidden
+from ..notice_settings import NoticeSettings, from_ini
+from ..preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
+from ..push_subscriptions import PushSubscriptions
+from ..site import Site
+from ..webpush import VapidKey
+from ._common import Commands, out
+from .invitations import acting_person
+
+OWN_ZONE = "each event's own zone"
+
+
+def _settings(args: argparse.Namespace, site: Site) -> NoticeSettings:
+    return from_ini(args.config, database_path=site.settings.database_path)
+
+
+def _collection(args: argparse.Namespace) -> str:
+    return names.collection_path(args.collection)[1] if args.collection else ALL
+
+
+def _channel(text: str) -> Channel:
+    try:
+        channel = Channel(text.strip().lower())
+    except ValueError:
+        channel = None
+    if channel not in CHOOSABLE:
+        raise ExtError(f"unknown channel {text!r}: use {', '.join(c.value for c in CHOOSABLE)} "
+                       "(the notification collection is always on; 'notices mute' turns everything off)")
+    return channel
+
+
+def _timing(text: str) -> Timing:
+    try:
+        return Timing(text.strip().lower())
+    except ValueError:
+        raise ExtError(f"unknown timing {text!r}: use {', '.join(t.value for t in Timing)}") from None
+
+
+def _admin(args: argparse.Namespace, what: str) -> None:
+    if args.acting_as is not None:
+        raise Forbidden(f"only the admin may {what}; run it without --as")
+
+
+def _when(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- a person's choices ----------------------------------------------------------------------
+
+def notices_show(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    prefs = Preferences(site.db)
+    contact = prefs.contact(user)
+    settings = _settings(args, site)
+    devices = PushSubscriptions(site.db, https_only=settings.https_only, max_days=settings.push_max_days)
+    row = {"user": user, "email": contact.email_address, "timezone": contact.timezone,
+           "webhook": contact.webhook_url,
+           "choices": [{"collection": c or "all", "channel": ch, "timing": t} for c, ch, t in prefs.rows(user)],
+           "push_devices": [{"collection": s.collection, "endpoint": s.endpoint, "expires": _when(s.expires_at)}
+                            for s in devices.of_user(user)]}
+
+    def text(r: dict) -> str:
+        lines = [f"{r['user']}: e-mail {r['email'] or '(none)'}, time zone {r['timezone'] or OWN_ZONE}, "
+                 f"webhook {r['webhook'] or '(none)'}"]
+        lines += [f"  {c['collection']}: {'muted' if c['channel'] == 'notices' else c['channel'] + ' ' + c['timing']}"
+                  for c in r["choices"]]
+        lines += [f"  push: {d['collection']} until {d['expires']}" for d in r["push_devices"]]
+        if not r["choices"]:
+            lines.append("  defaults: notification collection, e-mail immediately, push and webhook immediately")
+        return "\n".join(lines)
+    out(args, [row], text)
+
+
+def notices_set(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    channel, timing, collection = _channel(args.channel), _timing(args.timing), _collection(args)
+    Preferences(site.db).choose(user, channel, timing, collection)
+    print(f"{user}: {channel.value} {timing.value} for {collection or 'every collection'}")
+
+
+def notices_reset(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    collection = _collection(args)
+    if not Preferences(site.db).reset(user, _channel(args.channel), collection):
+        raise ExtError(f"{user} made no {args.channel} choice for {collection or 'every collection'}")
+    print(f"{user}: {args.channel} for {collection or 'every collection'} is back to the default")
+
+
+def notices_mute(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    collection = _collection(args)
+    Preferences(site.db).mute(user, collection)
+    print(f"{user} hears nothing about {collection or 'any collection'} (not even in the notification collection)")
+
+
+def notices_unmute(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    collection = _collection(args)
+    if not Preferences(site.db).unmute(user, collection):
+        raise ExtError(f"{user} had not muted {collection or 'every collection'}")
+    print(f"{user} hears about {collection or 'their collections'} again")
+
+
+def notices_email(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    if not args.clear and not args.address:
+        raise ExtError("give an ADDRESS, or --clear")
+    Preferences(site.db).set_email(user, None if args.clear else args.address)
+    print(f"{user}: e-mail {'cleared' if args.clear else 'to ' + args.address}")
+
+
+def notices_timezone(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    if not args.clear and not args.zone:
+        raise ExtError("give a ZONE (e.g. Europe/Berlin), or --clear")
+    Preferences(site.db).set_timezone(user, None if args.clear else args.zone)
+    print(f"{user}: times in {OWN_ZONE if args.clear else args.zone}")
+
+
+def notices_webhook(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    if not args.remove and not args.url:
+        raise ExtError("give a URL, or --remove")
+    secret = Preferences(site.db).set_webhook(user, None if args.remove else args.url,
+                                              https_only=_settings(args, site).https_only)
+    if secret is None:
+        print(f"{user}: webhook removed")
+    else:
+        print(f"{user}: webhook {args.url}\nsigning secret (shown once; keep it with the receiver): {secret}")
+
+
+# -- the admin's view of the queue ----------------------------------------------------------------
+
+def _delivery_row(d: Delivery) -> dict:
+    return {"id": d.id, "notice": d.notice_id, "recipient": d.recipient, "channel": d.channel,
+            "state": d.state.value, "attempts": d.attempts, "error": d.last_error, "queued": _when(d.created_at)}
+
+
+def notices_dead(args: argparse.Namespace, site: Site) -> None:
+    _admin(args, "see dead deliveries")
+    rows = [_delivery_row(d) for d in DeliveryQueue(site.db).in_state(State.DEAD, recipient=args.user)]
+    if not rows and not args.json:
+        print("no dead deliveries")
+    out(args, rows, lambda r: f"#{r['id']} {r['channel']} to {r['recipient']} (notice {r['notice']}, "
+                              f"{r['attempts']} attempts): {r['error']}")
+
+
+def notices_retry(args: argparse.Namespace, site: Site) -> None:
+    _admin(args, "retry deliveries")
+    if not args.all and not args.ids:
+        raise ExtError("name the deliveries to retry (IDs from 'radicale-ext notices dead'), or --all")
+    done = DeliveryQueue(site.db).retry(None if args.all else args.ids, time.time())
+    if not done:
+        raise ExtError("no dead delivery with " + ("any id" if args.all else "those ids") + "; nothing to retry")
+    print(f"{done} deliver{'y' if done == 1 else 'ies'} queued again")
+
+
+def notices_queue(args: argparse.Namespace, site: Site) -> None:
+    _admin(args, "see the delivery queue")
+    rows = [{"channel": c, "state": s, "count": n} for (c, s), n in DeliveryQueue(site.db).counts().items()]
+    if not rows and not args.json:
+        print("no deliveries")
+    out(args, rows, lambda r: f"{r['channel']:8} {r['state']:10} {r['count']}")
+
+
+def notices_vapid_key(args: argparse.Namespace, site: Site) -> None:
+    _admin(args, "read the VAPID key")
+    settings = _settings(args, site)
+    if not settings.enabled:
+        raise ExtError("notices are off in this configuration: set [hook] type = radicale_ext.plugins.hook")
+    key = VapidKey.load_or_create(settings.vapid_key_file, settings.vapid_subject)
+    print(f"{key.public_key}\n(private key in {settings.vapid_key_file}; keep it: a new key ends every push "
+          "subscription)")
+
+
+def register(commands: Commands) -> None:
+    group = commands.group("notices", "how people hear about changes; the delivery queue")
+
+    def person(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--user", help="for whom (the admin); people use --as themselves")
+        return parser
+
+    person(group.command("show", "a person's choices, addresses and push devices", notices_show))
+    s = person(group.command("set", "choose how to hear through a channel", notices_set))
+    s.add_argument("channel", metavar="CHANNEL", help="email, push or webhook")
+    s.add_argument("timing", metavar="WHEN", help="off, immediately, hourly or daily (push: off or immediately)")
+    s.add_argument("--collection", metavar="OWNER/COLLECTION", help="only for this collection (default: all)")
+    r = person(group.command("reset", "forget a choice (back to the one for all, or the default)", notices_reset))
+    r.add_argument("channel", metavar="CHANNEL")
+    r.add_argument("--collection", metavar="OWNER/COLLECTION")
+    for name, text, run in (("mute", "hear nothing (not even the notification collection)", notices_mute),
+                            ("unmute", "hear again", notices_unmute)):
+        m = person(group.command(name, text, run))
+        m.add_argument("collection", nargs="?", metavar="OWNER/COLLECTION", help="default: every collection")
+    e = person(group.command("email", "where e-mail goes (default: the user name, if it is an address)",
+                             notices_email))
+    e.add_argument("address", nargs="?", metavar="ADDRESS")
+    e.add_argument("--clear", action="store_true")
+    z = person(group.command("timezone", "the time zone for times in notices", notices_timezone))
+    z.add_argument("zone", nargs="?", metavar="ZONE")
+    z.add_argument("--clear", action="store_true")
+    w = person(group.command("webhook", "a URL that gets each notice as signed JSON", notices_webhook))
+    w.add_argument("url", nargs="?", metavar="URL")
+    w.add_argument("--remove", action="store_true")
+    d = group.command("dead", "deliveries that failed for good (the admin)", notices_dead)
+    d.add_argument("--user", help="only this recipient's")
+    rt = group.command("retry", "queue dead deliveries again (the admin)", notices_retry)
+    rt.add_argument("ids", nargs="*", type=int, metavar="ID")
+    rt.add_argument("--all", action="store_true", help="every dead delivery")
+    group.command("queue", "deliveries per channel and state (the admin)", notices_queue)
+    group.command("vapid-key", "the server's VAPID public key (created on first use)", notices_vapid_key)
