@@ -38,7 +38,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -50,7 +49,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
-from results import write_section  # noqa: E402
+from results import add_run_options, work_folder, write_section  # noqa: E402
 
 from radicale_ext.model import Grantee, GranteeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -253,14 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="keep the server's folder under bench/work/")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     load = os.getloadavg()
     began = time.monotonic()
-    work = PROJECT / "bench" / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="cards-", dir=work))
+    root = work_folder("cards-")
     server = make_server(root / "ours", users=("bob", "carol")).start()
     try:
         for user in ("bob", "carol"):

@@ -27,7 +27,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
-from results import write_section  # noqa: E402
+from results import add_run_options, work_folder, write_section  # noqa: E402
 
 from radicale_ext.link_reader import RACY_SECONDS  # noqa: E402
 from tests.server import Server, make_server, password  # noqa: E402
@@ -164,14 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--keep", action="store_true", help="keep the server's folder under bench/work/")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     load = os.getloadavg()
     began = time.monotonic()
-    work = PROJECT / "bench" / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="links-", dir=work))
+    root = work_folder("links-")
     server = make_server(root / "ours", users=("alice",)).start()
     try:
         print(f"loading {args.events} events ...", flush=True)

@@ -19,7 +19,9 @@ from typing import Any
 from radicale import httputils, types, xmlutils
 
 from radicale_ext import cs_xml
-from radicale_ext.errors import ExtError
+from radicale_ext.errors import ExtError, Forbidden
+
+from .routes import route
 
 REASON = "{urn:radicale-ext}reason"  # the sentence that says why, inside DAV:error
 ET.register_namespace("E", "urn:radicale-ext")
@@ -102,3 +104,37 @@ def propfind_response(href: str, props: Properties, asked: list[str] | None, nam
                     props[tag](element)
             ET.SubElement(propstat, "{DAV:}status").text = f"HTTP/1.1 {status}"
     return response
+
+
+def read_json(app: Any, environ: types.WSGIEnviron, usage: str) -> Any:
+    """The request body as JSON; a body that is not JSON gets ``usage`` as the reason."""
+    try:
+        return json.loads(read_body(app, environ) or b"null")
+    except (ValueError, RuntimeError):
+        raise ExtError(f"the body is not JSON; {usage}") from None
+
+
+def personal_json_endpoint(segment: str, listing: Callable[[Any, str], Any],
+                           change: Callable[[Any, types.WSGIEnviron, str], types.WSGIResponse]) -> None:
+    """Serve ``/<user>/<segment>`` to its user only: GET answers ``listing``, POST ``change``."""
+
+    def handler(method: str):
+        def handle(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str, user_groups: set,
+                   request_info: dict) -> types.WSGIResponse | None:
+            parts = segments(path)
+            if len(parts) != 2 or parts[1] != segment:
+                return None
+            if not user:
+                return httputils.NOT_ALLOWED
+            try:
+                if parts[0] != user:
+                    raise Forbidden("this list is for its owner only")
+                if method == "GET":
+                    return json_answer(200, listing(app, user))
+                return change(app, environ, user)
+            except ExtError as e:
+                return json_error(e, user)
+        return handle
+
+    route("GET")(handler("GET"))
+    route("POST")(handler("POST"))

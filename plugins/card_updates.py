@@ -11,16 +11,13 @@ Only the user themselves (403 for others, 401 without login).
 
 from __future__ import annotations
 
-import json
+from radicale import types
 
-from radicale import httputils, types
-
-from radicale_ext.errors import ExtError, Forbidden
+from radicale_ext.errors import ExtError
 from radicale_ext.shared_contacts import PendingUpdate
 
 from . import _http
 from ._site import site_for
-from .routes import route
 
 UPDATES = ".card-updates"
 
@@ -39,10 +36,7 @@ def _updates(app, user: str) -> dict:
 def _answer(app, environ: types.WSGIEnviron, user: str) -> types.WSGIResponse:
     usage = ('send {"accept": "OWNER"}, {"decline": "OWNER"}, or {"ask_first": true|false} '
              '(with "from": "OWNER" for one card)')
-    try:
-        request = json.loads(_http.read_body(app, environ) or b"null")
-    except (ValueError, RuntimeError):
-        raise ExtError(f"the body is not JSON; {usage}") from None
+    request = _http.read_json(app, environ, usage)
     if not isinstance(request, dict):
         raise ExtError(usage)
     contacts = site_for(app.configuration).shared_contacts
@@ -56,24 +50,4 @@ def _answer(app, environ: types.WSGIEnviron, user: str) -> types.WSGIResponse:
     raise ExtError(usage)
 
 
-def _updates_handler(method: str):
-    def handle(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str, user_groups: set,
-               request_info: dict) -> types.WSGIResponse | None:
-        parts = _http.segments(path)
-        if len(parts) != 2 or parts[1] != UPDATES:
-            return None
-        if not user:
-            return httputils.NOT_ALLOWED
-        try:
-            if parts[0] != user:
-                raise Forbidden("this list is for its owner only")
-            if method == "GET":
-                return _http.json_answer(200, _updates(app, user))
-            return _answer(app, environ, user)
-        except ExtError as e:
-            return _http.json_error(e, user)
-    return handle
-
-
-route("GET")(_updates_handler("GET"))
-route("POST")(_updates_handler("POST"))
+_http.personal_json_endpoint(UPDATES, _updates, _answer)

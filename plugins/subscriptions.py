@@ -10,15 +10,12 @@ or not the collection exists (:mod:`radicale_ext.scopes`).
 
 from __future__ import annotations
 
-import json
+from radicale import types
 
-from radicale import httputils, types
-
-from radicale_ext.errors import ExtError, Forbidden
+from radicale_ext.errors import ExtError
 
 from . import _http
 from ._site import site_for
-from .routes import route
 
 SEGMENT = ".subscribable"
 
@@ -28,14 +25,13 @@ def _subscribable(app, user: str) -> list[dict]:
              "path": s.path} for s in site_for(app.configuration).scopes.subscribable(user)]
 
 
+USAGE = 'send {"subscribe": "OWNER/COLLECTION"} or {"unsubscribe": "OWNER/COLLECTION"}'
+
+
 def _change(app, environ: types.WSGIEnviron, user: str) -> types.WSGIResponse:
-    try:
-        request = json.loads(_http.read_body(app, environ) or b"null")
-    except (ValueError, RuntimeError):
-        raise ExtError('the body is not JSON; send {"subscribe": "OWNER/COLLECTION"} '
-                       'or {"unsubscribe": "OWNER/COLLECTION"}') from None
+    request = _http.read_json(app, environ, USAGE)
     if not isinstance(request, dict) or len(request) != 1 or not isinstance(next(iter(request.values())), str):
-        raise ExtError('send {"subscribe": "OWNER/COLLECTION"} or {"unsubscribe": "OWNER/COLLECTION"}')
+        raise ExtError(USAGE)
     scopes = site_for(app.configuration).scopes
     if "subscribe" in request:
         grant = scopes.subscribe(user, request["subscribe"])
@@ -43,27 +39,7 @@ def _change(app, environ: types.WSGIEnviron, user: str) -> types.WSGIResponse:
     if "unsubscribe" in request:
         scopes.unsubscribe(user, request["unsubscribe"])
         return _http.json_answer(200, {})
-    raise ExtError('send {"subscribe": "OWNER/COLLECTION"} or {"unsubscribe": "OWNER/COLLECTION"}')
+    raise ExtError(USAGE)
 
 
-def _handler(method: str):
-    def handle(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str, user_groups: set,
-               request_info: dict) -> types.WSGIResponse | None:
-        parts = _http.segments(path)
-        if len(parts) != 2 or parts[1] != SEGMENT:
-            return None
-        if not user:
-            return httputils.NOT_ALLOWED
-        try:
-            if parts[0] != user:
-                raise Forbidden("this list is for its owner only")
-            if method == "GET":
-                return _http.json_answer(200, _subscribable(app, user))
-            return _change(app, environ, user)
-        except ExtError as e:
-            return _http.json_error(e, user)
-    return handle
-
-
-route("GET")(_handler("GET"))
-route("POST")(_handler("POST"))
+_http.personal_json_endpoint(SEGMENT, _subscribable, _change)
