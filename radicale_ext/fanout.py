@@ -41,7 +41,7 @@ from .push_subscriptions import PushSubscriptions
 from .shares import ShareBook
 from .wording import Wording
 
-CHUNK = 200
+CHUNK = 50
 MAX_LISTED = 50     # changes listed one by one in a stored notice's words; the rest are counted
 
 
@@ -123,36 +123,43 @@ class Fanout:
         self._daily_at = daily_at
         self._email = email   # an SMTP server is configured
 
-    def recipients(self, notice: ChangeNotice) -> list[Recipient]:
+    def recipients(self, notice: ChangeNotice, pause: Callable[[], None] = lambda: None) -> list[Recipient]:
         """Everyone who hears about ``notice`` (not muted), in name order."""
         views = self._audience.of(notice)
+        pause()
         choices = self._preferences.choices_for(views, notice.collection)
+        pause()
         contacts = self._preferences.contacts(views)
         return [Recipient(user=u, view=views[u], choices=choices[u], contact=contacts[u])
                 for u in sorted(views) if not choices[u].muted]
 
-    def fan_out(self, now: float, *, limit_chunks: int = 20) -> int:
-        """Hand waiting notices to their recipients, at most ``limit_chunks`` chunks; returns chunks done."""
+    def fan_out(self, now: float, *, limit_chunks: int = 40, pause: Callable[[], None] = lambda: None) -> int:
+        """Hand waiting notices to their recipients, at most ``limit_chunks`` chunks; returns chunks done.
+
+        ``pause`` is called between chunks (a worker thread lets requests run there)."""
         chunks = 0
         for notice, cursor in self._notices.waiting_for_fanout():
-            recipients = [r for r in self.recipients(notice) if r.user > cursor]
+            recipients = [r for r in self.recipients(notice, pause) if r.user > cursor]
+            pause()
             pushes = self._subscriptions.active_for((r.user for r in recipients), notice.collections, now)
             words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
             for start in range(0, max(1, len(recipients)), CHUNK):
                 chunk = recipients[start:start + CHUNK]
                 done = start + CHUNK >= len(recipients)
-                stored = [self._stored(notice, r, words) for r in chunk]
+                stored = NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
+                planned = self._planned(notice, chunk, pushes, now)
                 last = chunk[-1].user if chunk else cursor
-                try:
+                try:  # only the writing holds the database: requests wait for it
                     with self._db.write() as w:
                         self._box.add_named(w, stored)
-                        self._queue.enqueue(w, self._planned(notice, chunk, pushes, now), now)
+                        self._queue.enqueue(w, planned, now)
                         if not self._notices.advance(w, notice.id, cursor, last, done=done):
                             raise _HandedOutMeanwhile   # another worker got further: undo this chunk
                 except _HandedOutMeanwhile:
                     break
                 cursor = last
                 chunks += 1
+                pause()
                 if chunks >= limit_chunks and not done:
                     return chunks
         return chunks

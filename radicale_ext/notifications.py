@@ -90,13 +90,17 @@ class NoticeBox:
         return notice
 
     @staticmethod
-    def add_named(w: Writer, notices: list[Notice]) -> int:
-        """Inside ``w``: store notices whose names are already chosen; a name a user already
-        has is left as it is (so storing the same notice twice stores it once).  Returns how
-        many were new."""
-        cur = w.executemany(f"INSERT OR IGNORE INTO notices({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                            [(n.user, n.name, n.kind.value, n.created_at, json.dumps(dict(n.data), sort_keys=True))
-                             for n in notices])
+    def rows(notices: list[Notice]) -> list[tuple]:
+        """Notices as rows for :meth:`add_named` (made outside the transaction: it stays short)."""
+        return [(n.user, n.name, n.kind.value, n.created_at, json.dumps(dict(n.data), sort_keys=True))
+                for n in notices]
+
+    @staticmethod
+    def add_named(w: Writer, rows: list[tuple]) -> int:
+        """Inside ``w``: store notices (:meth:`rows`) whose names are already chosen; a name a
+        user already has is left as it is (so storing the same notice twice stores it once).
+        Returns how many were new."""
+        cur = w.executemany(f"INSERT OR IGNORE INTO notices({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
         return max(0, cur.rowcount)
 
     @staticmethod

@@ -60,12 +60,28 @@ def default_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
 
 
+class Yielding:
+    """For a worker that shares its process with requests: after each piece of work, rest as long as
+    it took (at least 1 ms), so Python's lock on the interpreter goes to the requests in between."""
+
+    def __init__(self, share: float = 1 / 3) -> None:
+        self._rest = (1 - share) / share
+        self._since = time.perf_counter()
+
+    def __call__(self) -> None:
+        worked = time.perf_counter() - self._since
+        time.sleep(max(0.001, worked * self._rest))
+        self._since = time.perf_counter()
+
+
 class Worker:
     def __init__(self, notices: Notices, *, name: str | None = None, clock: Callable[[], float] = time.time,
-                 senders: Mapping[str, Sender] | None = None, batch: int = 100) -> None:
+                 senders: Mapping[str, Sender] | None = None, batch: int = 100,
+                 pause: Callable[[], None] = lambda: None) -> None:
         self.notices = notices
         self.name = name or default_name()
         self._clock = clock
+        self._pause = pause
         self._senders = dict(senders) if senders is not None else None
         self._own_senders = senders is None   # made here: closed when idle
         self._batch = batch
@@ -80,7 +96,7 @@ class Worker:
         n.forget_names()
         if n.leases.hold(LEASE, self.name, self._clock(), s.lease):  # one worker at a time composes
             progress.composed = n.composer.compose_due(self._clock())
-            progress.handed_out = n.fanout.fan_out(self._clock())
+            progress.handed_out = n.fanout.fan_out(self._clock(), pause=self._pause)
         self._deliver_due(progress)
         now = self._clock()
         if now - self._last_purge >= PURGE_EVERY:
@@ -145,6 +161,7 @@ class Worker:
                 progress.dropped += len(group)
                 continue
             self._attempt(sender, Outgoing(tuple(group), carried, contacts[group[0].recipient]), progress)
+            self._pause()
 
     def _close_senders(self) -> None:
         if self._own_senders and self._senders is not None:
@@ -207,9 +224,10 @@ def _log_failure(d: Delivery) -> None:
 
 
 def start_thread(notices: Notices, *, name: str = "notices") -> tuple[threading.Thread, threading.Event]:
-    """Run a worker in a daemon thread of this process; set the event to stop it."""
+    """Run a worker in a daemon thread of this process; set the event to stop it.  It yields to the
+    requests of the process (:class:`Yielding`): busy, it takes at most a third of the time."""
     stop = threading.Event()
-    worker = Worker(notices, name=f"{socket.gethostname()}:{os.getpid()}:{name}")
+    worker = Worker(notices, name=f"{socket.gethostname()}:{os.getpid()}:{name}", pause=Yielding())
     thread = threading.Thread(target=worker.run, args=(stop,), name=f"radicale-ext-{name}", daemon=True)
     thread.start()
     return thread, stop
