@@ -15,13 +15,13 @@ is expected.  docs/notifications.md lists every option.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ini
 from .errors import ExtError
 
 HOOK_TYPE = "radicale_ext.plugins.hook"
@@ -245,14 +245,7 @@ def _smtp(options: Mapping[str, str]) -> SmtpSettings:
 def from_ini(path: str, *, database_path: str) -> NoticeSettings:
     """The notice settings of a config file, for the command line (values checked; Radicale itself,
     at the server's start, refuses unknown options)."""
-    parser = configparser.RawConfigParser()
-    try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
-    except OSError as e:
-        raise ExtError(f"cannot read config file {path!r}: {e.strerror}") from e
-    except configparser.Error as e:
-        raise ExtError(f"config file {path!r} is not valid: {e}") from e
+    parser = ini.read(path)
     options = dict(parser.items("hook")) if parser.has_section("hook") else {}
     if options.get("type", "").strip() != HOOK_TYPE:
         return NoticeSettings(enabled=False)

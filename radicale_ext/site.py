@@ -7,12 +7,11 @@ hands all of them the same objects, one per database file and process.
 
 from __future__ import annotations
 
-import configparser
 import os
 import threading
 from dataclasses import dataclass
 
-from . import card_consent, cards, directory, layout, notice_tables, notifications, shared_contacts, shares
+from . import card_consent, cards, directory, ini, layout, notice_tables, notifications, shared_contacts, shares
 from .card_consent import ConsentBook
 from .cards import CardBook
 from .circles import CircleBook
@@ -60,14 +59,7 @@ class Settings:
 
         Relative paths are taken from the working directory, as Radicale does.
         """
-        parser = configparser.RawConfigParser()
-        try:
-            with open(path, encoding="utf-8") as f:
-                parser.read_file(f)
-        except OSError as e:
-            raise ExtError(f"cannot read config file {path!r}: {e.strerror}") from e
-        except configparser.Error as e:
-            raise ExtError(f"config file {path!r} is not valid: {e}") from e
+        parser = ini.read(path)
 
         def option(section: str, key: str, default: str = "") -> str:
             return parser.get(section, key, fallback=default).strip()

@@ -266,3 +266,11 @@ def check_vapid(authorization: str, endpoint_origin: str, public_key: str, now: 
     assert now < body["exp"] <= now + 24 * 3600
     assert body["sub"].startswith(("mailto:", "https:"))
     return body
+
+
+def shared(srv: Server, name: str, *sharees: str) -> str:
+    """A new calendar of alice's, shared at once with ``sharees`` as collaborators; its path."""
+    assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
+    for user in sharees:
+        srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
+    return f"/alice/{name}/"

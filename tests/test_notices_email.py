@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .notice_kit import FakeClock, Mailbox, notice_server, put_event, smtp_server, worker_of
+from .notice_kit import FakeClock, Mailbox, notice_server, put_event, shared, smtp_server, worker_of
 from .server import Server, free_port
 
 USERS = ("alice", "bob", "carol", "dave@")   # dave@'s name looks like an address, but is none
@@ -38,10 +38,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory, smtp_port: int) -> Iterator[Se
 
 
 def shared_calendar(srv: Server, name: str, *sharees: str) -> str:
-    assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
-    for user in sharees:
-        srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
-    return f"alice/{name}"
+    return shared(srv, name, *sharees).strip("/")
 
 
 def dead(srv: Server) -> list[dict]:

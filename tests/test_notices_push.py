@@ -27,6 +27,7 @@ from .notice_kit import (
     configuration,
     notice_server,
     put_event,
+    shared,
     unb64url,
     worker_of,
 )
@@ -45,12 +46,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield server
     server.stop()
 
-
-def shared(srv: Server, name: str, *sharees: str) -> str:
-    assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
-    for user in sharees:
-        srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
-    return f"/alice/{name}/"
 
 
 def push_properties(srv: Server, path: str, user: str) -> ET.Element:

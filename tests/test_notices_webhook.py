@@ -19,7 +19,7 @@ from radicale_ext.channels.webhook import BadSignature, verify
 from radicale_ext.notices import Notices
 from radicale_ext.worker import Worker
 
-from .notice_kit import FakeClock, Receiver, change_texts, configuration, notice_server, put_event, worker_of
+from .notice_kit import FakeClock, Receiver, change_texts, configuration, notice_server, put_event, shared, worker_of
 from .server import Server
 
 
@@ -29,12 +29,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield server
     server.stop()
 
-
-def shared(srv: Server, name: str, *sharees: str) -> str:
-    assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
-    for user in sharees:
-        srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
-    return f"/alice/{name}/"
 
 
 def set_webhook(srv: Server, user: str, url: str) -> str:

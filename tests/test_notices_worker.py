@@ -17,7 +17,7 @@ import pytest
 
 from radicale_ext.worker import Progress, Worker
 
-from .notice_kit import Mailbox, Receiver, change_texts, notice_server, put_event, smtp_server, worker_of
+from .notice_kit import Mailbox, Receiver, change_texts, notice_server, put_event, shared, smtp_server, worker_of
 from .server import Server, free_port
 
 
@@ -27,12 +27,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield server
     server.stop()
 
-
-def shared(srv: Server, name: str, *sharees: str) -> str:
-    assert srv.request("MKCALENDAR", f"/alice/{name}/", "alice").status_code == 201
-    for user in sharees:
-        srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
-    return f"/alice/{name}/"
 
 
 def test_two_workers_at_once_deliver_each_notice_once(srv: Server) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import datetime as dt
 
-from .. import qr
+from .. import ini, qr
 from ..errors import ExtError, Forbidden
 from ..links import ADMIN, Link, LinkState, LinkView, NewLink, parse_expiry
 from ..site import Site
@@ -20,8 +19,7 @@ def base_url(args: argparse.Namespace) -> str:
     if args.base_url:
         url = args.base_url
     else:
-        parser = configparser.RawConfigParser()
-        parser.read(args.config, encoding="utf-8")
+        parser = ini.read(args.config)
         url = parser.get("sharing", "links_base_url", fallback="").strip()
         if not url:
             hosts = parser.get("server", "hosts", fallback="").split(",")[0].strip()
