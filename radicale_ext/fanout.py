@@ -66,6 +66,10 @@ class Audience:
         self._invitations = invitations
         self._may_read = may_read or (lambda _user, _collection: True)
 
+    def may_read(self, user: str, collection: str) -> bool:
+        """What the admin's rights file says about ``user`` reading ``collection``."""
+        return self._may_read(user, collection)
+
     def with_access(self, collection: str) -> dict[str, str]:
         """``user -> the path they reach the collection by``, owner included."""
         owner = collection.strip("/").split("/")[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,16 @@ OPTIONS: tuple[Option, ...] = (
            "default: mailto: from_email", _text),
     Option("notices_public_url", "", "the server's address as people use it (https://dav.example.org), for "
            "links in e-mails", _text),
+    # reminders (docs/reminders.md)
+    Option("notices_reminders", "true", "send reminders (VALARM) of shared calendars", _flag),
+    Option("notices_reminder_window", "180", "days ahead for which reminders are scheduled (recurring events "
+           "are expanded this far, and the window rolls on daily)", _days),
+    Option("notices_reminder_grace", "3600", "seconds: a reminder missed while no worker ran is still sent "
+           "this long after its time; older ones are skipped and logged", _seconds),
+    Option("notices_reminder_max_occurrences", "1000", "occurrences of one recurring event reminded within "
+           "the window; more are left out and logged", _count),
+    Option("notices_reminder_timezone", "UTC", "time zone of floating times and all-day events in calendars "
+           "that name none (calendar-timezone) and whose owner chose none", _text),
 )
 OPTION_NAMES = frozenset(o.name for o in OPTIONS)
 
@@ -176,6 +187,11 @@ class NoticeSettings:
     vapid_subject: str = ""
     public_url: str = ""
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    reminders: bool = True
+    reminder_window_days: float = 180.0
+    reminder_grace: float = 3600.0
+    reminder_max_occurrences: int = 1000
+    reminder_timezone: str = "UTC"
 
     @property
     def max_age(self) -> float:
@@ -214,7 +230,19 @@ class NoticeSettings:
             daily_at=values["notices_daily_at"], https_only=values["notices_https_only"],
             webhook_max_bytes=values["notices_webhook_max_bytes"], timeout=values["notices_timeout"] or 10.0,
             push_max_days=values["notices_push_max_days"], vapid_key_file=os.path.abspath(vapid_key),
-            vapid_subject=subject, public_url=values["notices_public_url"].rstrip("/"), smtp=smtp)
+            vapid_subject=subject, public_url=values["notices_public_url"].rstrip("/"), smtp=smtp,
+            reminders=values["notices_reminders"], reminder_window_days=values["notices_reminder_window"],
+            reminder_grace=values["notices_reminder_grace"],
+            reminder_max_occurrences=values["notices_reminder_max_occurrences"],
+            reminder_timezone=check_zone_option("notices_reminder_timezone", values["notices_reminder_timezone"]))
+
+
+def check_zone_option(name: str, zone: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise BadOption(f"[hook] {name} = {zone!r}: not a time zone; use a name such as Europe/Berlin") from None
+    return zone
 
 
 def _smtp(options: Mapping[str, str]) -> SmtpSettings:

@@ -45,6 +45,7 @@ class ChangeKind(enum.Enum):
     COLLECTION_REPLACED = "collection-replaced"  # whole-collection PUT
     COLLECTION_DELETED = "collection-deleted"
     PROPERTIES_CHANGED = "properties-changed"    # PROPPATCH
+    REMINDER = "reminder"                        # never in the outbox: a due VALARM (reminders.py)
 
 
 @dataclass(frozen=True)

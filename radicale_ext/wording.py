@@ -109,6 +109,8 @@ class Wording:
             if renamed and old_title:
                 return f"{actor} renamed {_what(change, title=old_title)} to {change.title}"
             return f"{actor} changed {what}" + (f" on {start_new}" if start_new else "")
+        if kind is ChangeKind.REMINDER:
+            return f"Reminder: {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.ITEM_DELETED:
             return f"{actor} deleted {what}" + (f" on {start_old}" if start_old else "")
         if kind is ChangeKind.ITEM_MOVED:

@@ -14,6 +14,9 @@ leased deliveries), so none is delivered twice by two workers.  Each
 4. once a minute, remove what has expired (old notices, old deliveries,
    expired push subscriptions).
 
+Before delivering, it plans and fires reminders (:mod:`.reminders`), so a
+reminder's deliveries go out in the same step.
+
 The clock is a parameter, so tests move time instead of sleeping.
 """
 
@@ -34,6 +37,7 @@ from .delivery import Delivery, State
 from .notices import Notices
 from .notifications import NoticeBox, NoticeKind
 from .push_subscriptions import PushSubscriptions
+from .reminders import ReminderScheduler
 
 logger = logging.getLogger("radicale_ext.notices")
 
@@ -47,13 +51,20 @@ class Progress:
     delivered: int = 0
     failed: int = 0
     dropped: int = 0
+    reminders_planned: int = 0   # calendar items whose reminders were (re)computed
+    reminded: int = 0            # reminders fired
+    reminders_skipped: int = 0   # reminders too late to send (beyond the grace)
 
     def __bool__(self) -> bool:
-        return bool(self.composed or self.handed_out or self.delivered or self.failed or self.dropped)
+        return any(getattr(self, name) for name in _COUNTS)
 
     def add(self, other: Progress) -> None:
-        for name in ("composed", "handed_out", "delivered", "failed", "dropped"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_COUNTS = ("composed", "handed_out", "delivered", "failed", "dropped", "reminders_planned", "reminded",
+           "reminders_skipped")
 
 
 def default_name() -> str:
@@ -86,6 +97,7 @@ class Worker:
         self._own_senders = senders is None   # made here: closed when idle
         self._batch = batch
         self._last_purge = 0.0
+        self.reminders = ReminderScheduler(notices) if notices.settings.reminders else None
 
     # -- one round ---------------------------------------------------------------------
 
@@ -97,6 +109,10 @@ class Worker:
         if n.leases.hold(LEASE, self.name, self._clock(), s.lease):  # one worker at a time composes
             progress.composed = n.composer.compose_due(self._clock())
             progress.handed_out = n.fanout.fan_out(self._clock(), pause=self._pause)
+        if self.reminders is not None:
+            reminded = self.reminders.step(self._clock(), self.name)
+            progress.reminders_planned, progress.reminded = reminded.planned, reminded.sent
+            progress.reminders_skipped = reminded.skipped
         self._deliver_due(progress)
         now = self._clock()
         if now - self._last_purge >= PURGE_EVERY:
@@ -115,6 +131,8 @@ class Worker:
                     break
         finally:
             self.notices.leases.release(LEASE, self.name)   # the next worker need not wait for it
+            if self.reminders is not None:
+                self.reminders.release(self.name)
             self._close_senders()
         return total
 
@@ -130,6 +148,8 @@ class Worker:
             if not busy:
                 stop.wait(self.notices.settings.poll)
         self.notices.leases.release(LEASE, self.name)
+        if self.reminders is not None:
+            self.reminders.release(self.name)
         self._close_senders()
         logger.info("notices: worker %s stopped", self.name)
 

@@ -1,0 +1,108 @@
+"""radicale-ext reminders ...: upcoming reminders, muting them, a calendar's default reminder."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import time
+
+from .. import names
+from ..errors import ExtError, Forbidden
+from ..notice_settings import from_ini
+from ..notices import Notices
+from ..preferences import Preferences
+from ..reminders import ALL, ReminderScheduler, Upcoming, parse_before
+from ..site import Site
+from ..wording import event_time
+from ._common import Commands, out
+from .invitations import acting_person
+
+
+def _scheduler(args: argparse.Namespace, site: Site) -> ReminderScheduler:
+    settings = from_ini(args.config, database_path=site.settings.database_path)
+    if not settings.enabled or not settings.reminders:
+        raise ExtError("reminders are off: set [hook] type = radicale_ext.plugins.hook (and notices_reminders = "
+                       "true) in the config")
+    return ReminderScheduler(Notices(site, settings))
+
+
+def _calendar(args: argparse.Namespace, scheduler: ReminderScheduler) -> str:
+    collection = names.collection_path(args.collection)[1]
+    scheduler.require_calendar(collection)
+    return collection
+
+
+def _utc(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def reminders_upcoming(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    if args.limit < 1:
+        raise ExtError("--limit must be at least 1")
+    scheduler = _scheduler(args, site)
+    zone = Preferences(site.db).contact(user).timezone
+
+    def row(u: Upcoming) -> dict:
+        return {"calendar": u.view, "item": u.item, "uid": u.uid, "summary": u.summary, "occurrence": u.occurrence,
+                "alarm": u.alarm, "fire_at": _utc(u.fire_at), "fire_at_unix": u.fire_at,
+                "starts": event_time(u.start_text, u.start_tzid, zone)}
+
+    rows = [row(u) for u in scheduler.upcoming(user, time.time() if args.now is None else args.now, args.limit)]
+    out(args, rows, lambda r: f"{r['fire_at']}  {r['summary'] or '(untitled)'} on {r['starts']}  ({r['calendar']})")
+
+
+def reminders_mute(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    scheduler = _scheduler(args, site)
+    collection = _calendar(args, scheduler) if args.collection else ALL
+    if args.action == "mute":
+        scheduler.choices.mute(user, collection)
+    elif not scheduler.choices.unmute(user, collection):
+        raise ExtError(f"{user} had not muted reminders for {args.collection or 'all calendars'}")
+    print(f"{user}: reminders {'muted' if args.action == 'mute' else 'on again'} for "
+          f"{args.collection or 'all calendars'}")
+
+
+def reminders_own(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    scheduler = _scheduler(args, site)
+    scheduler.choices.own(user, args.setting == "on")
+    print(f"{user}: reminders of their own calendars {args.setting}")
+
+
+def reminders_default(args: argparse.Namespace, site: Site) -> None:
+    scheduler = _scheduler(args, site)
+    collection = _calendar(args, scheduler)
+    owner = collection.strip("/").split("/")[0]
+    if args.acting_as is not None and args.acting_as != owner:
+        raise Forbidden(f"only {owner} (or the admin) sets the default reminder of {args.collection}")
+    if args.clear == (args.before is not None):
+        raise ExtError("say how long before each event (e.g. 1h), or --clear")
+    before = None if args.clear else parse_before(args.before)
+    scheduler.choices.set_default(collection, before)
+    print(f"{args.collection}: " + ("no default reminder" if before is None else
+                                     f"a reminder {args.before.strip()} before every event"))
+
+
+def register(commands: Commands) -> None:
+    group = commands.group("reminders", "reminders of events in shared calendars (docs/reminders.md)")
+
+    def person(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--user", help="for whom (the admin); people use --as themselves")
+        return parser
+
+    p = person(group.command("upcoming", "the next reminders a person will get", reminders_upcoming))
+    p.add_argument("--limit", type=int, default=10, help="how many (default: %(default)s)")
+    p.add_argument("--now", type=float, default=None, help=argparse.SUPPRESS)   # tests: Unix seconds
+    for action, text in (("mute", "no reminders of a calendar (or of all)"),
+                         ("unmute", "reminders of a calendar (or of all) again")):
+        p = person(group.command(action, text, reminders_mute))
+        p.add_argument("collection", nargs="?", help="OWNER/CALENDAR (default: all calendars)")
+    p = person(group.command("own", "reminders of one's own calendars too (on), or not (off, the default)",
+                             reminders_own))
+    p.add_argument("setting", choices=("on", "off"))
+    p = group.command("default", "a calendar's default reminder for every event (its owner)", reminders_default)
+    p.add_argument("collection", help="OWNER/CALENDAR")
+    p.add_argument("before", nargs="?", help="how long before each event: 30m, 1h, 2d")
+    p.add_argument("--clear", action="store_true", help="no default reminder")
