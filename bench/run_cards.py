@@ -49,6 +49,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
+from http_timing import expect, timed  # noqa: E402
 from results import add_run_options, work_folder, write_section  # noqa: E402
 
 from radicale_ext.model import Grantee, GranteeKind  # noqa: E402
@@ -127,19 +128,8 @@ def share_cards(server: Server, owners: int, shared: int) -> None:
                          headers={"Content-Type": "text/vcard"}), 201)
 
 
-def expect(response: requests.Response, code: int) -> requests.Response:
-    if response.status_code != code:
-        raise RuntimeError(f"{response.request.method} {response.url}: {response.status_code}, expected {code}: "
-                           f"{response.text[:300]}")
-    return response
 
 
-def timed(call: Callable[[], requests.Response], code: int) -> float:
-    start = time.perf_counter()
-    response = call()
-    elapsed = time.perf_counter() - start
-    expect(response, code)
-    return elapsed
 
 
 def hrefs_of(response: requests.Response) -> list[str]:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
 import radicale  # noqa: E402
-import requests  # noqa: E402
+from http_timing import expect, timed  # noqa: E402
 from results import write_section  # noqa: E402
 
 from radicale_ext.model import Grantee, GranteeKind, Role  # noqa: E402
@@ -216,11 +216,6 @@ def running_servers(work: Path, names: tuple[str, ...]) -> Iterator[Servers]:
         yield Servers(stock=stock, ours=ours, ours_big=ours_big)
 
 
-def expect(response: requests.Response, *codes: int) -> requests.Response:
-    if response.status_code not in codes:
-        raise RuntimeError(f"{response.request.method} {response.url}: {response.status_code} "
-                           f"(expected {codes}):\n{response.text[:500]}")
-    return response
 
 
 # -- loading the same data into every server -----------------------------------
@@ -333,12 +328,6 @@ class Target:
 Probe = Callable[[Target, int], float]
 
 
-def timed(call: Callable[[], requests.Response], *codes: int) -> float:
-    start = time.perf_counter()
-    response = call()
-    elapsed = time.perf_counter() - start
-    expect(response, *codes)
-    return elapsed
 
 
 def interleaved(targets: Sequence[Target], probe: Probe, repeat: int, warmup: int) -> dict[str, list[float]]:

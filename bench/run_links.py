@@ -37,6 +37,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import radicale  # noqa: E402
 import requests  # noqa: E402
+from http_timing import expect, timed  # noqa: E402
 from results import add_run_options, work_folder, write_section  # noqa: E402
 
 from radicale_ext.link_reader import RACY_SECONDS  # noqa: E402
@@ -64,18 +65,8 @@ def calendar_body(events: int) -> str:
         + "END:VCALENDAR\r\n"
 
 
-def expect(response: requests.Response, code: int) -> requests.Response:
-    if response.status_code != code:
-        raise RuntimeError(f"{response.request.method} {response.url}: {response.status_code}, expected {code}")
-    return response
 
 
-def timed(call: Callable[[], requests.Response], code: int) -> float:
-    start = time.perf_counter()
-    response = call()
-    elapsed = time.perf_counter() - start
-    expect(response, code)
-    return elapsed
 
 
 def prepare(server: Server, events: int) -> str:
