@@ -36,6 +36,7 @@ the owner only if they asked for reminders of their own calendars.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -114,6 +115,8 @@ SINGLE = 1e18                 # planned_until of an item that does not recur: pl
 REFRESH = 86400.0             # a recurring item is planned again once its window is this much shorter
 OUTBOX_BATCH = 500
 HORIZON_BATCH = 200          # items re-expanded per worker step (about 0.85 s)
+FIRST_PASS_BATCH = 500       # items planned per worker step on the first start
+FIRST_PASS = "reminders_first_pass"   # meta: JSON {"mark": outbox id, "after": [owner, name, href]}
 FIRE_BATCH = 200
 _TZID = re.compile(r"^TZID:(.+?)\s*$", re.MULTILINE)
 
@@ -250,9 +253,10 @@ class ReminderScheduler:
         progress = ReminderProgress()
         if self._leases.hold(LEASE, holder, now, self._settings.lease):
             if self._watermark() is None:
-                progress.planned += self.plan_everything(now)
-            progress.planned += self.follow_outbox(now)
-            progress.planned += self.extend_window(now)
+                progress.planned += self.plan_everything(now, FIRST_PASS_BATCH)
+            if self._watermark() is not None:
+                progress.planned += self.follow_outbox(now)
+                progress.planned += self.extend_window(now)
         sent, skipped = self.fire_due(now)
         progress.sent, progress.skipped = sent, skipped
         return progress
@@ -266,14 +270,43 @@ class ReminderScheduler:
         row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (WATERMARK,))
         return int(row[0]) if row else None
 
-    def plan_everything(self, now: float) -> int:
-        """First start: every calendar item on disk (changes from here on come through the outbox)."""
-        row = self._db.read_one("SELECT MAX(id) FROM outbox")
-        mark = int(row[0] or 0) if row else 0
-        planned = self._plan_many(list(self._calendar_items()), now)
+    def plan_everything(self, now: float, limit: int | None = None) -> int:
+        """First start: every calendar item on disk, ``limit`` items per call (all when ``None``).
+
+        The pass resumes where the last call stopped, so a large first start
+        never holds the worker (a thread of the server) for long.  Changes made
+        meanwhile reach the outbox after the mark taken at the pass's start, and
+        are planned again once the pass is over.
+        """
+        row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (FIRST_PASS,))
+        if row:
+            state = json.loads(row[0])
+            mark, after = int(state["mark"]), tuple(state["after"])
+        else:
+            top = self._db.read_one("SELECT MAX(id) FROM outbox")
+            mark, after = int(top[0] or 0) if top else 0, ()
+        batch: list[tuple[str, str]] = []
+        last = after
+        for collection, href in self._calendar_items():
+            key = (*collection.strip("/").split("/"), href)
+            if key <= after:
+                continue
+            if limit is not None and len(batch) >= limit:
+                break
+            batch.append((collection, href))
+            last = key
+        else:
+            limit = None  # reached the end of the calendars
+        planned = self._plan_many(batch, now)
         with self._db.write() as w:
-            w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (WATERMARK, str(mark)))
-        logger.info("reminders: planned %d calendar item(s) found on disk", planned)
+            if limit is None:
+                w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (WATERMARK, str(mark)))
+                w.execute("DELETE FROM meta WHERE key = ?", (FIRST_PASS,))
+            else:
+                w.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                          (FIRST_PASS, json.dumps({"mark": mark, "after": list(last)})))
+        logger.info("reminders: planned %d calendar item(s) found on disk%s", planned,
+                    "" if limit is None else " (first pass continues)")
         return planned
 
     def _calendar_items(self) -> Iterator[tuple[str, str]]:

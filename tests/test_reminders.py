@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 
@@ -240,3 +241,33 @@ def test_bad_input_is_stored_logged_and_bounded_and_the_server_stays_healthy(
     assert len([r for r in upcoming if r["uid"] == "e"]) == 180, "the endless series: the window only"
     assert [r["fire_at"] for r in upcoming if r["uid"] == "t"] == ["2026-03-05 16:55 UTC"]
     assert srv.request("PROPFIND", "/bob/", "bob", headers={"Depth": "1"}).status_code == 207
+
+
+def test_the_first_pass_plans_in_batches_and_misses_nothing(tmp_path) -> None:
+    """A large first start is planned a batch per worker step; an event changed
+    half-way through the pass is planned again, at its new time, afterwards."""
+    server = notice_server(tmp_path / "first").start()
+    try:
+        collection = calendar(server, "big", "bob")
+        for n in range(7):
+            put(server, collection + f"b{n}.ics", event(f"b{n}", f"Batch {n}", "20260310T100000"))
+        scheduler = worker_of(server, FakeClock(START)).reminders
+        assert scheduler is not None
+        assert scheduler.plan_everything(START, 3) == 3
+        assert scheduler._watermark() is None
+        put(server, collection + "b0.ics", event("b0", "Batch 0 moved", "20260311T100000"))
+        assert scheduler.plan_everything(START, 3) == 3
+        assert scheduler.plan_everything(START, 3) == 1
+        assert scheduler._watermark() is not None
+        worker_of(server, FakeClock(START)).run_until_idle()
+        db = sqlite3.connect(server.root / "data" / "sharing.sqlite")
+        try:
+            rows = dict(db.execute("SELECT item, MIN(fire_at) FROM reminder_schedule WHERE collection = ?"
+                                   " GROUP BY item", (collection,)).fetchall())
+        finally:
+            db.close()
+        assert sorted(rows) == [f"b{n}.ics" for n in range(7)]
+        assert rows["b0.ics"] == ts("2026-03-11 08:45")
+        assert rows["b1.ics"] == ts("2026-03-10 08:45")
+    finally:
+        server.stop()
