@@ -10,7 +10,9 @@ them all.  Pending records left by a crash are settled at start-up.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from radicale import config, pathutils
@@ -18,6 +20,7 @@ from radicale.log import logger
 from radicale.storage import multifilesystem
 
 from radicale_ext.fanout import Audience
+from radicale_ext.item_index import FileStamp, ItemIndex, collection_etag
 from radicale_ext.outbox import Change, ChangeKind
 
 from . import _request, cards
@@ -42,8 +45,40 @@ def _recorded(storage: Storage, change: Change, **done: Any) -> Iterator[int]:
     outbox.complete(record_id, **done)
 
 
+#: the item index database, in the storage folder beside collection-root (docs/performance.md)
+INDEX_FILE = ".Radicale.ext-item-index.sqlite"
+
+
 class Collection(multifilesystem.Collection):
     _storage: Storage
+
+    # -- reads served from the item index (radicale_ext.item_index) -------------
+
+    @property
+    def etag(self) -> str:
+        """Radicale's collection ETag (the ctag), same value, without reading every item."""
+        items = self._storage.item_index.etags(self.path, self._stamped_listing(), self._item_etag)
+        return collection_etag(items, self.get_meta())
+
+    def _stamped_listing(self) -> list[tuple[str, FileStamp]]:
+        """Radicale's ``_list`` (same files, same order), each with its stamp."""
+        listing = []
+        with os.scandir(self._filesystem_path) as entries:
+            for entry in entries:
+                if entry.is_file() and pathutils.is_safe_filesystem_path_component(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        listing.append((entry.name, FileStamp.of(entry.stat())))
+        return listing
+
+    def _item_etag(self, href: str) -> str | None:
+        """The ETag as Radicale's ``get_all`` gives it; None where it leaves the file out."""
+        path = os.path.join(self._filesystem_path, href)
+        if not pathutils.file_check_size(path, self._storage._max_resource_size):
+            return None
+        item = self._get(href, verify_href=False)
+        return item.etag if item is not None else None
+
+    # -- writes, each recorded in the outbox -------------------------------------
 
     def _change(self, kind: ChangeKind, **fields: Any) -> Change:
         actor = _request.current().actor or "system"
@@ -90,6 +125,7 @@ class Storage(multifilesystem.Storage):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
+        self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE)
         kept, dropped = site_for(configuration).outbox.recover(self._happened)
         if kept or dropped:
             logger.warning("outbox: settled records interrupted by a crash: %d kept, %d dropped",
