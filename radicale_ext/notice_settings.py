@@ -1,6 +1,6 @@
 """The options of change notices, read from the ``[hook]`` section of Radicale's INI file.
 
-They are options of our hook plugin: ``plugins/hook.py`` declares them to
+They are options of our hook plugin: ``radicale_ext/plugins/hook.py`` declares them to
 Radicale through its plugin-schema mechanism (``Configuration.copy``), so
 Radicale refuses an unknown option in ``[hook]`` at start-up with one line
 naming it.  SMTP uses Radicale's own ``[hook]`` options (``smtp_server``,

@@ -1,7 +1,7 @@
 """Say, in words, why a calendar object or contact card cannot be stored.
 
 Radicale refuses bad data with a bare "Bad Request"; the application
-extension (plugins/app.py) asks :func:`describe_problem` for a sentence the
+extension (radicale_ext/plugins/app.py) asks :func:`describe_problem` for a sentence the
 person (or the client's log) can act on.  Used only after a refusal, so it
 costs nothing on the success path.
 """

@@ -137,7 +137,7 @@ EXPECTED: dict[str, tuple] = {
     # writes -----------------------------------------------------------------------------------------------
     # (MKCOL and MKCALENDAR inside a calendar or address book: 403 for everyone, the owner too, as
     # RFC 4791 5.3.1 wants.  put-collection is a PUT of a whole calendar or address book onto the
-    # collection; plugins/app.py refuses it through a share.)
+    # collection; radicale_ext/plugins/app.py refuses it through a share.)
     "put-new":               (201, 201, 201, 403, 403, 201, 201, 403, 403, 403, 409, 403, 409, 401, 401),
     "put-existing":          (204, 204, 204, 403, 403, 204, 204, 403, 403, 403, 409, 403, 409, 401, 401),
     "delete-item":           (200, 200, 200, 403, 403, 200, 200, 403, 403, 403, 404, 403, 404, 401, 401),
@@ -519,7 +519,7 @@ assert REQUESTS.keys() == EXPECTED.keys()
 HOME_ROWS = ("propfind-home-0", "propfind-home-1", "listed-in-home", "privileges-in-home")
 
 # Cells where the server is known to differ from EXPECTED and the fix lies outside
-# plugins/sharing.py and plugins/rights.py.  They run as strict xfails: the day the
+# radicale_ext/plugins/sharing.py and radicale_ext/plugins/rights.py.  They run as strict xfails: the day the
 # server is fixed they fail as XPASS, and the entry is to be removed.
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
 

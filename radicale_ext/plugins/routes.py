@@ -1,6 +1,6 @@
 """The table of request handlers that features add to Radicale's.
 
-A feature module in plugins/ registers a handler for an HTTP method with
+A feature module in radicale_ext/plugins/ registers a handler for an HTTP method with
 ``@route("GET")``; :class:`radicale_ext.plugins.app.Application` asks each
 handler of the request's method, in order, before Radicale's own.  A
 handler returns a response to answer the request, or ``None`` to pass.

@@ -138,7 +138,7 @@ class Storage(multifilesystem.Storage):
                 _request.start(actor=kwargs.get("actor") or user or "", request=kwargs.get("request", ""))
             yield
 
-    # -- the virtual address books of the cards feature (plugins/cards.py) -----
+    # -- the virtual address books of the cards feature (radicale_ext/plugins/cards.py) -----
 
     def discover(self, path, depth="0", child_context_manager=None, user_groups=frozenset()):
         virtual = cards.discover(self, path, depth)
