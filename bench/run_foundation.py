@@ -31,7 +31,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -44,14 +43,13 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import radicale  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import write_section  # noqa: E402
+from results import work_folder, write_section  # noqa: E402
 
 from radicale_ext.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.server import Server, free_port, make_server, write_users  # noqa: E402
 
 BENCH = PROJECT / "bench"
-WORK = BENCH / "work"
 RESULTS = BENCH / "RESULTS.md"
 
 ALICE, BOB = "alice", "bob"
@@ -656,8 +654,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    WORK.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="foundation-", dir=WORK))
+    work = work_folder("foundation-")
     began = time.monotonic()
     run = RunInfo(load_before=load_average())
     try:

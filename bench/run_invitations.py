@@ -26,7 +26,6 @@ import datetime
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
-from results import write_section  # noqa: E402
+from results import add_run_options, work_folder, write_section  # noqa: E402
 from run_foundation import (  # noqa: E402
     PROPFIND_HOME,
     Stat,
@@ -54,7 +53,6 @@ from radicale_ext.notifications import NoticeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
 
-WORK = PROJECT / "bench" / "work"
 TARGET = 1.25
 PLAIN, INVITED, NOTIFIED = "plain", "invited", "notified"
 ACCEPTED_OWNERS = tuple(f"o{i:02d}" for i in range(20))   # 200 calendars: plain's shares, invited's accepted
@@ -171,12 +169,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="keep the server's folder under bench/work/")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    add_run_options(parser)
     args = parser.parse_args()
     began, load = time.monotonic(), load_average()
-    WORK.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="invitations-", dir=WORK))
+    work = work_folder("invitations-")
     users = (PLAIN, INVITED, NOTIFIED, *ACCEPTED_OWNERS, *PENDING_OWNERS, *EXTRA_OWNERS)
     server = make_server(work / "ours", users=users).start()
     try:

@@ -35,7 +35,6 @@ import datetime
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,18 +42,17 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
-from radicale_ext.plugins._site import site_for  # noqa: E402
-from radicale_ext.plugins.hook import notice_settings  # noqa: E402
-from results import write_section  # noqa: E402
+from results import add_run_options, work_folder, write_section  # noqa: E402
 from run_foundation import Stat, Target, expect, interleaved, load_average, machine, step, timed  # noqa: E402
 
 from radicale_ext.notice_settings import SmtpSettings  # noqa: E402
 from radicale_ext.notices import Notices  # noqa: E402
+from radicale_ext.plugins._site import site_for  # noqa: E402
+from radicale_ext.plugins.hook import notice_settings  # noqa: E402
 from radicale_ext.worker import Worker  # noqa: E402
 from tests.notice_kit import configuration, event  # noqa: E402
 from tests.server import Server, free_port, make_server  # noqa: E402
 
-WORK = PROJECT / "bench" / "work"
 LATENCY_TARGET = 1.05
 DAV_TARGET_SECONDS = 10.0
 MAIL_TARGET_RATE = 200.0
@@ -197,12 +195,10 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--dav", type=int, default=10_000, help="notices to the notification collections")
     parser.add_argument("--mails", type=int, default=2_000, help="e-mails to the local SMTP server")
-    parser.add_argument("--keep", action="store_true", help="keep the servers' folders under bench/work/")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    add_run_options(parser)
     args = parser.parse_args()
     began, load = time.monotonic(), load_average()
-    WORK.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="notices-", dir=WORK))
+    work = work_folder("notices-")
     servers: dict[str, Server] = {}
     try:
         with step(f"four servers, a calendar shared with {args.members} each"):

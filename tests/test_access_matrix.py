@@ -518,12 +518,6 @@ REQUESTS: dict[str, Request] = {
 assert REQUESTS.keys() == EXPECTED.keys()
 HOME_ROWS = ("propfind-home-0", "propfind-home-1", "listed-in-home", "privileges-in-home")
 
-# Cells where the server is known to differ from EXPECTED and the fix lies outside
-# radicale_ext/plugins/sharing.py and radicale_ext/plugins/rights.py.  They run as strict xfails: the day the
-# server is fixed they fail as XPASS, and the entry is to be removed.
-KNOWN_BUGS: dict[tuple[str, str], str] = {}
-
-
 def check(outcome: Outcome, expected: object, what: str) -> None:
     assert outcome.value == expected, f"{what}: expected {expected!r}, got {outcome.value!r}\n{outcome.detail[:800]}"
     if isinstance(outcome.value, int) and outcome.took_effect is not None:
@@ -541,9 +535,7 @@ def check(outcome: Outcome, expected: object, what: str) -> None:
 @pytest.mark.parametrize("request_name", list(EXPECTED))
 @pytest.mark.parametrize("viewer", VIEWERS, ids=[v.id for v in VIEWERS])
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_cell(world: World, kind: str, viewer: Viewer, request_name: str, request: pytest.FixtureRequest) -> None:
-    if (request_name, viewer.id) in KNOWN_BUGS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_BUGS[request_name, viewer.id], strict=True))
+def test_cell(world: World, kind: str, viewer: Viewer, request_name: str) -> None:
     target = Target(KINDS[kind], KINDS[kind].collection)
     outcome = REQUESTS[request_name](world, target, viewer)
     check(outcome, EXPECTED[request_name][COLUMN[viewer.id]], f"{request_name} by {viewer.id} on {kind}")

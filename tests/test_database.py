@@ -313,9 +313,11 @@ def test_a_lost_write_ahead_log_is_not_mistaken_for_corruption(used_server: Serv
     assert (result.returncode, result.stdout) == (0, "bob: subscriber via direct (subscriber)\n")
 
 
-def test_a_misspelt_option_stops_the_server_with_one_clear_line(tmp_path) -> None:
-    server = make_server(tmp_path / "typo", sharing={"links_base_ulr": "https://cal.example.org"})
+@pytest.mark.parametrize(("section", "option"), [("sharing", "links_base_ulr"), ("storage", "filesystem_foldr"),
+                                               ("hook", "notices_windw")])
+def test_a_misspelt_option_stops_the_server_with_one_clear_line(tmp_path, section: str, option: str) -> None:
+    server = make_server(tmp_path / "typo", **{section: {option: "x"}})
     with pytest.raises(RuntimeError):
         server.start()
-    assert "unknown option 'links_base_ulr' in section [sharing]" in server.log()
+    assert f"unknown option {option!r} in section [{section}]" in server.log()
     assert "Traceback" not in server.log()

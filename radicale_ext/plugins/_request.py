@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 @dataclass
 class RequestContext:
     actor: str = ""
-    request: str = ""
     creating_collection: bool = False
     # collection path ("/alice/family/") -> outbox record ids of item writes, in order
     item_records: dict[str, list[int]] = field(default_factory=dict)
@@ -31,8 +30,8 @@ def current() -> RequestContext:
     return ctx
 
 
-def start(actor: str, request: str) -> RequestContext:
-    _local.ctx = RequestContext(actor=actor, request=request)
+def start(actor: str) -> RequestContext:
+    _local.ctx = RequestContext(actor=actor)
     return _local.ctx
 
 

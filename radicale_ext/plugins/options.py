@@ -1,35 +1,45 @@
-"""Refuse unknown options in the config sections of our plugins.
+"""Refuse unknown options in the config sections our plugins serve.
 
 Radicale accepts any option in a section whose ``type`` is a plugin of its
-own choosing (ours), so a misspelt option would be silently ignored.  At
-start-up we compare every option of those sections with Radicale's schema
-plus the options radicale-ext adds, and stop with one clear line otherwise.
+own choosing (ours), so a misspelt option would be silently ignored.  Its
+own remedy is a *plugin schema*: ``Configuration.copy(plugin_schema)``
+declares a plugin's options and re-checks the whole file against them.  We
+declare the options radicale-ext adds (``[sharing] links_base_url`` and the
+change-notice options of ``[hook]``), plus none for the other sections our
+plugins serve, and let Radicale do the check; its error is reworded into
+one line that says what to do.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from radicale import config
 
-from radicale_ext.notice_settings import OPTION_NAMES as NOTICE_OPTIONS
+from radicale_ext.notice_settings import radicale_schema
 
-# Options radicale-ext adds to Radicale's sections (documented in docs/admin.md).
-OUR_OPTIONS: dict[str, frozenset[str]] = {
-    "sharing": frozenset({"links_base_url"}),
-    "hook": NOTICE_OPTIONS,  # change notices (docs/notifications.md)
+SHARING_OPTIONS: dict[str, dict[str, Any]] = {
+    "links_base_url": {"value": "", "type": str,
+                       "help": "address printed in share links and QR codes (docs/links.md)"},
 }
+
+_RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")
+
+
+def plugin_schema() -> dict[str, dict[str, dict[str, Any]]]:
+    """Radicale's plugin schema for every section served by one of our plugins."""
+    return {"sharing": SHARING_OPTIONS, **radicale_schema(), "storage": {}, "rights": {}, "auth": {}}
 
 
 def check_options(configuration: config.Configuration) -> None:
     """Raise RuntimeError naming the first unknown option of a section served by radicale-ext."""
-    for section in configuration.sections():
-        if section not in config.DEFAULT_CONFIG_SCHEMA:
-            continue
-        plugin_type = str(configuration.get_raw(section, "type")) if "type" in configuration.options(section) else ""
-        if not plugin_type.startswith("radicale_ext."):
-            continue
-        known = set(config.DEFAULT_CONFIG_SCHEMA[section]) | OUR_OPTIONS.get(section, frozenset())
-        unknown = sorted(set(configuration.options(section)) - known)
-        if unknown:
-            raise RuntimeError(
-                f"unknown option {unknown[0]!r} in section [{section}] of the config; "
-                f"check its spelling (see docs/admin.md for the options radicale-ext adds)")
+    try:
+        configuration.copy(plugin_schema())
+    except RuntimeError as e:
+        found = _RADICALE_ERROR.search(str(e))
+        if found is None:
+            raise
+        raise RuntimeError(
+            f"unknown option {found['option']!r} in section [{found['section']}] of the config; "
+            "check its spelling (see docs/admin.md for the options radicale-ext adds)") from None

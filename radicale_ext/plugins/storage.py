@@ -135,7 +135,7 @@ class Storage(multifilesystem.Storage):
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
         with super().acquire_lock(mode, user, *args, **kwargs):
             if mode == "w":
-                _request.start(actor=kwargs.get("actor") or user or "", request=kwargs.get("request", ""))
+                _request.start(actor=kwargs.get("actor") or user or "")
             yield
 
     # -- the virtual address books of the cards feature (radicale_ext/plugins/cards.py) -----
