@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from radicale import config
+
+from radicale_ext.notices import Notices
 from radicale_ext.plugins._site import settings_from
 from radicale_ext.plugins.hook import notice_settings
 from radicale_ext.plugins.worker import notices_for
-
-from radicale_ext.notices import Notices
 from radicale_ext.site import Site
 from radicale_ext.worker import Worker
 

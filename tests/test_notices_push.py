@@ -12,10 +12,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from radicale_ext.plugins._site import site_for
-from radicale_ext.plugins.hook import notice_settings
 
 from radicale_ext.notices import Notices
+from radicale_ext.plugins._site import site_for
+from radicale_ext.plugins.hook import notice_settings
 from radicale_ext.worker import Worker
 
 from .notice_kit import (

@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from radicale_ext.plugins._site import site_for
-from radicale_ext.plugins.hook import notice_settings
 
 from radicale_ext.channels.webhook import BadSignature, verify
 from radicale_ext.notices import Notices
+from radicale_ext.plugins._site import site_for
+from radicale_ext.plugins.hook import notice_settings
 from radicale_ext.worker import Worker
 
 from .notice_kit import FakeClock, Receiver, change_texts, configuration, notice_server, put_event, shared, worker_of

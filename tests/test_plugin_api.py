@@ -12,6 +12,7 @@ import radicale
 from radicale import hook, rights, sharing, storage
 from radicale.auth import htpasswd
 from radicale.storage import multifilesystem
+
 from radicale_ext.plugins import auth as our_auth
 from radicale_ext.plugins import cards as our_cards
 from radicale_ext.plugins import hook as our_hook
