@@ -1,16 +1,28 @@
-"""The item index: per collection folder, each item file's stamp and ETag.
+"""The item index: what Radicale knows of each item file, and a change log per collection.
 
-The files on disk stay the source of truth.  The index only remembers, for
-each item file, the ETag computed the last time the file had a given stamp
-(inode, mtime and ctime in ns, size); a file whose stamp differs, or whose mtime is so
-recent that a second write within the same clock tick could hide behind it
-("racy", as in git's index), is asked again.  The index lives in one SQLite
-file (WAL mode) with a copy in memory per process; a missing or corrupt
-file is recreated empty, and losing it only costs time.
+The files on disk stay the source of truth.  For each collection folder the
+index keeps, per item file, its stamp (inode, mtime and ctime in ns, size)
+and the facts Radicale would otherwise read from the file or its cache
+(ETag, UID, component, time range, a card's names), plus a change log: a
+sequence number per folder, the number of each item's last change and
+tombstones of deleted items.  From that a request is answered without
+opening item files:
 
-The collection ETag (the ctag) is computed exactly as Radicale's
-``BaseCollection.etag`` does, from the items in directory order, so clients
-see the same value as from stock Radicale.  Design notes: docs/performance.md.
+* the collection ETag / ctag, the same value as Radicale's
+  ``BaseCollection.etag`` (items in directory order, then the meta);
+* the sync-token and the changes since an older token (RFC 6578);
+* the listing, UID lookups and the time-range / name pre-filters of
+  calendar-query and addressbook-query.
+
+Freshness: while :class:`~radicale_ext.folder_watch.FolderWatch` watches a
+folder, only the names the kernel reported are looked at again; without a
+watch every request lists the folder and compares stamps, and a file
+written less than ``RACY_NS`` before it was indexed is asked again (git's
+"racy" rule).  Several processes share the SQLite file: whichever notices a
+change first logs it, the others adopt its number, so a token means the
+same in every process.  A missing, damaged or replaced index starts a new
+*epoch*: tokens of the old one are refused and clients sync afresh.
+Design notes: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -19,35 +31,49 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import astuple, dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 
+from radicale_ext.folder_watch import EVERYTHING, ChangedNames, FolderWatch
+
 logger = logging.getLogger(__name__)
 
-#: a file modified less than this before it was indexed is asked again next time
+#: without a watch, a file modified less than this before it was indexed is asked again
 RACY_NS = 2_000_000_000
 
+#: the form of Radicale's own sync tokens, which clients already hold
+TOKEN_PREFIX = "http://radicale.org/ns/sync/"
+
+SCHEMA_VERSION = 2
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
+CREATE TABLE IF NOT EXISTS folders (
+    folder TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    floor INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
     folder TEXT NOT NULL,
     href TEXT NOT NULL,
-    inode INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    indexed_ns INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted_ns INTEGER,
+    inode INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, size INTEGER, indexed_ns INTEGER,
+    etag TEXT, uid TEXT, name TEXT, component TEXT, start INTEGER, "end" INTEGER, names TEXT,
     PRIMARY KEY (folder, href)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_seq ON entries (folder, seq);
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileStamp:
     """What ``stat`` says about an item file; any write changes at least one field."""
 
@@ -66,15 +92,35 @@ class FileStamp:
         return max(self.mtime_ns, self.ctime_ns)
 
 
-@dataclass(frozen=True)
-class IndexedItem:
-    stamp: FileStamp
+@dataclass(frozen=True, slots=True)
+class ItemFacts:
+    """What Radicale's item cache holds of an item, and a card's names for name queries."""
+
     etag: str
+    uid: str
+    name: str  # the vobject name: VCALENDAR or VCARD
+    component: str  # VEVENT, VTODO, VJOURNAL, VCARD
+    start: int
+    end: int
+    names: str = ""  # a card's FN values, case-folded, one per line
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stamp: FileStamp
+    facts: ItemFacts
+    seq: int  # the change log number of the item's last change
     indexed_ns: int
 
-    def still_valid_for(self, stamp: FileStamp) -> bool:
+    def settled_for(self, stamp: FileStamp) -> bool:
         """Same stamp, and the file was not written within RACY_NS of being indexed."""
         return self.stamp == stamp and stamp.changed_ns < self.indexed_ns - RACY_NS
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    seq: int
+    deleted_ns: int
 
 
 def collection_etag(items: Iterable[tuple[str, str]], meta: Mapping[str, str]) -> str:
@@ -86,88 +132,310 @@ def collection_etag(items: Iterable[tuple[str, str]], meta: Mapping[str, str]) -
     return f'"{digest.hexdigest()}"'
 
 
-class ItemIndex:
-    """Stamps and ETags of item files, by collection folder, in SQLite and in memory."""
+@dataclass(frozen=True)
+class FolderView:
+    """One consistent state of a collection folder; never changes once made."""
 
-    def __init__(self, path: Path) -> None:
+    epoch: str
+    seq: int
+    floor: int  # tokens older than this may miss pruned deletions
+    listed: tuple[str, ...] | None  # item hrefs in directory order; None: list the folder when asked
+    entries: Mapping[str, Entry]
+    tombstones: Mapping[str, Tombstone] = field(default_factory=dict)
+    folder: str = ""
+    is_item_name: Callable[[str], bool] = bool
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """The items in directory order, as Radicale's ``_list`` gives them (the ctag depends on it)."""
+        if self.listed is not None:
+            return tuple(href for href in self.listed if href in self.entries)
+        return tuple(href for href in _names(self.folder, self.is_item_name) if href in self.entries)
+
+    @cached_property
+    def _items_digest(self):
+        digest = sha256()
+        for href in self.order:
+            digest.update((href + "/" + self.entries[href].facts.etag).encode())
+        return digest
+
+    def ctag(self, meta: Mapping[str, str]) -> str:
+        """Radicale's collection ETag for these items and ``meta``."""
+        digest = self._items_digest.copy()
+        digest.update(json.dumps(meta, sort_keys=True).encode())
+        return f'"{digest.hexdigest()}"'
+
+    @property
+    def token(self) -> str:
+        return f"{TOKEN_PREFIX}{self.epoch}{self.seq:032x}"
+
+    def changes_since(self, token: str) -> list[str]:
+        """Hrefs changed or deleted after ``token``; everything (and recent deletions) for "".
+
+        Raises ValueError for a token this index did not issue (another
+        epoch, stock Radicale's, garbage, or older than the pruned log): the
+        client answers a DAV:valid-sync-token error with a full sync."""
+        if not token:
+            return [*self.order, *self.tombstones]
+        seq = self._seq_of(token)
+        if seq == self.seq:
+            return []
+        return ([href for href, entry in self.entries.items() if entry.seq > seq]
+                + [href for href, stone in self.tombstones.items() if stone.seq > seq])
+
+    def _seq_of(self, token: str) -> int:
+        name = token.removeprefix(TOKEN_PREFIX)
+        if name == token or len(name) != 64 or name[:32] != self.epoch:
+            raise ValueError(f"sync token not issued by this collection's index: {token!r}")
+        try:
+            seq = int(name[32:], 16)
+        except ValueError:
+            raise ValueError(f"malformed sync token: {token!r}") from None
+        if not self.floor <= seq <= self.seq:
+            raise ValueError(f"sync token out of range: {token!r}")
+        return seq
+
+    @cached_property
+    def uids(self) -> frozenset[str]:
+        return frozenset(entry.facts.uid for entry in self.entries.values())
+
+    @cached_property
+    def newest_mtime_ns(self) -> int:
+        return max((entry.stamp.mtime_ns for entry in self.entries.values()), default=0)
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(16)
+
+
+FactsOf = Callable[[str], "ItemFacts | None"]
+Seen = Mapping[str, tuple[FileStamp, "ItemFacts | None"]]  # re-read files: stamp and facts (None: no item)
+
+
+@dataclass
+class _Folder:
+    """A process's copy of one folder's index, and whether a watch vouches for it."""
+
+    view: FolderView
+    watched: bool = False
+
+
+class ItemIndex:
+    """Item facts and change logs of all collection folders, in SQLite and in memory."""
+
+    def __init__(self, path: Path, max_token_age_s: int = 30 * 24 * 3600,
+                 watch: FolderWatch | None = None) -> None:
         self._path = path
+        self._max_token_age_ns = max_token_age_s * 1_000_000_000
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._memory: dict[str, dict[str, IndexedItem]] = {}
+        self._lock = threading.RLock()
+        self._folders: dict[str, _Folder] = {}
+        self._dirty: dict[str, ChangedNames] = {}  # by filesystem folder
+        self._watch = watch if watch is not None else FolderWatch()
         self._open_checked()
 
     @property
     def path(self) -> Path:
         return self._path
 
-    # -- the one operation the storage needs ---------------------------------
+    # -- the one question the storage asks ------------------------------------
 
-    def etags(self, folder: str, listing: Sequence[tuple[str, FileStamp]],
-              etag_of: Callable[[str], str | None]) -> list[tuple[str, str]]:
-        """(href, ETag) of each listed file, in the listing's order.
+    def view(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> FolderView:
+        """The current state of the collection ``key`` stored in ``folder``.
 
-        Known, settled stamps are answered from the index; every other file is
-        passed to ``etag_of`` (None: not an item, left out and not remembered).
-        """
-        known = self._entries(folder)
-        now = time.time_ns()
-        answer: list[tuple[str, str]] = []
-        fresh: dict[str, IndexedItem] = {}
+        ``facts_of(href)`` reads one item the way Radicale does (None: not an
+        item Radicale would list, e.g. broken or too large)."""
+        with self._lock:
+            for changed_folder, names in self._watch.drain().items():
+                known = self._dirty.get(changed_folder, set())
+                self._dirty[changed_folder] = (EVERYTHING if names is EVERYTHING or known is EVERYTHING
+                                               else known | names)
+            state = self._folders.get(key)
+            dirty = self._dirty.pop(folder, set())
+            if state is None or not state.watched or state.view.folder != folder or dirty is EVERYTHING:
+                state = self._scan(key, folder, is_item_name, facts_of, state)
+            elif dirty:
+                state = _Folder(self._recheck(key, folder, is_item_name, facts_of, state.view, dirty), True)
+            self._folders[key] = state
+            return state.view
+
+    def forget(self, key: str, folder: str) -> None:
+        """A deleted collection (and those inside it): drop its log; a new one starts a new epoch."""
+        with self._lock:
+            for known in [k for k in self._folders if k == key or k.startswith(key + "/")]:
+                del self._folders[known]
+            self._watch.forget(folder)
+            self._dirty.pop(folder, None)
+            with self._saving() as db:
+                db.execute("DELETE FROM entries WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+                db.execute("DELETE FROM folders WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+
+    # -- finding what changed ---------------------------------------------------
+
+    def _scan(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
+              state: _Folder | None) -> _Folder:
+        """List the folder and compare every stamp (first sight, no watch, or events lost)."""
+        watched = self._watch.watch(folder)  # before listing: a change during the scan is queued
+        base = state.view if state is not None else self._load(key)
+        listing = _listing(folder, is_item_name)
+        seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
         for href, stamp in listing:
-            entry = known.get(href)
-            if entry is not None and entry.still_valid_for(stamp):
-                answer.append((href, entry.etag))
-                continue
-            etag = etag_of(href)
-            if etag is None:
-                continue
-            answer.append((href, etag))
-            if entry is None or entry.stamp != stamp or entry.etag != etag or entry.indexed_ns < now - RACY_NS:
-                fresh[href] = IndexedItem(stamp, etag, now)
-        listed = {href for href, _ in listing}
-        gone = [href for href in known if href not in listed]
-        if fresh or gone:
-            self._store(folder, fresh, gone)
-        return answer
+            entry = base.entries.get(href)
+            if entry is None or not entry.settled_for(stamp):
+                seen[href] = (stamp, facts_of(href))
+        listed = tuple(href for href, _ in listing)
+        present = set(listed)
+        gone = {href for href in base.entries if href not in present}
+        view = self._commit(key, base, seen, gone, listed)
+        return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched)
 
-    # -- memory and SQLite ----------------------------------------------------
+    def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
+                 base: FolderView, names: set[str]) -> FolderView:
+        """Look again at the names the kernel reported, and only at them."""
+        seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
+        gone: set[str] = set()
+        for href in names:
+            stamp = _stamp(os.path.join(folder, href)) if is_item_name(href) else None
+            if stamp is None:
+                if href in base.entries:
+                    gone.add(href)
+            else:
+                seen[href] = (stamp, facts_of(href))
+        new_names = any(href not in base.entries for href, (_, facts) in seen.items() if facts is not None)
+        listed = None if gone or new_names or base.listed is None else base.listed
+        view = self._commit(key, base, seen, gone, listed)
+        return replace(view, folder=folder, is_item_name=is_item_name)
 
-    def _entries(self, folder: str) -> dict[str, IndexedItem]:
-        with self._lock:
-            cached = self._memory.get(folder)
-        if cached is not None:
-            return cached
-        loaded = self._load(folder)
-        with self._lock:
-            return self._memory.setdefault(folder, loaded)
+    # -- the change log ---------------------------------------------------------
 
-    def _load(self, folder: str) -> dict[str, IndexedItem]:
-        try:
-            rows = self._connection().execute(
-                "SELECT href, inode, mtime_ns, ctime_ns, size, etag, indexed_ns FROM items WHERE folder = ?",
-                (folder,)).fetchall()
-        except sqlite3.DatabaseError as e:
-            self._recreate(e)
-            return {}
-        return {href: IndexedItem(FileStamp(inode, mtime, ctime, size), etag, indexed)
-                for href, inode, mtime, ctime, size, etag, indexed in rows}
+    def _commit(self, key: str, base: FolderView, seen: Seen, gone: set[str],
+                listed: tuple[str, ...] | None) -> FolderView:
+        """A new view with the re-read files and ``gone`` applied, logged in SQLite.
 
-    def _store(self, folder: str, fresh: Mapping[str, IndexedItem], gone: Sequence[str]) -> None:
-        with self._lock:
-            entries = dict(self._memory.get(folder, {}))
-            entries.update(fresh)
-            for href in gone:
-                entries.pop(href, None)
-            self._memory[folder] = entries
+        A file that is not an item (facts None) counts as gone.  A change
+        another process logged already keeps that process's number."""
+        gone = gone | {href for href, (_, facts) in seen.items() if facts is None}
+        updates = {href: (stamp, facts) for href, (stamp, facts) in seen.items() if facts is not None}
+        if base.seq and not _differs(base, updates, gone):  # seq 0: never saved, start its log
+            return base if listed == base.listed else replace(base, listed=listed)
+        now = time.time_ns()
         try:
             with self._transaction() as db:
-                db.executemany(
-                    "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(folder, href, *astuple(e.stamp), e.etag, e.indexed_ns) for href, e in fresh.items()])
-                db.executemany("DELETE FROM items WHERE folder = ? AND href = ?",
-                               [(folder, href) for href in gone])
-        except sqlite3.OperationalError as e:  # busy or read-only: the memory copy still serves
+                return self._logged(db, key, base, updates, gone, listed, now)
+        except sqlite3.OperationalError as e:  # busy or read-only: serve from memory, log next time
+            logger.warning("item index %s: not saved (%s)", self._path, e)
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+        # kept in memory only, in an epoch of its own: the next saved log refuses its tokens
+        return _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, {}, listed, now)
+
+    def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates, gone: set[str],
+                listed: tuple[str, ...] | None, now: int) -> FolderView:
+        row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
+        if row is None:
+            return self._rebuilt(db, key, base, updates, gone, listed, now)
+        epoch, seq, floor = row
+        if epoch != base.epoch:  # another process (re)built it: its rows are the base of ours
+            base, listed = self._load(key), None
+        changes = _Changes(base, updates, gone)
+        adopted, foreign = self._logged_elsewhere(db, key, base, changes)
+        fresh = [href for href in sorted(changes.changed | changes.removed) if href not in adopted]
+        numbers = {**adopted, **{href: seq + n for n, href in enumerate(fresh, start=1)}}
+        seq += len(fresh)
+        view = changes.applied(epoch, seq, numbers, foreign, listed, now)
+        view, floor = self._pruned(replace(view, floor=floor), now)
+        db.execute("UPDATE folders SET seq = ?, floor = ? WHERE folder = ?", (seq, floor, key))
+        self._save_rows(db, key, view, set(updates) | changes.removed)
+        return view
+
+    @staticmethod
+    def _logged_elsewhere(db: sqlite3.Connection, key: str, base: FolderView, changes: _Changes
+                          ) -> tuple[dict[str, int], dict[str, Entry | Tombstone]]:
+        """Rows other processes logged since ``base``: the same changes (keep their numbers),
+        and changes not seen here yet (their events are still queued): taken as they are."""
+        adopted: dict[str, int] = {}
+        foreign: dict[str, Entry | Tombstone] = {}
+        rows = db.execute(f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ? AND seq > ?",
+                          (key, base.seq)).fetchall()
+        for href, record in map(_from_row, rows):
+            if href in changes.removed:
+                if isinstance(record, Tombstone):
+                    adopted[href] = record.seq
+            elif href in changes.changed:
+                if isinstance(record, Entry) and record.stamp == changes.updates[href][0]:
+                    adopted[href] = record.seq
+            elif href not in changes.updates:
+                foreign[href] = record
+        return adopted, foreign
+
+    def _pruned(self, view: FolderView, now: int) -> tuple[FolderView, int]:
+        """Tombstones older than the token age go; tokens from before them are then refused."""
+        old = [stone.seq for stone in view.tombstones.values() if stone.deleted_ns < now - self._max_token_age_ns]
+        if not old:
+            return view, view.floor
+        floor = max(view.floor, *old)
+        kept = {href: stone for href, stone in view.tombstones.items() if stone.seq > floor}
+        return replace(view, tombstones=kept, floor=floor), floor
+
+    def _rebuilt(self, db: sqlite3.Connection, key: str, base: FolderView, updates, gone: set[str],
+                 listed: tuple[str, ...] | None, now: int) -> FolderView:
+        """The index has no log for this folder (new, deleted, damaged): a new epoch, every item logged once."""
+        entries = {href: replace(entry, seq=1) for href, entry in base.entries.items() if href not in gone}
+        for href, (stamp, facts) in updates.items():
+            entries[href] = Entry(stamp, facts, 1, now)
+        view = FolderView(new_epoch(), 1, 1, listed, entries, {})
+        db.execute("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)", (key, view.epoch, 1, 1))
+        db.execute("DELETE FROM entries WHERE folder = ?", (key,))
+        self._save_rows(db, key, view, set(entries))
+        return view
+
+    @staticmethod
+    def _save_rows(db: sqlite3.Connection, key: str, view: FolderView, hrefs: Iterable[str]) -> None:
+        rows = []
+        for href in hrefs:
+            entry = view.entries.get(href)
+            if entry is not None:
+                f, s = entry.facts, entry.stamp
+                rows.append((href, entry.seq, None, s.inode, s.mtime_ns, s.ctime_ns, s.size,
+                             entry.indexed_ns, f.etag, f.uid, f.name, f.component, f.start, f.end, f.names, key))
+            elif href in view.tombstones:
+                stone = view.tombstones[href]
+                rows.append((href, stone.seq, stone.deleted_ns, *([None] * 12), key))
+        db.executemany(f"INSERT OR REPLACE INTO entries ({ROW_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)
+        db.execute("DELETE FROM entries WHERE folder = ? AND deleted_ns IS NOT NULL AND seq <= ?",
+                   (key, view.floor))
+
+    # -- SQLite ------------------------------------------------------------------
+
+    def _load(self, key: str) -> FolderView:
+        """This folder's saved index (an empty one in a new epoch where there is none)."""
+        try:
+            db = self._connection()
+            row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
+            rows = [] if row is None else db.execute(
+                f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ?", (key,)).fetchall()
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+            row, rows = None, []
+        if row is None:
+            return FolderView(new_epoch(), 0, 0, (), {})
+        entries: dict[str, Entry] = {}
+        tombstones: dict[str, Tombstone] = {}
+        for href, record in map(_from_row, rows):
+            if isinstance(record, Tombstone):
+                tombstones[href] = record
+            else:
+                entries[href] = record
+        return FolderView(row[0], row[1], row[2], None, entries, tombstones)
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[sqlite3.Connection]:
+        """A write that only saves time later: damage rebuilds, busy is logged."""
+        try:
+            with self._transaction() as db:
+                yield db
+        except sqlite3.OperationalError as e:
             logger.warning("item index %s: not saved (%s)", self._path, e)
         except sqlite3.DatabaseError as e:
             self._recreate(e)
@@ -186,10 +454,13 @@ class ItemIndex:
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self._path, timeout=5, isolation_level=None, check_same_thread=True)
+            db = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=True)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                db.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS entries; "
+                                 f"DROP TABLE IF EXISTS folders; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
+                                 " COMMIT;")
             self._local.db = db
         return db
 
@@ -202,7 +473,10 @@ class ItemIndex:
             self._recreate(e)
 
     def _recreate(self, error: Exception) -> None:
-        """The index is only a cache of the files: a damaged one is replaced by an empty one."""
+        """The index is only a cache of the files: a damaged one is replaced by an empty one.
+
+        Each folder is scanned and logged again in a new epoch on its next
+        use, so tokens issued before are refused and clients sync afresh."""
         logger.warning("item index %s is damaged (%s): rebuilding it from the files", self._path, error)
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -212,5 +486,93 @@ class ItemIndex:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(str(self._path) + suffix)
         with self._lock:
-            self._memory.clear()
+            self._folders.clear()
         self._connection()
+
+
+ROW_COLUMNS = ("href, seq, deleted_ns, inode, mtime_ns, ctime_ns, size, indexed_ns, "
+               "etag, uid, name, component, start, \"end\", names, folder")
+
+
+def _from_row(row: tuple) -> tuple[str, Entry | Tombstone]:
+    href, seq, deleted_ns, inode, mtime, ctime, size, indexed, *facts, _folder = row
+    if deleted_ns is not None:
+        return href, Tombstone(seq, deleted_ns)
+    return href, Entry(FileStamp(inode, mtime, ctime, size), ItemFacts(*facts), seq, indexed)
+
+
+@dataclass
+class _Changes:
+    """Re-read files and vanished ones, compared with what a view knew."""
+
+    base: FolderView
+    updates: Mapping[str, tuple[FileStamp, ItemFacts]]
+    gone: set[str]
+
+    @cached_property
+    def changed(self) -> set[str]:
+        """New items, and items whose facts (ETag first) differ: these get a log number."""
+        entries = self.base.entries
+        return {href for href, (_, facts) in self.updates.items()
+                if href not in entries or entries[href].facts != facts}
+
+    @cached_property
+    def removed(self) -> set[str]:
+        return {href for href in self.gone if href in self.base.entries}
+
+    def applied(self, epoch: str, seq: int, numbers: Mapping[str, int], foreign: Mapping[str, Entry | Tombstone],
+                listed: tuple[str, ...] | None, now: int) -> FolderView:
+        entries = dict(self.base.entries)
+        tombstones = dict(self.base.tombstones)
+        for href, record in foreign.items():
+            if isinstance(record, Tombstone):
+                entries.pop(href, None)
+                tombstones[href] = record
+            else:
+                entries[href] = record
+                tombstones.pop(href, None)
+                listed = None  # a new name: the directory order is read again when needed
+        for href, (stamp, facts) in self.updates.items():
+            number = numbers.get(href, seq) if href in self.changed else entries[href].seq
+            entries[href] = Entry(stamp, facts, number, now)
+            tombstones.pop(href, None)
+        for href in self.removed:
+            entries.pop(href, None)
+            tombstones[href] = Tombstone(numbers.get(href, seq), now)
+        if listed is not None:
+            listed = tuple(href for href in listed if href in entries)
+        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones)
+
+
+def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:
+    """Anything to log or save: a new or changed item, a removal, or only a new stamp."""
+    entries = base.entries
+    return (any(href in entries for href in gone)
+            or any(href not in entries or entries[href].stamp != stamp or entries[href].facts != facts
+                   for href, (stamp, facts) in updates.items()))
+
+
+def _stamp(path: str) -> FileStamp | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return FileStamp.of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _listing(folder: str, is_item_name: Callable[[str], bool]) -> list[tuple[str, FileStamp]]:
+    """Radicale's ``_list`` (same files, same order), each with its stamp."""
+    listing = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file() and is_item_name(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    listing.append((entry.name, FileStamp.of(entry.stat())))
+    return listing
+
+
+def _names(folder: str, is_item_name: Callable[[str], bool]) -> list[str]:
+    """Radicale's ``_list`` without stat-ing each file (``is_file`` comes from the directory entry)."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        return [entry.name for entry in entries if entry.is_file() and is_item_name(entry.name)]
+    return []

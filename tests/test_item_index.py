@@ -17,87 +17,211 @@ import pytest
 from radicale import config
 from radicale.storage import multifilesystem
 
-from radicale_ext.item_index import RACY_NS, FileStamp, ItemIndex, collection_etag
+from radicale_ext.folder_watch import FolderWatch
+from radicale_ext.item_index import RACY_NS, FolderView, ItemFacts, ItemIndex, collection_etag
 
 from .server import Server
 
 # -- the index on its own -----------------------------------------------------
 
-OLD = 1_000_000_000_000_000_000  # ns: long before "now", so entries are settled
+
+def is_item(name: str) -> bool:
+    return not name.startswith(".")
 
 
-def stamp(inode: int, size: int = 10, mtime: int = OLD) -> FileStamp:
-    return FileStamp(inode=inode, mtime_ns=mtime, ctime_ns=mtime, size=size)
+class Reader:
+    """A ``facts_of`` that reads a file's text as its ETag and records what it was asked."""
 
-
-class Asked:
-    """An ``etag_of`` that records which hrefs it was asked about."""
-
-    def __init__(self, etags: dict[str, str | None]) -> None:
-        self.etags = etags
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.asked: list[str] = []
 
-    def __call__(self, href: str) -> str | None:
+    def __call__(self, href: str) -> ItemFacts | None:
         self.asked.append(href)
-        return self.etags[href]
+        text = (self.folder / href).read_text()
+        if text == "broken":
+            return None
+        return ItemFacts(etag=f'"{text}"', uid=href, name="VCALENDAR", component="VEVENT", start=0, end=1)
 
 
-def test_settled_files_are_answered_from_the_index(tmp_path: Path) -> None:
-    index = ItemIndex(tmp_path / "index.sqlite")
-    listing = [("b.ics", stamp(2)), ("a.ics", stamp(1))]
-    first = Asked({"a.ics": '"ea"', "b.ics": '"eb"'})
-    assert index.etags("alice/cal", listing, first) == [("b.ics", '"eb"'), ("a.ics", '"ea"')]
-    assert sorted(first.asked) == ["a.ics", "b.ics"]
-    again = Asked({})
-    assert index.etags("alice/cal", listing, again) == [("b.ics", '"eb"'), ("a.ics", '"ea"')]
-    assert again.asked == []
+class Folder:
+    """A collection folder and an index on it (``watch=False``: an index without inotify)."""
+
+    def __init__(self, root: Path, watch: bool = True) -> None:
+        self.path = root / "collection"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.reader = Reader(self.path)
+        self.index = ItemIndex(root / "index.sqlite", watch=None if watch else Unwatched())
+
+    def write(self, href: str, text: str) -> None:
+        (self.path / href).write_text(text)
+
+    def view(self) -> FolderView:
+        self.reader.asked.clear()
+        return self.index.view("alice/cal", str(self.path), is_item, self.reader)
 
 
-def test_a_changed_stamp_is_asked_again(tmp_path: Path) -> None:
-    index = ItemIndex(tmp_path / "index.sqlite")
-    index.etags("c", [("a.ics", stamp(1))], Asked({"a.ics": '"old"'}))
-    for changed in (stamp(1, size=11), stamp(9), stamp(1, mtime=OLD + 1)):
-        asked = Asked({"a.ics": '"new"'})
-        assert index.etags("c", [("a.ics", changed)], asked) == [("a.ics", '"new"')]
-        assert asked.asked == ["a.ics"]
+class Unwatched(FolderWatch):
+    """A FolderWatch where inotify is missing: every request lists the folder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inotify = None
 
 
-def test_a_recently_written_file_is_asked_until_it_settles(tmp_path: Path) -> None:
-    index = ItemIndex(tmp_path / "index.sqlite")
-    recent = stamp(1, mtime=time.time_ns() - RACY_NS // 2)
-    for _ in range(2):
-        asked = Asked({"a.ics": '"e"'})
-        index.etags("c", [("a.ics", recent)], asked)
-        assert asked.asked == ["a.ics"]
+@pytest.fixture(params=["watched", "unwatched"])
+def folder(tmp_path: Path, request: pytest.FixtureRequest) -> Folder:
+    return Folder(tmp_path, watch=request.param == "watched")
 
 
-def test_files_that_are_no_items_are_left_out_and_not_remembered(tmp_path: Path) -> None:
-    index = ItemIndex(tmp_path / "index.sqlite")
-    for _ in range(2):
-        asked = Asked({"broken.ics": None})
-        assert index.etags("c", [("broken.ics", stamp(1))], asked) == []
-        assert asked.asked == ["broken.ics"]
+def etags(view: FolderView) -> dict[str, str]:
+    return {href: view.entries[href].facts.etag for href in view.order}
 
 
-def test_removed_files_leave_the_index_and_it_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "index.sqlite"
-    index = ItemIndex(path)
-    index.etags("c", [("a.ics", stamp(1)), ("b.ics", stamp(2))], Asked({"a.ics": '"a"', "b.ics": '"b"'}))
-    index.etags("c", [("a.ics", stamp(1))], Asked({}))
-    reopened = ItemIndex(path)
-    asked = Asked({"b.ics": '"b2"'})
-    assert reopened.etags("c", [("a.ics", stamp(1)), ("b.ics", stamp(2))], asked) == [("a.ics", '"a"'),
-                                                                                         ("b.ics", '"b2"')]
-    assert asked.asked == ["b.ics"]
+def test_the_view_follows_the_files_and_asks_only_about_changed_ones(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    assert etags(folder.view()) == {"a.ics": '"1"', "b.ics": '"2"'}
+    assert sorted(folder.reader.asked) == ["a.ics", "b.ics"]
+    folder.write("b.ics", "22")
+    folder.write("c.ics", "3")
+    (folder.path / "a.ics").unlink()
+    view = folder.view()
+    assert etags(view) == {"b.ics": '"22"', "c.ics": '"3"'}
+    assert sorted(set(folder.reader.asked)) == ["b.ics", "c.ics"]
 
 
-def test_a_corrupt_index_file_is_rebuilt(tmp_path: Path) -> None:
-    path = tmp_path / "index.sqlite"
-    path.write_bytes(b"this is not a database" * 100)
-    index = ItemIndex(path)
-    asked = Asked({"a.ics": '"a"'})
-    assert index.etags("c", [("a.ics", stamp(1))], asked) == [("a.ics", '"a"')]
-    assert ItemIndex(path).etags("c", [("a.ics", stamp(1))], Asked({})) == [("a.ics", '"a"')]
+def test_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    watched, unwatched = Folder(tmp_path / "w"), Folder(tmp_path / "u", watch=False)
+    for folder in (watched, unwatched):
+        folder.write("a.ics", "1")
+        folder.view()
+    # the kernel vouches for a watched folder; without a watch a file written within
+    # RACY_NS of being indexed is read again, as a second write in the same tick could hide
+    assert watched.view().entries["a.ics"].facts.etag == '"1"' and watched.reader.asked == []
+    assert unwatched.view().entries["a.ics"].facts.etag == '"1"' and unwatched.reader.asked == ["a.ics"]
+
+
+def test_an_in_place_edit_keeping_size_and_mtime_is_seen(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.view()
+    st = (folder.path / "a.ics").stat()
+    folder.write("a.ics", "2")
+    os.utime(folder.path / "a.ics", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert folder.view().entries["a.ics"].facts.etag == '"2"'
+
+
+def test_the_order_is_radicales_directory_order(folder: Folder) -> None:
+    for n in range(30):
+        folder.write(f"e{n}.ics", str(n))
+    listed = [e.name for e in os.scandir(folder.path) if e.is_file()]
+    view = folder.view()
+    assert list(view.order) == listed
+    assert view.ctag({"tag": "VCALENDAR"}) == collection_etag(
+        [(href, f'"{href[1:-4]}"') for href in listed], {"tag": "VCALENDAR"})
+
+
+def test_files_that_are_no_items_are_left_out(folder: Folder) -> None:
+    folder.write("broken.ics", "broken")
+    folder.write(".Radicale.props", "{}")
+    folder.write("a.ics", "1")
+    assert etags(folder.view()) == {"a.ics": '"1"'}
+
+
+def test_tokens_report_exactly_the_changes_since(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    first = folder.view()
+    assert sorted(first.changes_since("")) == ["a.ics", "b.ics"]
+    assert first.changes_since(first.token) == []
+    folder.write("a.ics", "11")
+    (folder.path / "b.ics").unlink()
+    folder.write("c.ics", "3")
+    second = folder.view()
+    assert second.token != first.token
+    assert sorted(second.changes_since(first.token)) == ["a.ics", "b.ics", "c.ics"]
+    assert "b.ics" in second.tombstones
+    assert sorted(second.changes_since("")) == ["a.ics", "b.ics", "c.ics"]  # as stock: recent deletions too
+    folder.write("c.ics", "3")  # rewritten with the same content: a new stamp, not a change
+    third = folder.view()
+    assert third.token == second.token
+    assert third.changes_since(second.token) == []
+
+
+@pytest.mark.parametrize("token", [
+    "", "http://radicale.org/ns/sync/" + "0" * 64, "http://radicale.org/ns/sync/xyz", "garbage",
+    "http://radicale.org/ns/sync/" + "ab" * 32])
+def test_foreign_tokens_are_refused(folder: Folder, token: str) -> None:
+    folder.write("a.ics", "1")
+    view = folder.view()
+    if not token:
+        assert view.changes_since(token) == ["a.ics"]
+        return
+    with pytest.raises(ValueError):
+        view.changes_since(token)
+
+
+def test_a_token_from_the_future_or_from_before_pruning_is_refused(tmp_path: Path) -> None:
+    folder = Folder(tmp_path)
+    folder.index = ItemIndex(tmp_path / "index.sqlite", max_token_age_s=0)
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    old = folder.view()
+    future = old.token[:-32] + f"{old.seq + 5:032x}"
+    with pytest.raises(ValueError):
+        old.changes_since(future)
+    (folder.path / "b.ics").unlink()
+    folder.view()
+    folder.write("c.ics", "3")
+    new = folder.view()  # the next change prunes b's deletion (age 0): older tokens could miss it
+    assert "b.ics" not in new.tombstones
+    with pytest.raises(ValueError):
+        new.changes_since(old.token)
+
+
+def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_path: Path) -> None:
+    one = Folder(tmp_path)
+    one.write("a.ics", "1")
+    first = one.view()
+    two = Folder(tmp_path)  # another process: same folder, same index file
+    assert two.view().token == first.token
+    one.write("a.ics", "2")
+    one.write("b.ics", "3")
+    seen_by_one = one.view()
+    seen_by_two = two.view()
+    assert seen_by_two.token == seen_by_one.token
+    assert sorted(seen_by_two.changes_since(first.token)) == ["a.ics", "b.ics"]
+    assert two.reader.asked  # it read the changed files itself, and adopted the numbers
+    restarted = Folder(tmp_path)
+    assert restarted.view().token == seen_by_one.token
+    assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_a_lost_or_corrupt_index_starts_a_new_epoch(tmp_path: Path, damage: str) -> None:
+    folder = Folder(tmp_path)
+    folder.write("a.ics", "1")
+    old = folder.view()
+    index = tmp_path / "index.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(index) + suffix).unlink(missing_ok=True)
+    if damage == "corrupt":
+        index.write_bytes(b"this is not a database" * 100)
+    again = Folder(tmp_path)
+    view = again.view()
+    assert etags(view) == {"a.ics": '"1"'}
+    with pytest.raises(ValueError):
+        view.changes_since(old.token)
+
+
+def test_a_forgotten_collection_starts_afresh(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    old = folder.view()
+    folder.index.forget("alice/cal", str(folder.path))
+    view = folder.view()
+    assert etags(view) == {"a.ics": '"1"'}
+    with pytest.raises(ValueError):
+        view.changes_since(old.token)
 
 
 def test_collection_etag_is_radicales_formula() -> None:

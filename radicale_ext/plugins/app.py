@@ -30,7 +30,7 @@ from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Feature modules that add request handlers (imported for their @route side effect).
 FEATURES: tuple[str, ...] = ("links", "push", "cs_sharing", "cs_properties", "notifications", "subscriptions",
-                             "card_routes", "card_updates")
+                             "card_routes", "card_updates", "listing")
 for _feature in FEATURES:
     __import__(f"{__package__}.{_feature}")
 

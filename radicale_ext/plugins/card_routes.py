@@ -113,6 +113,8 @@ GATEWAY = f"{{{CARDDAV}}}directory-gateway"
 def read_only_books(app, multistatus: ET.Element, user: str, base_prefix: str) -> None:
     for response in multistatus.findall("{DAV:}response"):
         href = unquote(response.findtext("{DAV:}href") or "")
+        if not href.endswith("/"):
+            continue  # an item: nothing to complete
         path = href[len(base_prefix):] if base_prefix and href.startswith(base_prefix) else href
         if virtual_place(path) is not None:
             for privileges in response.iter(PRIVILEGES):

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import radicale.item as radicale_item
 from radicale import config, pathutils
+from radicale.item import filter as radicale_filter
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
 from radicale_ext.fanout import Audience
-from radicale_ext.item_index import FileStamp, ItemIndex, collection_etag
+from radicale_ext.item_index import Entry, FolderView, ItemFacts, ItemIndex
 from radicale_ext.outbox import Change, ChangeKind
+from radicale_ext.query_prefilter import name_needle
 
 from . import _request, cards
 from ._site import site_for
+from .indexed_items import IndexedItem, facts_of
 
 
 def _collection_path(path: str) -> str:
@@ -50,33 +55,116 @@ INDEX_FILE = ".Radicale.ext-item-index.sqlite"
 
 
 class Collection(multifilesystem.Collection):
+    """Radicale's collection, answering reads from the item index (docs/performance.md)."""
+
     _storage: Storage
+    _view_cache: FolderView | None = None
 
     # -- reads served from the item index (radicale_ext.item_index) -------------
+
+    def _view(self) -> FolderView:
+        """The folder's current state; within a read-locked request, taken once."""
+        if self._view_cache is not None and self._storage._lock.locked == "r":
+            return self._view_cache
+        self._view_cache = self._storage.item_index.view(
+            self.path, self._filesystem_path, pathutils.is_safe_filesystem_path_component, self._facts_of)
+        return self._view_cache
+
+    def _facts_of(self, href: str) -> ItemFacts | None:
+        """An item file read the way Radicale's ``get_all`` reads it; None where it leaves it out."""
+        path = os.path.join(self._filesystem_path, href)
+        if not pathutils.file_check_size(path, self._storage._max_resource_size):
+            return None
+        item = super()._get(href, verify_href=False)
+        return facts_of(item) if item is not None else None
+
+    def _read_text(self, href: str) -> str:
+        item = super()._get(href, verify_href=False)
+        if item is None:
+            raise RuntimeError(f"item {href!r} of {self.path!r} was removed while being read")
+        return item.serialize()
+
+    def _indexed(self, href: str, entry: Entry) -> IndexedItem:
+        item = IndexedItem(self, href, entry, self._read_text)
+        if self._storage._lock.locked == "w":
+            item.serialize()  # a write may replace the file before the old text is asked for (hooks)
+        return item
 
     @property
     def etag(self) -> str:
         """Radicale's collection ETag (the ctag), same value, without reading every item."""
-        items = self._storage.item_index.etags(self.path, self._stamped_listing(), self._item_etag)
-        return collection_etag(items, self.get_meta())
+        return self._view().ctag(self.get_meta())
 
-    def _stamped_listing(self) -> list[tuple[str, FileStamp]]:
-        """Radicale's ``_list`` (same files, same order), each with its stamp."""
-        listing = []
-        with os.scandir(self._filesystem_path) as entries:
-            for entry in entries:
-                if entry.is_file() and pathutils.is_safe_filesystem_path_component(entry.name):
-                    with contextlib.suppress(FileNotFoundError):
-                        listing.append((entry.name, FileStamp.of(entry.stat())))
-        return listing
+    @property
+    def last_modified(self) -> str:
+        newest = max(os.path.getmtime(self._filesystem_path),
+                     os.path.getmtime(self._props_path) if os.path.exists(self._props_path) else 0,
+                     self._view().newest_mtime_ns / 1e9)
+        return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(newest))
 
-    def _item_etag(self, href: str) -> str | None:
-        """The ETag as Radicale's ``get_all`` gives it; None where it leaves the file out."""
-        path = os.path.join(self._filesystem_path, href)
-        if not pathutils.file_check_size(path, self._storage._max_resource_size):
-            return None
-        item = self._get(href, verify_href=False)
-        return item.etag if item is not None else None
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        """Token and changes from the index's change log (tokens are the index's own: a stock
+        Radicale token is refused, and the client syncs afresh)."""
+        view = self._view()
+        return view.token, view.changes_since(old_token)
+
+    def _list(self) -> Iterator[str]:
+        return iter(self._view().order)
+
+    def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
+        entry = None if self._storage._lock.locked == "w" else self._view().entries.get(href)
+        if entry is None:
+            return super()._get(href, verify_href)
+        return self._indexed(href, entry)
+
+    def get_all(self) -> Iterator[radicale_item.Item]:
+        view = self._view()
+        limit = self._storage._max_resource_size
+        for href in view.order:
+            entry = view.entries[href]
+            if entry.stamp.size <= limit:
+                yield self._indexed(href, entry)
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, radicale_item.Item | None]]:
+        view = self._view()
+        for href in hrefs:
+            entry = view.entries.get(href)
+            if entry is not None and entry.stamp.size <= self._storage._max_resource_size:
+                yield href, self._indexed(href, entry)
+            elif not pathutils.is_safe_filesystem_path_component(href) or not os.path.lexists(
+                    os.path.join(self._filesystem_path, href)):
+                yield href, None
+            else:
+                yield from super().get_multi([href])
+
+    def get_filtered(self, filters) -> Iterator[tuple[radicale_item.Item, bool]]:
+        """Radicale's pre-filter (component, time range) and, for cards, the FN needle, from the index."""
+        if not self.tag:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+        needle = name_needle(filters) if self.tag == "VADDRESSBOOK" else None
+        view = self._view()
+        for href in view.order:
+            entry = view.entries[href]
+            facts = entry.facts
+            if tag is not None and tag != facts.component:
+                continue
+            if facts.start >= end or facts.end <= start:
+                continue
+            if needle is not None and needle not in facts.names:
+                continue
+            yield self._indexed(href, entry), simple and (start <= facts.start or facts.end <= end)
+
+    def has_uid(self, uid: str) -> bool:
+        return uid in self._view().uids
+
+    # Radicale's own sync history is not read any more (the index keeps the change log);
+    # keeping it would cost a scan of the history folder on every upload.
+    def _update_history_etag(self, href, item):
+        return ""
+
+    def _clean_history(self) -> None:
+        return None
 
     # -- writes, each recorded in the outbox -------------------------------------
 
@@ -106,6 +194,7 @@ class Collection(multifilesystem.Collection):
                     site.outbox.annotate(record_id, {"audience": Audience(site.shares, site.invitations)
                                                      .with_access(_collection_path(self.path))})
                 super().delete(href)
+            self._storage.item_index.forget(self.path, self._filesystem_path)
             site.shares.forget_collection(_collection_path(self.path))
             site.links.revoke_all_of(_collection_path(self.path))
             return
@@ -125,7 +214,8 @@ class Storage(multifilesystem.Storage):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
-        self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE)
+        self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
+                                    max_token_age_s=configuration.get("storage", "max_sync_token_age"))
         kept, dropped = site_for(configuration).outbox.recover(self._happened)
         if kept or dropped:
             logger.warning("outbox: settled records interrupted by a crash: %d kept, %d dropped",
