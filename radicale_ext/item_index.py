@@ -214,10 +214,15 @@ Seen = Mapping[str, tuple[FileStamp, "ItemFacts | None"]]  # re-read files: stam
 
 @dataclass
 class _Folder:
-    """A process's copy of one folder's index, and whether a watch vouches for it."""
+    """A process's copy of one folder's index, and whether a watch vouches for it.
+
+    A watch follows the folder's inode: if the folder at this path is
+    another one (a parent renamed away and a copy put in its place), the
+    watch says nothing about it, so the identity is compared on every use."""
 
     view: FolderView
     watched: bool = False
+    identity: tuple[int, int] | None = None
 
 
 class ItemIndex:
@@ -253,10 +258,14 @@ class ItemIndex:
                                                else known | names)
             state = self._folders.get(key)
             dirty = self._dirty.pop(folder, set())
-            if state is None or not state.watched or state.view.folder != folder or dirty is EVERYTHING:
+            if (state is None or not state.watched or state.view.folder != folder or dirty is EVERYTHING
+                    or state.identity != _identity(folder)):
+                if state is not None and state.watched:
+                    self._watch.forget(folder)  # it may watch a folder that was moved away
                 state = self._scan(key, folder, is_item_name, facts_of, state)
             elif dirty:
-                state = _Folder(self._recheck(key, folder, is_item_name, facts_of, state.view, dirty), True)
+                view = self._recheck(key, folder, is_item_name, facts_of, state.view, dirty)
+                state = _Folder(view, True, state.identity)
             self._folders[key] = state
             return state.view
 
@@ -276,6 +285,7 @@ class ItemIndex:
     def _scan(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
               state: _Folder | None) -> _Folder:
         """List the folder and compare every stamp (first sight, no watch, or events lost)."""
+        identity = _identity(folder)
         watched = self._watch.watch(folder)  # before listing: a change during the scan is queued
         base = state.view if state is not None else self._load(key)
         listing = _listing(folder, is_item_name)
@@ -288,7 +298,7 @@ class ItemIndex:
         present = set(listed)
         gone = {href for href in base.entries if href not in present}
         view = self._commit(key, base, seen, gone, listed)
-        return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched)
+        return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched, identity)
 
     def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
                  base: FolderView, names: set[str]) -> FolderView:
@@ -550,6 +560,15 @@ def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]
     return (any(href in entries for href in gone)
             or any(href not in entries or entries[href].stamp != stamp or entries[href].facts != facts
                    for href, (stamp, facts) in updates.items()))
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """Which folder is at this path now (device and inode); None where there is none."""
+    try:
+        st = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _stamp(path: str) -> FileStamp | None:

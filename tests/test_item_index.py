@@ -111,6 +111,27 @@ def test_an_in_place_edit_keeping_size_and_mtime_is_seen(folder: Folder) -> None
     assert folder.view().entries["a.ics"].facts.etag == '"2"'
 
 
+def test_a_folder_replaced_under_its_path_is_read_afresh(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "cal"
+    home.mkdir(parents=True)
+    reader = Reader(home)
+    index = ItemIndex(tmp_path / "index.sqlite")
+
+    def view() -> FolderView:
+        return index.view("alice/cal", str(home), is_item, reader)
+
+    (home / "a.ics").write_text("1")
+    backup = tmp_path / "backup"
+    shutil.copytree(tmp_path / "home", backup)
+    (home / "a.ics").write_text("2")
+    (home / "b.ics").write_text("3")
+    assert etags(view()) == {"a.ics": '"2"', "b.ics": '"3"'}
+    # the parent is renamed away: the watch follows the old folder, and no event says so
+    (tmp_path / "home").rename(tmp_path / "home.old")
+    backup.rename(tmp_path / "home")
+    assert etags(view()) == {"a.ics": '"1"'}
+
+
 def test_the_order_is_radicales_directory_order(folder: Folder) -> None:
     for n in range(30):
         folder.write(f"e{n}.ics", str(n))
