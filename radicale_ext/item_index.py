@@ -210,6 +210,7 @@ def new_epoch() -> str:
 
 FactsOf = Callable[[str], "ItemFacts | None"]
 Seen = Mapping[str, tuple[FileStamp, "ItemFacts | None"]]  # re-read files: stamp and facts (None: no item)
+Look = Callable[[str], "tuple[FileStamp, ItemFacts | None] | None"]  # read one file again (None: no file)
 
 
 @dataclass
@@ -297,7 +298,7 @@ class ItemIndex:
         listed = tuple(href for href, _ in listing)
         present = set(listed)
         gone = {href for href in base.entries if href not in present}
-        view = self._commit(key, base, seen, gone, listed)
+        view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of))
         return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched, identity)
 
     def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
@@ -305,26 +306,28 @@ class ItemIndex:
         """Look again at the names the kernel reported, and only at them."""
         seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
         gone: set[str] = set()
+        look = _looker(folder, is_item_name, facts_of)
         for href in names:
-            stamp = _stamp(os.path.join(folder, href)) if is_item_name(href) else None
-            if stamp is None:
+            found = look(href)
+            if found is None:
                 if href in base.entries:
                     gone.add(href)
             else:
-                seen[href] = (stamp, facts_of(href))
+                seen[href] = found
         new_names = any(href not in base.entries for href, (_, facts) in seen.items() if facts is not None)
         listed = None if gone or new_names or base.listed is None else base.listed
-        view = self._commit(key, base, seen, gone, listed)
+        view = self._commit(key, base, seen, gone, listed, look)
         return replace(view, folder=folder, is_item_name=is_item_name)
 
     # -- the change log ---------------------------------------------------------
 
     def _commit(self, key: str, base: FolderView, seen: Seen, gone: set[str],
-                listed: tuple[str, ...] | None) -> FolderView:
+                listed: tuple[str, ...] | None, look: Look) -> FolderView:
         """A new view with the re-read files and ``gone`` applied, logged in SQLite.
 
-        A file that is not an item (facts None) counts as gone.  A change
-        another process logged already keeps that process's number."""
+        A file that is not an item (facts None) counts as gone.  ``look``
+        reads a file again where another process's log says something this
+        process has not seen."""
         gone = gone | {href for href, (_, facts) in seen.items() if facts is None}
         updates = {href: (stamp, facts) for href, (stamp, facts) in seen.items() if facts is not None}
         if base.seq and not _differs(base, updates, gone):  # seq 0: never saved, start its log
@@ -332,52 +335,69 @@ class ItemIndex:
         now = time.time_ns()
         try:
             with self._transaction() as db:
-                return self._logged(db, key, base, updates, gone, listed, now)
+                return self._logged(db, key, base, updates, gone, listed, now, look)
         except sqlite3.OperationalError as e:  # busy or read-only: serve from memory, log next time
             logger.warning("item index %s: not saved (%s)", self._path, e)
         except sqlite3.DatabaseError as e:
             self._recreate(e)
         # kept in memory only, in an epoch of its own: the next saved log refuses its tokens
-        return _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, {}, listed, now)
+        return _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, listed, now)
 
-    def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates, gone: set[str],
-                listed: tuple[str, ...] | None, now: int) -> FolderView:
+    def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
+                listed: tuple[str, ...] | None, now: int, look: Look) -> FolderView:
         row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
         if row is None:
             return self._rebuilt(db, key, base, updates, gone, listed, now)
         epoch, seq, floor = row
         if epoch != base.epoch:  # another process (re)built it: its rows are the base of ours
             base, listed = self._load(key), None
+        base, listed = self._with_log_of_others(db, key, base, updates, gone, listed, look)
         changes = _Changes(base, updates, gone)
-        adopted, foreign = self._logged_elsewhere(db, key, base, changes)
-        fresh = [href for href in sorted(changes.changed | changes.removed) if href not in adopted]
-        numbers = {**adopted, **{href: seq + n for n, href in enumerate(fresh, start=1)}}
+        fresh = sorted(changes.changed | changes.removed)
+        numbers = {href: seq + n for n, href in enumerate(fresh, start=1)}
         seq += len(fresh)
-        view = changes.applied(epoch, seq, numbers, foreign, listed, now)
+        view = changes.applied(epoch, seq, numbers, listed, now)
         view, floor = self._pruned(replace(view, floor=floor), now)
         db.execute("UPDATE folders SET seq = ?, floor = ? WHERE folder = ?", (seq, floor, key))
         self._save_rows(db, key, view, set(updates) | changes.removed)
         return view
 
     @staticmethod
-    def _logged_elsewhere(db: sqlite3.Connection, key: str, base: FolderView, changes: _Changes
-                          ) -> tuple[dict[str, int], dict[str, Entry | Tombstone]]:
-        """Rows other processes logged since ``base``: the same changes (keep their numbers),
-        and changes not seen here yet (their events are still queued): taken as they are."""
-        adopted: dict[str, int] = {}
-        foreign: dict[str, Entry | Tombstone] = {}
+    def _with_log_of_others(db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
+                            listed: tuple[str, ...] | None, look: Look) -> tuple[FolderView, tuple | None]:
+        """``base`` with what other processes logged since it, checked against the files.
+
+        A change logged elsewhere and seen here too (same stamp, or the same
+        deletion) is then no change here and keeps its number.  One this
+        process has not seen is taken as logged if the file still agrees;
+        otherwise the file is read again and counts as seen now, so a view
+        never claims a number whose change it does not hold."""
         rows = db.execute(f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ? AND seq > ?",
                           (key, base.seq)).fetchall()
+        if not rows:
+            return base, listed
+        entries, tombstones = dict(base.entries), dict(base.tombstones)
         for href, record in map(_from_row, rows):
-            if href in changes.removed:
-                if isinstance(record, Tombstone):
-                    adopted[href] = record.seq
-            elif href in changes.changed:
-                if isinstance(record, Entry) and record.stamp == changes.updates[href][0]:
-                    adopted[href] = record.seq
-            elif href not in changes.updates:
-                foreign[href] = record
-        return adopted, foreign
+            if isinstance(record, Tombstone):
+                entries.pop(href, None)
+                tombstones[href] = record
+            else:
+                if href not in entries:
+                    listed = None  # a name this process has not listed: read the order again
+                entries[href] = record
+                tombstones.pop(href, None)
+            if href in updates or href in gone:
+                continue
+            found = look(href)
+            if found is None:
+                if isinstance(record, Entry):
+                    gone.add(href)
+            elif not isinstance(record, Entry) or record.stamp != found[0]:
+                if found[1] is None:
+                    gone.add(href)
+                else:
+                    updates[href] = found
+        return replace(base, entries=entries, tombstones=tombstones), listed
 
     def _pruned(self, view: FolderView, now: int) -> tuple[FolderView, int]:
         """Tombstones older than the token age go; tokens from before them are then refused."""
@@ -530,18 +550,10 @@ class _Changes:
     def removed(self) -> set[str]:
         return {href for href in self.gone if href in self.base.entries}
 
-    def applied(self, epoch: str, seq: int, numbers: Mapping[str, int], foreign: Mapping[str, Entry | Tombstone],
-                listed: tuple[str, ...] | None, now: int) -> FolderView:
+    def applied(self, epoch: str, seq: int, numbers: Mapping[str, int], listed: tuple[str, ...] | None,
+                now: int) -> FolderView:
         entries = dict(self.base.entries)
         tombstones = dict(self.base.tombstones)
-        for href, record in foreign.items():
-            if isinstance(record, Tombstone):
-                entries.pop(href, None)
-                tombstones[href] = record
-            else:
-                entries[href] = record
-                tombstones.pop(href, None)
-                listed = None  # a new name: the directory order is read again when needed
         for href, (stamp, facts) in self.updates.items():
             number = numbers.get(href, seq) if href in self.changed else entries[href].seq
             entries[href] = Entry(stamp, facts, number, now)
@@ -560,6 +572,14 @@ def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]
     return (any(href in entries for href in gone)
             or any(href not in entries or entries[href].stamp != stamp or entries[href].facts != facts
                    for href, (stamp, facts) in updates.items()))
+
+
+def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> Look:
+    """Read one file of ``folder`` again: its stamp and facts, or None where there is no item file."""
+    def look(href: str) -> tuple[FileStamp, ItemFacts | None] | None:
+        stamp = _stamp(os.path.join(folder, href)) if is_item_name(href) else None
+        return None if stamp is None else (stamp, facts_of(href))
+    return look
 
 
 def _identity(folder: str) -> tuple[int, int] | None:

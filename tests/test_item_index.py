@@ -218,6 +218,20 @@ def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_pat
     assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
 
 
+def test_a_change_logged_by_another_process_is_checked_against_the_file(tmp_path: Path) -> None:
+    one, two = Folder(tmp_path), Folder(tmp_path)
+    one.write("a.ics", "1")
+    one.view()
+    two.view()
+    one.write("x.ics", "2")
+    one.view()  # logs x
+    (one.path / "x.ics").unlink()  # gone before process two logs anything
+    one.write("a.ics", "11")
+    seen = two.view()  # two logs a's change; the log says x exists, the folder says not
+    assert "x.ics" not in seen.entries and "x.ics" in seen.tombstones
+    assert etags(seen) == {"a.ics": '"11"'}
+
+
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
 def test_a_lost_or_corrupt_index_starts_a_new_epoch(tmp_path: Path, damage: str) -> None:
     folder = Folder(tmp_path)

@@ -24,9 +24,10 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
 import radicale
-from radicale import pathutils, rights, types, xmlutils
+from radicale import pathutils, rights, types
 from radicale.app.base import Access
 
+from .indexed_items import content_type, http_date
 from .routes import route
 from .storage import Collection
 
@@ -82,16 +83,21 @@ def _item_responses(app, collection: Collection, owner: str, user_groups: set, b
         prefix = mount[0] + prefix.removeprefix(mount[1])
     href_prefix = quote(base_prefix + prefix)
     names = [ITEM_PROPERTIES[tag] for tag in asked]
+    view = collection._view()
+    limit = app._storage._max_resource_size
     parts: list[str] = []
-    for item in collection.get_all():
-        parts.append(f"<response><href>{href_prefix}{quote(item.href or '')}</href><propstat><prop>")
+    for href in view.order:
+        entry = view.entries[href]
+        if entry.stamp.size > limit:
+            continue
+        parts.append(f"<response><href>{href_prefix}{quote(href)}</href><propstat><prop>")
         for name in names:
             if name == "getetag":
-                parts.append(f"<getetag>{escape(item.etag)}</getetag>")
+                parts.append(f"<getetag>{escape(entry.facts.etag)}</getetag>")
             elif name == "getcontenttype":
-                parts.append(f"<getcontenttype>{xmlutils.get_content_type(item, app._encoding)}</getcontenttype>")
+                parts.append(f"<getcontenttype>{content_type(entry.facts, app._encoding)}</getcontenttype>")
             elif name == "getlastmodified":
-                parts.append(f"<getlastmodified>{item.last_modified}</getlastmodified>")
+                parts.append(f"<getlastmodified>{http_date(entry.stamp.mtime_ns)}</getlastmodified>")
             else:
                 parts.append("<resourcetype />")
         parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat></response>")

@@ -23,13 +23,13 @@ from radicale.log import logger
 from radicale.storage import multifilesystem
 
 from radicale_ext.fanout import Audience
-from radicale_ext.item_index import Entry, FolderView, ItemFacts, ItemIndex
+from radicale_ext.item_index import FolderView, ItemFacts, ItemIndex
 from radicale_ext.outbox import Change, ChangeKind
 from radicale_ext.query_prefilter import name_needle
 
 from . import _request, cards
 from ._site import site_for
-from .indexed_items import IndexedItem, facts_of
+from .indexed_items import facts_of
 
 
 def _collection_path(path: str) -> str:
@@ -78,17 +78,12 @@ class Collection(multifilesystem.Collection):
         item = super()._get(href, verify_href=False)
         return facts_of(item) if item is not None else None
 
-    def _read_text(self, href: str) -> str:
-        item = super()._get(href, verify_href=False)
-        if item is None:
-            raise RuntimeError(f"item {href!r} of {self.path!r} was removed while being read")
-        return item.serialize()
+    def _read(self, href: str) -> radicale_item.Item | None:
+        """An item the index lists, read now (under the request's storage lock) by Radicale.
 
-    def _indexed(self, href: str, entry: Entry) -> IndexedItem:
-        item = IndexedItem(self, href, entry, self._read_text)
-        if self._storage._lock.locked == "w":
-            item.serialize()  # a write may replace the file before the old text is asked for (hooks)
-        return item
+        Radicale writes a REPORT's answer after releasing the lock, so an item's
+        text must be read while it is held, never later."""
+        return super()._get(href, verify_href=False)
 
     @property
     def etag(self) -> str:
@@ -111,26 +106,21 @@ class Collection(multifilesystem.Collection):
     def _list(self) -> Iterator[str]:
         return iter(self._view().order)
 
-    def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
-        entry = None if self._storage._lock.locked == "w" else self._view().entries.get(href)
-        if entry is None:
-            return super()._get(href, verify_href)
-        return self._indexed(href, entry)
-
     def get_all(self) -> Iterator[radicale_item.Item]:
         view = self._view()
         limit = self._storage._max_resource_size
         for href in view.order:
-            entry = view.entries[href]
-            if entry.stamp.size <= limit:
-                yield self._indexed(href, entry)
+            if view.entries[href].stamp.size <= limit:
+                item = self._read(href)
+                if item is not None:
+                    yield item
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, radicale_item.Item | None]]:
         view = self._view()
         for href in hrefs:
             entry = view.entries.get(href)
             if entry is not None and entry.stamp.size <= self._storage._max_resource_size:
-                yield href, self._indexed(href, entry)
+                yield href, self._read(href)
             elif not pathutils.is_safe_filesystem_path_component(href) or not os.path.lexists(
                     os.path.join(self._filesystem_path, href)):
                 yield href, None
@@ -153,7 +143,9 @@ class Collection(multifilesystem.Collection):
                 continue
             if needle is not None and needle not in facts.names:
                 continue
-            yield self._indexed(href, entry), simple and (start <= facts.start or facts.end <= end)
+            item = self._read(href)
+            if item is not None:
+                yield item, simple and (start <= facts.start or facts.end <= end)
 
     def has_uid(self, uid: str) -> bool:
         return uid in self._view().uids
