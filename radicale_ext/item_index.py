@@ -52,13 +52,20 @@ RACY_NS = 2_000_000_000
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     folder TEXT PRIMARY KEY,
     epoch TEXT NOT NULL,
     seq INTEGER NOT NULL,
     floor INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (
+    folder TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    made_ns INTEGER NOT NULL,
+    PRIMARY KEY (folder, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS entries (
     folder TEXT NOT NULL,
@@ -142,6 +149,9 @@ class FolderView:
     listed: tuple[str, ...] | None  # item hrefs in directory order; None: list the folder when asked
     entries: Mapping[str, Entry]
     tombstones: Mapping[str, Tombstone] = field(default_factory=dict)
+    # each log number's random check: a number reused after the index was restored from
+    # a backup gets another one, so a token issued before the restore is refused
+    checks: Mapping[int, str] = field(default_factory=dict)
     folder: str = ""
     is_item_name: Callable[[str], bool] = bool
 
@@ -167,7 +177,7 @@ class FolderView:
 
     @property
     def token(self) -> str:
-        return f"{TOKEN_PREFIX}{self.epoch}{self.seq:032x}"
+        return f"{TOKEN_PREFIX}{self.epoch}{self.seq:016x}{self.checks.get(self.seq, '0' * 16)}"
 
     def changes_since(self, token: str) -> list[str]:
         """Hrefs changed or deleted after ``token``; everything (and recent deletions) for "".
@@ -188,11 +198,11 @@ class FolderView:
         if name == token or len(name) != 64 or name[:32] != self.epoch:
             raise ValueError(f"sync token not issued by this collection's index: {token!r}")
         try:
-            seq = int(name[32:], 16)
+            seq = int(name[32:48], 16)
         except ValueError:
             raise ValueError(f"malformed sync token: {token!r}") from None
-        if not self.floor <= seq <= self.seq:
-            raise ValueError(f"sync token out of range: {token!r}")
+        if not self.floor <= seq <= self.seq or self.checks.get(seq) != name[48:]:
+            raise ValueError(f"sync token out of range or from a log restored since: {token!r}")
         return seq
 
     @cached_property
@@ -206,6 +216,10 @@ class FolderView:
 
 def new_epoch() -> str:
     return secrets.token_hex(16)
+
+
+def new_check() -> str:
+    return secrets.token_hex(8)
 
 
 FactsOf = Callable[[str], "ItemFacts | None"]
@@ -341,7 +355,8 @@ class ItemIndex:
         except sqlite3.DatabaseError as e:
             self._recreate(e)
         # kept in memory only, in an epoch of its own: the next saved log refuses its tokens
-        return _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, listed, now)
+        view = _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, listed, now)
+        return replace(view, checks={view.seq: new_check()})
 
     def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
                 listed: tuple[str, ...] | None, now: int, look: Look) -> FolderView:
@@ -356,11 +371,24 @@ class ItemIndex:
         fresh = sorted(changes.changed | changes.removed)
         numbers = {href: seq + n for n, href in enumerate(fresh, start=1)}
         seq += len(fresh)
-        view = changes.applied(epoch, seq, numbers, listed, now)
+        checks = self._checks(db, key, base, seq if fresh else None, now)
+        view = replace(changes.applied(epoch, seq, numbers, listed, now), checks=checks)
         view, floor = self._pruned(replace(view, floor=floor), now)
         db.execute("UPDATE folders SET seq = ?, floor = ? WHERE folder = ?", (seq, floor, key))
         self._save_rows(db, key, view, set(updates) | changes.removed)
         return view
+
+    def _checks(self, db: sqlite3.Connection, key: str, base: FolderView, new_seq: int | None,
+                now: int) -> Mapping[int, str]:
+        """The checks of the numbers since ``base`` (others' included), and one for ``new_seq``."""
+        checks = dict(base.checks)
+        if new_seq is not None:
+            db.execute("INSERT OR REPLACE INTO commits VALUES (?, ?, ?, ?)", (key, new_seq, new_check(), now))
+            db.execute("DELETE FROM commits WHERE folder = ? AND made_ns < ? AND seq < ?",
+                       (key, now - self._max_token_age_ns, new_seq))
+        checks.update(db.execute("SELECT seq, nonce FROM commits WHERE folder = ? AND seq > ?",
+                                 (key, base.seq)).fetchall())
+        return checks
 
     @staticmethod
     def _with_log_of_others(db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
@@ -414,9 +442,12 @@ class ItemIndex:
         entries = {href: replace(entry, seq=1) for href, entry in base.entries.items() if href not in gone}
         for href, (stamp, facts) in updates.items():
             entries[href] = Entry(stamp, facts, 1, now)
-        view = FolderView(new_epoch(), 1, 1, listed, entries, {})
+        check = new_check()
+        view = FolderView(new_epoch(), 1, 1, listed, entries, {}, {1: check})
         db.execute("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)", (key, view.epoch, 1, 1))
         db.execute("DELETE FROM entries WHERE folder = ?", (key,))
+        db.execute("DELETE FROM commits WHERE folder = ?", (key,))
+        db.execute("INSERT INTO commits VALUES (?, ?, ?, ?)", (key, 1, check, now))
         self._save_rows(db, key, view, set(entries))
         return view
 
@@ -445,9 +476,10 @@ class ItemIndex:
             row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
             rows = [] if row is None else db.execute(
                 f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ?", (key,)).fetchall()
+            checks = dict(db.execute("SELECT seq, nonce FROM commits WHERE folder = ?", (key,)).fetchall())
         except sqlite3.DatabaseError as e:
             self._recreate(e)
-            row, rows = None, []
+            row, rows, checks = None, [], {}
         if row is None:
             return FolderView(new_epoch(), 0, 0, (), {})
         entries: dict[str, Entry] = {}
@@ -457,7 +489,7 @@ class ItemIndex:
                 tombstones[href] = record
             else:
                 entries[href] = record
-        return FolderView(row[0], row[1], row[2], None, entries, tombstones)
+        return FolderView(row[0], row[1], row[2], None, entries, tombstones, checks)
 
     @contextlib.contextmanager
     def _saving(self) -> Iterator[sqlite3.Connection]:
@@ -563,7 +595,7 @@ class _Changes:
             tombstones[href] = Tombstone(numbers.get(href, seq), now)
         if listed is not None:
             listed = tuple(href for href in listed if href in entries)
-        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones)
+        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones, self.base.checks)
 
 
 def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:

@@ -232,6 +232,24 @@ def test_a_change_logged_by_another_process_is_checked_against_the_file(tmp_path
     assert etags(seen) == {"a.ics": '"11"'}
 
 
+def test_tokens_issued_after_a_backup_are_refused_once_it_is_restored(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = Folder(home)
+    folder.write("a.ics", "1")
+    folder.view()
+    shutil.copytree(home, tmp_path / "backup")  # the folder and the index together
+    folder.write("a.ics", "2")
+    after_backup = folder.view().token
+    shutil.rmtree(home)
+    shutil.copytree(tmp_path / "backup", home)
+    restored = Folder(home)  # a restart on the restored storage
+    restored.write("b.ics", "3")  # the log reaches the same number again
+    view = restored.view()
+    assert view.seq == int(after_backup[-32:-16], 16)
+    with pytest.raises(ValueError):
+        view.changes_since(after_backup)
+
+
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
 def test_a_lost_or_corrupt_index_starts_a_new_epoch(tmp_path: Path, damage: str) -> None:
     folder = Folder(tmp_path)
