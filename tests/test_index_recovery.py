@@ -212,6 +212,15 @@ def later_writes(server: Server, expected: Expected, version: int) -> None:
     delete(server, f"{BOOK}c{10 + version:02d}.vcf", expected)
 
 
+def writes_then_restart(server: Server, expected: Expected, tokens: list[Token], version: int) -> None:
+    """More writes, checked; then a clean restart, checked again (every token so far included)."""
+    later_writes(server, expected, version)
+    tokens += check_all(server, expected, tokens, "after writes")
+    server.stop()
+    server.start()
+    check_all(server, expected, tokens, "after a clean restart")
+
+
 # -- (a), (c): the index lost or damaged while the server is stopped ---------------------
 
 
@@ -228,11 +237,7 @@ def test_index_lost_or_garbage_while_stopped(server: Server, damage: str) -> Non
             path.write_bytes(b"\x00garbage, not SQLite\xff" * 4096)
     server.start()
     tokens += check_all(server, expected, tokens, f"after a restart with the index {damage}d")
-    later_writes(server, expected, 2)
-    tokens += check_all(server, expected, tokens, "after writes")
-    server.stop()
-    server.start()
-    check_all(server, expected, tokens, "after a clean restart")
+    writes_then_restart(server, expected, tokens, 2)
 
 
 # -- (b), (c): the index lost or damaged under a running server ------------------------------
@@ -253,11 +258,7 @@ def test_index_lost_or_garbage_while_running(server: Server, damage: str) -> Non
                 f.seek(0)
                 f.write((b"\x00garbage, not SQLite\xff" * (size // 20 + 1))[:size])
     tokens += check_all(server, expected, tokens, f"after the index was {damage}d under the server")
-    later_writes(server, expected, 3)
-    tokens += check_all(server, expected, tokens, "after writes")
-    server.stop()
-    server.start()
-    check_all(server, expected, tokens, "after a restart")
+    writes_then_restart(server, expected, tokens, 3)
 
 
 # -- (d): item files edited, added and deleted by hand under a running server -----------------
