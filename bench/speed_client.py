@@ -1,0 +1,199 @@
+"""The speed benchmark's thin client, request bodies and test data (see run_speed.py).
+
+A keep-alive ``http.client.HTTPConnection`` with a Basic Authorization header:
+``requests`` adds ~1.7 ms per call, which would swamp a 5 ms target.  Every
+status is checked; a wrong one raises :class:`RequestFailed` with the same
+message as ``http_timing.expect``.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import re
+from dataclasses import dataclass
+
+from run_foundation import PROPFIND_ETAGS, RESPONSE_RE, SYNC_REPORT, SYNC_TOKEN_RE
+
+from tests.server import password
+
+PROPFIND_CTAG = """<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">
+<D:prop><CS:getctag/><D:sync-token/></D:prop></D:propfind>"""
+
+CALENDAR_QUERY = """<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:prop><D:getetag/></D:prop>
+<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">
+<C:time-range start="{start}" end="{end}"/>
+</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"""
+
+ADDRESSBOOK_QUERY = """<?xml version="1.0" encoding="utf-8"?>
+<CR:addressbook-query xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav">
+<D:prop><D:getetag/></D:prop>
+<CR:filter><CR:prop-filter name="FN"><CR:text-match match-type="contains">{text}</CR:text-match>
+</CR:prop-filter></CR:filter></CR:addressbook-query>"""
+
+SURNAMES = ("Okafor", "Lindqvist", "Moreau", "Tanaka", "Schmidt", "Haddad", "Kowalski", "Nguyen", "Silva",
+            "O'Brien", "Rossi", "Petrov", "Jensen", "Murphy", "Dubois", "Novak", "Costa", "Fischer", "Yilmaz",
+            "Andersen", "Kim", "Garcia", "Ivanova", "Brown", "Mensah", "Horvath", "Sato", "Larsen", "Weber",
+            "Popescu", "Chen", "Martin", "Nielsen", "Bauer", "Kaya", "Santos", "Meyer", "Ali", "Wagner",
+            "Singh", "Berg", "Lopez", "Kovacs", "Hansen", "Moller", "Ortiz", "Varga", "Lambert", "Duarte", "Ito")
+CARD_QUERY_TEXT = "lindq"  # one surname in 50: 2% of the cards
+
+VCARD = """BEGIN:VCARD\r
+VERSION:3.0\r
+UID:{uid}\r
+FN:Person {n:05d} {surname}\r
+N:{surname};Person {n:05d};;;\r
+EMAIL;TYPE=INTERNET:person{n:05d}@example.org\r
+TEL;TYPE=CELL:+1-555-{n:05d}\r
+END:VCARD\r
+"""
+
+WEEK_RE = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def card_uid(n: int) -> str:
+    return f"card-{n:05d}"
+
+
+def card_href(n: int) -> str:
+    return f"{card_uid(n)}.vcf"
+
+
+def vcard(n: int) -> str:
+    return VCARD.format(uid=card_uid(n), n=n, surname=SURNAMES[n % len(SURNAMES)])
+
+
+def address_book_of(cards: int) -> str:
+    return "".join(vcard(n) for n in range(cards))
+
+
+def card_matches(cards: int) -> int:
+    """How many of ``cards`` cards the addressbook-query must return."""
+    return sum(CARD_QUERY_TEXT in SURNAMES[n % len(SURNAMES)].lower() for n in range(cards))
+
+
+def calendar_query(start: str, end: str) -> str:
+    assert WEEK_RE.match(start) and WEEK_RE.match(end), (start, end)
+    return CALENDAR_QUERY.format(start=start, end=end)
+
+
+def addressbook_query(text: str = CARD_QUERY_TEXT) -> str:
+    return ADDRESSBOOK_QUERY.format(text=text)
+
+
+def sync_report(token: str) -> str:
+    return SYNC_REPORT.format(token=token)
+
+
+def responses(body: str) -> int:
+    """``<response>`` elements in a multistatus, whatever the namespace prefix."""
+    return len(RESPONSE_RE.findall(body))
+
+
+def sync_token_of(body: str, who: str) -> str:
+    match = SYNC_TOKEN_RE.search(body)
+    if not match:
+        raise RuntimeError(f"{who}: no sync-token in {body[:300]}")
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One server as the benchmark sees it: where its data is.  Picklable (client processes get it)."""
+
+    name: str
+    port: int
+    user: str
+    calendar: str  # the loaded calendar, N events
+    cards: str  # the loaded address book, N vCards
+    bulk: str  # an empty calendar, made for the bulk PUT
+
+    def client(self) -> Http:
+        return Http(self.port, self.user)
+
+
+class RequestFailed(RuntimeError):
+    """A response with a status the benchmark did not expect."""
+
+    def __init__(self, method: str, url: str, status: int, codes: tuple[int, ...], text: str) -> None:
+        super().__init__(f"{method} {url}: {status} (expected {codes}):\n{text[:500]}")
+        self.method, self.status, self.text = method, status, text
+
+    def summary(self) -> str:
+        """The same for every item: no path, the first line of the answer."""
+        first = next((line.strip() for line in self.text.splitlines() if line.strip()), "")
+        return f"{self.method} answered {self.status}: {first[:160] or '(no body)'}"
+
+
+class Http:
+    """One keep-alive connection to 127.0.0.1:port as ``user`` (password from tests.server)."""
+
+    def __init__(self, port: int, user: str, timeout: float = 300) -> None:
+        self.port, self.timeout = port, timeout
+        token = base64.b64encode(f"{user}:{password(user)}".encode()).decode()
+        self.auth = f"Basic {token}"
+        self.conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self.conn.request(method, path, body, headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.will_close:
+            self.close()
+        return response.status, data
+
+    def call(self, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None,
+             codes: tuple[int, ...] = (200,)) -> str:
+        """The response body, after checking the status; one retry when a kept-alive connection was closed."""
+        sent = {"Authorization": self.auth, **(headers or {})}
+        if body is not None:
+            sent.setdefault("Content-Type", "application/xml; charset=utf-8")
+        data = body.encode() if body is not None else None
+        reused = self.conn is not None
+        try:
+            status, answer = self._send(method, path, data, sent)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if not reused:
+                raise
+            status, answer = self._send(method, path, data, sent)
+        text = answer.decode("utf-8", errors="replace")
+        if status not in codes:
+            raise RequestFailed(method, f"http://127.0.0.1:{self.port}{path}", status, codes, text)
+        return text
+
+    # the requests of the benchmark, each checked
+
+    def ctag(self, site: Site) -> str:
+        return self.call("PROPFIND", site.calendar, PROPFIND_CTAG, {"Depth": "0"}, (207,))
+
+    def sync_token(self, site: Site) -> str:
+        return sync_token_of(self.ctag(site), site.name)
+
+    def sync(self, site: Site, token: str) -> str:
+        return self.call("REPORT", site.calendar, sync_report(token), {"Depth": "1"}, (207,))
+
+    def etags(self, site: Site) -> str:
+        return self.call("PROPFIND", site.calendar, PROPFIND_ETAGS, {"Depth": "1"}, (207,))
+
+    def week(self, site: Site, start: str, end: str) -> str:
+        return self.call("REPORT", site.calendar, calendar_query(start, end), {"Depth": "1"}, (207,))
+
+    def card_search(self, site: Site) -> str:
+        return self.call("REPORT", site.cards, addressbook_query(), {"Depth": "1"}, (207,))
+
+    def put(self, path: str, body: str, codes: tuple[int, ...] = (201, 204), new: bool = False) -> str:
+        headers = {"Content-Type": "text/calendar; charset=utf-8"}
+        if new:
+            headers["If-None-Match"] = "*"
+        return self.call("PUT", path, body, headers, codes)
