@@ -24,18 +24,10 @@ from .changes import ItemChange, unescape
 from .notifications import Notice
 from .outbox import ChangeKind
 from .wording import person
+from .xml_names import cs, dav
 
-CS = "http://calendarserver.org/ns/"
 EXT = "urn:radicale-ext"
 ET.register_namespace("E", EXT)
-
-
-def cs(tag: str) -> str:
-    return f"{{{CS}}}{tag}"
-
-
-def dav(tag: str) -> str:
-    return f"{{DAV:}}{tag}"
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:

@@ -25,18 +25,9 @@ from .errors import ExtError
 from .invitations import Person, Standing
 from .model import Role
 from .notifications import Notice, NoticeKind
+from .xml_names import CS, cs, dav
 
-CS = "http://calendarserver.org/ns/"
-DAV = "DAV:"
 ET.register_namespace("CS", CS)
-
-
-def cs(tag: str) -> str:
-    return f"{{{CS}}}{tag}"
-
-
-def dav(tag: str) -> str:
-    return f"{{{DAV}}}{tag}"
 
 
 class MalformedBody(ExtError):

@@ -272,6 +272,9 @@ class ItemIndex:
                 self._dirty[changed_folder] = (EVERYTHING if names is EVERYTHING or known is EVERYTHING
                                                else known | names)
             state = self._folders.get(key)
+            if state is not None and state.view.folder != folder:  # e.g. the temporary folder of a MKCOL
+                self._dirty.pop(state.view.folder, None)
+                self._watch.forget(state.view.folder)
             dirty = self._dirty.pop(folder, set())
             if (state is None or not state.watched or state.view.folder != folder or dirty is EVERYTHING
                     or state.identity != _identity(folder)):
@@ -294,6 +297,7 @@ class ItemIndex:
             with self._saving() as db:
                 db.execute("DELETE FROM entries WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
                 db.execute("DELETE FROM folders WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+                db.execute("DELETE FROM commits WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
 
     # -- finding what changed ---------------------------------------------------
 

@@ -32,34 +32,27 @@ class BadOption(ExtError):
     """A notice option whose value cannot be used."""
 
 
-def _seconds(name: str, text: str) -> float:
+def _number(name: str, text: str, parse: type[float] | type[int], kind: str,
+            allowed: Callable[[float], bool], rule: str) -> float:
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        raise BadOption(f"[hook] {name} = {text!r}: expected a number of seconds") from None
-    if value < 0:
-        raise BadOption(f"[hook] {name} = {text!r}: may not be negative")
+        raise BadOption(f"[hook] {name} = {text!r}: expected {kind}") from None
+    if not allowed(value):
+        raise BadOption(f"[hook] {name} = {text!r}: {rule}")
     return value
+
+
+def _seconds(name: str, text: str) -> float:
+    return _number(name, text, float, "a number of seconds", lambda v: v >= 0, "may not be negative")
 
 
 def _days(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadOption(f"[hook] {name} = {text!r}: expected a number of days") from None
-    if value <= 0:
-        raise BadOption(f"[hook] {name} = {text!r}: must be more than 0")
-    return value
+    return _number(name, text, float, "a number of days", lambda v: v > 0, "must be more than 0")
 
 
 def _count(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadOption(f"[hook] {name} = {text!r}: expected a whole number") from None
-    if value < 1:
-        raise BadOption(f"[hook] {name} = {text!r}: must be at least 1")
-    return value
+    return int(_number(name, text, int, "a whole number", lambda v: v >= 1, "must be at least 1"))
 
 
 def _flag(name: str, text: str) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from . import cs_xml
 from .errors import Forbidden
 from .webpush import PushKeyError, auth_secret, b64url, subscription_key
+from .xml_names import dav
 
 NS = "https://bitfire.at/webdav-push"
 ET.register_namespace("P", NS)
@@ -33,13 +34,6 @@ CAPABILITY = "webdav-push"  # in the DAV header
 
 def p(tag: str) -> str:
     return f"{{{NS}}}{tag}"
-
-
-DAV = "DAV:"
-
-
-def dav(tag: str) -> str:
-    return f"{{{DAV}}}{tag}"
 
 
 class InvalidSubscription(Forbidden):

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import pytest
 
 from .samples import address_book_mkcol, event
-from .server import Server
+from .server import Server, make_server
 
 DAV = "{DAV:}"
 ITEM_PROPS = ["getetag", "getcontenttype", "resourcetype", "getlastmodified"]
@@ -89,3 +89,23 @@ def test_the_listing_follows_writes(shared: Server) -> None:  # last: it changes
     _, fast = listing(shared, "/bob/family~alice/", "bob", ["getetag"])
     hrefs = {href.rsplit("/", 1)[1] for href in fast}
     assert "new.ics" in hrefs and "e%203.ics" not in hrefs and len(hrefs) == 25
+
+
+def test_the_item_part_comes_from_the_index(tmp_path) -> None:
+    """Radicale logs each item it checks at debug level; the index listing checks none of them."""
+    srv = make_server(tmp_path / "server", users=("alice",), logging={"level": "debug"}).start()
+    try:
+        assert srv.request("MKCALENDAR", "/alice/cal/", "alice").status_code == 201
+        assert srv.request("PUT", "/alice/cal/only.ics", "alice", event("only"),
+                           headers={"Content-Type": "text/calendar"}).status_code == 201
+        log = srv.root / "server.log"
+
+        def items_checked_by_radicale(props: list[str]) -> int:
+            before = log.read_text().count("access to item 'only.ics'")
+            assert listing(srv, "/alice/cal/", "alice", props)[1]
+            return log.read_text().count("access to item 'only.ics'") - before
+
+        assert items_checked_by_radicale(["getetag"]) == 0
+        assert items_checked_by_radicale(["getetag", "displayname"]) == 1
+    finally:
+        srv.stop()

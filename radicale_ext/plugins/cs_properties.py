@@ -27,10 +27,11 @@ from functools import cached_property
 from urllib.parse import unquote
 
 from radicale_ext import addresses
-from radicale_ext.cs_xml import cs, dav, fill_allowed_sharing_modes, fill_invite, organizer
+from radicale_ext.cs_xml import fill_allowed_sharing_modes, fill_invite, organizer
 from radicale_ext.invitations import Person, Standing
 from radicale_ext.model import Grant, Share
 from radicale_ext.site import Site
+from radicale_ext.xml_names import cs, dav
 
 from ._http import segments
 from ._site import site_for

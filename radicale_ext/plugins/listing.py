@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -27,13 +28,21 @@ import radicale
 from radicale import pathutils, rights, types
 from radicale.app.base import Access
 
+from radicale_ext.item_index import Entry
+from radicale_ext.xml_names import dav
+
 from .indexed_items import content_type, http_date
 from .routes import route
 from .storage import Collection
 
-DAV = "DAV:"
-ITEM_PROPERTIES = {f"{{{DAV}}}getetag": "getetag", f"{{{DAV}}}getcontenttype": "getcontenttype",
-                   f"{{{DAV}}}resourcetype": "resourcetype", f"{{{DAV}}}getlastmodified": "getlastmodified"}
+# what Radicale answers for an item, from its index entry (resourcetype: empty for an item)
+VALUES: dict[str, Callable[[Entry, str], str]] = {
+    "getetag": lambda entry, _: escape(entry.facts.etag),
+    "getcontenttype": lambda entry, encoding: content_type(entry.facts.name, entry.facts.component, encoding),
+    "getlastmodified": lambda entry, _: http_date(entry.stamp.mtime_ns),
+    "resourcetype": lambda entry, _: "",
+}
+ITEM_PROPERTIES = {dav(name): name for name in VALUES}
 CLOSING = b"</multistatus>"
 
 
@@ -91,15 +100,7 @@ def _item_responses(app, collection: Collection, owner: str, user_groups: set, b
         if entry.stamp.size > limit:
             continue
         parts.append(f"<response><href>{href_prefix}{quote(href)}</href><propstat><prop>")
-        for name in names:
-            if name == "getetag":
-                parts.append(f"<getetag>{escape(entry.facts.etag)}</getetag>")
-            elif name == "getcontenttype":
-                parts.append(f"<getcontenttype>{content_type(entry.facts, app._encoding)}</getcontenttype>")
-            elif name == "getlastmodified":
-                parts.append(f"<getlastmodified>{http_date(entry.stamp.mtime_ns)}</getlastmodified>")
-            else:
-                parts.append("<resourcetype />")
+        parts.extend(f"<{name}>{VALUES[name](entry, app._encoding)}</{name}>" for name in names)
         parts.append("</prop><status>HTTP/1.1 200 OK</status></propstat></response>")
     return "".join(parts).encode(app._encoding)
 
@@ -123,6 +124,6 @@ def _asked_properties(raw: bytes) -> list[str] | None:
         root = SafeET.fromstring(raw)
     except (ET.ParseError, ValueError, SafeET.DefusedXmlException):
         return None
-    if root.tag != f"{{{DAV}}}propfind" or len(root) != 1 or root[0].tag != f"{{{DAV}}}prop":
+    if root.tag != dav("propfind") or len(root) != 1 or root[0].tag != dav("prop"):
         return None
     return [element.tag for element in root[0]]

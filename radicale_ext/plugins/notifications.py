@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from radicale import httputils, types
 
 from radicale_ext import addresses, cs_xml
-from radicale_ext.cs_xml import cs, dav
 from radicale_ext.errors import ExtError, Forbidden, NotFound
 from radicale_ext.notifications import Notice
+from radicale_ext.xml_names import cs, dav
 
 from . import _http
 from ._site import site_for

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from radicale_ext.query_prefilter import name_needle
 
 from . import _request, cards
 from ._site import site_for
-from .indexed_items import facts_of
+from .indexed_items import facts_of, http_date
 
 
 def _collection_path(path: str) -> str:
@@ -92,10 +91,11 @@ class Collection(multifilesystem.Collection):
 
     @property
     def last_modified(self) -> str:
-        newest = max(os.path.getmtime(self._filesystem_path),
-                     os.path.getmtime(self._props_path) if os.path.exists(self._props_path) else 0,
-                     self._view().newest_mtime_ns / 1e9)
-        return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(newest))
+        """Radicale's: the newest mtime of the folder, its properties and its items."""
+        props = self._props_path
+        return http_date(max(os.stat(self._filesystem_path).st_mtime_ns,
+                             os.stat(props).st_mtime_ns if os.path.exists(props) else 0,
+                             self._view().newest_mtime_ns))
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """Token and changes from the index's change log (tokens are the index's own: a stock
