@@ -52,7 +52,7 @@ import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
 from results import add_run_options, work_folder, write_section  # noqa: E402
 
-from radicale_ext.model import Grantee, GranteeKind  # noqa: E402
+from radicale_ext.base.model import Grantee, GranteeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.samples import address_book_mkcol  # noqa: E402
 from tests.server import Server, make_server, password  # noqa: E402

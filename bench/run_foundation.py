@@ -45,7 +45,7 @@ import radicale  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
 from results import work_folder, write_section  # noqa: E402
 
-from radicale_ext.model import Grantee, GranteeKind, Role  # noqa: E402
+from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.server import Server, free_port, make_server, write_users  # noqa: E402
 

@@ -48,8 +48,8 @@ from run_foundation import (  # noqa: E402
     timed,
 )
 
-from radicale_ext.model import Grantee, GranteeKind, Role, ShareBasis  # noqa: E402
-from radicale_ext.notifications import NoticeKind  # noqa: E402
+from radicale_ext.base.model import Grantee, GranteeKind, Role, ShareBasis  # noqa: E402
+from radicale_ext.sharing.notifications import NoticeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
 

@@ -40,7 +40,7 @@ import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
 from results import add_run_options, work_folder, write_section  # noqa: E402
 
-from radicale_ext.link_reader import RACY_SECONDS  # noqa: E402
+from radicale_ext.links.reader import RACY_SECONDS  # noqa: E402
 from tests.server import Server, make_server, password  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "RESULTS.md"

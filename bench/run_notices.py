@@ -45,11 +45,12 @@ sys.path.insert(0, str(PROJECT / "bench"))
 from results import add_run_options, work_folder, write_section  # noqa: E402
 from run_foundation import Stat, Target, expect, interleaved, load_average, machine, step, timed  # noqa: E402
 
-from radicale_ext.notice_settings import SmtpSettings  # noqa: E402
-from radicale_ext.notices import Notices  # noqa: E402
+from radicale_ext.notices.service import Notices  # noqa: E402
+from radicale_ext.notices.settings import SmtpSettings  # noqa: E402
+from radicale_ext.notices.worker import Worker  # noqa: E402
 from radicale_ext.plugins._site import site_for  # noqa: E402
 from radicale_ext.plugins.hook import notice_settings  # noqa: E402
-from radicale_ext.worker import Worker  # noqa: E402
+from radicale_ext.plugins.worker import reminders_for  # noqa: E402
 from tests.notice_kit import configuration, event  # noqa: E402
 from tests.server import Server, free_port, make_server  # noqa: E402
 
@@ -107,7 +108,8 @@ def measure_latency(servers: dict[str, Server], repeat: int, warmup: int) -> dic
 def worker_on(server: Server, **changes) -> Worker:
     conf = configuration(server)
     settings = dataclasses.replace(notice_settings(conf), **changes)
-    return Worker(Notices(site_for(conf), settings), name="bench")
+    notices = Notices(site_for(conf), settings)
+    return Worker(notices, name="bench", reminders=reminders_for(notices))
 
 
 def measure_dav(server: Server, changes: int) -> tuple[int, float]:

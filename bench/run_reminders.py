@@ -39,10 +39,10 @@ sys.path.insert(0, str(PROJECT / "bench"))
 from results import write_section  # noqa: E402
 from run_foundation import machine  # noqa: E402
 
-from radicale_ext.model import Grantee, GranteeKind, Role  # noqa: E402
-from radicale_ext.notice_settings import NoticeSettings  # noqa: E402
-from radicale_ext.notices import Notices  # noqa: E402
-from radicale_ext.reminders import ReminderScheduler  # noqa: E402
+from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
+from radicale_ext.notices.service import Notices  # noqa: E402
+from radicale_ext.notices.settings import NoticeSettings  # noqa: E402
+from radicale_ext.reminders.scheduler import ReminderScheduler  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
 
 NOW = datetime.datetime(2026, 3, 2, 12, 0, tzinfo=datetime.UTC).timestamp()

@@ -44,7 +44,7 @@ XANDIKOS_BULK = XANDIKOS_USER + "calendars/bulk/"
 def settle_seconds() -> float:
     """How long ours re-checks just-written files (item_index.RACY_NS), plus 0.5 s."""
     try:
-        from radicale_ext.item_index import RACY_NS
+        from radicale_ext.index.item_index import RACY_NS
     except Exception:  # the module is being rewritten; 2 s was its value
         return 2.5
     return RACY_NS / 1e9 + 0.5

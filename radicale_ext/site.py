@@ -11,33 +11,40 @@ import os
 import threading
 from dataclasses import dataclass
 
-from . import card_consent, cards, directory, ini, layout, notice_tables, notifications, shared_contacts, shares
-from .card_consent import ConsentBook
-from .cards import CardBook
-from .circles import CircleBook
-from .database import Database
-from .directory import Directory, NameIndex
-from .errors import ExtError
-from .groups_file import GroupsFile
-from .inbox import Inbox
-from .invitations import InvitationBook
-from .links import SCHEMA as LINKS_SCHEMA
-from .links import LinkBook
-from .model import CircleOrigin
-from .notifications import NoticeBox
-from .outbox import Outbox
-from .scopes import ScopeBook
-from .shared_contacts import SharedContacts
-from .shares import ShareBook
-from .users import UserFile
+from .base import ini, layout
+from .base.database import Database
+from .base.errors import ExtError
+from .base.model import CircleOrigin
+from .base.users import UserFile
+from .cards import tables as card_tables
+from .cards.consent import ConsentBook
+from .cards.directory import Directory
+from .cards.me_cards import CardBook
+from .cards.name_index import NameIndex
+from .cards.shared_contacts import SharedContacts
+from .links import tables as link_tables
+from .links.share_links import LinkBook
+from .notices import tables as notice_tables
+from .notices.changes import ChangeNotices
+from .notices.outbox import Outbox
+from .reminders import tables as reminder_tables
+from .sharing import tables as sharing_tables
+from .sharing.circles import CircleBook
+from .sharing.groups_file import GroupsFile
+from .sharing.inbox import Inbox
+from .sharing.invitations import InvitationBook
+from .sharing.notifications import NoticeBox
+from .sharing.scopes import ScopeBook
+from .sharing.shares import ShareBook
 
-# The tables of features beyond the foundation: each feature module defines
-# its own ``SCHEMA`` and is listed here.
+# The tables of features beyond the foundation: each feature declares its own
+# (``<feature>/tables.py``) and the site collects them, in this order.
 FEATURE_SCHEMAS: tuple[str, ...] = (
-    shares.SCHEMA, notifications.SCHEMA,
-    LINKS_SCHEMA,
-    cards.SCHEMA, card_consent.SCHEMA, directory.SCHEMA, shared_contacts.SCHEMA,
+    *sharing_tables.SCHEMAS,
+    *link_tables.SCHEMAS,
+    *card_tables.SCHEMAS,
     *notice_tables.SCHEMAS,
+    *reminder_tables.SCHEMAS,
 )
 
 
@@ -92,7 +99,7 @@ class Site:
         self.shares = ShareBook(self.db, user_exists=self.user_exists, circle_exists=self.circles.exists,
                                 admin_circle=self.is_admin_circle, collection_tag=self.collection_tag)
         self.outbox = Outbox(self.db)
-        self.notices = NoticeBox(self.db)
+        self.notices = NoticeBox(self.db, change_details=ChangeNotices(self.db).changes_of)
         self.scopes = ScopeBook(self.db, self.shares, self.circles, user_exists=self.user_exists,
                                 circle_exists=self.circles.exists, collection_tag=self.collection_tag,
                                 display_name=self.display_name)
@@ -138,16 +145,11 @@ class Site:
             self.scopes.forget_user(w, user)
             self.notices.forget_user(w, user)
             notice_tables.forget_user(w, user)
+            reminder_tables.forget_user(w, user)
             self.circles.forget_user(w, user)
-            self.forget_cards_of(w, user)
+            card_tables.forget_user(w, user)
             self.users.remove(user)
         return self.groups_file.circles_of(user)
-
-    @staticmethod
-    def forget_cards_of(w, user: str) -> None:
-        """Inside ``w``: the user's me card, audiences, choices and views (the cards feature)."""
-        for book in (CardBook, ConsentBook, NameIndex, SharedContacts):
-            book.forget_user(w, user)
 
     def collection_tag(self, path: str) -> str | None:
         return layout.collection_tag(self.settings.collections_folder, path)

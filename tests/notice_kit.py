@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from radicale import config
 
-from radicale_ext.notices import Notices
+from radicale_ext.notices.service import Notices
+from radicale_ext.notices.worker import Worker
 from radicale_ext.plugins._site import settings_from
 from radicale_ext.plugins.hook import notice_settings
-from radicale_ext.plugins.worker import notices_for
+from radicale_ext.plugins.worker import notices_for, reminders_for
 from radicale_ext.site import Site
-from radicale_ext.worker import Worker
 
 from .server import Server, free_port, make_server
 
@@ -71,7 +71,7 @@ def worker_of(server: Server, clock: Callable[[], float] | None = None, *, name:
     conf = configuration(server)
     settings = notice_settings(conf)
     notices = Notices(Site(settings_from(conf)), settings) if own_database else notices_for(conf, settings)
-    return Worker(notices, name=name, clock=clock or time.time, **kwargs)
+    return Worker(notices, name=name, clock=clock or time.time, reminders=reminders_for(notices), **kwargs)
 
 
 def event(uid: str, summary: str, start: str = "20260105T180000", tzid: str | None = "Europe/Berlin") -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from radicale_ext.database import MARKER_NAME, SCHEMA_VERSION, Database
-from radicale_ext.errors import DatabaseUnavailable
+from radicale_ext.base.database import MARKER_NAME, SCHEMA_VERSION, Database
+from radicale_ext.base.errors import DatabaseUnavailable
 
 from .server import Server, make_server
 

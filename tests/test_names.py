@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from radicale_ext import names
-from radicale_ext.errors import InvalidName
+from radicale_ext.base import names
+from radicale_ext.base.errors import InvalidName
 
 GOOD_USERS = ["alice", "Bob", "a", "alice.smith", "alice_smith", "alice-smith", "alice@example.org",
               "alice+work@example.org", "007", "a" * names.MAX_NAME_LENGTH]

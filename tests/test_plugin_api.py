@@ -14,7 +14,7 @@ from radicale.auth import htpasswd
 from radicale.storage import multifilesystem
 
 from radicale_ext.plugins import auth as our_auth
-from radicale_ext.plugins import cards as our_cards
+from radicale_ext.plugins import card_books as our_cards
 from radicale_ext.plugins import hook as our_hook
 from radicale_ext.plugins import rights as our_rights
 from radicale_ext.plugins import sharing as our_sharing

@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from .. import names
-from ..errors import ExtError, NotFound
+from ..base import names
+from ..base.errors import ExtError, NotFound
 from ..site import Settings, Site
 from . import cards, circles, invitations, links, notices, outbox, reminders, scopes, serve, shares, users, worker
 from ._common import Commands, Handler

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cards import Audience, CardBook, card_uid
-from ..directory import MATCH_TYPES
-from ..errors import ExtError, Forbidden
-from ..model import Grantee, GranteeKind
-from ..projection import BadCard, fields_text, project, read_card
-from ..shared_contacts import PendingUpdate
+from ..base.errors import ExtError, Forbidden
+from ..base.model import Grantee, GranteeKind
+from ..cards.directory import MATCH_TYPES
+from ..cards.me_cards import Audience, CardBook, card_uid
+from ..cards.projection import BadCard, fields_text, project, read_card
+from ..cards.shared_contacts import PendingUpdate
 from ..site import Site
 from ._common import Commands, out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..model import Circle
+from ..base.model import Circle
 from ..site import Site
 from ._common import Commands, out
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import names
-from ..errors import ExtError, Forbidden, NotFound
-from ..model import ShareBasis
+from ..base import names
+from ..base.errors import ExtError, Forbidden, NotFound
+from ..base.model import ShareBasis
 from ..site import Site
 from ._common import Commands, out
 from .shares import _grantee, _role

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from .. import ini, qr
-from ..errors import ExtError, Forbidden
-from ..links import ADMIN, Link, LinkState, LinkView, NewLink, parse_expiry
+from ..base import ini
+from ..base.errors import ExtError, Forbidden
+from ..links import qr
+from ..links.share_links import ADMIN, Link, LinkState, LinkView, NewLink, parse_expiry
 from ..site import Site
 from ._common import Commands, out
 

@@ -6,14 +6,14 @@ import argparse
 import datetime
 import time
 
-from .. import names
-from ..delivery import Delivery, DeliveryQueue, State
-from ..errors import ExtError, Forbidden
-from ..notice_settings import NoticeSettings, from_ini
-from ..preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
-from ..push_subscriptions import PushSubscriptions
+from ..base import names
+from ..base.errors import ExtError, Forbidden
+from ..notices.delivery import Delivery, DeliveryQueue, State
+from ..notices.preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
+from ..notices.push.subscriptions import PushSubscriptions
+from ..notices.push.webpush import VapidKey
+from ..notices.settings import NoticeSettings, from_ini
 from ..site import Site
-from ..webpush import VapidKey
 from ._common import Commands, out
 from .invitations import acting_person
 

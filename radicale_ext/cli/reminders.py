@@ -6,14 +6,14 @@ import argparse
 import datetime
 import time
 
-from .. import names
-from ..errors import ExtError, Forbidden
-from ..notice_settings import from_ini
-from ..notices import Notices
-from ..preferences import Preferences
-from ..reminders import ALL, ReminderScheduler, Upcoming, parse_before
+from ..base import names
+from ..base.errors import ExtError, Forbidden
+from ..notices.preferences import Preferences
+from ..notices.service import Notices
+from ..notices.settings import from_ini
+from ..notices.wording import event_time
+from ..reminders.scheduler import ALL, ReminderScheduler, Upcoming, parse_before
 from ..site import Site
-from ..wording import event_time
 from ._common import Commands, out
 from .invitations import acting_person
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import names
-from ..model import Grantee, GranteeKind
+from ..base import names
+from ..base.model import Grantee, GranteeKind
 from ..site import Site
 from ._common import Commands, out
 from .invitations import acting_person

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import names
-from ..errors import ExtError, NotFound
-from ..model import Grantee, GranteeKind, Role, ShareBasis
+from ..base import names
+from ..base.errors import ExtError, NotFound
+from ..base.model import Grantee, GranteeKind, Role, ShareBasis
 from ..site import Site
 from ._common import Commands, out
 

@@ -6,10 +6,10 @@ import argparse
 import getpass
 import sys
 
-from .. import names
-from ..errors import Conflict, ExtError
+from ..base import names
+from ..base.errors import Conflict, ExtError
+from ..base.users import UserFile
 from ..site import Site
-from ..users import UserFile
 from ._common import Commands, out
 
 

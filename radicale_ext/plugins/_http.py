@@ -1,6 +1,6 @@
 """Answers of our own request handlers, and the one translation of core errors into HTTP.
 
-An :class:`~radicale_ext.errors.ExtError` becomes its status with the
+An :class:`~radicale_ext.base.errors.ExtError` becomes its status with the
 sentence that says why: as ``text/plain``, or, where a specification names a
 precondition, as a ``DAV:error`` element holding it and the sentence
 (``<D:error><D:need-privileges/><E:reason>...</E:reason></D:error>``,
@@ -18,8 +18,8 @@ from typing import Any
 
 from radicale import httputils, types, xmlutils
 
-from radicale_ext import cs_xml
-from radicale_ext.errors import ExtError, Forbidden
+from radicale_ext.base.errors import ExtError, Forbidden
+from radicale_ext.sharing import cs_xml
 
 from .routes import route
 
@@ -76,7 +76,7 @@ Properties = dict[str, Callable[[ET.Element], None]]
 def asked_properties(body: bytes) -> tuple[list[str] | None, bool]:
     """The properties a PROPFIND body asks for (None: allprop), and whether only their names.
 
-    Raises :class:`~radicale_ext.cs_xml.MalformedBody`.
+    Raises :class:`~radicale_ext.sharing.cs_xml.MalformedBody`.
     """
     if not body.strip():
         return None, False

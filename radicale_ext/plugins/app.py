@@ -10,7 +10,7 @@ Application here rather than patching its files:
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
 - Features add handlers for any method through :mod:`.routes`; the modules
-  listed in ``FEATURES`` below register theirs when imported.  Through the
+  of handlers/ listed in ``FEATURES`` below register theirs when imported.  Through the
   same table they add PROPFIND steps (run in ``_xml_response``, the one place
   a PROPFIND answer is completed), steps after a successful PUT, and
   capabilities of the ``DAV`` header.
@@ -18,21 +18,23 @@ Application here rather than patching its files:
 
 from __future__ import annotations
 
+import importlib
 import io
 
 import radicale
 from radicale import httputils, pathutils, types
 
-from radicale_ext.validation import describe_problem
+from radicale_ext.base.validation import describe_problem
 
 from . import _request
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
-# Feature modules that add request handlers (imported for their @route side effect).
+# Modules of handlers/ that add request handlers, imported for their @route side effect in
+# this order, which is the order in which their handlers are asked.
 FEATURES: tuple[str, ...] = ("links", "push", "cs_sharing", "cs_properties", "notifications", "subscriptions",
-                             "card_routes", "card_updates", "listing")
+                             "cards", "card_updates", "listing")
 for _feature in FEATURES:
-    __import__(f"{__package__}.{_feature}")
+    importlib.import_module(f"{__package__}.handlers.{_feature}")
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL",
             "MKCALENDAR", "MOVE", "OPTIONS")

@@ -17,8 +17,8 @@ from __future__ import annotations
 from radicale import config, hook
 from radicale.log import logger
 
-from radicale_ext.notice_settings import HOOK_TYPE, OPTION_NAMES, SMTP_OPTIONS, NoticeSettings, radicale_schema
-from radicale_ext.summary import summarize
+from radicale_ext.base.summary import summarize
+from radicale_ext.notices.settings import HOOK_TYPE, OPTION_NAMES, SMTP_OPTIONS, NoticeSettings, radicale_schema
 
 from . import _request
 from ._site import site_for
@@ -30,7 +30,7 @@ def notice_settings(configuration: config.Configuration) -> NoticeSettings:
     """The notice options of this configuration; notices are off unless ``[hook] type`` is this plugin.
 
     Raises :class:`RuntimeError` (Radicale's) for an unknown option and
-    :class:`~radicale_ext.errors.ExtError` for a bad value.
+    :class:`~radicale_ext.base.errors.ExtError` for a bad value.
     """
     if configuration.get("hook", "type") != HOOK_TYPE:
         return NoticeSettings(enabled=False)

@@ -1,6 +1,6 @@
 """Between Radicale's items and the item index: what the index keeps of an item, and
 the values Radicale would give for an indexed item without reading it (used by
-radicale_ext/plugins/listing.py)."""
+radicale_ext/plugins/handlers/listing.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import radicale.item as radicale_item
 from radicale import xmlutils
 
-from radicale_ext.item_index import ItemFacts
-from radicale_ext.query_prefilter import card_names
+from radicale_ext.index.item_index import ItemFacts
+from radicale_ext.index.query_prefilter import card_names
 
 
 def http_date(mtime_ns: int) -> str:

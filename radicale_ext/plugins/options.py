@@ -17,7 +17,7 @@ from typing import Any
 
 from radicale import config
 
-from radicale_ext.notice_settings import radicale_schema
+from radicale_ext.notices.settings import radicale_schema
 
 SHARING_OPTIONS: dict[str, dict[str, Any]] = {
     "links_base_url": {"value": "", "type": str,

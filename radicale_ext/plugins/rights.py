@@ -24,7 +24,7 @@ import threading
 from radicale import config, pathutils
 from radicale.rights import from_file
 
-from radicale_ext.model import Role
+from radicale_ext.base.model import Role
 
 from . import _request
 from ._site import site_for

@@ -1,6 +1,6 @@
 """The table of request handlers that features add to Radicale's.
 
-A feature module in radicale_ext/plugins/ registers a handler for an HTTP method with
+A feature module in radicale_ext/plugins/handlers/ registers a handler for an HTTP method with
 ``@route("GET")``; :class:`radicale_ext.plugins.app.Application` asks each
 handler of the request's method, in order, before Radicale's own.  A
 handler returns a response to answer the request, or ``None`` to pass.
@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from radicale import types
+from radicale import Application, types
 
-if TYPE_CHECKING:
-    from .app import Application
-
-Handler = Callable[["Application", types.WSGIEnviron, str, str, str, set, dict],
+# Handlers get our Application (radicale_ext.plugins.app), a radicale.Application:
+# they use only what Radicale's has, so this module need not import ours.
+Handler = Callable[[Application, types.WSGIEnviron, str, str, str, set, dict],
                    types.WSGIResponse | None]
 
 ROUTES: dict[str, list[Handler]] = {}
@@ -45,11 +43,11 @@ def route(method: str) -> Callable[[Handler], Handler]:
 
 
 # (app, multistatus, authenticated user, base prefix): changes the answer in place
-PropfindStep = Callable[["Application", ET.Element, str, str], None]
+PropfindStep = Callable[[Application, ET.Element, str, str], None]
 PROPFIND_STEPS: list[PropfindStep] = []
 
 # (app, path, user, user groups, request body): after a write Radicale answered with success
-AfterWrite = Callable[["Application", str, str, set, bytes | None], None]
+AfterWrite = Callable[[Application, str, str, set, bytes | None], None]
 AFTER_WRITE: dict[str, list[AfterWrite]] = {}
 
 DAV_FEATURES: list[str] = []

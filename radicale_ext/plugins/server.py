@@ -5,7 +5,7 @@
 waitress is a production WSGI server (keep-alive, a pool of threads); it
 replaces Radicale's development server.  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
-:mod:`radicale_ext.worker`).  Start-up problems (bad config,
+:mod:`radicale_ext.notices.worker`).  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
 """
 
@@ -18,12 +18,12 @@ import waitress
 from radicale import config, log
 from radicale.log import logger
 
-from radicale_ext.errors import ExtError
-from radicale_ext.worker import start_thread
+from radicale_ext.base.errors import ExtError
+from radicale_ext.notices.worker import start_thread
 
 from .app import Application
 from .hook import notice_settings
-from .worker import notices_for
+from .worker import notices_for, reminders_for
 
 
 def _free_trace_calls(level: str) -> None:
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         notices = notice_settings(configuration)
         if notices.enabled and notices.worker == "thread":
-            start_thread(notices_for(configuration, notices))
+            for_site = notices_for(configuration, notices)
+            start_thread(for_site, reminders=reminders_for(for_site))
     except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1

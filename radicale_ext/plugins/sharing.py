@@ -3,11 +3,11 @@
 Radicale asks :meth:`Sharing.database_get_sharing` whether a path such as
 ``/bob/family~alice/`` is a share mounted in bob's home, and
 :meth:`Sharing.database_list_sharing` which shares to list in a home.  We
-answer from :class:`radicale_ext.shares.ShareBook` (one indexed query) and
+answer from :class:`radicale_ext.sharing.shares.ShareBook` (one indexed query) and
 translate roles into Radicale's permission letters here, and only here.
 
 Only shares that count for the user (at once, accepted, or a subscription in
-scope: :mod:`radicale_ext.shares`) are answered, so pending and declined
+scope: :mod:`radicale_ext.sharing.shares`) are answered, so pending and declined
 invitations neither resolve nor appear in homes.
 
 A sharee's PROPPATCH through their mount changes only their own view of the
@@ -26,8 +26,8 @@ from typing import Any
 from radicale import config, pathutils, sharing
 from radicale.log import logger
 
-from radicale_ext import layout
-from radicale_ext.model import Grant, Role
+from radicale_ext.base import layout
+from radicale_ext.base.model import Grant, Role
 
 from ._site import site_for
 from .options import check_options

@@ -2,7 +2,7 @@
 
 Each write (item upload or delete, MOVE, MKCOL/MKCALENDAR, whole-collection
 PUT, collection delete, PROPPATCH) stores a pending outbox record before the
-files change and marks it ready right after; see :mod:`radicale_ext.outbox`.
+files change and marks it ready right after; see :mod:`radicale_ext.notices.outbox`.
 Radicale's hook misses MOVE and MKCOL, so this is the one place that sees
 them all.  Pending records left by a crash are settled at start-up.
 """
@@ -21,12 +21,12 @@ from radicale.item import filter as radicale_filter
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
-from radicale_ext.fanout import Audience
-from radicale_ext.item_index import FolderView, ItemFacts, ItemIndex
-from radicale_ext.outbox import Change, ChangeKind
-from radicale_ext.query_prefilter import name_needle
+from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
+from radicale_ext.index.query_prefilter import name_needle
+from radicale_ext.notices.fanout import Audience
+from radicale_ext.notices.outbox import Change, ChangeKind
 
-from . import _request, cards
+from . import _request, card_books
 from ._site import site_for
 from .indexed_items import facts_of, http_date
 
@@ -59,7 +59,7 @@ class Collection(multifilesystem.Collection):
     _storage: Storage
     _view_cache: FolderView | None = None
 
-    # -- reads served from the item index (radicale_ext.item_index) -------------
+    # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
     def _view(self) -> FolderView:
         """The folder's current state; within a read-locked request, taken once."""
@@ -181,7 +181,7 @@ class Collection(multifilesystem.Collection):
         if href is None:
             site = site_for(self._storage.configuration)
             with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)) as record_id:
-                # its shares go with it: keep who had access, for the notice (radicale_ext.fanout)
+                # its shares go with it: keep who had access, for the notice (radicale_ext.notices.fanout)
                 if site.shares.is_shared(_collection_path(self.path)):
                     site.outbox.annotate(record_id, {"audience": Audience(site.shares, site.invitations)
                                                      .with_access(_collection_path(self.path))})
@@ -220,14 +220,14 @@ class Storage(multifilesystem.Storage):
                 _request.start(actor=kwargs.get("actor") or user or "")
             yield
 
-    # -- the virtual address books of the cards feature (radicale_ext/plugins/cards.py) -----
+    # -- the virtual address books of the cards feature (radicale_ext/plugins/card_books.py) -----
 
     def discover(self, path, depth="0", child_context_manager=None, user_groups=frozenset()):
-        virtual = cards.discover(self, path, depth)
+        virtual = card_books.discover(self, path, depth)
         if virtual is not None:
             return virtual
         found = super().discover(path, depth, child_context_manager, user_groups)
-        return cards.with_home_books(self, path, depth, found)
+        return card_books.with_home_books(self, path, depth, found)
 
     # -- writes ---------------------------------------------------------------
 

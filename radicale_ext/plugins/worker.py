@@ -20,10 +20,11 @@ import threading
 from radicale import config, log
 from radicale.log import logger
 
-from radicale_ext.errors import ExtError
-from radicale_ext.notice_settings import NoticeSettings
-from radicale_ext.notices import Notices
-from radicale_ext.worker import Worker, default_name
+from radicale_ext.base.errors import ExtError
+from radicale_ext.notices.service import Notices
+from radicale_ext.notices.settings import NoticeSettings
+from radicale_ext.notices.worker import Worker, default_name
+from radicale_ext.reminders.scheduler import ReminderScheduler
 
 from ._site import site_for
 from .hook import notice_settings
@@ -43,6 +44,11 @@ def notices_for(configuration: config.Configuration, settings: NoticeSettings) -
     return Notices(site, settings, may_read=may_read)
 
 
+def reminders_for(notices: Notices) -> ReminderScheduler | None:
+    """The reminder scheduler a worker runs, when reminders are on."""
+    return ReminderScheduler(notices) if notices.settings.reminders else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="radicale-ext worker")
     parser.add_argument("--config", required=True, help="Radicale INI file")
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = notice_settings(configuration)
         if not settings.enabled:
             raise ExtError("notices are off in this configuration: set [hook] type = radicale_ext.plugins.hook")
-        worker = Worker(notices_for(configuration, settings), name=args.name or default_name())
+        notices = notices_for(configuration, settings)
+        worker = Worker(notices, name=args.name or default_name(), reminders=reminders_for(notices))
     except (ExtError, RuntimeError, ValueError) as e:
         print(f"radicale-ext: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1

@@ -1,0 +1,473 @@
+"""Me cards and their audiences: which fields of a person's own card each user or circle sees.
+
+A person's *me card* is one card of one of their own address books, which
+they designate (``radicale-ext card set-me alice/contacts/alice.vcf``) and
+edit with any CardDAV client.  The card stays where it is, in Radicale's
+storage; the database keeps only where it is and, for change detection, an
+*outline* of it (what each line is and a digest of it, no values).
+
+The owner shares it with *audiences* (a user or a circle), each with a field
+list (:func:`radicale_ext.cards.projection.parse_fields`).  A person in several
+audiences sees the union.  Nothing is shared until the owner shares it.
+
+When the stored card differs from its outline (:meth:`CardBook.settle`,
+called after every PUT of a me card, and by every reader that finds the
+card changed), every person whose projection changed gets a notice that says
+what changed in words ("Alice's mobile number changed"); a person who
+cannot see the changed field gets nothing.  The outline is replaced in the
+same transaction, so each change is told once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import vobject
+
+from ..base import layout, names
+from ..base.database import Database, Writer
+from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
+from ..base.layout import check_item_name, find_item
+from ..base.model import Grantee, GranteeKind
+from ..notices.outbox import Outbox
+from ..sharing.circles import CircleBook
+from ..sharing.notifications import NoticeBox, NoticeKind
+from . import card_files
+from .consent import ConsentBook
+from .name_index import NameIndex
+from .projection import (
+    EVERYTHING,
+    BadCard,
+    Card,
+    ProjectedCard,
+    Selector,
+    changed_fields,
+    fingerprint,
+    in_words,
+    parse_fields,
+    project,
+    read_card,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS me_cards (
+    owner      TEXT PRIMARY KEY,
+    collection TEXT NOT NULL,
+    href       TEXT NOT NULL,
+    source     TEXT,
+    version    TEXT NOT NULL DEFAULT '',
+    outline    TEXT NOT NULL DEFAULT '[]',
+    settled_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS me_cards_by_place ON me_cards(collection, href);
+CREATE TABLE IF NOT EXISTS card_audiences (
+    owner      TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('user', 'circle')),
+    name       TEXT NOT NULL,
+    fields     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (owner, kind, name)
+);
+CREATE INDEX IF NOT EXISTS card_audiences_by_grantee ON card_audiences(kind, name)
+"""
+
+_FEW = 500  # owners named in one query at most (SQLite allows many more variables; the plan needs no more)
+_UID_NAMESPACE = uuid.UUID("6f1d3f2e-8c57-4a8e-9d1c-2b7e0c9a4d15")
+
+
+def card_uid(owner: str) -> str:
+    """The UID of ``owner``'s card in every projection: stable, whatever card they designate."""
+    return f"urn:uuid:{uuid.uuid5(_UID_NAMESPACE, owner)}"
+
+
+@dataclass(frozen=True)
+class MeCard:
+    owner: str
+    collection: str            # "/alice/contacts/"
+    href: str                  # "alice.vcf"
+
+    def __str__(self) -> str:
+        return (self.collection + self.href).strip("/")
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """The me card as it is on disk now."""
+
+    text: str
+    source: str                # SHA-256 of the file
+    modified: float            # its modification time
+
+
+@dataclass(frozen=True)
+class CardReach:
+    """A me card shared with one person: where it is, the fields they see, and what was last settled."""
+
+    me: MeCard
+    selectors: tuple[Selector, ...]
+    settled: str | None        # the digest of the card as last settled (see :meth:`CardBook.settle`)
+
+
+@dataclass(frozen=True)
+class Audience:
+    grantee: Grantee
+    selectors: tuple[Selector, ...]
+
+
+@lru_cache(maxsize=4096)
+def _selectors(fields: str) -> tuple[Selector, ...]:
+    return parse_fields(fields)
+
+
+def union(selectors: Iterable[Selector]) -> tuple[Selector, ...]:
+    """The fields of several audiences together, in one canonical order."""
+    merged = set(selectors)
+    if Selector("*") in merged:
+        return EVERYTHING
+    return tuple(sorted(merged, key=str))
+
+
+def grantee_of(text: str) -> Grantee:
+    """``circle:friends`` or ``dave`` (a user), as :class:`Grantee` writes them."""
+    if text.startswith("circle:"):
+        return Grantee(GranteeKind.CIRCLE, text.removeprefix("circle:"))
+    return Grantee(GranteeKind.USER, text.removeprefix("user:"))
+
+
+class CardBook:
+    def __init__(self, db: Database, circles: CircleBook, notices: NoticeBox, consent: ConsentBook,
+                 name_index: NameIndex, outbox: Outbox, *, collections_folder: str,
+                 user_exists: Callable[[str], bool], cache_size: int = 50_000) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._circles = circles
+        self._notices = notices
+        self._consent = consent
+        self._names = name_index
+        self._folder = collections_folder
+        self._user_exists = user_exists
+        self._cards: OrderedDict[str, Card | None] = OrderedDict()
+        self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._cache_size = cache_size
+
+    # -- the me card ----------------------------------------------------------------------
+
+    def set_me(self, place: str, *, card: str | None = None, actor: str | None = None) -> MeCard:
+        """Designate ``OWNER/BOOK/CARD.vcf`` (or ``OWNER/BOOK`` and ``card``, a file name or UID).
+
+        Raises :class:`NotFound`, :class:`Forbidden` (someone else's), :class:`BadCard`.
+        """
+        parts = [p for p in place.strip().split("/") if p]
+        if card is None and len(parts) == 3:
+            card = parts.pop()
+        owner, collection = names.collection_path("/".join(parts))
+        if actor is not None and actor != owner:
+            raise Forbidden(f"only {owner!r} chooses their me card")
+        if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+            raise NotFound(f"no address book at {collection}")
+        if card is None:
+            raise InvalidName(f"name the card: {place.strip('/')}/CARD.vcf, or --card UID")
+        href = check_item_name(find_item(self._folder, collection, card, ".vcf"))
+        me = MeCard(owner, collection, href)
+        stored = self.stored(me)
+        if stored is None:
+            raise NotFound(f"no card {href} in {collection}")
+        try:
+            read_card(stored.text)
+        except BadCard as e:
+            raise BadCard(f"{me} cannot be a me card: {e}") from None
+        with self._db.write() as w:
+            taken = w.execute("SELECT owner FROM me_cards WHERE collection = ? AND href = ? AND owner != ?",
+                              (collection, href, owner)).fetchone()
+            if taken:
+                raise Conflict(f"{me} is already {taken[0]!r}'s me card")
+            w.execute("INSERT INTO me_cards(owner, collection, href) VALUES (?, ?, ?) ON CONFLICT(owner) DO "
+                      "UPDATE SET collection = excluded.collection, href = excluded.href", (owner, collection, href))
+        self.settle(owner)
+        return me
+
+    def replace_me(self, owner: str, text: str, *, actor: str | None = None) -> MeCard:
+        """Store ``text`` as ``owner``'s me card (the command line's edit), and tell whom it concerns.
+
+        The text must be one valid vCard 3.0 or 4.0 with FN and a UID that no
+        other card of the address book has.  Raises :class:`BadCard`,
+        :class:`Conflict`, :class:`Forbidden`.
+        """
+        self._require_owner(owner, actor)
+        me = self.me_card(owner)
+        if me is None:
+            raise Conflict(f"{owner!r} has no me card yet; choose one first: "
+                           f"radicale-ext card set-me {owner}/BOOK/CARD.vcf")
+        text = text if text.endswith("\n") else text + "\r\n"
+        try:
+            read_card(text)
+            parsed = vobject.readOne(text)
+        except BadCard as e:
+            raise BadCard(f"the new card cannot be a me card: {e}") from None
+        except Exception as e:  # vobject raises many kinds of errors on odd input
+            raise BadCard(f"the new card is not valid vCard: {e}") from None
+        uid = parsed.uid.value.strip() if hasattr(parsed, "uid") else ""
+        if not uid:
+            raise BadCard("the new card needs a UID; keep the one the card has ('radicale-ext card show --stored')")
+        try:
+            holder = find_item(self._folder, me.collection, uid, ".vcf")
+        except NotFound:
+            holder = me.href
+        if holder != me.href:
+            raise Conflict(f"another card of {me.collection} ({holder}) has the UID {uid!r}; keep the me card's own")
+        # stored as Radicale stores a PUT (vobject's serialization), so that a card edited here and then
+        # by a client differs only where it was changed
+        card_files.replace_card(self._folder, self._outbox, me.collection, me.href, parsed.serialize(),
+                                actor=actor or owner, uid=uid)
+        self.settle(owner)
+        return me
+
+    def me_card(self, owner: str) -> MeCard | None:
+        row = self._db.read_one("SELECT collection, href FROM me_cards WHERE owner = ?", (owner,))
+        return MeCard(owner, row[0], row[1]) if row else None
+
+    def owner_at(self, collection: str, href: str) -> str | None:
+        """Whose me card is at ``/alice/contacts/`` + ``alice.vcf``, if anyone's."""
+        row = self._db.read_one("SELECT owner FROM me_cards WHERE collection = ? AND href = ?", (collection, href))
+        return row[0] if row else None
+
+    def stored(self, me: MeCard) -> StoredCard | None:
+        path = os.path.join(layout.collection_folder(self._folder, me.collection), me.href)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+                modified = os.fstat(f.fileno()).st_mtime
+        except OSError:
+            return None
+        return StoredCard(data.decode("utf-8", errors="replace"), hashlib.sha256(data).hexdigest(), modified)
+
+    def card(self, stored: StoredCard | None) -> Card | None:
+        """The stored card read (cached by its digest); ``None`` when it is missing or not a valid me card."""
+        if stored is None:
+            return None
+        with self._lock:
+            if stored.source in self._cards:
+                return self._cards[stored.source]
+        try:
+            card: Card | None = read_card(stored.text)
+        except BadCard:
+            card = None
+        self._remember(self._cards, stored.source, card)
+        return card
+
+    def projection(self, owner: str, stored: StoredCard | None, selectors: tuple[Selector, ...]
+                   ) -> ProjectedCard | None:
+        """``owner``'s stored card as someone with ``selectors`` sees it (cached)."""
+        if stored is None or not selectors:
+            return None
+        key = (stored.source, selectors, owner)
+        with self._lock:
+            if key in self._projections:
+                return self._projections[key]
+        card = self.card(stored)
+        projected = project(card, selectors, card_uid(owner)) if card else None
+        self._remember(self._projections, key, projected)
+        return projected
+
+    def _remember(self, cache: OrderedDict, key, value) -> None:
+        with self._lock:
+            cache[key] = value
+            while len(cache) > self._cache_size:
+                cache.popitem(last=False)
+
+    # -- audiences -------------------------------------------------------------------------
+
+    def share(self, owner: str, grantee: Grantee, fields: str, *, actor: str | None = None) -> Audience:
+        """Let a user or a circle see the fields ``fields`` of ``owner``'s me card (replacing its list)."""
+        self._require_owner(owner, actor)
+        selectors = parse_fields(fields)
+        self._require_grantee(grantee, owner)
+        if self.me_card(owner) is None:
+            raise Conflict(f"{owner!r} has no me card yet; choose one first: "
+                           f"radicale-ext card set-me {owner}/BOOK/CARD.vcf")
+        text = ", ".join(str(s) for s in selectors)
+        with self._db.write() as w:
+            w.execute("INSERT INTO card_audiences(owner, kind, name, fields, created_at) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT(owner, kind, name) DO UPDATE SET fields = excluded.fields",
+                      (owner, grantee.kind.value, grantee.name, text, time.time()))
+        return Audience(grantee, selectors)
+
+    def unshare(self, owner: str, grantee: Grantee, *, actor: str | None = None) -> None:
+        self._require_owner(owner, actor)
+        with self._db.write() as w:
+            if not w.execute("DELETE FROM card_audiences WHERE owner = ? AND kind = ? AND name = ?",
+                             (owner, grantee.kind.value, grantee.name)).rowcount:
+                raise NotFound(f"{owner!r}'s card is not shared with {grantee}")
+
+    def audiences(self, owner: str) -> list[Audience]:
+        rows = self._db.read("SELECT kind, name, fields FROM card_audiences WHERE owner = ? ORDER BY kind, name",
+                             (owner,))
+        return [Audience(Grantee(GranteeKind(r[0]), r[1]), _selectors(r[2])) for r in rows]
+
+    def audience(self, owner: str, text: str) -> Audience:
+        """One of ``owner``'s audiences: ``friends`` (a circle, else a user), ``circle:friends``, ``user:dave``."""
+        found = {str(a.grantee): a for a in self.audiences(owner)}
+        if text.startswith(("circle:", "user:")):
+            keys = [text.removeprefix("user:")]
+        else:
+            keys = [f"circle:{text}", text]
+        for key in keys:
+            if key in found:
+                return found[key]
+        shown = ", ".join(sorted(found)) or "none yet"
+        raise NotFound(f"{owner!r}'s card has no audience {text!r} (audiences: {shown}); "
+                       "add one with 'radicale-ext card share'")
+
+    def reaching(self, recipient: str, circles: frozenset[str],
+                 owners: Collection[str] | None = None) -> dict[str, CardReach]:
+        """Every me card shared with ``recipient`` (directly or through a circle), with the fields they see;
+        only those of ``owners`` when given.
+
+        One indexed query, whatever the number of cards in the database.
+        """
+        sql, params = self._reaching_query("a.owner, a.fields, m.collection, m.href, m.source", recipient, circles)
+        if owners is not None and len(owners) <= _FEW:
+            sql += f" AND a.owner IN ({','.join('?' * len(owners))})"
+            params = (*params, *sorted(owners))
+        rows = self._db.read(sql, params)
+        if owners is not None:
+            rows = [r for r in rows if r[0] in owners]
+        found: dict[str, tuple[MeCard, str | None, set[Selector]]] = {}
+        for owner, fields, collection, href, settled in rows:
+            entry = found.setdefault(owner, (MeCard(owner, collection, href), settled, set()))
+            entry[2].update(_selectors(fields))
+        return {owner: CardReach(me, union(selectors), settled) for owner, (me, settled, selectors) in found.items()}
+
+    def reaches_anyone(self, recipient: str, circles: frozenset[str]) -> bool:
+        """Whether any me card is shared with ``recipient`` (one indexed query, at most one row)."""
+        sql, params = self._reaching_query("1", recipient, circles)
+        return self._db.read_one(sql + " LIMIT 1", params) is not None
+
+    @staticmethod
+    def _reaching_query(columns: str, recipient: str, circles: frozenset[str]) -> tuple[str, tuple]:
+        marks = ",".join("?" * len(circles))
+        circle_test = f" OR (a.kind = 'circle' AND a.name IN ({marks}))" if circles else ""
+        return (f"SELECT {columns} FROM card_audiences a JOIN me_cards m ON m.owner = a.owner "
+                f"WHERE ((a.kind = 'user' AND a.name = ?){circle_test}) AND a.owner != ?",
+                (recipient, *sorted(circles), recipient))
+
+    def recipients(self, owner: str) -> dict[str, tuple[Selector, ...]]:
+        """Everyone ``owner``'s card is shared with now, with the fields each sees."""
+        found: dict[str, set[Selector]] = {}
+        for audience in self.audiences(owner):
+            if audience.grantee.kind is GranteeKind.USER:
+                people = frozenset({audience.grantee.name})
+            elif self._circles.exists(audience.grantee.name):
+                people = self._circles.get(audience.grantee.name).members
+            else:
+                people = frozenset()
+            for person in people - {owner}:
+                found.setdefault(person, set()).update(audience.selectors)
+        return {person: union(selectors) for person, selectors in found.items()}
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def settle(self, owner: str) -> int:
+        """Tell everyone whose projection of ``owner``'s card changed since it was last settled.
+
+        Returns the number of notices written.  Cheap when nothing changed
+        (one query and one file read).
+        """
+        row = self._db.read_one("SELECT collection, href, source, version, outline FROM me_cards WHERE owner = ?",
+                                (owner,))
+        if row is None:
+            return 0
+        stored = self.stored(MeCard(owner, row[0], row[1]))
+        after = self.card(stored)
+        source = stored.source if stored is not None and after is not None else None
+        if source == row[2]:
+            return 0
+        before = Card.from_outline(row[3], json.loads(row[4])) if row[2] else None
+        recipients = self.recipients(owner) if before is not None else {}
+        with self._db.write() as w:
+            current = w.execute("SELECT source FROM me_cards WHERE owner = ?", (owner,)).fetchone()
+            if current is None or current[0] != row[2]:
+                return 0  # another request settled it meanwhile
+            w.execute("UPDATE me_cards SET source = ?, version = ?, outline = ?, settled_at = ? WHERE owner = ?",
+                      (source, after.version if after else "", json.dumps(after.outline() if after else []),
+                       time.time(), owner))
+            self._names.index(w, owner, after)
+            return sum(self._tell(w, owner, person, selectors, before, after)
+                       for person, selectors in recipients.items())
+
+    def _tell(self, w: Writer, owner: str, person: str, selectors: tuple[Selector, ...], before: Card | None,
+              after: Card | None) -> int:
+        if fingerprint(before, selectors) == fingerprint(after, selectors):
+            return 0
+        ask_first = self._consent.asks_first(person, owner)
+        name = (after.name if after else None) or owner
+        if after is None or fingerprint(after, selectors) is None:
+            summary, fields = f"{name}'s card is no longer shared with you", []
+        else:
+            base = self._consent.accepted_card(person, owner) if ask_first else None
+            fields = changed_fields(base or before, after, selectors)
+            summary = in_words(name, fields)
+            if ask_first:
+                summary += f"; your copy stays as it is until you accept (radicale-ext card accept {owner})"
+        self._notices.add(w, person, NoticeKind.CARD_CHANGED,
+                          {"owner": owner, "name": name, "fields": fields, "summary": summary,
+                           "ask_first": ask_first})
+        return 1
+
+    # -- links -----------------------------------------------------------------------------
+
+    def link_audience(self, owner: str, collection: str, href: str, audience: str) -> str:
+        """Check a card link's audience: the card is ``owner``'s me card and the audience one of its own.
+
+        Returns the audience as stored with the link (``circle:friends`` or ``dave``).
+        """
+        me = self.me_card(owner)
+        if me is None or (me.collection, me.href) != (collection, href):
+            raise InvalidName(f"--audience is for {owner!r}'s me card; {(collection + href).strip('/')} is not it")
+        return str(self.audience(owner, audience).grantee)
+
+    def project_for_audience(self, owner: str, audience: str, text: str) -> str | None:
+        """What a card link with an audience serves: the card as that audience sees it (``None``: nothing)."""
+        found = next((a for a in self.audiences(owner) if str(a.grantee) == audience), None)
+        if found is None:
+            return None
+        try:
+            projected = project(read_card(text), found.selectors, card_uid(owner))
+        except BadCard:
+            return None
+        return projected.text if projected else None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def forget_user(w: Writer, user: str) -> None:
+        w.execute("DELETE FROM me_cards WHERE owner = ?", (user,))
+        w.execute("DELETE FROM card_audiences WHERE owner = ? OR (kind = 'user' AND name = ?)", (user, user))
+
+    @staticmethod
+    def _require_owner(owner: str, actor: str | None) -> None:
+        names.user_name(owner)
+        if actor is not None and actor != owner:
+            raise Forbidden(f"only {owner!r} shares their own card")
+
+    def _require_grantee(self, grantee: Grantee, owner: str) -> None:
+        if grantee.kind is GranteeKind.USER:
+            names.user_name(grantee.name)
+            if not self._user_exists(grantee.name):
+                raise NotFound(f"no user named {grantee.name!r}")
+            if grantee.name == owner:
+                raise InvalidName("a card is not shared with its own owner")
+        else:
+            names.circle_name(grantee.name)
+            if not self._circles.exists(grantee.name):
+                raise NotFound(f"no circle named {grantee.name!r}; 'radicale-ext circle list' shows them")

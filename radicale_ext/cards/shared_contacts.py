@@ -1,0 +1,296 @@
+"""A person's "Shared contacts": every me card shared with them, projected for them.
+
+The address book is computed on every request, never stored: for each me
+card that reaches the person (:meth:`radicale_ext.cards.CardBook.reaching`),
+the card as stored now, projected to the union of the fields the person may
+see, or, when they asked to be asked first, the version they accepted
+(:mod:`radicale_ext.cards.consent`).  Each card is named ``<owner>.vcf``,
+has a stable UID per owner and an ETag per projection (a hash of its text).
+
+Sync (RFC 6578) needs to know what changed *for this person*.  Each
+listing compares the projections' ETags with the ones it saw last
+(``card_views``: one row per card the person ever had, an ETag or none once
+it is gone, and the number of the change that last touched it) and counts
+a change only where an ETag differs.  The sync token is the person's
+*epoch* (random, so a token of a forgotten person is never taken for a new
+one's) and the number of their last change.  So a token changes exactly
+when the person's projected set does: a field they cannot see changing
+changes nothing for them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from ..base import names
+from ..base.database import Database, Writer
+from ..base.errors import Conflict, ExtError, InvalidName, NotFound
+from .consent import ConsentBook, ConsentModes
+from .me_cards import CardBook, CardReach, StoredCard
+from .projection import EVERYTHING, BadCard, ProjectedCard, changed_fields, read_card
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS card_view_books (
+    recipient TEXT PRIMARY KEY,
+    epoch     TEXT NOT NULL,
+    seq       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_views (
+    recipient TEXT NOT NULL,
+    owner     TEXT NOT NULL,
+    etag      TEXT,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (recipient, owner)
+);
+CREATE INDEX IF NOT EXISTS card_views_by_change ON card_views(recipient, seq)
+"""
+
+TOKEN_PREFIX = "urn:radicale-ext:shared-contacts:"
+DISPLAY_NAME = "Shared contacts"
+
+
+class InvalidSyncToken(ExtError):
+    """A sync token that is not (or no longer) one of this address book's (RFC 6578 section 3.2)."""
+
+    status = 403
+    precondition = "D:valid-sync-token"
+
+
+@dataclass(frozen=True)
+class SharedCard:
+    owner: str
+    text: str
+    etag: str
+    modified: float
+
+    @property
+    def href(self) -> str:
+        return card_href(self.owner)
+
+
+@dataclass(frozen=True)
+class Listing:
+    cards: dict[str, SharedCard]   # by href
+    token: str
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    owner: str
+    name: str
+    fields: list[str]              # what differs from the person's copy, in words
+
+
+def card_href(owner: str) -> str:
+    return f"{owner}.vcf"
+
+
+def owner_of(href: str) -> str | None:
+    """The owner a card's resource name stands for (``alice.vcf``), or ``None``."""
+    if not href.endswith(".vcf"):
+        return None
+    try:
+        return names.user_name(href.removesuffix(".vcf"))
+    except InvalidName:
+        return None
+
+
+class SharedContacts:
+    def __init__(self, db: Database, cards: CardBook, consent: ConsentBook,
+                 circles_of: Callable[[str], frozenset[str]]) -> None:
+        self._db = db
+        self._cards = cards
+        self._consent = consent
+        self._circles_of = circles_of
+        self._first_sight = threading.Lock()
+
+    # -- what a person sees ------------------------------------------------------------------
+
+    def listing(self, recipient: str) -> Listing:
+        served = self.served(recipient)
+        return Listing({card.href: card for card in served.values()},
+                       self._track(recipient, {owner: card.etag for owner, card in served.items()}))
+
+    def card(self, recipient: str, owner: str) -> SharedCard | None:
+        """One card, as ``listing`` would show it (without counting changes)."""
+        return self.served(recipient, {owner}).get(owner)
+
+    def has_cards(self, recipient: str) -> bool:
+        return self._cards.reaches_anyone(recipient, self._circles_of(recipient))
+
+    def served(self, recipient: str, owners: Collection[str] | None = None) -> dict[str, SharedCard]:
+        """The cards shared with ``recipient`` (only those of ``owners`` when given), as they see them."""
+        reaching = self._cards.reaching(recipient, self._circles_of(recipient), owners)
+        if not reaching:
+            return {}
+        modes = self._consent.modes(recipient)
+        accepted = self._consent.accepted(recipient) if modes.default or modes.per_owner else {}
+        found: dict[str, SharedCard] = {}
+        for owner, reach in reaching.items():
+            stored = self._stored(owner, reach)
+            current = self._cards.projection(owner, stored, reach.selectors)
+            if current is None or stored is None:
+                continue
+            card, modified = current, stored.modified
+            if modes.asks_first(owner):
+                kept = accepted.get(owner)
+                if kept is None:
+                    self._accept_first(recipient, owner, current)
+                else:
+                    card, modified = self._kept(owner, kept.text, kept.etag, reach), kept.accepted_at
+            if card is not None:
+                found[owner] = SharedCard(owner, card.text, card.etag, modified)
+        return found
+
+    def _stored(self, owner: str, reach: CardReach) -> StoredCard | None:
+        stored = self._cards.stored(reach.me)
+        if (stored.source if stored else None) != reach.settled:
+            self._cards.settle(owner)  # changed by other means than a PUT (deleted, moved, restored ...)
+        return stored
+
+    def _kept(self, owner: str, text: str, etag: str, reach: CardReach) -> ProjectedCard | None:
+        """The accepted version, showing only the fields the person may see now."""
+        return self._cards.projection(owner, StoredCard(text, etag, 0.0), reach.selectors)
+
+    def _accept_first(self, recipient: str, owner: str, card: ProjectedCard) -> None:
+        with self._first_sight, self._db.write() as w:
+            if w.execute("SELECT 1 FROM card_accepted WHERE recipient = ? AND owner = ?",
+                         (recipient, owner)).fetchone() is None:
+                self._consent.accept(w, recipient, owner, card)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def changes(self, recipient: str, old_token: str = "", listing: Listing | None = None) -> tuple[str, list[str]]:
+        """The current token and the resource names changed since ``old_token`` (all, without one).
+
+        ``listing`` is the person's listing of this request, when there is one.
+        Raises :class:`InvalidSyncToken`.
+        """
+        listing = listing or self.listing(recipient)
+        if not old_token:
+            return listing.token, sorted(listing.cards)
+        epoch, seq = _parse_token(old_token)
+        book = self._db.read_one("SELECT epoch, seq FROM card_view_books WHERE recipient = ?", (recipient,))
+        if book is None or book[0] != epoch or seq > book[1]:
+            raise InvalidSyncToken("the sync token is not one of this address book's; sync again without a token")
+        rows = self._db.read("SELECT owner FROM card_views WHERE recipient = ? AND seq > ? ORDER BY seq",
+                             (recipient, seq))
+        return listing.token, [card_href(r[0]) for r in rows]
+
+    def _track(self, recipient: str, etags: dict[str, str]) -> str:
+        """Count a change for each card whose ETag differs from the last listing; the current token."""
+        book = self._db.read_one("SELECT epoch, seq FROM card_view_books WHERE recipient = ?", (recipient,))
+        if book is not None and self._unchanged(recipient, etags):
+            return _token(*book)
+        with self._db.write() as w:
+            book = w.execute("SELECT epoch, seq FROM card_view_books WHERE recipient = ?", (recipient,)).fetchone()
+            epoch, seq = book if book else (secrets.token_hex(6), 0)
+            seen = dict(w.execute("SELECT owner, etag FROM card_views WHERE recipient = ?", (recipient,)).fetchall())
+            for owner in sorted(set(seen) | set(etags)):
+                if seen.get(owner) != etags.get(owner):
+                    seq += 1
+                    w.execute("INSERT INTO card_views(recipient, owner, etag, seq) VALUES (?, ?, ?, ?) "
+                              "ON CONFLICT(recipient, owner) DO UPDATE SET etag = excluded.etag, seq = excluded.seq",
+                              (recipient, owner, etags.get(owner), seq))
+            w.execute("INSERT INTO card_view_books(recipient, epoch, seq) VALUES (?, ?, ?) "
+                      "ON CONFLICT(recipient) DO UPDATE SET seq = excluded.seq", (recipient, epoch, seq))
+        return _token(epoch, seq)
+
+    def _unchanged(self, recipient: str, etags: dict[str, str]) -> bool:
+        rows = self._db.read("SELECT owner, etag FROM card_views WHERE recipient = ? AND etag IS NOT NULL",
+                             (recipient,))
+        return dict(rows) == etags
+
+    # -- ask me first ------------------------------------------------------------------------
+
+    def ask_first(self, recipient: str, on: bool, owner: str | None = None) -> None:
+        """Choose whether changed cards (every card, or ``owner``'s) wait for the person's answer.
+
+        Turning it on keeps the version the person has now; turning it off
+        shows the current versions from the next request on.
+        """
+        if owner is not None:
+            names.user_name(owner)
+        reaching = self._cards.reaching(recipient, self._circles_of(recipient))
+        concerned = [o for o in reaching if owner is None or o == owner]
+        with self._db.write() as w:
+            self._consent.set_mode(w, recipient, on, owner if owner is not None else "")
+            for o in concerned:
+                if on:
+                    current = self._cards.projection(o, self._cards.stored(reaching[o].me), reaching[o].selectors)
+                    if current is not None:
+                        self._consent.accept(w, recipient, o, current)
+                else:
+                    w.execute("DELETE FROM card_accepted WHERE recipient = ? AND owner = ?", (recipient, o))
+
+    def modes(self, recipient: str) -> ConsentModes:
+        return self._consent.modes(recipient)
+
+    def pending(self, recipient: str) -> list[PendingUpdate]:
+        """Changed cards waiting for the person's answer."""
+        return [update for update, _card in self._pending(recipient).values()]
+
+    def accept(self, recipient: str, owner: str) -> PendingUpdate:
+        update, card = self._waiting(recipient, owner)
+        with self._db.write() as w:
+            self._consent.accept(w, recipient, owner, card)
+        return update
+
+    def decline(self, recipient: str, owner: str) -> PendingUpdate:
+        update, card = self._waiting(recipient, owner)
+        with self._db.write() as w:
+            self._consent.decline(w, recipient, owner, card.etag)
+        return update
+
+    def _waiting(self, recipient: str, owner: str) -> tuple[PendingUpdate, ProjectedCard]:
+        names.user_name(owner)
+        found = self._pending(recipient, owner).get(owner)
+        if found is None:
+            if not self._consent.asks_first(recipient, owner):
+                raise Conflict(f"{recipient!r} is not asked first about {owner!r}'s card: changes show at once "
+                               f"(radicale-ext card ask-first on --from {owner})")
+            raise NotFound(f"no change of {owner!r}'s card is waiting for {recipient!r}'s answer")
+        return found
+
+    def _pending(self, recipient: str, only: str | None = None) -> dict[str, tuple[PendingUpdate, ProjectedCard]]:
+        modes = self._consent.modes(recipient)
+        if not modes.default and not any(modes.per_owner.values()):
+            return {}
+        reaching = self._cards.reaching(recipient, self._circles_of(recipient))
+        accepted = self._consent.accepted(recipient)
+        found = {}
+        for owner, reach in reaching.items():
+            kept = accepted.get(owner)
+            if (only is not None and owner != only) or not modes.asks_first(owner) or kept is None:
+                continue
+            stored = self._stored(owner, reach)
+            current = self._cards.projection(owner, stored, reach.selectors)
+            served = self._kept(owner, kept.text, kept.etag, reach)
+            if current is None or served is None or current.etag in (served.etag, kept.declined_etag):
+                continue
+            try:
+                before, after = read_card(served.text), read_card(current.text)
+            except BadCard:
+                continue
+            update = PendingUpdate(owner, after.name or owner, changed_fields(before, after, EVERYTHING))
+            found[owner] = (update, current)
+        return found
+
+    @staticmethod
+    def forget_user(w: Writer, user: str) -> None:
+        w.execute("DELETE FROM card_views WHERE recipient = ?", (user,))
+        w.execute("DELETE FROM card_view_books WHERE recipient = ?", (user,))
+
+
+def _token(epoch: str, seq: int) -> str:
+    return f"{TOKEN_PREFIX}{epoch}-{seq}"
+
+
+def _parse_token(token: str) -> tuple[str, int]:
+    epoch, _sep, seq = token.strip().removeprefix(TOKEN_PREFIX).rpartition("-")
+    if not token.strip().startswith(TOKEN_PREFIX) or not epoch or not seq.isdigit():
+        raise InvalidSyncToken("the sync token is not one of this address book's; sync again without a token")
+    return epoch, int(seq)

@@ -1,0 +1,653 @@
+"""The item index: what Radicale knows of each item file, and a change log per collection.
+
+The files on disk stay the source of truth.  For each collection folder the
+index keeps, per item file, its stamp (inode, mtime and ctime in ns, size)
+and the facts Radicale would otherwise read from the file or its cache
+(ETag, UID, component, time range, a card's names), plus a change log: a
+sequence number per folder, the number of each item's last change and
+tombstones of deleted items.  From that a request is answered without
+opening item files:
+
+* the collection ETag / ctag, the same value as Radicale's
+  ``BaseCollection.etag`` (items in directory order, then the meta);
+* the sync-token and the changes since an older token (RFC 6578);
+* the listing, UID lookups and the time-range / name pre-filters of
+  calendar-query and addressbook-query.
+
+Freshness: while :class:`~radicale_ext.index.folder_watch.FolderWatch` watches a
+folder, only the names the kernel reported are looked at again; without a
+watch every request lists the folder and compares stamps, and a file
+written less than ``RACY_NS`` before it was indexed is asked again (git's
+"racy" rule).  Several processes share the SQLite file: whichever notices a
+change first logs it, the others adopt its number, so a token means the
+same in every process.  A missing, damaged or replaced index starts a new
+*epoch*: tokens of the old one are refused and clients sync afresh.
+Design notes: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from hashlib import sha256
+from pathlib import Path
+
+from .folder_watch import EVERYTHING, ChangedNames, FolderWatch
+
+logger = logging.getLogger(__name__)
+
+#: without a watch, a file modified less than this before it was indexed is asked again
+RACY_NS = 2_000_000_000
+
+#: the form of Radicale's own sync tokens, which clients already hold
+TOKEN_PREFIX = "http://radicale.org/ns/sync/"
+
+SCHEMA_VERSION = 3
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS folders (
+    folder TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    floor INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (
+    folder TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    made_ns INTEGER NOT NULL,
+    PRIMARY KEY (folder, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+    folder TEXT NOT NULL,
+    href TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted_ns INTEGER,
+    inode INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, size INTEGER, indexed_ns INTEGER,
+    etag TEXT, uid TEXT, name TEXT, component TEXT, start INTEGER, "end" INTEGER, names TEXT,
+    PRIMARY KEY (folder, href)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_seq ON entries (folder, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What ``stat`` says about an item file; any write changes at least one field."""
+
+    inode: int
+    mtime_ns: int
+    ctime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+    @property
+    def changed_ns(self) -> int:
+        """The latest of mtime and ctime (ctime cannot be set back, e.g. by a restore)."""
+        return max(self.mtime_ns, self.ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFacts:
+    """What Radicale's item cache holds of an item, and a card's names for name queries."""
+
+    etag: str
+    uid: str
+    name: str  # the vobject name: VCALENDAR or VCARD
+    component: str  # VEVENT, VTODO, VJOURNAL, VCARD
+    start: int
+    end: int
+    names: str = ""  # a card's FN values, case-folded, one per line
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stamp: FileStamp
+    facts: ItemFacts
+    seq: int  # the change log number of the item's last change
+    indexed_ns: int
+
+    def settled_for(self, stamp: FileStamp) -> bool:
+        """Same stamp, and the file was not written within RACY_NS of being indexed."""
+        return self.stamp == stamp and stamp.changed_ns < self.indexed_ns - RACY_NS
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    seq: int
+    deleted_ns: int
+
+
+def collection_etag(items: Iterable[tuple[str, str]], meta: Mapping[str, str]) -> str:
+    """Radicale's ``BaseCollection.etag``: sha256 over "href/etag" in order, then the meta as JSON."""
+    digest = sha256()
+    for href, etag in items:
+        digest.update((href + "/" + etag).encode())
+    digest.update(json.dumps(meta, sort_keys=True).encode())
+    return f'"{digest.hexdigest()}"'
+
+
+@dataclass(frozen=True)
+class FolderView:
+    """One consistent state of a collection folder; never changes once made."""
+
+    epoch: str
+    seq: int
+    floor: int  # tokens older than this may miss pruned deletions
+    listed: tuple[str, ...] | None  # item hrefs in directory order; None: list the folder when asked
+    entries: Mapping[str, Entry]
+    tombstones: Mapping[str, Tombstone] = field(default_factory=dict)
+    # each log number's random check: a number reused after the index was restored from
+    # a backup gets another one, so a token issued before the restore is refused
+    checks: Mapping[int, str] = field(default_factory=dict)
+    folder: str = ""
+    is_item_name: Callable[[str], bool] = bool
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """The items in directory order, as Radicale's ``_list`` gives them (the ctag depends on it)."""
+        if self.listed is not None:
+            return tuple(href for href in self.listed if href in self.entries)
+        return tuple(href for href in _names(self.folder, self.is_item_name) if href in self.entries)
+
+    @cached_property
+    def _items_digest(self):
+        digest = sha256()
+        for href in self.order:
+            digest.update((href + "/" + self.entries[href].facts.etag).encode())
+        return digest
+
+    def ctag(self, meta: Mapping[str, str]) -> str:
+        """Radicale's collection ETag for these items and ``meta``."""
+        digest = self._items_digest.copy()
+        digest.update(json.dumps(meta, sort_keys=True).encode())
+        return f'"{digest.hexdigest()}"'
+
+    @property
+    def token(self) -> str:
+        return f"{TOKEN_PREFIX}{self.epoch}{self.seq:016x}{self.checks.get(self.seq, '0' * 16)}"
+
+    def changes_since(self, token: str) -> list[str]:
+        """Hrefs changed or deleted after ``token``; everything (and recent deletions) for "".
+
+        Raises ValueError for a token this index did not issue (another
+        epoch, stock Radicale's, garbage, or older than the pruned log): the
+        client answers a DAV:valid-sync-token error with a full sync."""
+        if not token:
+            return [*self.order, *self.tombstones]
+        seq = self._seq_of(token)
+        if seq == self.seq:
+            return []
+        return ([href for href, entry in self.entries.items() if entry.seq > seq]
+                + [href for href, stone in self.tombstones.items() if stone.seq > seq])
+
+    def _seq_of(self, token: str) -> int:
+        name = token.removeprefix(TOKEN_PREFIX)
+        if name == token or len(name) != 64 or name[:32] != self.epoch:
+            raise ValueError(f"sync token not issued by this collection's index: {token!r}")
+        try:
+            seq = int(name[32:48], 16)
+        except ValueError:
+            raise ValueError(f"malformed sync token: {token!r}") from None
+        if not self.floor <= seq <= self.seq or self.checks.get(seq) != name[48:]:
+            raise ValueError(f"sync token out of range or from a log restored since: {token!r}")
+        return seq
+
+    @cached_property
+    def uids(self) -> frozenset[str]:
+        return frozenset(entry.facts.uid for entry in self.entries.values())
+
+    @cached_property
+    def newest_mtime_ns(self) -> int:
+        return max((entry.stamp.mtime_ns for entry in self.entries.values()), default=0)
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(16)
+
+
+def new_check() -> str:
+    return secrets.token_hex(8)
+
+
+FactsOf = Callable[[str], "ItemFacts | None"]
+Seen = Mapping[str, tuple[FileStamp, "ItemFacts | None"]]  # re-read files: stamp and facts (None: no item)
+Look = Callable[[str], "tuple[FileStamp, ItemFacts | None] | None"]  # read one file again (None: no file)
+
+
+@dataclass
+class _Folder:
+    """A process's copy of one folder's index, and whether a watch vouches for it.
+
+    A watch follows the folder's inode: if the folder at this path is
+    another one (a parent renamed away and a copy put in its place), the
+    watch says nothing about it, so the identity is compared on every use."""
+
+    view: FolderView
+    watched: bool = False
+    identity: tuple[int, int] | None = None
+
+
+class ItemIndex:
+    """Item facts and change logs of all collection folders, in SQLite and in memory."""
+
+    def __init__(self, path: Path, max_token_age_s: int = 30 * 24 * 3600,
+                 watch: FolderWatch | None = None) -> None:
+        self._path = path
+        self._max_token_age_ns = max_token_age_s * 1_000_000_000
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._folders: dict[str, _Folder] = {}
+        self._dirty: dict[str, ChangedNames] = {}  # by filesystem folder
+        self._watch = watch if watch is not None else FolderWatch()
+        self._open_checked()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- the one question the storage asks ------------------------------------
+
+    def view(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> FolderView:
+        """The current state of the collection ``key`` stored in ``folder``.
+
+        ``facts_of(href)`` reads one item the way Radicale does (None: not an
+        item Radicale would list, e.g. broken or too large)."""
+        with self._lock:
+            for changed_folder, names in self._watch.drain().items():
+                known = self._dirty.get(changed_folder, set())
+                self._dirty[changed_folder] = (EVERYTHING if names is EVERYTHING or known is EVERYTHING
+                                               else known | names)
+            state = self._folders.get(key)
+            if state is not None and state.view.folder != folder:  # e.g. the temporary folder of a MKCOL
+                self._dirty.pop(state.view.folder, None)
+                self._watch.forget(state.view.folder)
+            dirty = self._dirty.pop(folder, set())
+            if (state is None or not state.watched or state.view.folder != folder or dirty is EVERYTHING
+                    or state.identity != _identity(folder)):
+                if state is not None and state.watched:
+                    self._watch.forget(folder)  # it may watch a folder that was moved away
+                state = self._scan(key, folder, is_item_name, facts_of, state)
+            elif dirty:
+                view = self._recheck(key, folder, is_item_name, facts_of, state.view, dirty)
+                state = _Folder(view, True, state.identity)
+            self._folders[key] = state
+            return state.view
+
+    def forget(self, key: str, folder: str) -> None:
+        """A deleted collection (and those inside it): drop its log; a new one starts a new epoch."""
+        with self._lock:
+            for known in [k for k in self._folders if k == key or k.startswith(key + "/")]:
+                del self._folders[known]
+            self._watch.forget(folder)
+            self._dirty.pop(folder, None)
+            with self._saving() as db:
+                db.execute("DELETE FROM entries WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+                db.execute("DELETE FROM folders WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+                db.execute("DELETE FROM commits WHERE folder = ? OR folder LIKE ?", (key, key + "/%"))
+
+    # -- finding what changed ---------------------------------------------------
+
+    def _scan(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
+              state: _Folder | None) -> _Folder:
+        """List the folder and compare every stamp (first sight, no watch, or events lost)."""
+        identity = _identity(folder)
+        watched = self._watch.watch(folder)  # before listing: a change during the scan is queued
+        base = state.view if state is not None else self._load(key)
+        listing = _listing(folder, is_item_name)
+        seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
+        for href, stamp in listing:
+            entry = base.entries.get(href)
+            if entry is None or not entry.settled_for(stamp):
+                seen[href] = (stamp, facts_of(href))
+        listed = tuple(href for href, _ in listing)
+        present = set(listed)
+        gone = {href for href in base.entries if href not in present}
+        view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of))
+        return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched, identity)
+
+    def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
+                 base: FolderView, names: set[str]) -> FolderView:
+        """Look again at the names the kernel reported, and only at them."""
+        seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
+        gone: set[str] = set()
+        look = _looker(folder, is_item_name, facts_of)
+        for href in names:
+            found = look(href)
+            if found is None:
+                if href in base.entries:
+                    gone.add(href)
+            else:
+                seen[href] = found
+        new_names = any(href not in base.entries for href, (_, facts) in seen.items() if facts is not None)
+        listed = None if gone or new_names or base.listed is None else base.listed
+        view = self._commit(key, base, seen, gone, listed, look)
+        return replace(view, folder=folder, is_item_name=is_item_name)
+
+    # -- the change log ---------------------------------------------------------
+
+    def _commit(self, key: str, base: FolderView, seen: Seen, gone: set[str],
+                listed: tuple[str, ...] | None, look: Look) -> FolderView:
+        """A new view with the re-read files and ``gone`` applied, logged in SQLite.
+
+        A file that is not an item (facts None) counts as gone.  ``look``
+        reads a file again where another process's log says something this
+        process has not seen."""
+        gone = gone | {href for href, (_, facts) in seen.items() if facts is None}
+        updates = {href: (stamp, facts) for href, (stamp, facts) in seen.items() if facts is not None}
+        if base.seq and not _differs(base, updates, gone):  # seq 0: never saved, start its log
+            return base if listed == base.listed else replace(base, listed=listed)
+        now = time.time_ns()
+        try:
+            with self._transaction() as db:
+                return self._logged(db, key, base, updates, gone, listed, now, look)
+        except sqlite3.OperationalError as e:  # busy or read-only: serve from memory, log next time
+            logger.warning("item index %s: not saved (%s)", self._path, e)
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+        # kept in memory only, in an epoch of its own: the next saved log refuses its tokens
+        view = _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, listed, now)
+        return replace(view, checks={view.seq: new_check()})
+
+    def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
+                listed: tuple[str, ...] | None, now: int, look: Look) -> FolderView:
+        row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
+        if row is None:
+            return self._rebuilt(db, key, base, updates, gone, listed, now)
+        epoch, seq, floor = row
+        if epoch != base.epoch:  # another process (re)built it: its rows are the base of ours
+            base, listed = self._load(key), None
+        base, listed = self._with_log_of_others(db, key, base, updates, gone, listed, look)
+        changes = _Changes(base, updates, gone)
+        fresh = sorted(changes.changed | changes.removed)
+        numbers = {href: seq + n for n, href in enumerate(fresh, start=1)}
+        seq += len(fresh)
+        checks = self._checks(db, key, base, seq if fresh else None, now)
+        view = replace(changes.applied(epoch, seq, numbers, listed, now), checks=checks)
+        view, floor = self._pruned(replace(view, floor=floor), now)
+        db.execute("UPDATE folders SET seq = ?, floor = ? WHERE folder = ?", (seq, floor, key))
+        self._save_rows(db, key, view, set(updates) | changes.removed)
+        return view
+
+    def _checks(self, db: sqlite3.Connection, key: str, base: FolderView, new_seq: int | None,
+                now: int) -> Mapping[int, str]:
+        """The checks of the numbers since ``base`` (others' included), and one for ``new_seq``."""
+        checks = dict(base.checks)
+        if new_seq is not None:
+            db.execute("INSERT OR REPLACE INTO commits VALUES (?, ?, ?, ?)", (key, new_seq, new_check(), now))
+            db.execute("DELETE FROM commits WHERE folder = ? AND made_ns < ? AND seq < ?",
+                       (key, now - self._max_token_age_ns, new_seq))
+        checks.update(db.execute("SELECT seq, nonce FROM commits WHERE folder = ? AND seq > ?",
+                                 (key, base.seq)).fetchall())
+        return checks
+
+    @staticmethod
+    def _with_log_of_others(db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
+                            listed: tuple[str, ...] | None, look: Look) -> tuple[FolderView, tuple | None]:
+        """``base`` with what other processes logged since it, checked against the files.
+
+        A change logged elsewhere and seen here too (same stamp, or the same
+        deletion) is then no change here and keeps its number.  One this
+        process has not seen is taken as logged if the file still agrees;
+        otherwise the file is read again and counts as seen now, so a view
+        never claims a number whose change it does not hold."""
+        rows = db.execute(f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ? AND seq > ?",
+                          (key, base.seq)).fetchall()
+        if not rows:
+            return base, listed
+        entries, tombstones = dict(base.entries), dict(base.tombstones)
+        for href, record in map(_from_row, rows):
+            if isinstance(record, Tombstone):
+                entries.pop(href, None)
+                tombstones[href] = record
+            else:
+                if href not in entries:
+                    listed = None  # a name this process has not listed: read the order again
+                entries[href] = record
+                tombstones.pop(href, None)
+            if href in updates or href in gone:
+                continue
+            found = look(href)
+            if found is None:
+                if isinstance(record, Entry):
+                    gone.add(href)
+            elif not isinstance(record, Entry) or record.stamp != found[0]:
+                if found[1] is None:
+                    gone.add(href)
+                else:
+                    updates[href] = found
+        return replace(base, entries=entries, tombstones=tombstones), listed
+
+    def _pruned(self, view: FolderView, now: int) -> tuple[FolderView, int]:
+        """Tombstones older than the token age go; tokens from before them are then refused."""
+        old = [stone.seq for stone in view.tombstones.values() if stone.deleted_ns < now - self._max_token_age_ns]
+        if not old:
+            return view, view.floor
+        floor = max(view.floor, *old)
+        kept = {href: stone for href, stone in view.tombstones.items() if stone.seq > floor}
+        return replace(view, tombstones=kept, floor=floor), floor
+
+    def _rebuilt(self, db: sqlite3.Connection, key: str, base: FolderView, updates, gone: set[str],
+                 listed: tuple[str, ...] | None, now: int) -> FolderView:
+        """The index has no log for this folder (new, deleted, damaged): a new epoch, every item logged once."""
+        entries = {href: replace(entry, seq=1) for href, entry in base.entries.items() if href not in gone}
+        for href, (stamp, facts) in updates.items():
+            entries[href] = Entry(stamp, facts, 1, now)
+        check = new_check()
+        view = FolderView(new_epoch(), 1, 1, listed, entries, {}, {1: check})
+        db.execute("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?)", (key, view.epoch, 1, 1))
+        db.execute("DELETE FROM entries WHERE folder = ?", (key,))
+        db.execute("DELETE FROM commits WHERE folder = ?", (key,))
+        db.execute("INSERT INTO commits VALUES (?, ?, ?, ?)", (key, 1, check, now))
+        self._save_rows(db, key, view, set(entries))
+        return view
+
+    @staticmethod
+    def _save_rows(db: sqlite3.Connection, key: str, view: FolderView, hrefs: Iterable[str]) -> None:
+        rows = []
+        for href in hrefs:
+            entry = view.entries.get(href)
+            if entry is not None:
+                f, s = entry.facts, entry.stamp
+                rows.append((href, entry.seq, None, s.inode, s.mtime_ns, s.ctime_ns, s.size,
+                             entry.indexed_ns, f.etag, f.uid, f.name, f.component, f.start, f.end, f.names, key))
+            elif href in view.tombstones:
+                stone = view.tombstones[href]
+                rows.append((href, stone.seq, stone.deleted_ns, *([None] * 12), key))
+        db.executemany(f"INSERT OR REPLACE INTO entries ({ROW_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)
+        db.execute("DELETE FROM entries WHERE folder = ? AND deleted_ns IS NOT NULL AND seq <= ?",
+                   (key, view.floor))
+
+    # -- SQLite ------------------------------------------------------------------
+
+    def _load(self, key: str) -> FolderView:
+        """This folder's saved index (an empty one in a new epoch where there is none)."""
+        try:
+            db = self._connection()
+            row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
+            rows = [] if row is None else db.execute(
+                f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ?", (key,)).fetchall()
+            checks = dict(db.execute("SELECT seq, nonce FROM commits WHERE folder = ?", (key,)).fetchall())
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+            row, rows, checks = None, [], {}
+        if row is None:
+            return FolderView(new_epoch(), 0, 0, (), {})
+        entries: dict[str, Entry] = {}
+        tombstones: dict[str, Tombstone] = {}
+        for href, record in map(_from_row, rows):
+            if isinstance(record, Tombstone):
+                tombstones[href] = record
+            else:
+                entries[href] = record
+        return FolderView(row[0], row[1], row[2], None, entries, tombstones, checks)
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[sqlite3.Connection]:
+        """A write that only saves time later: damage rebuilds, busy is logged."""
+        try:
+            with self._transaction() as db:
+                yield db
+        except sqlite3.OperationalError as e:
+            logger.warning("item index %s: not saved (%s)", self._path, e)
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                db.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS entries; "
+                                 f"DROP TABLE IF EXISTS folders; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
+                                 " COMMIT;")
+            self._local.db = db
+        return db
+
+    def _open_checked(self) -> None:
+        try:
+            db = self._connection()
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError as e:
+            self._recreate(e)
+
+    def _recreate(self, error: Exception) -> None:
+        """The index is only a cache of the files: a damaged one is replaced by an empty one.
+
+        Each folder is scanned and logged again in a new epoch on its next
+        use, so tokens issued before are refused and clients sync afresh."""
+        logger.warning("item index %s is damaged (%s): rebuilding it from the files", self._path, error)
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(str(self._path) + suffix)
+        with self._lock:
+            self._folders.clear()
+        self._connection()
+
+
+ROW_COLUMNS = ("href, seq, deleted_ns, inode, mtime_ns, ctime_ns, size, indexed_ns, "
+               "etag, uid, name, component, start, \"end\", names, folder")
+
+
+def _from_row(row: tuple) -> tuple[str, Entry | Tombstone]:
+    href, seq, deleted_ns, inode, mtime, ctime, size, indexed, *facts, _folder = row
+    if deleted_ns is not None:
+        return href, Tombstone(seq, deleted_ns)
+    return href, Entry(FileStamp(inode, mtime, ctime, size), ItemFacts(*facts), seq, indexed)
+
+
+@dataclass
+class _Changes:
+    """Re-read files and vanished ones, compared with what a view knew."""
+
+    base: FolderView
+    updates: Mapping[str, tuple[FileStamp, ItemFacts]]
+    gone: set[str]
+
+    @cached_property
+    def changed(self) -> set[str]:
+        """New items, and items whose facts (ETag first) differ: these get a log number."""
+        entries = self.base.entries
+        return {href for href, (_, facts) in self.updates.items()
+                if href not in entries or entries[href].facts != facts}
+
+    @cached_property
+    def removed(self) -> set[str]:
+        return {href for href in self.gone if href in self.base.entries}
+
+    def applied(self, epoch: str, seq: int, numbers: Mapping[str, int], listed: tuple[str, ...] | None,
+                now: int) -> FolderView:
+        entries = dict(self.base.entries)
+        tombstones = dict(self.base.tombstones)
+        for href, (stamp, facts) in self.updates.items():
+            number = numbers.get(href, seq) if href in self.changed else entries[href].seq
+            entries[href] = Entry(stamp, facts, number, now)
+            tombstones.pop(href, None)
+        for href in self.removed:
+            entries.pop(href, None)
+            tombstones[href] = Tombstone(numbers.get(href, seq), now)
+        if listed is not None:
+            listed = tuple(href for href in listed if href in entries)
+        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones, self.base.checks)
+
+
+def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:
+    """Anything to log or save: a new or changed item, a removal, or only a new stamp."""
+    entries = base.entries
+    return (any(href in entries for href in gone)
+            or any(href not in entries or entries[href].stamp != stamp or entries[href].facts != facts
+                   for href, (stamp, facts) in updates.items()))
+
+
+def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> Look:
+    """Read one file of ``folder`` again: its stamp and facts, or None where there is no item file."""
+    def look(href: str) -> tuple[FileStamp, ItemFacts | None] | None:
+        stamp = _stamp(os.path.join(folder, href)) if is_item_name(href) else None
+        return None if stamp is None else (stamp, facts_of(href))
+    return look
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """Which folder is at this path now (device and inode); None where there is none."""
+    try:
+        st = os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _stamp(path: str) -> FileStamp | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return FileStamp.of(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _listing(folder: str, is_item_name: Callable[[str], bool]) -> list[tuple[str, FileStamp]]:
+    """Radicale's ``_list`` (same files, same order), each with its stamp."""
+    listing = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file() and is_item_name(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    listing.append((entry.name, FileStamp.of(entry.stat())))
+    return listing
+
+
+def _names(folder: str, is_item_name: Callable[[str], bool]) -> list[str]:
+    """Radicale's ``_list`` without stat-ing each file (``is_file`` comes from the directory entry)."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        return [entry.name for entry in entries if entry.is_file() and is_item_name(entry.name)]
+    return []

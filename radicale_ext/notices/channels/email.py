@@ -1,0 +1,254 @@
+"""E-mail over SMTP: one message per notice (or per digest), plain text and HTML.
+
+Uses Radicale's own ``[hook]`` SMTP options (server, port, ``smtp_security``
+none / starttls / tls, certificate checking, user name and password,
+``from_email``).  One connection serves a whole batch.  Each message's
+``Message-ID`` is made from the delivery's idempotency key, so a message
+sent again after a crash (the worker died after the server accepted it but
+before it was recorded: SMTP has no way to ask "did you get this?") carries
+the same ``Message-ID`` as the first, which mail systems and clients may
+use to drop the repeat.  A single notice about calendar items comes with
+the items as ``text/calendar`` attachments (as they are now), so the reader
+can add them to a calendar that is not synced.
+
+Temporary failures (no connection, a 4xx reply, a timeout) are retried;
+an address that is not one, a message over the server's size, and 5xx
+replies are permanent.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.header
+import email.utils
+import html
+import os
+import secrets
+import smtplib
+import ssl
+from collections.abc import Callable
+
+from ...base import layout
+from ...base.errors import ExtError
+from ..changes import ChangeNotice
+from ..outbox import ChangeKind
+from ..preferences import check_email
+from ..settings import SmtpSettings
+from ..wording import Wording
+from . import DeliveryFailed, Outgoing
+
+MAX_ATTACHMENTS = 3
+ATTACHED = frozenset({ChangeKind.ITEM_CREATED, ChangeKind.ITEM_UPDATED, ChangeKind.ITEM_MOVED})
+
+ItemReader = Callable[[str, str], str | None]
+
+
+def item_reader(collections_folder: str) -> ItemReader:
+    """Reads an item as Radicale stored it (``/owner/collection/``, ``href``), or ``None``."""
+    def read(collection: str, href: str) -> str | None:
+        if not href or "/" in href or href.startswith("."):
+            return None
+        path = os.path.join(layout.collection_folder(collections_folder, collection), href)
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                return f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+    return read
+
+
+class EmailSender:
+    def __init__(self, smtp: SmtpSettings, wording: Wording, read_item: ItemReader, *, timeout: float,
+                 public_url: str = "") -> None:
+        self._smtp = smtp
+        self._wording = wording
+        self._read_item = read_item
+        self._timeout = timeout
+        self._public_url = public_url
+        self._connection: smtplib.SMTP | None = None
+
+    # -- the message ----------------------------------------------------------------------
+
+    def message(self, outgoing: Outgoing, address: str, now: float) -> bytes:
+        """The message as sent (RFC 5322 with MIME, RFC 2045-2049), built directly: the ``email``
+        package's generator costs several milliseconds a message."""
+        reader, zone = outgoing.recipient, outgoing.contact.timezone
+        if outgoing.digest:
+            count = len(outgoing.notices)
+            subject = f"{count} change{'s' if count != 1 else ''} in calendars and address books shared with you"
+        else:
+            subject = self._wording.headline(outgoing.notices[0], reader, zone)
+        headers = [("From", self._smtp.sender), ("To", address), ("Subject", _header_text(subject)),
+                   ("Date", email.utils.formatdate(now, localtime=False)),
+                   ("Message-ID", f"<{outgoing.key}@{self._smtp.sender.rpartition('@')[2] or 'localhost'}>"),
+                   ("Auto-Submitted", "auto-generated"),                 # RFC 3834: no auto-replies to this
+                   ("MIME-Version", "1.0")]
+        sections = [(self._wording.headline(n, reader, zone),
+                     self._wording.lines(n, reader, zone) if len(n.changes) > 1 else [],
+                     email.utils.formatdate(n.changes[-1].at, usegmt=True)) for n in outgoing.notices]
+        body = _alternative(self._text(reader, sections), self._html(reader, sections))
+        attachments = [] if outgoing.digest else self._attachments(outgoing.notices[0])
+        if attachments:
+            body = _multipart("mixed", [body, *(_attachment(name, text) for name, text in attachments)])
+        return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii") + body
+
+    def _text(self, reader: str, sections: list[tuple[str, list[str], str]]) -> str:
+        parts = [f"Hello {reader},", ""]
+        for headline, lines, when in sections:
+            parts.append(f"{headline}.")
+            parts += [f"  - {line}" for line in lines]
+            parts += [f"  ({when})", ""]
+        parts.append(self._footer())
+        return "\n".join(parts) + "\n"
+
+    def _html(self, reader: str, sections: list[tuple[str, list[str], str]]) -> str:
+        body = [f"<p>Hello {html.escape(reader)},</p>"]
+        for headline, lines, when in sections:
+            body.append(f"<p><strong>{html.escape(headline)}.</strong>")
+            if lines:
+                body.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+            body.append(f"<br><small>{html.escape(when)}</small></p>")
+        body.append(f"<p><small>{html.escape(self._footer())}</small></p>")
+        return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(body) + "\n</body></html>\n"
+
+    def _footer(self) -> str:
+        where = f" ({self._public_url})" if self._public_url else ""
+        return (f"You get this because a calendar or address book on your server{where} is shared with you. "
+                "To choose how you hear about changes: radicale-ext notices set / mute.")
+
+    def _attachments(self, notice: ChangeNotice) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for change in notice.item_changes:
+            if change.kind not in ATTACHED or change.component not in ("VEVENT", "VTODO", "VJOURNAL"):
+                continue
+            collection = change.to_collection or notice.collection
+            href = change.to_item or change.item
+            text = self._read_item(collection, href or "")
+            if text and len(found) < MAX_ATTACHMENTS:
+                stem = "".join(ch for ch in (href or "event").rsplit(".", 1)[0] if ch.isalnum() or ch in "-_")
+                found.append((f"{stem or 'event'}.ics", text))
+        return found
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(self, outgoing: Outgoing, now: float) -> None:
+        address = outgoing.contact.email_address or ""
+        try:
+            check_email(address)
+        except ExtError as e:
+            raise DeliveryFailed(f"e-mail to {outgoing.recipient!r}: {e}", permanent=True) from None
+        if not self._smtp.sender:
+            raise DeliveryFailed("e-mail: [hook] from_email is not set; set the sender address", permanent=False)
+        message = self.message(outgoing, address, now)
+        for attempt in (1, 2):
+            try:
+                self._connect().sendmail(self._smtp.sender, [address], message)
+                return
+            except smtplib.SMTPServerDisconnected as e:
+                self._drop()
+                if attempt == 2:
+                    raise DeliveryFailed(f"e-mail to {address}: the SMTP server closed the connection ({e})") from None
+            except smtplib.SMTPRecipientsRefused as e:
+                code, reply = next(iter(e.recipients.values()))
+                raise DeliveryFailed(f"e-mail to {address}: refused by the SMTP server: {code} {_text(reply)}",
+                                     permanent=code >= 500) from None
+            except smtplib.SMTPResponseException as e:
+                self._drop()
+                raise DeliveryFailed(f"e-mail to {address}: the SMTP server answered {e.smtp_code} "
+                                     f"{_text(e.smtp_error)}", permanent=e.smtp_code >= 500 and e.smtp_code != 530
+                                     ) from None
+            except (OSError, smtplib.SMTPException) as e:
+                self._drop()
+                raise DeliveryFailed(f"e-mail to {address}: cannot reach the SMTP server "
+                                     f"{self._smtp.server}:{self._smtp.port} ({e or type(e).__name__})") from None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._connection is not None:
+            return self._connection
+        smtp = self._smtp
+        if not smtp.configured:
+            raise smtplib.SMTPException("no SMTP server is configured ([hook] smtp_server)")
+        context = _tls_context(smtp.verify) if smtp.security != "none" else None
+        if smtp.security == "tls":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(smtp.server, smtp.port, timeout=self._timeout,
+                                                        context=context)
+        else:
+            connection = smtplib.SMTP(smtp.server, smtp.port, timeout=self._timeout)
+        try:
+            connection.ehlo_or_helo_if_needed()
+            if smtp.security == "starttls":
+                connection.starttls(context=context)
+                connection.ehlo()
+            if smtp.username:
+                connection.login(smtp.username, smtp.password)
+        except BaseException:
+            with _quietly():
+                connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            with _quietly():
+                self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with _quietly():
+                self._connection.quit()
+            self._drop()
+
+
+def _tls_context(verify: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if verify == "NONE":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif verify == "OPTIONAL":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _text(reply: bytes | str) -> str:
+    return (reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)).strip()
+
+
+def _quietly() -> contextlib.suppress:
+    return contextlib.suppress(OSError, smtplib.SMTPException)
+
+
+# -- MIME, by hand ------------------------------------------------------------------------------
+
+
+def _header_text(value: str) -> str:
+    """A header's text: as is when ASCII, else an RFC 2047 encoded-word."""
+    value = " ".join(value.split())
+    return value if value.isascii() else email.header.Header(value, "utf-8").encode()
+
+
+def _part(content_type: str, data: bytes, *extra: str) -> bytes:
+    head = [f"Content-Type: {content_type}", "Content-Transfer-Encoding: base64", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    boundary = f"=_radicale-ext_{secrets.token_hex(12)}"
+    out = [f"Content-Type: multipart/{subtype}; boundary=\"{boundary}\"\r\n\r\n".encode("ascii")]
+    for part in parts:
+        out.append(f"--{boundary}\r\n".encode("ascii") + part + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(out)
+
+
+def _alternative(text: str, html_text: str) -> bytes:
+    return _multipart("alternative", [_part("text/plain; charset=utf-8", text.encode()),
+                                      _part("text/html; charset=utf-8", html_text.encode())])
+
+
+def _attachment(name: str, text: str) -> bytes:
+    return _part(f'text/calendar; charset=utf-8; name="{name}"', text.encode(),
+                 f'Content-Disposition: attachment; filename="{name}"')

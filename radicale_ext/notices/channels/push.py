@@ -1,0 +1,77 @@
+"""WebDAV-Push over Web Push: an encrypted ``push-message`` to each subscribed device.
+
+For each delivery (one device's subscription), POST to its push resource
+(RFC 8030 section 5) the ``push-message`` naming the collection's topic
+(:mod:`radicale_ext.notices.push.webdav_push`), encrypted for the subscription (RFC 8291,
+``Content-Encoding: aes128gcm``), with ``Authorization: vapid`` (RFC 8292),
+``TTL`` (how long the push service may keep it), ``Urgency: normal`` and a
+``Topic`` header (the collection's topic), so the push service replaces a
+message still waiting with the newer one.
+
+201 (or any 2xx) is success; 404 and 410 mean the subscription is gone: it
+is removed and the delivery dropped.  413 (too large), other 4xx and a
+subscription that breaks the rules (not https, bad keys) are permanent
+failures; 429 and 5xx are retried.  A push is a hint to sync, so a repeat
+after a crash costs a device one more sync, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...base.errors import ExtError
+from ..outbox import ChangeKind
+from ..preferences import check_url
+from ..push.subscriptions import PushSubscriptions
+from ..push.webdav_push import push_message
+from ..push.webpush import PayloadTooLarge, PushKeyError, VapidKey, encrypt
+from . import DeliveryFailed, Outgoing, RecipientGone
+from .http import post, retry_helps
+
+TTL = 24 * 3600
+CONTENT_KINDS = frozenset(ChangeKind) - {ChangeKind.PROPERTIES_CHANGED}
+
+
+class PushSender:
+    def __init__(self, subscriptions: PushSubscriptions, vapid: Callable[[], VapidKey],
+                 topic_of: Callable[[str], str], *, https_only: bool, timeout: float) -> None:
+        self._subscriptions = subscriptions
+        self._vapid = vapid
+        self._topic_of = topic_of
+        self._https_only = https_only
+        self._timeout = timeout
+
+    def send(self, outgoing: Outgoing, now: float) -> None:
+        delivery = outgoing.deliveries[0]
+        sub = self._subscriptions.get(delivery.target)
+        if sub is None or sub.expires_at <= now:
+            raise RecipientGone("the push subscription expired or was removed")
+        try:
+            check_url(sub.endpoint, https_only=self._https_only, what="push resource")
+        except ExtError as e:
+            raise DeliveryFailed(f"push to {outgoing.recipient!r}: {e}", permanent=True) from None
+        kinds = {c.kind for n in outgoing.notices for c in n.changes}
+        topic = self._topic_of(sub.collection)
+        payload = push_message(topic, content_update=bool(kinds & CONTENT_KINDS),
+                               property_update=ChangeKind.PROPERTIES_CHANGED in kinds)
+        try:
+            body = encrypt(payload, sub.public_key, sub.auth_secret)
+        except (PayloadTooLarge, PushKeyError) as e:
+            raise DeliveryFailed(f"push to {outgoing.recipient!r}: {e}", permanent=True) from None
+        headers = {"Content-Type": 'application/xml; charset="UTF-8"', "Content-Encoding": "aes128gcm",
+                   "TTL": str(TTL), "Urgency": "normal", "Topic": topic,
+                   "Authorization": self._vapid().authorization(sub.endpoint, now)}
+        try:
+            answer = post(sub.endpoint, body, headers, self._timeout)
+        except OSError as e:
+            raise DeliveryFailed(f"push to {outgoing.recipient!r}: the push service did not answer ({e})") from None
+        if 200 <= answer.status < 300:
+            return
+        if answer.status in (404, 410):
+            self._subscriptions.remove(sub.id)
+            raise RecipientGone(f"the push service answered {answer.status}: the subscription is gone; removed it")
+        raise DeliveryFailed(f"push to {outgoing.recipient!r}: the push service answered {answer.status}",
+                             permanent=not retry_helps(answer.status))
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""Composing change notices: outbox records become notices, bursts become one.
+
+Records of one actor in one collection whose times fall within ``[hook]
+notices_window`` seconds of the first of them make one notice; the notice
+is composed once that window has closed (so it waits at most one window).
+A record of a kind that nobody else can hear about (a new collection, a
+home) is taken without a notice.  Taking the records and storing their
+notice is one transaction (:meth:`.outbox.Outbox.take`), and one worker at a
+time composes (it holds the lease :data:`LEASE`, see :mod:`.worker`), so each
+record is in exactly one notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..base.database import Database
+from .changes import TOLD, ChangeNotices, ItemChange
+from .outbox import Outbox, Record
+
+LEASE = "compose"  # held by the one worker that composes and hands out notices
+
+
+class _TakenMeanwhile(Exception):
+    """Another worker took one of the records first: leave this group to it."""
+
+
+def _told(record: Record) -> bool:
+    return record.change.kind in TOLD and record.change.collection.strip("/").count("/") == 1
+
+
+def plan(records: Sequence[Record], now: float, window: float) -> tuple[list[list[Record]], list[Record]]:
+    """The groups whose window has closed (each one notice), and the records to take without one."""
+    quiet = [r for r in records if not _told(r)]
+    open_groups: dict[tuple[str, str], list[Record]] = {}
+    due: list[list[Record]] = []
+    for record in records:
+        if not _told(record):
+            continue
+        key = (record.change.actor, record.change.collection)
+        group = open_groups.get(key)
+        if group is not None and record.created_at < group[0].created_at + window:
+            group.append(record)
+            continue
+        if group is not None:
+            due.append(group)  # a later record closed its window
+        open_groups[key] = [record]
+    due += [g for g in open_groups.values() if now >= g[0].created_at + window]
+    return sorted(due, key=lambda g: g[0].id), quiet
+
+
+class NoticeComposer:
+    def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._notices = notices
+        self._window = window
+
+    def compose_due(self, now: float) -> int:
+        """Compose every notice whose window has closed; returns how many were made."""
+        groups, quiet = plan(self._outbox.untaken(), now, self._window)
+        made = 0
+        if quiet:
+            with self._db.write() as w:
+                for record in quiet:
+                    self._outbox.take(w, [record.id], None, now)
+        for group in groups:
+            try:
+                with self._db.write() as w:
+                    first = group[0].change
+                    notice_id = self._notices.add(w, first.collection, first.actor,
+                                                  [ItemChange.from_record(r) for r in group], now)
+                    if not self._outbox.take(w, [r.id for r in group], notice_id, now):
+                        raise _TakenMeanwhile
+                made += 1
+            except _TakenMeanwhile:
+                continue
+        if groups or quiet:
+            self._outbox.advance_watermark()
+        return made

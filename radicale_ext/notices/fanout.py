@@ -1,0 +1,207 @@
+"""Handing a change notice to everyone concerned: who they are, and through which channels.
+
+**Who.** Everyone whose access to the collection is effective when the
+notice is handed out: its owner, and each person for whom a share counts
+(at once, an accepted invitation, a subscription in scope; through a
+circle too), by :meth:`InvitationBook.people_of_shares`, the same rule as
+the request path's.  Not the actor, not anyone the admin's rights file
+refuses to let read it (``may_read``), and not anyone who muted the
+collection or everything.  For a deleted collection, the people who had
+access when it was deleted (kept in its outbox record, since its shares go
+with it).
+
+**How.** Each recipient gets the notice in their notification collection
+(written here, in the same transaction as the progress mark: exactly once),
+and a queued delivery for each other channel they chose (:mod:`.delivery`):
+e-mail when they have an address, a push to each of their devices that
+subscribed to the collection, their webhook.  A digest delivery is due at
+the next full hour, or at ``notices_daily_at`` in the recipient's zone.
+
+Recipients are handled in chunks of :data:`CHUNK`, in name order, each
+chunk one short transaction that also records the last name done, so a
+notice for a thousand people never holds the database for long, and a
+worker that dies mid-way resumes after the last chunk.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ..base.database import Database
+from ..sharing.invitations import InvitationBook
+from ..sharing.notifications import Notice, NoticeBox, NoticeKind
+from ..sharing.shares import ShareBook
+from .changes import ChangeNotice, ChangeNotices
+from .delivery import DeliveryQueue, Planned, idempotency_key
+from .outbox import ChangeKind
+from .preferences import Channel, Choices, Contact, Preferences, Timing
+from .push.subscriptions import PushSubscriptions
+from .wording import Wording
+
+CHUNK = 50
+MAX_LISTED = 50     # changes listed one by one in a stored notice's words; the rest are counted
+
+
+class _HandedOutMeanwhile(Exception):
+    """Another worker handed this notice further out (its lease ran out under us)."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user: str
+    view: str           # the collection as they reach it: the owner's path, or their mount path
+    choices: Choices
+    contact: Contact
+
+
+class Audience:
+    """Who has effective access to a collection."""
+
+    def __init__(self, shares: ShareBook, invitations: InvitationBook,
+                 may_read: Callable[[str, str], bool] | None = None) -> None:
+        self._shares = shares
+        self._invitations = invitations
+        self._may_read = may_read or (lambda _user, _collection: True)
+
+    def may_read(self, user: str, collection: str) -> bool:
+        """What the admin's rights file says about ``user`` reading ``collection``."""
+        return self._may_read(user, collection)
+
+    def with_access(self, collection: str) -> dict[str, str]:
+        """``user -> the path they reach the collection by``, owner included."""
+        owner = collection.strip("/").split("/")[0]
+        found = {owner: collection}
+        shares = self._shares.shares_of(collection)
+        if shares:
+            mount = f"/{{user}}/{shares[0].mount}/"
+            for person in self._invitations.people_of_shares(shares):
+                if person.standing.has_access:
+                    found[person.user] = mount.format(user=person.user)
+        return found
+
+    def of(self, notice: ChangeNotice) -> dict[str, str]:
+        """Everyone concerned by ``notice`` but its actor, with their path of its collection."""
+        found: dict[str, str] = {}
+        for change in notice.changes:
+            if change.kind is ChangeKind.COLLECTION_DELETED:
+                for user, view in change.audience.items():
+                    found.setdefault(user, view)
+        for collection in notice.collections:
+            for user, view in self.with_access(collection).items():
+                found.setdefault(user, view)
+        found.pop(notice.actor, None)
+        return {u: v for u, v in found.items() if self._may_read(u, notice.collection)}
+
+
+def next_digest(timing: Timing, now: float, zone: str | None, daily_at: tuple[int, int]) -> float:
+    """When a digest that collects a notice made at ``now`` is sent."""
+    if timing is Timing.HOURLY:
+        return (int(now) // 3600 + 1) * 3600.0
+    try:
+        tz = zoneinfo.ZoneInfo(zone) if zone else datetime.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = datetime.UTC
+    local = datetime.datetime.fromtimestamp(now, tz)
+    send = local.replace(hour=daily_at[0], minute=daily_at[1], second=0, microsecond=0)
+    if send <= local:
+        send = (local + datetime.timedelta(days=1)).replace(hour=daily_at[0], minute=daily_at[1], second=0,
+                                                             microsecond=0)
+    return send.timestamp()
+
+
+class Fanout:
+    def __init__(self, db: Database, notices: ChangeNotices, queue: DeliveryQueue, box: NoticeBox,
+                 audience: Audience, preferences: Preferences, subscriptions: PushSubscriptions,
+                 wording: Wording, *, daily_at: tuple[int, int], email: bool) -> None:
+        self._db = db
+        self._notices = notices
+        self._queue = queue
+        self._box = box
+        self._audience = audience
+        self._preferences = preferences
+        self._subscriptions = subscriptions
+        self._wording = wording
+        self._daily_at = daily_at
+        self._email = email   # an SMTP server is configured
+
+    def recipients(self, notice: ChangeNotice, pause: Callable[[], None] = lambda: None) -> list[Recipient]:
+        """Everyone who hears about ``notice`` (not muted), in name order."""
+        views = self._audience.of(notice)
+        pause()
+        choices = self._preferences.choices_for(views, notice.collection)
+        pause()
+        contacts = self._preferences.contacts(views)
+        return [Recipient(user=u, view=views[u], choices=choices[u], contact=contacts[u])
+                for u in sorted(views) if not choices[u].muted]
+
+    def fan_out(self, now: float, *, limit_chunks: int = 40, pause: Callable[[], None] = lambda: None) -> int:
+        """Hand waiting notices to their recipients, at most ``limit_chunks`` chunks; returns chunks done.
+
+        ``pause`` is called between chunks (a worker thread lets requests run there)."""
+        chunks = 0
+        for notice, cursor in self._notices.waiting_for_fanout():
+            recipients = [r for r in self.recipients(notice, pause) if r.user > cursor]
+            pause()
+            pushes = self._subscriptions.active_for((r.user for r in recipients), notice.collections, now)
+            words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
+            for start in range(0, max(1, len(recipients)), CHUNK):
+                chunk = recipients[start:start + CHUNK]
+                done = start + CHUNK >= len(recipients)
+                stored = NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
+                planned = self._planned(notice, chunk, pushes, now)
+                last = chunk[-1].user if chunk else cursor
+                try:  # only the writing holds the database: requests wait for it
+                    with self._db.write() as w:
+                        self._box.add_named(w, stored)
+                        self._queue.enqueue(w, planned, now)
+                        if not self._notices.advance(w, notice.id, cursor, last, done=done):
+                            raise _HandedOutMeanwhile   # another worker got further: undo this chunk
+                except _HandedOutMeanwhile:
+                    break
+                cursor = last
+                chunks += 1
+                pause()
+                if chunks >= limit_chunks and not done:
+                    return chunks
+        return chunks
+
+    def _stored(self, notice: ChangeNotice, r: Recipient,
+                words: dict[tuple[str, str | None], tuple[str, list[str]]]) -> Notice:
+        """``r``'s notice in their notification collection; ``words`` caches the sentences, which
+        depend on the reader only through their zone and whether a collection named is theirs."""
+        zone = r.contact.timezone
+        key = (r.user if any(c.startswith(f"/{r.user}/") for c in notice.collections) else "", zone)
+        if key not in words:
+            words[key] = (self._wording.headline(notice, r.user, zone),
+                          self._wording.lines(notice, r.user, zone)[:MAX_LISTED] if len(notice.changes) > 1 else [])
+        text, lines = words[key]
+        # the list of changes stays in the change notice, once for all (NoticeBox.get adds it)
+        data = {"notice": notice.id, "collection": notice.collection, "view": r.view, "actor": notice.actor,
+                "text": text}
+        if lines:
+            data["lines"] = lines
+        return Notice(user=r.user, name=idempotency_key(notice.id, r.user, Channel.DAV.value),
+                      kind=NoticeKind.RESOURCE_CHANGE, created_at=notice.changes[-1].at, data=data)
+
+    def _planned(self, notice: ChangeNotice, chunk: Iterable[Recipient],
+                 pushes: Mapping[str, list], now: float) -> list[Planned]:
+        planned = []
+        kinds = {c.kind for c in notice.changes}
+        properties = ChangeKind.PROPERTIES_CHANGED in kinds
+        content = bool(kinds - {ChangeKind.PROPERTIES_CHANGED})
+        for r in chunk:
+            for channel, wanted in ((Channel.EMAIL, self._email and r.contact.email_address is not None),
+                                    (Channel.WEBHOOK, bool(r.contact.webhook_url))):
+                timing = r.choices[channel]
+                if wanted and timing is not Timing.OFF:
+                    due = next_digest(timing, now, r.contact.timezone, self._daily_at) if timing.digest else now
+                    planned.append(Planned(notice.id, r.user, channel.value, due,
+                                           digest=timing.value if timing.digest else ""))
+            if r.choices[Channel.PUSH] is not Timing.OFF:
+                planned += [Planned(notice.id, r.user, Channel.PUSH.value, now, target=sub.id)
+                            for sub in pushes.get(r.user, ())
+                            if (sub.content_update and content) or (sub.property_update and properties)]
+        return planned

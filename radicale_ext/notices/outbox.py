@@ -1,0 +1,231 @@
+"""The outbox: a durable record of every change, written before delivery.
+
+Each change is written in two steps around the storage write:
+
+1. :meth:`Outbox.begin` stores a *pending* record (committed to disk) before
+   Radicale touches the files;
+2. :meth:`Outbox.complete` marks it *ready* right after the write returns.
+
+A crash between the two leaves a pending record.  :meth:`Outbox.recover`
+(run at start-up) asks the storage whether the change reached the disk: if
+it did, the record becomes ready (``recovered = 1``); if not, it is dropped.
+So the outbox holds exactly one ready record per change that happened.
+
+Delivery reads only ready records.  The notice worker (:mod:`.worker`)
+*takes* ready records: taking a record and writing the change notice it
+becomes part of is one transaction (:meth:`Outbox.take`), so a record
+becomes part of exactly one notice even when several workers run.  A
+watermark (``meta`` key ``notices_taken_through``) remembers up to where
+every record is taken, so the worker never scans old records; it starts at
+the newest record when the feature is first used (no notices for changes
+made before).  :class:`Leases` lets one worker at a time do a job that must
+not run twice at once (composing notices), with a lease that another worker
+takes over when it runs out.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..base.database import Database, Writer
+
+
+class ChangeKind(enum.Enum):
+    ITEM_CHANGED = "item-changed"            # pending upsert: created or updated, not yet known
+    ITEM_CREATED = "item-created"
+    ITEM_UPDATED = "item-updated"
+    ITEM_DELETED = "item-deleted"
+    ITEM_MOVED = "item-moved"
+    COLLECTION_CREATED = "collection-created"    # MKCOL / MKCALENDAR
+    COLLECTION_REPLACED = "collection-replaced"  # whole-collection PUT
+    COLLECTION_DELETED = "collection-deleted"
+    PROPERTIES_CHANGED = "properties-changed"    # PROPPATCH
+    REMINDER = "reminder"                        # never in the outbox: a due VALARM (reminders.py)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a request is about to change; the fields a notice will need."""
+
+    kind: ChangeKind
+    actor: str
+    collection: str                 # "/owner/collection/"
+    item: str | None = None         # href inside the collection
+    to_collection: str | None = None
+    to_item: str | None = None
+    etag: str | None = None         # the new item's ETag (to recognise the write after a crash)
+
+    @property
+    def owner(self) -> str:
+        return self.collection.strip("/").split("/")[0]
+
+
+# What the notice worker keeps beside the outbox (see the module's docstring).
+NOTICE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_taken (
+    record_id INTEGER PRIMARY KEY,
+    notice_id INTEGER,
+    taken_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  REAL NOT NULL
+);
+INSERT OR IGNORE INTO meta(key, value) SELECT 'notices_taken_through', COALESCE(MAX(id), 0) FROM outbox
+"""
+WATERMARK = "notices_taken_through"
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    state: str
+    change: Change
+    component: str | None
+    uid: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    recovered: bool = False
+    created_at: float = 0.0
+
+
+_COLUMNS = ("id, state, kind, actor, collection, item, to_collection, to_item, etag, "
+            "component, uid, detail, recovered, created_at")
+
+
+def _record(row: tuple) -> Record:
+    change = Change(kind=ChangeKind(row[2]), actor=row[3], collection=row[4], item=row[5],
+                    to_collection=row[6], to_item=row[7], etag=row[8])
+    return Record(id=row[0], state=row[1], change=change, component=row[9], uid=row[10],
+                  detail=json.loads(row[11]), recovered=bool(row[12]), created_at=row[13])
+
+
+class Outbox:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def begin(self, change: Change) -> int:
+        """Store a pending record before the change is written."""
+        with self._db.write() as w:
+            cur = w.execute(
+                "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
+                " etag, created_at) VALUES ('pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (change.kind.value, change.actor, change.owner, change.collection, change.item,
+                 change.to_collection, change.to_item, change.etag, self._clock()))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def complete(self, record_id: int, *, kind: ChangeKind | None = None,
+                 component: str | None = None, uid: str | None = None) -> None:
+        """Mark a pending record ready: the change is on disk."""
+        with self._db.write() as w:
+            w.execute(
+                "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind),"
+                " component = COALESCE(?, component), uid = COALESCE(?, uid) WHERE id = ?",
+                (kind.value if kind else None, component, uid, record_id))
+
+    def discard(self, record_id: int) -> None:
+        """The write failed: nothing changed, so nothing is recorded."""
+        with self._db.write() as w:
+            w.execute("DELETE FROM outbox WHERE id = ? AND state = 'pending'", (record_id,))
+
+    def annotate(self, record_id: int, detail: dict[str, Any], *,
+                 component: str | None = None, uid: str | None = None) -> None:
+        """Add what Radicale's hook knows of the change (old and new content summary)."""
+        with self._db.write() as w:
+            row = w.execute("SELECT detail FROM outbox WHERE id = ?", (record_id,)).fetchone()
+            if row is None:
+                return
+            merged = {**json.loads(row[0]), **detail}
+            w.execute("UPDATE outbox SET detail = ?, component = COALESCE(?, component),"
+                      " uid = COALESCE(?, uid) WHERE id = ?",
+                      (json.dumps(merged, sort_keys=True), component, uid, record_id))
+
+    def records(self, *, after: int = 0, state: str = "ready", limit: int = 10_000) -> list[Record]:
+        rows = self._db.read(f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
+                             (state, after, limit))
+        return [_record(r) for r in rows]
+
+    def recover(self, happened: Callable[[Change], bool]) -> tuple[int, int]:
+        """Settle pending records left by a crash.
+
+        Returns ``(kept, dropped)``.
+        """
+        kept = dropped = 0
+        for record in self.records(state="pending"):
+            if happened(record.change):
+                with self._db.write() as w:
+                    w.execute("UPDATE outbox SET state = 'ready', recovered = 1 WHERE id = ?", (record.id,))
+                kept += 1
+            else:
+                self.discard(record.id)
+                dropped += 1
+        return kept, dropped
+
+    # -- taking records for change notices -----------------------------------------------
+
+    def untaken(self, limit: int = 5000) -> list[Record]:
+        """Ready records not yet taken, oldest first, from the watermark on."""
+        rows = self._db.read(
+            f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
+            " LEFT JOIN outbox_taken t ON t.record_id = o.id"
+            " WHERE o.id > ? AND o.state = 'ready' AND t.record_id IS NULL ORDER BY o.id LIMIT ?",
+            (self.watermark(), limit))
+        return [_record(r) for r in rows]
+
+    @staticmethod
+    def take(w: Writer, record_ids: list[int], notice_id: int | None, now: float) -> bool:
+        """Inside ``w``: mark records as dealt with (part of ``notice_id``, or of no notice).
+
+        Returns False, changing nothing, when another worker took any of them first.
+        """
+        if not record_ids:
+            return True
+        marks = ",".join("?" * len(record_ids))
+        if w.execute(f"SELECT 1 FROM outbox_taken WHERE record_id IN ({marks}) LIMIT 1", record_ids).fetchone():
+            return False
+        w.executemany("INSERT INTO outbox_taken(record_id, notice_id, taken_at) VALUES (?, ?, ?)",
+                      [(r, notice_id, now) for r in record_ids])
+        return True
+
+    def watermark(self) -> int:
+        row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (WATERMARK,))
+        return int(row[0]) if row else 0
+
+    def advance_watermark(self) -> int:
+        """Move the watermark past every record that is taken (never past a pending one)."""
+        with self._db.write() as w:
+            mark = int(w.execute("SELECT value FROM meta WHERE key = ?", (WATERMARK,)).fetchone()[0])
+            first_open = w.execute(
+                "SELECT MIN(o.id) FROM outbox o LEFT JOIN outbox_taken t ON t.record_id = o.id"
+                " WHERE o.id > ? AND (o.state = 'pending' OR t.record_id IS NULL)", (mark,)).fetchone()[0]
+            if first_open is None:
+                first_open = (w.execute("SELECT MAX(id) FROM outbox").fetchone()[0] or mark) + 1
+            if first_open - 1 > mark:
+                mark = first_open - 1
+                w.execute("UPDATE meta SET value = ? WHERE key = ?", (str(mark), WATERMARK))
+            return mark
+
+
+class Leases:
+    """Named leases: one holder at a time, taken over by another when it runs out."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def hold(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while someone else holds it."""
+        with self._db.write() as w:
+            w.execute("INSERT OR IGNORE INTO worker_leases(name, holder, until) VALUES (?, '', 0)", (name,))
+            return w.execute("UPDATE worker_leases SET holder = ?, until = ? WHERE name = ?"
+                             " AND (holder = ? OR until < ?)", (holder, now + seconds, name, holder, now)).rowcount == 1
+
+    def release(self, name: str, holder: str) -> None:
+        with self._db.write() as w:
+            w.execute("UPDATE worker_leases SET until = 0 WHERE name = ? AND holder = ?", (name, holder))

@@ -1,0 +1,251 @@
+"""How each person wants to hear about changes: per collection or for all, per channel.
+
+Channels: the DAV notification collection (always, unless muted: it is the
+record), e-mail, WebDAV-Push and a webhook.  For each of the last three a
+person chooses *off*, *immediately*, or a digest (*hourly*, *daily*; not for
+push, which only tells a device to sync).  *Muting* a collection (or
+everything) means nothing at all, not even the notification collection.
+
+A choice for one collection beats the choice for all; with neither, the
+defaults below apply (docs/notifications.md says why).  Besides choices a
+person has contact details: an e-mail address (default: their user name
+when it is an address), a time zone (for the times in notices), and a
+webhook (URL and secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import re
+import secrets
+import time
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..base import names
+from ..base.database import Database, Writer
+from ..base.errors import ExtError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notice_choices (
+    user       TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    timing     TEXT NOT NULL,
+    PRIMARY KEY (user, collection, channel)
+);
+CREATE TABLE IF NOT EXISTS notice_contacts (
+    user           TEXT PRIMARY KEY,
+    email          TEXT,
+    timezone       TEXT,
+    webhook_url    TEXT,
+    webhook_secret TEXT,
+    updated_at     REAL NOT NULL
+)
+"""
+
+ALL = ""          # the collection column for "every collection"
+MUTE = "notices"  # the channel column of a mute ("nothing at all")
+
+
+class Channel(enum.Enum):
+    DAV = "dav"          # the notification collection: the record, always on unless muted
+    EMAIL = "email"
+    PUSH = "push"
+    WEBHOOK = "webhook"
+
+
+class Timing(enum.Enum):
+    OFF = "off"
+    IMMEDIATELY = "immediately"
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+    @property
+    def digest(self) -> bool:
+        return self in (Timing.HOURLY, Timing.DAILY)
+
+
+CHOOSABLE = (Channel.EMAIL, Channel.PUSH, Channel.WEBHOOK)
+DEFAULTS: Mapping[Channel, Timing] = {Channel.EMAIL: Timing.IMMEDIATELY, Channel.PUSH: Timing.IMMEDIATELY,
+                                      Channel.WEBHOOK: Timing.IMMEDIATELY}
+ALLOWED: Mapping[Channel, frozenset[Timing]] = {
+    Channel.EMAIL: frozenset(Timing), Channel.WEBHOOK: frozenset(Timing),
+    Channel.PUSH: frozenset({Timing.OFF, Timing.IMMEDIATELY}),
+}
+
+# an address a mail server can route: local part, "@", a domain with a dot (or localhost)
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+
+class InvalidAddress(ExtError):
+    """An e-mail address, URL or time zone that cannot be used."""
+
+
+def check_email(address: str) -> str:
+    if len(address) > 254 or not _ADDRESS.fullmatch(address) or ".." in address:
+        raise InvalidAddress(f"{names.shown(address)} is not a valid e-mail address "
+                             "(set another with 'radicale-ext notices email ADDRESS')")
+    return address
+
+
+def check_zone(zone: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidAddress(f"{names.shown(zone)} is not a time zone; use a name such as Europe/Berlin") from None
+    return zone
+
+
+def check_url(url: str, *, https_only: bool, what: str) -> str:
+    """An absolute http(s) URL; https only when ``https_only``.  Raises :class:`InvalidAddress`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidAddress(f"{what} {names.shown(url)} is not an absolute http(s) URL")
+    if https_only and parts.scheme != "https":
+        raise InvalidAddress(f"{what} {names.shown(url)} is not https: this server sends only over TLS "
+                             "([hook] notices_https_only)")
+    return url
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person's addresses for notices."""
+
+    user: str
+    email: str | None = None          # as stored; see :attr:`email_address`
+    timezone: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+    @property
+    def email_address(self) -> str | None:
+        """Where e-mail goes: the stored address, else the user name when it looks like one."""
+        if self.email:
+            return self.email
+        return self.user if "@" in self.user else None
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What one person chose for one collection."""
+
+    muted: bool
+    timing: Mapping[Channel, Timing]
+
+    def __getitem__(self, channel: Channel) -> Timing:
+        return Timing.OFF if self.muted else self.timing[channel]
+
+
+class Preferences:
+    def __init__(self, db: Database, clock=time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    # -- choices ---------------------------------------------------------------------
+
+    def choose(self, user: str, channel: Channel, timing: Timing, collection: str = ALL) -> None:
+        if channel not in CHOOSABLE:
+            raise ExtError(f"the {channel.value} channel is always on; to hear nothing, mute the collection")
+        if timing not in ALLOWED[channel]:
+            allowed = ", ".join(t.value for t in Timing if t in ALLOWED[channel])
+            raise ExtError(f"{channel.value}: {timing.value!r} is not offered ({allowed}): a push only tells "
+                           "a device to sync, so it has no digest")
+        with self._db.write() as w:
+            w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing) VALUES (?, ?, ?, ?)",
+                      (user, collection, channel.value, timing.value))
+
+    def mute(self, user: str, collection: str = ALL) -> None:
+        with self._db.write() as w:
+            w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing) VALUES (?, ?, ?, ?)",
+                      (user, collection, MUTE, Timing.OFF.value))
+
+    def unmute(self, user: str, collection: str = ALL) -> bool:
+        with self._db.write() as w:
+            return w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                             (user, collection, MUTE)).rowcount > 0
+
+    def reset(self, user: str, channel: Channel, collection: str = ALL) -> bool:
+        """Forget a choice: the one for all collections (or the default) applies again."""
+        with self._db.write() as w:
+            return w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                             (user, collection, channel.value)).rowcount > 0
+
+    def choices_for(self, users: Iterable[str], collection: str) -> dict[str, Choices]:
+        """Each user's choices for ``collection`` (one query per 500 users)."""
+        users = sorted(set(users))
+        rows: dict[str, list[tuple[str, str, str]]] = {}
+        for start in range(0, len(users), 500):
+            chunk = users[start:start + 500]
+            for user, coll, channel, timing in self._db.read(
+                    "SELECT user, collection, channel, timing FROM notice_choices WHERE collection IN (?, ?)"
+                    f" AND user IN ({','.join('?' * len(chunk))})", (ALL, collection, *chunk)):
+                rows.setdefault(user, []).append((coll, channel, timing))
+        return {user: _resolve(rows.get(user, []), collection) for user in users}
+
+    def rows(self, user: str) -> list[tuple[str, str, str]]:
+        """``(collection or "", channel, timing)`` of every choice a person made."""
+        return [(c, ch, t) for c, ch, t in self._db.read(
+            "SELECT collection, channel, timing FROM notice_choices WHERE user = ? ORDER BY collection, channel",
+            (user,))]
+
+    # -- contact details ----------------------------------------------------------------
+
+    def contact(self, user: str) -> Contact:
+        return self.contacts([user])[user]
+
+    def contacts(self, users: Iterable[str]) -> dict[str, Contact]:
+        users = sorted(set(users))
+        found = {u: Contact(user=u) for u in users}
+        for start in range(0, len(users), 500):
+            chunk = users[start:start + 500]
+            for row in self._db.read("SELECT user, email, timezone, webhook_url, webhook_secret FROM notice_contacts"
+                                     f" WHERE user IN ({','.join('?' * len(chunk))})", chunk):
+                found[row[0]] = Contact(*row)
+        return found
+
+    def set_email(self, user: str, address: str | None) -> None:
+        self._set(user, email=check_email(address.strip()) if address else None)
+
+    def set_timezone(self, user: str, zone: str | None) -> None:
+        self._set(user, timezone=check_zone(zone.strip()) if zone else None)
+
+    def set_webhook(self, user: str, url: str | None, *, https_only: bool) -> str | None:
+        """Set (or with ``None`` remove) the webhook; returns its new signing secret."""
+        if url is None:
+            self._set(user, webhook_url=None, webhook_secret=None)
+            return None
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()  # Standard Webhooks' form
+        self._set(user, webhook_url=check_url(url.strip(), https_only=https_only, what="webhook URL"),
+                  webhook_secret=secret)
+        return secret
+
+    def _set(self, user: str, **values: str | None) -> None:
+        names.user_name(user)
+        with self._db.write() as w:
+            w.execute("INSERT OR IGNORE INTO notice_contacts(user, updated_at) VALUES (?, ?)", (user, self._clock()))
+            for column, value in values.items():
+                w.execute(f"UPDATE notice_contacts SET {column} = ?, updated_at = ? WHERE user = ?",
+                          (value, self._clock(), user))
+
+    @staticmethod
+    def forget_user(w: Writer, user: str) -> None:
+        w.execute("DELETE FROM notice_choices WHERE user = ?", (user,))
+        w.execute("DELETE FROM notice_contacts WHERE user = ?", (user,))
+
+
+def _resolve(rows: list[tuple[str, str, str]], collection: str) -> Choices:
+    """The collection's own choice beats the one for all collections, which beats the default."""
+    by_scope: dict[str, dict[str, str]] = {ALL: {}, collection: {}}
+    for coll, channel, timing in rows:
+        by_scope.setdefault(coll, {})[channel] = timing
+    mine, everywhere = by_scope[collection], by_scope[ALL]
+    muted = (mine.get(MUTE) or everywhere.get(MUTE)) == Timing.OFF.value
+    timing = {}
+    for channel in CHOOSABLE:
+        value = mine.get(channel.value) or everywhere.get(channel.value)
+        timing[channel] = Timing(value) if value else DEFAULTS[channel]
+    return Choices(muted=muted, timing=timing)

@@ -1,0 +1,185 @@
+"""Web Push as an application server: message encryption (RFC 8291) and VAPID (RFC 8292).
+
+Everything cryptographic comes from the ``cryptography`` package: ECDH on
+P-256, HKDF-SHA-256, AES-128-GCM and ECDSA (ES256).
+
+- :func:`encrypt` makes the ``aes128gcm`` body (RFC 8188 section 2, one
+  record) of a push message for a subscription's ``p256dh`` key and auth
+  secret, with a fresh sender key pair per message (RFC 8291 section 3).
+- :class:`VapidKey` is the server's long-lived signing key pair (RFC 8292
+  section 2): kept in a PEM file (PKCS#8, mode 0600) created on first use;
+  :meth:`VapidKey.authorization` is the ``Authorization: vapid t=..., k=...``
+  header value for one push service (section 3), a JWT signed with ES256
+  whose ``aud`` is the push resource's origin and ``exp`` at most 24 hours
+  ahead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import struct
+import threading
+import time
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidKey
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ...base.errors import ExtError
+
+RECORD_SIZE = 4096           # rs of the single record; a push service accepts at least 4096 octets
+MAX_BODY = 4096              # RFC 8291 section 4: the whole encrypted body, at most 4096 octets
+JWT_LIFETIME = 12 * 3600     # RFC 8292 section 2: "exp" no more than 24 hours ahead
+
+
+class PushKeyError(ExtError):
+    """A subscription key or secret that is not what RFC 8291 needs."""
+
+
+class PayloadTooLarge(ExtError):
+    """A push message that does not fit one record of 4096 octets."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def from_b64url(text: str) -> bytes:
+    text = text.strip()
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def subscription_key(text: str) -> ec.EllipticCurvePublicKey:
+    """A user agent's ``p256dh`` public key: 65 octets, uncompressed point, base64url."""
+    try:
+        raw = from_b64url(text)
+        if len(raw) != 65 or raw[0] != 4:
+            raise ValueError("not an uncompressed P-256 point")
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except (ValueError, TypeError) as e:
+        raise PushKeyError(f"the subscription's public key is not a P-256 key in uncompressed form, "
+                           f"base64url-encoded ({e})") from None
+
+
+def auth_secret(text: str) -> bytes:
+    try:
+        raw = from_b64url(text)
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 16:
+        raise PushKeyError("the subscription's auth secret is not 16 octets, base64url-encoded")
+    return raw
+
+
+def _public_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
+def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def encrypt(payload: bytes, ua_public: str, ua_auth: str, *, salt: bytes | None = None,
+            sender_key: ec.EllipticCurvePrivateKey | None = None) -> bytes:
+    """The ``aes128gcm`` body of a push message (RFC 8291 section 3.4, RFC 8188 section 2).
+
+    Raises :class:`PushKeyError` for a bad subscription key or secret and
+    :class:`PayloadTooLarge` when the body would exceed 4096 octets.
+    """
+    receiver = subscription_key(ua_public)
+    secret = auth_secret(ua_auth)
+    sender = sender_key or ec.generate_private_key(ec.SECP256R1())
+    salt = salt or secrets.token_bytes(16)
+    try:
+        shared = sender.exchange(ec.ECDH(), receiver)
+    except (ValueError, InvalidKey) as e:
+        raise PushKeyError(f"key agreement with the subscription's key failed ({e})") from None
+    ua_bytes, as_bytes = _public_bytes(receiver), _public_bytes(sender.public_key())
+    ikm = _hkdf(secret, shared, b"WebPush: info\x00" + ua_bytes + as_bytes, 32)        # section 3.3
+    cek = _hkdf(salt, ikm, b"Content-Encoding: aes128gcm\x00", 16)                      # RFC 8188 2.2
+    nonce = _hkdf(salt, ikm, b"Content-Encoding: nonce\x00", 12)                        # RFC 8188 2.3
+    record = AESGCM(cek).encrypt(nonce, payload + b"\x02", None)                        # last record: 0x02
+    body = salt + struct.pack("!IB", RECORD_SIZE, len(as_bytes)) + as_bytes + record
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"the push message is {len(body)} octets encrypted; a push service takes at most "
+                              f"{MAX_BODY} (RFC 8291 section 4)")
+    return body
+
+
+class VapidKey:
+    """The server's VAPID key pair (RFC 8292), and the JWTs it signs (cached per push service)."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, subject: str) -> None:
+        self._key = private_key
+        self.subject = subject
+        self.public_key = b64url(_public_bytes(private_key.public_key()))
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load_or_create(cls, path: str, subject: str) -> VapidKey:
+        """Read the key from ``path``; on first use create it there (mode 0600), once even when
+        several processes start together.  Raises :class:`ExtError` when the file is unusable."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            data = cls._create(path)
+        except OSError as e:
+            raise ExtError(f"VAPID key file {path!r} cannot be read: {e.strerror}") from None
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as e:
+            raise ExtError(f"VAPID key file {path!r} is not a PEM private key ({e}); "
+                           "remove it to make a new one (push subscriptions then stop working)") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ExtError(f"VAPID key file {path!r} does not hold a P-256 key")
+        return cls(key, subject)
+
+    @staticmethod
+    def _create(path: str) -> bytes:
+        data = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)     # fails if another process made it first: then use theirs
+            except FileExistsError:
+                with open(path, "rb") as f:
+                    data = f.read()
+        finally:
+            os.unlink(tmp)
+        return data
+
+    def authorization(self, endpoint: str, now: float | None = None) -> str:
+        """``vapid t=<JWT>, k=<public key>`` for the push service of ``endpoint`` (RFC 8292 section 3)."""
+        now = time.time() if now is None else now
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            token, expires = self._tokens.get(audience, ("", 0.0))
+            if expires - now < 3600:
+                expires = int(now) + JWT_LIFETIME
+                token = self._jwt({"aud": audience, "exp": expires, "sub": self.subject})
+                self._tokens[audience] = (token, float(expires))
+        return f"vapid t={token}, k={self.public_key}"
+
+    def _jwt(self, claims: dict) -> str:
+        header = b64url(json.dumps({"typ": "JWT", "alg": "ES256"}, separators=(",", ":")).encode())
+        body = b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        signing_input = f"{header}.{body}".encode("ascii")
+        r, s = decode_dss_signature(self._key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        return f"{header}.{body}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

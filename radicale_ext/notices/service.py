@@ -1,0 +1,120 @@
+"""Change notices, put together for one site: the stores, who hears, in which words, by which channels.
+
+:class:`Notices` is what the worker, the CLI and the push handlers use; the
+flow is outbox -> :mod:`.compose` (bursts into notices) -> :mod:`.fanout`
+(recipients: notification collection, queued deliveries) -> :mod:`.worker`
+(channels).  docs/notifications.md tells it for users and admins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from ..base.database import Database
+from ..sharing.circles import CircleBook
+from ..sharing.invitations import InvitationBook
+from ..sharing.notifications import NoticeBox
+from ..sharing.shares import ShareBook
+from .changes import ChangeNotices
+from .channels import Sender
+from .channels.email import EmailSender, item_reader
+from .channels.push import PushSender
+from .channels.webhook import WebhookSender
+from .compose import NoticeComposer
+from .delivery import DeliveryQueue
+from .fanout import Audience, Fanout
+from .outbox import Leases, Outbox
+from .preferences import Channel, Preferences
+from .push import webdav_push
+from .push.subscriptions import PushSubscriptions
+from .push.webpush import VapidKey
+from .settings import NoticeSettings
+from .wording import Wording
+
+
+class Folders(Protocol):
+    @property
+    def collections_folder(self) -> str: ...
+
+
+class NoticeSite(Protocol):
+    """What change notices and reminders need of the server's objects (:class:`radicale_ext.site.Site` has it)."""
+
+    @property
+    def settings(self) -> Folders: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def shares(self) -> ShareBook: ...
+    @property
+    def invitations(self) -> InvitationBook: ...
+    @property
+    def notices(self) -> NoticeBox: ...
+    @property
+    def circles(self) -> CircleBook: ...
+
+    def display_name(self, path: str) -> str | None: ...
+
+
+class Notices:
+    def __init__(self, site: NoticeSite, settings: NoticeSettings, *,
+                 may_read: Callable[[str, str], bool] | None = None) -> None:
+        self.site = site
+        self.settings = settings
+        db = site.db
+        self.preferences = Preferences(db)
+        self.changes = ChangeNotices(db)
+        self.queue = DeliveryQueue(db)
+        self.subscriptions = PushSubscriptions(db, https_only=settings.https_only, max_days=settings.push_max_days)
+        self.leases = Leases(db)
+        self._names: dict[str, str] = {}
+        self.wording = Wording(self.collection_name)
+        self.audience = Audience(site.shares, site.invitations, may_read)
+        self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window)
+        self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
+                             self.subscriptions, self.wording, daily_at=settings.daily_at,
+                             email=settings.smtp.configured)
+        self._vapid: VapidKey | None = None
+        self._vapid_lock = threading.Lock()
+        self._topic_secret: str | None = None
+
+    def collection_name(self, collection: str) -> str:
+        """A collection's display name (cached until :meth:`forget_names`)."""
+        name = self._names.get(collection)
+        if name is None:
+            name = self.site.display_name(collection) or collection.strip("/").split("/")[-1]
+            self._names[collection] = name
+        return name
+
+    def forget_names(self) -> None:
+        self._names = {}
+
+    def vapid(self) -> VapidKey:
+        """The server's VAPID key, created on first use."""
+        with self._vapid_lock:
+            if self._vapid is None:
+                self._vapid = VapidKey.load_or_create(self.settings.vapid_key_file, self.settings.vapid_subject)
+            return self._vapid
+
+    def topic(self, collection: str) -> str:
+        """The collection's WebDAV-Push topic."""
+        if self._topic_secret is None:
+            row = self.site.db.read_one("SELECT value FROM meta WHERE key = 'database_id'")
+            self._topic_secret = row[0] if row else "radicale-ext"
+        return webdav_push.topic(collection, self._topic_secret)
+
+    def senders(self) -> dict[str, Sender]:
+        """A fresh sender per channel (each keeps its own connections)."""
+        s = self.settings
+        return {
+            Channel.EMAIL.value: EmailSender(s.smtp, self.wording, item_reader(self.site.settings.collections_folder),
+                                             timeout=s.timeout, public_url=s.public_url),
+            Channel.WEBHOOK.value: WebhookSender(self.wording, https_only=s.https_only,
+                                                 max_bytes=s.webhook_max_bytes, timeout=s.timeout),
+            Channel.PUSH.value: PushSender(self.subscriptions, self.vapid, self.topic, https_only=s.https_only,
+                                           timeout=s.timeout),
+        }

@@ -1,0 +1,383 @@
+"""The item index (radicale_ext.index.item_index) and the collection ETag it serves.
+
+Core tests run the index on its own; the server tests compare our CS:getctag
+with stock Radicale's collection ETag computed from the same folder, across
+hand edits, restores and a lost or corrupt index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from radicale import config
+from radicale.storage import multifilesystem
+
+from radicale_ext.index.folder_watch import FolderWatch
+from radicale_ext.index.item_index import RACY_NS, FolderView, ItemFacts, ItemIndex, collection_etag
+
+from ..server import Server
+
+# -- the index on its own -----------------------------------------------------
+
+
+def is_item(name: str) -> bool:
+    return not name.startswith(".")
+
+
+class Reader:
+    """A ``facts_of`` that reads a file's text as its ETag and records what it was asked."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.asked: list[str] = []
+
+    def __call__(self, href: str) -> ItemFacts | None:
+        self.asked.append(href)
+        text = (self.folder / href).read_text()
+        if text == "broken":
+            return None
+        return ItemFacts(etag=f'"{text}"', uid=href, name="VCALENDAR", component="VEVENT", start=0, end=1)
+
+
+class Folder:
+    """A collection folder and an index on it (``watch=False``: an index without inotify)."""
+
+    def __init__(self, root: Path, watch: bool = True) -> None:
+        self.path = root / "collection"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.reader = Reader(self.path)
+        self.index = ItemIndex(root / "index.sqlite", watch=None if watch else Unwatched())
+
+    def write(self, href: str, text: str) -> None:
+        (self.path / href).write_text(text)
+
+    def view(self) -> FolderView:
+        self.reader.asked.clear()
+        return self.index.view("alice/cal", str(self.path), is_item, self.reader)
+
+
+class Unwatched(FolderWatch):
+    """A FolderWatch where inotify is missing: every request lists the folder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inotify = None
+
+
+@pytest.fixture(params=["watched", "unwatched"])
+def folder(tmp_path: Path, request: pytest.FixtureRequest) -> Folder:
+    return Folder(tmp_path, watch=request.param == "watched")
+
+
+def etags(view: FolderView) -> dict[str, str]:
+    return {href: view.entries[href].facts.etag for href in view.order}
+
+
+def test_the_view_follows_the_files_and_asks_only_about_changed_ones(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    assert etags(folder.view()) == {"a.ics": '"1"', "b.ics": '"2"'}
+    assert sorted(folder.reader.asked) == ["a.ics", "b.ics"]
+    folder.write("b.ics", "22")
+    folder.write("c.ics", "3")
+    (folder.path / "a.ics").unlink()
+    view = folder.view()
+    assert etags(view) == {"b.ics": '"22"', "c.ics": '"3"'}
+    assert sorted(set(folder.reader.asked)) == ["b.ics", "c.ics"]
+
+
+def test_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    watched, unwatched = Folder(tmp_path / "w"), Folder(tmp_path / "u", watch=False)
+    for folder in (watched, unwatched):
+        folder.write("a.ics", "1")
+        folder.view()
+    # the kernel vouches for a watched folder; without a watch a file written within
+    # RACY_NS of being indexed is read again, as a second write in the same tick could hide
+    assert watched.view().entries["a.ics"].facts.etag == '"1"' and watched.reader.asked == []
+    assert unwatched.view().entries["a.ics"].facts.etag == '"1"' and unwatched.reader.asked == ["a.ics"]
+
+
+def test_an_in_place_edit_keeping_size_and_mtime_is_seen(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.view()
+    st = (folder.path / "a.ics").stat()
+    folder.write("a.ics", "2")
+    os.utime(folder.path / "a.ics", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert folder.view().entries["a.ics"].facts.etag == '"2"'
+
+
+def test_a_folder_replaced_under_its_path_is_read_afresh(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "cal"
+    home.mkdir(parents=True)
+    reader = Reader(home)
+    index = ItemIndex(tmp_path / "index.sqlite")
+
+    def view() -> FolderView:
+        return index.view("alice/cal", str(home), is_item, reader)
+
+    (home / "a.ics").write_text("1")
+    backup = tmp_path / "backup"
+    shutil.copytree(tmp_path / "home", backup)
+    (home / "a.ics").write_text("2")
+    (home / "b.ics").write_text("3")
+    assert etags(view()) == {"a.ics": '"2"', "b.ics": '"3"'}
+    # the parent is renamed away: the watch follows the old folder, and no event says so
+    (tmp_path / "home").rename(tmp_path / "home.old")
+    backup.rename(tmp_path / "home")
+    assert etags(view()) == {"a.ics": '"1"'}
+
+
+def test_the_order_is_radicales_directory_order(folder: Folder) -> None:
+    for n in range(30):
+        folder.write(f"e{n}.ics", str(n))
+    listed = [e.name for e in os.scandir(folder.path) if e.is_file()]
+    view = folder.view()
+    assert list(view.order) == listed
+    assert view.ctag({"tag": "VCALENDAR"}) == collection_etag(
+        [(href, f'"{href[1:-4]}"') for href in listed], {"tag": "VCALENDAR"})
+
+
+def test_files_that_are_no_items_are_left_out(folder: Folder) -> None:
+    folder.write("broken.ics", "broken")
+    folder.write(".Radicale.props", "{}")
+    folder.write("a.ics", "1")
+    assert etags(folder.view()) == {"a.ics": '"1"'}
+
+
+def test_tokens_report_exactly_the_changes_since(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    first = folder.view()
+    assert sorted(first.changes_since("")) == ["a.ics", "b.ics"]
+    assert first.changes_since(first.token) == []
+    folder.write("a.ics", "11")
+    (folder.path / "b.ics").unlink()
+    folder.write("c.ics", "3")
+    second = folder.view()
+    assert second.token != first.token
+    assert sorted(second.changes_since(first.token)) == ["a.ics", "b.ics", "c.ics"]
+    assert "b.ics" in second.tombstones
+    assert sorted(second.changes_since("")) == ["a.ics", "b.ics", "c.ics"]  # as stock: recent deletions too
+    folder.write("c.ics", "3")  # rewritten with the same content: a new stamp, not a change
+    third = folder.view()
+    assert third.token == second.token
+    assert third.changes_since(second.token) == []
+
+
+@pytest.mark.parametrize("token", [
+    "", "http://radicale.org/ns/sync/" + "0" * 64, "http://radicale.org/ns/sync/xyz", "garbage",
+    "http://radicale.org/ns/sync/" + "ab" * 32])
+def test_foreign_tokens_are_refused(folder: Folder, token: str) -> None:
+    folder.write("a.ics", "1")
+    view = folder.view()
+    if not token:
+        assert view.changes_since(token) == ["a.ics"]
+        return
+    with pytest.raises(ValueError):
+        view.changes_since(token)
+
+
+def test_a_token_from_the_future_or_from_before_pruning_is_refused(tmp_path: Path) -> None:
+    folder = Folder(tmp_path)
+    folder.index = ItemIndex(tmp_path / "index.sqlite", max_token_age_s=0)
+    folder.write("a.ics", "1")
+    folder.write("b.ics", "2")
+    old = folder.view()
+    future = old.token[:-32] + f"{old.seq + 5:032x}"
+    with pytest.raises(ValueError):
+        old.changes_since(future)
+    (folder.path / "b.ics").unlink()
+    folder.view()
+    folder.write("c.ics", "3")
+    new = folder.view()  # the next change prunes b's deletion (age 0): older tokens could miss it
+    assert "b.ics" not in new.tombstones
+    with pytest.raises(ValueError):
+        new.changes_since(old.token)
+
+
+def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_path: Path) -> None:
+    one = Folder(tmp_path)
+    one.write("a.ics", "1")
+    first = one.view()
+    two = Folder(tmp_path)  # another process: same folder, same index file
+    assert two.view().token == first.token
+    one.write("a.ics", "2")
+    one.write("b.ics", "3")
+    seen_by_one = one.view()
+    seen_by_two = two.view()
+    assert seen_by_two.token == seen_by_one.token
+    assert sorted(seen_by_two.changes_since(first.token)) == ["a.ics", "b.ics"]
+    assert two.reader.asked  # it read the changed files itself, and adopted the numbers
+    restarted = Folder(tmp_path)
+    assert restarted.view().token == seen_by_one.token
+    assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
+
+
+def test_a_change_logged_by_another_process_is_checked_against_the_file(tmp_path: Path) -> None:
+    one, two = Folder(tmp_path), Folder(tmp_path)
+    one.write("a.ics", "1")
+    one.view()
+    two.view()
+    one.write("x.ics", "2")
+    one.view()  # logs x
+    (one.path / "x.ics").unlink()  # gone before process two logs anything
+    one.write("a.ics", "11")
+    seen = two.view()  # two logs a's change; the log says x exists, the folder says not
+    assert "x.ics" not in seen.entries and "x.ics" in seen.tombstones
+    assert etags(seen) == {"a.ics": '"11"'}
+
+
+def test_tokens_issued_after_a_backup_are_refused_once_it_is_restored(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = Folder(home)
+    folder.write("a.ics", "1")
+    folder.view()
+    shutil.copytree(home, tmp_path / "backup")  # the folder and the index together
+    folder.write("a.ics", "2")
+    after_backup = folder.view().token
+    shutil.rmtree(home)
+    shutil.copytree(tmp_path / "backup", home)
+    restored = Folder(home)  # a restart on the restored storage
+    restored.write("b.ics", "3")  # the log reaches the same number again
+    view = restored.view()
+    assert view.seq == int(after_backup[-32:-16], 16)
+    with pytest.raises(ValueError):
+        view.changes_since(after_backup)
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_a_lost_or_corrupt_index_starts_a_new_epoch(tmp_path: Path, damage: str) -> None:
+    folder = Folder(tmp_path)
+    folder.write("a.ics", "1")
+    old = folder.view()
+    index = tmp_path / "index.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(index) + suffix).unlink(missing_ok=True)
+    if damage == "corrupt":
+        index.write_bytes(b"this is not a database" * 100)
+    again = Folder(tmp_path)
+    view = again.view()
+    assert etags(view) == {"a.ics": '"1"'}
+    with pytest.raises(ValueError):
+        view.changes_since(old.token)
+
+
+def test_a_forgotten_collection_starts_afresh(folder: Folder) -> None:
+    folder.write("a.ics", "1")
+    old = folder.view()
+    folder.index.forget("alice/cal", str(folder.path))
+    view = folder.view()
+    assert etags(view) == {"a.ics": '"1"'}
+    with pytest.raises(ValueError):
+        view.changes_since(old.token)
+
+
+def test_collection_etag_is_radicales_formula() -> None:
+    from hashlib import sha256
+    expected = sha256(b"a.ics/\"1\"b.ics/\"2\"" + b'{"tag": "VCALENDAR"}').hexdigest()
+    assert collection_etag([("a.ics", '"1"'), ("b.ics", '"2"')], {"tag": "VCALENDAR"}) == f'"{expected}"'
+
+
+# -- our server against stock Radicale's ETag of the same folder ---------------
+
+ICS = {"Content-Type": "text/calendar; charset=utf-8"}
+NS = {"D": "DAV:", "CS": "http://calendarserver.org/ns/"}
+CTAG = """<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/></D:prop></D:propfind>"""
+
+
+def event(uid: str, summary: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T180000Z\r\nDURATION:PT1H\r\n"
+            f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def our_ctag(server: Server, path: str) -> str:
+    r = server.request("PROPFIND", path, "alice", CTAG, headers={"Depth": "0"})
+    assert r.status_code == 207, r.text
+    return ET.fromstring(r.content).findtext(".//CS:getctag", namespaces=NS) or ""
+
+
+def stock_etag(server: Server, path: str) -> str:
+    """What stock Radicale's multifilesystem says, reading the same folder in this process."""
+    conf = config.load()
+    folder = str(server.root / "data" / "collections")
+    conf.update({"storage": {"filesystem_folder": folder}}, "test", privileged=True)
+    storage = multifilesystem.Storage(conf)
+    with storage.acquire_lock("r"):
+        collection = next(iter(storage.discover(path)))
+        return collection.etag
+
+
+def item_file(server: Server, path: str, href: str) -> Path:
+    return server.root / "data" / "collections" / "collection-root" / path.strip("/") / href
+
+
+@pytest.fixture
+def calendar(fresh_server: Server) -> str:
+    path = "/alice/ctag/"
+    assert fresh_server.request("MKCALENDAR", path, "alice").status_code == 201
+    for n in range(5):
+        r = fresh_server.request("PUT", f"{path}e{n}.ics", "alice", event(f"u{n}", f"event {n}"), headers=ICS)
+        assert r.status_code == 201, r.text
+    return path
+
+
+def test_ctag_equals_stock_and_follows_writes(fresh_server: Server, calendar: str) -> None:
+    before = our_ctag(fresh_server, calendar)
+    assert before == stock_etag(fresh_server, calendar)
+    assert fresh_server.request("DELETE", f"{calendar}e1.ics", "alice").status_code == 200
+    after = our_ctag(fresh_server, calendar)
+    assert after != before
+    assert after == stock_etag(fresh_server, calendar)
+
+
+def test_a_hand_edit_in_place_is_noticed_on_the_next_request(fresh_server: Server, calendar: str) -> None:
+    path = item_file(fresh_server, calendar, "e2.ics")
+    time.sleep(RACY_NS / 1e9 + 0.2)  # the files settle: from now on the index answers for them
+    before = our_ctag(fresh_server, calendar)
+    assert before == our_ctag(fresh_server, calendar)
+    st = path.stat()
+    text = path.read_text()
+    with open(path, "r+") as f:  # same size, same inode, same mtime: only the content (and ctime) differ
+        f.write(text.replace("event 2", "EVENT 2"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = our_ctag(fresh_server, calendar)
+    assert after != before
+    assert after == stock_etag(fresh_server, calendar)
+
+
+def test_a_restored_older_copy_is_noticed(fresh_server: Server, calendar: str, tmp_path: Path) -> None:
+    path = item_file(fresh_server, calendar, "e3.ics")
+    backup = tmp_path / "e3.ics"
+    shutil.copy2(path, backup)
+    original = our_ctag(fresh_server, calendar)
+    r = fresh_server.request("PUT", f"{calendar}e3.ics", "alice", event("u3", "changed"), headers=ICS)
+    assert r.status_code in (201, 204)
+    assert our_ctag(fresh_server, calendar) != original
+    time.sleep(RACY_NS / 1e9 + 0.2)
+    our_ctag(fresh_server, calendar)  # the index now holds the changed file, settled
+    shutil.copy2(backup, path)
+    assert our_ctag(fresh_server, calendar) == original == stock_etag(fresh_server, calendar)
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_a_lost_or_corrupt_index_is_rebuilt_after_a_restart(fresh_server: Server, calendar: str,
+                                                            damage: str) -> None:
+    expected = our_ctag(fresh_server, calendar)
+    fresh_server.stop()
+    index = fresh_server.root / "data" / "collections" / ".Radicale.ext-item-index.sqlite"
+    assert index.exists()
+    for suffix in ("-wal", "-shm"):
+        Path(str(index) + suffix).unlink(missing_ok=True)
+    if damage == "delete":
+        index.unlink()
+    else:
+        index.write_bytes(b"garbage" * 1000)
+    fresh_server.start()
+    assert our_ctag(fresh_server, calendar) == expected == stock_etag(fresh_server, calendar)
