@@ -37,8 +37,10 @@ from .server import Server, free_port, make_server
 ICS = {"Content-Type": "text/calendar"}
 NS = {"D": "DAV:", "CS": "http://calendarserver.org/ns/", "E": "urn:radicale-ext",
       "P": "https://bitfire.at/webdav-push"}
-# notices delivered only when the test says so (no thread), no coalescing unless asked, loopback allowed
+# notices delivered only when the test says so (no thread), no coalescing unless asked; the local receivers
+# on 127.0.0.1 are allowed explicitly (without it the server refuses its own machine: test_outbound.py)
 TEST_OPTIONS = {"notices_worker": "none", "notices_window": "0", "notices_https_only": "false",
+                "notices_outbound_allow": "127.0.0.1",
                 "notices_retry_after": "30", "notices_max_attempts": "3", "notices_timeout": "5",
                 "notices_poll": "0.1"}
 

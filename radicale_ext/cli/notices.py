@@ -62,7 +62,7 @@ def notices_show(args: argparse.Namespace, site: Site) -> None:
     prefs = Preferences(site.db)
     contact = prefs.contact(user)
     settings = _settings(args, site)
-    devices = PushSubscriptions(site.db, https_only=settings.https_only, max_days=settings.push_max_days)
+    devices = PushSubscriptions(site.db, outbound=settings.outbound(), max_days=settings.push_max_days)
     row = {"user": user, "email": contact.email_address, "timezone": contact.timezone,
            "webhook": contact.webhook_url,
            "choices": [{"collection": c or "all", "channel": ch, "timing": t} for c, ch, t in prefs.rows(user)],
@@ -132,7 +132,7 @@ def notices_webhook(args: argparse.Namespace, site: Site) -> None:
     if not args.remove and not args.url:
         raise ExtError("give a URL, or --remove")
     secret = Preferences(site.db).set_webhook(user, None if args.remove else args.url,
-                                              https_only=_settings(args, site).https_only)
+                                              outbound=_settings(args, site).outbound())
     if secret is None:
         print(f"{user}: webhook removed")
     else:

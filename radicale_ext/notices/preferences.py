@@ -23,11 +23,11 @@ import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from ..base import names
 from ..base.database import Database, Writer
 from ..base.errors import ExtError
+from .outbound import Outbound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notice_choices (
@@ -98,17 +98,6 @@ def check_zone(zone: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise InvalidAddress(f"{names.shown(zone)} is not a time zone; use a name such as Europe/Berlin") from None
     return zone
-
-
-def check_url(url: str, *, https_only: bool, what: str) -> str:
-    """An absolute http(s) URL; https only when ``https_only``.  Raises :class:`InvalidAddress`."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidAddress(f"{what} {names.shown(url)} is not an absolute http(s) URL")
-    if https_only and parts.scheme != "https":
-        raise InvalidAddress(f"{what} {names.shown(url)} is not https: this server sends only over TLS "
-                             "([hook] notices_https_only)")
-    return url
 
 
 @dataclass(frozen=True)
@@ -213,14 +202,19 @@ class Preferences:
     def set_timezone(self, user: str, zone: str | None) -> None:
         self._set(user, timezone=check_zone(zone.strip()) if zone else None)
 
-    def set_webhook(self, user: str, url: str | None, *, https_only: bool) -> str | None:
-        """Set (or with ``None`` remove) the webhook; returns its new signing secret."""
+    def set_webhook(self, user: str, url: str | None, *, outbound: Outbound) -> str | None:
+        """Set (or with ``None`` remove) the webhook; returns its new signing secret.
+
+        Raises :class:`~radicale_ext.notices.outbound.BadDestination` for a URL the
+        server will not send to (not http(s), not https where required, a host that
+        does not resolve or leads to the server's own machine or networks).
+        """
         if url is None:
             self._set(user, webhook_url=None, webhook_secret=None)
             return None
+        url = outbound.check(url.strip(), what="webhook URL").url
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()  # Standard Webhooks' form
-        self._set(user, webhook_url=check_url(url.strip(), https_only=https_only, what="webhook URL"),
-                  webhook_secret=secret)
+        self._set(user, webhook_url=url, webhook_secret=secret)
         return secret
 
     def _set(self, user: str, **values: str | None) -> None:

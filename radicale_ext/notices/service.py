@@ -69,7 +69,8 @@ class Notices:
         self.preferences = Preferences(db)
         self.changes = ChangeNotices(db)
         self.queue = DeliveryQueue(db)
-        self.subscriptions = PushSubscriptions(db, https_only=settings.https_only, max_days=settings.push_max_days)
+        self.outbound = settings.outbound()
+        self.subscriptions = PushSubscriptions(db, outbound=self.outbound, max_days=settings.push_max_days)
         self.leases = Leases(db)
         self._names: dict[str, str] = {}
         self.wording = Wording(self.collection_name)
@@ -113,8 +114,8 @@ class Notices:
         return {
             Channel.EMAIL.value: EmailSender(s.smtp, self.wording, item_reader(self.site.settings.collections_folder),
                                              timeout=s.timeout, public_url=s.public_url),
-            Channel.WEBHOOK.value: WebhookSender(self.wording, https_only=s.https_only,
+            Channel.WEBHOOK.value: WebhookSender(self.wording, outbound=self.outbound,
                                                  max_bytes=s.webhook_max_bytes, timeout=s.timeout),
-            Channel.PUSH.value: PushSender(self.subscriptions, self.vapid, self.topic, https_only=s.https_only,
+            Channel.PUSH.value: PushSender(self.subscriptions, self.vapid, self.topic, outbound=self.outbound,
                                            timeout=s.timeout),
         }

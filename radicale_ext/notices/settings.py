@@ -24,6 +24,7 @@ from typing import Any
 
 from ..base import ini
 from ..base.errors import ExtError
+from .outbound import AllowList, BadDestination, Outbound
 
 HOOK_TYPE = "radicale_ext.plugins.hook"
 
@@ -84,6 +85,13 @@ def _text(name: str, text: str) -> str:
     return text.strip()
 
 
+def _allow_list(name: str, text: str) -> AllowList:
+    try:
+        return AllowList.parse(text)
+    except BadDestination as e:
+        raise BadOption(f"[hook] {name} = {text!r}: {e}") from None
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -108,6 +116,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("notices_daily_at", "07:00", "time of day of daily digests, in the recipient's time zone (UTC when "
            "unknown)", _clock_time),
     Option("notices_https_only", "true", "push endpoints and webhooks must be https:// addresses", _flag),
+    Option("notices_outbound_allow", "", "addresses, networks and host names on the server's own machine or "
+           "network that push endpoints and webhooks may reach (e.g. 10.0.0.5/32, push.internal.example); by "
+           "default the server sends only to public Internet addresses", _allow_list),
     Option("notices_webhook_max_bytes", "262144", "largest webhook body, in bytes; larger ones are dead-lettered",
            _count),
     Option("notices_timeout", "10", "seconds to wait for an SMTP server, a push service or a webhook", _seconds),
@@ -173,6 +184,7 @@ class NoticeSettings:
     poll: float = 1.0
     daily_at: tuple[int, int] = (7, 0)
     https_only: bool = True
+    outbound_allow: AllowList = field(default_factory=AllowList)
     webhook_max_bytes: int = 262144
     timeout: float = 10.0
     push_max_days: float = 7.0
@@ -189,6 +201,10 @@ class NoticeSettings:
     @property
     def max_age(self) -> float:
         return self.max_age_days * 86400.0
+
+    def outbound(self) -> Outbound:
+        """Where push messages and webhooks may go (:mod:`radicale_ext.notices.outbound`)."""
+        return Outbound(self.outbound_allow, https_only=self.https_only)
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure: doubling, at most ``retry_max``."""
@@ -221,6 +237,7 @@ class NoticeSettings:
             retry_after=values["notices_retry_after"], retry_max=values["notices_retry_max"],
             lease=max(1.0, values["notices_lease"]), poll=values["notices_poll"],
             daily_at=values["notices_daily_at"], https_only=values["notices_https_only"],
+            outbound_allow=values["notices_outbound_allow"],
             webhook_max_bytes=values["notices_webhook_max_bytes"], timeout=values["notices_timeout"] or 10.0,
             push_max_days=values["notices_push_max_days"], vapid_key_file=os.path.abspath(vapid_key),
             vapid_subject=subject, public_url=values["notices_public_url"].rstrip("/"), smtp=smtp,

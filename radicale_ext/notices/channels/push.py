@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...base.errors import ExtError
+from ..outbound import Outbound
 from ..outbox import ChangeKind
-from ..preferences import check_url
 from ..push.subscriptions import PushSubscriptions
 from ..push.webdav_push import push_message
 from ..push.webpush import PayloadTooLarge, PushKeyError, VapidKey, encrypt
 from . import DeliveryFailed, Outgoing, RecipientGone
-from .http import post, retry_helps
+from .http import post, refused, retry_helps
 
 TTL = 24 * 3600
 CONTENT_KINDS = frozenset(ChangeKind) - {ChangeKind.PROPERTIES_CHANGED}
@@ -34,11 +34,11 @@ CONTENT_KINDS = frozenset(ChangeKind) - {ChangeKind.PROPERTIES_CHANGED}
 
 class PushSender:
     def __init__(self, subscriptions: PushSubscriptions, vapid: Callable[[], VapidKey],
-                 topic_of: Callable[[str], str], *, https_only: bool, timeout: float) -> None:
+                 topic_of: Callable[[str], str], *, outbound: Outbound, timeout: float) -> None:
         self._subscriptions = subscriptions
         self._vapid = vapid
         self._topic_of = topic_of
-        self._https_only = https_only
+        self._outbound = outbound
         self._timeout = timeout
 
     def send(self, outgoing: Outgoing, now: float) -> None:
@@ -47,9 +47,9 @@ class PushSender:
         if sub is None or sub.expires_at <= now:
             raise RecipientGone("the push subscription expired or was removed")
         try:
-            check_url(sub.endpoint, https_only=self._https_only, what="push resource")
+            destination = self._outbound.check(sub.endpoint, what="push resource")
         except ExtError as e:
-            raise DeliveryFailed(f"push to {outgoing.recipient!r}: {e}", permanent=True) from None
+            raise refused(f"push to {outgoing.recipient!r}", e) from None
         kinds = {c.kind for n in outgoing.notices for c in n.changes}
         topic = self._topic_of(sub.collection)
         payload = push_message(topic, content_update=bool(kinds & CONTENT_KINDS),
@@ -62,7 +62,7 @@ class PushSender:
                    "TTL": str(TTL), "Urgency": "normal", "Topic": topic,
                    "Authorization": self._vapid().authorization(sub.endpoint, now)}
         try:
-            answer = post(sub.endpoint, body, headers, self._timeout)
+            answer = post(destination, body, headers, self._timeout)
         except OSError as e:
             raise DeliveryFailed(f"push to {outgoing.recipient!r}: the push service did not answer ({e})") from None
         if 200 <= answer.status < 300:

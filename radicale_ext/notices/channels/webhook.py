@@ -24,10 +24,10 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ...base.errors import ExtError
-from ..preferences import check_url
+from ..outbound import Outbound
 from ..wording import Wording
 from . import DeliveryFailed, Outgoing
-from .http import post, retry_helps
+from .http import post, refused, retry_helps
 
 TOLERANCE = 300  # seconds a receiver accepts between a timestamp and its clock
 
@@ -71,9 +71,9 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float,
 
 
 class WebhookSender:
-    def __init__(self, wording: Wording, *, https_only: bool, max_bytes: int, timeout: float) -> None:
+    def __init__(self, wording: Wording, *, outbound: Outbound, max_bytes: int, timeout: float) -> None:
         self._wording = wording
-        self._https_only = https_only
+        self._outbound = outbound
         self._max_bytes = max_bytes
         self._timeout = timeout
 
@@ -94,9 +94,9 @@ class WebhookSender:
         if not contact.webhook_url or not contact.webhook_secret:
             raise DeliveryFailed(f"webhook of {outgoing.recipient!r}: none is set any more", permanent=True)
         try:
-            check_url(contact.webhook_url, https_only=self._https_only, what="webhook URL")
+            destination = self._outbound.check(contact.webhook_url, what="webhook URL")
         except ExtError as e:
-            raise DeliveryFailed(f"webhook of {outgoing.recipient!r}: {e}", permanent=True) from None
+            raise refused(f"webhook of {outgoing.recipient!r}", e) from None
         body = self.body(outgoing, now)
         if len(body) > self._max_bytes:
             raise DeliveryFailed(f"webhook of {outgoing.recipient!r}: the payload is {len(body)} bytes, over the "
@@ -106,7 +106,7 @@ class WebhookSender:
                    "webhook-id": outgoing.key, "webhook-timestamp": str(stamp),
                    "webhook-signature": signature(contact.webhook_secret, outgoing.key, stamp, body)}
         try:
-            answer = post(contact.webhook_url, body, headers, self._timeout)
+            answer = post(destination, body, headers, self._timeout)
         except OSError as e:
             raise DeliveryFailed(f"webhook {contact.webhook_url}: no answer ({e})") from None
         if 200 <= answer.status < 300:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ...base.database import Database, Writer
 from ...base.errors import NotFound
-from ..preferences import check_url
+from ..outbound import BadDestination, Outbound
 from .webdav_push import InvalidSubscription, Registration
 
 SCHEMA = """
@@ -67,9 +67,9 @@ def _subscription(row: tuple) -> PushSubscription:
 
 
 class PushSubscriptions:
-    def __init__(self, db: Database, *, https_only: bool, max_days: float) -> None:
+    def __init__(self, db: Database, *, outbound: Outbound, max_days: float) -> None:
         self._db = db
-        self._https_only = https_only
+        self._outbound = outbound
         self._max_life = max(MIN_LIFE, max_days * DAY)
 
     def register(self, user: str, collection: str, registration: Registration, now: float
@@ -77,11 +77,12 @@ class PushSubscriptions:
         """Add or update the subscription; returns it and whether it is new.
 
         Raises :class:`InvalidSubscription` for a push resource that is not
-        an (https) URL.
+        an (https) URL, whose host does not resolve, or that leads to the
+        server's own machine or networks (:mod:`radicale_ext.notices.outbound`).
         """
         try:
-            check_url(registration.endpoint, https_only=self._https_only, what="push resource")
-        except Exception as e:
+            self._outbound.check(registration.endpoint, what="push resource")
+        except BadDestination as e:
             raise InvalidSubscription(str(e)) from None
         wished = registration.expires
         expires = now + self._max_life if wished is None or wished <= now else min(wished, now + self._max_life)
