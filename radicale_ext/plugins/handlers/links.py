@@ -7,8 +7,13 @@
 - Every other method on a link path: 405, so nothing under ``/.links/`` ever
   reaches Radicale's write handlers.
 
-Radicale logs every request's path; a filter on its logger cuts link tokens
-to their id, so no log line holds a working address.
+A link is read only under the spelling it was given out with (see
+:func:`radicale_ext.links.tokens.spelled_as_given`): a request that reaches a
+link's path only through Radicale's path sanitising or percent-decoding gets
+404 without its token being looked at.  Radicale logs every request's path,
+waitress the path of a request that failed: every log record of the process
+(any logger) has its link tokens cut to their id, however the path was spelled,
+so no log line holds a working address.
 """
 
 from __future__ import annotations
@@ -16,18 +21,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from http import client
 from urllib.parse import parse_qs
 
 from radicale import Application, httputils, storage, types
-from radicale.log import logger
 
-from radicale_ext.base.errors import ExtError
+from radicale_ext.base.errors import ExtError, NotFound
 from radicale_ext.links import qr
 from radicale_ext.links.feeds import StoredItem
 from radicale_ext.links.reader import LinkReader, Reply, StoredCollection, error_reply
-from radicale_ext.links.tokens import is_link_path, redact_tokens
+from radicale_ext.links.tokens import is_link_path, may_mention_link, redact_tokens, spelled_as_given
 from radicale_ext.site import Site
 
 from .._site import site_for
@@ -39,15 +44,40 @@ _readers: dict[Site, LinkReader] = {}
 _readers_lock = threading.Lock()
 
 
-class _TokenRedaction(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/.links/" in message:
-            record.msg, record.args = redact_tokens(message), None
-        return True
+NOT_AS_GIVEN = ("No link has this address: a share link works only written exactly as it was given "
+                "(/.links/ and its token, without extra slashes, dot segments or percent-encoding).")
 
 
-logger.addFilter(_TokenRedaction())
+class _RedactedRecords:
+    """A log record factory: every record of every logger leaves with link tokens cut to their id.
+
+    A factory rather than a filter: a filter on a logger does not see its
+    children's records, and waitress's and our loggers are not Radicale's.
+    An exception's text is cut too (kept as the record's ``exc_text``).
+    """
+
+    def __init__(self, upstream: Callable[..., logging.LogRecord]) -> None:
+        self._upstream = upstream
+
+    def __call__(self, *args, **kwargs) -> logging.LogRecord:
+        record = self._upstream(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it when the record is written
+            return record
+        if may_mention_link(message):
+            redacted = redact_tokens(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            if may_mention_link(text) and redact_tokens(text) != text:
+                record.exc_text = redact_tokens(text)
+        return record
+
+
+if not isinstance(logging.getLogRecordFactory(), _RedactedRecords):
+    logging.setLogRecordFactory(_RedactedRecords(logging.getLogRecordFactory()))
 
 
 class RadicaleContent:
@@ -102,12 +132,19 @@ def _base_url(app: Application, environ: types.WSGIEnviron, base_prefix: str) ->
     return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{base_prefix}"
 
 
+def _request_target(environ: types.WSGIEnviron) -> str:
+    """The path as the client wrote it (waitress's ``REQUEST_URI``), else as the WSGI server decoded it."""
+    return environ.get("REQUEST_URI") or environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+
+
 @route("GET")
 @route("HEAD")
 def read_link(app: Application, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
               user_groups: set, request_info: dict) -> types.WSGIResponse | None:
     if not is_link_path(path):
         return None
+    if not spelled_as_given(_request_target(environ), path):
+        return _response(error_reply(NotFound(NOT_AS_GIVEN)))
     address = environ.get("REMOTE_ADDR", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if "qr" in query:
