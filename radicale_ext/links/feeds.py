@@ -15,6 +15,11 @@ byte-for-byte what the owner's client stored.  Two things are added:
   and RANGE parameters), a UID replaced by a hash, and the summary "Busy".
   Alarms, to-dos and journals are dropped; an event whose master is
   transparent or cancelled does not make anyone busy, so it is left out.
+  The item's VTIMEZONEs keep only what turns a local time into an instant
+  (RFC 5545 section 3.6.5): TZID, and the STANDARD and DAYLIGHT rules with
+  DTSTART, TZOFFSETFROM, TZOFFSETTO, RRULE and RDATE (parameter VALUE
+  only); TZNAME, TZURL, LAST-MODIFIED, COMMENT, X- properties (Thunderbird's
+  X-LIC-LOCATION, Outlook's X-MICROSOFT-CDO-TZID ...) and other components go.
   Events stripped this way, rather than a VFREEBUSY, because calendar apps
   show subscribed events but ignore VFREEBUSY in a feed, and recurrence
   stays the client's work instead of a window expanded here.
@@ -41,6 +46,9 @@ REFRESH = "PT1H"  # how often subscribers are asked to refresh (RFC 7986 REFRESH
 BUSY_PROPERTIES = frozenset({"DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID",
                              "DTSTAMP", "SEQUENCE", "STATUS", "TRANSP"})
 BUSY_PARAMETERS = frozenset({"TZID", "VALUE", "RANGE"})
+ZONE_RULES = frozenset({"STANDARD", "DAYLIGHT"})
+ZONE_RULE_PROPERTIES = frozenset({"DTSTART", "TZOFFSETFROM", "TZOFFSETTO", "RRULE", "RDATE"})
+ZONE_PARAMETERS = frozenset({"VALUE"})
 _PRIVATE_CLASSES = frozenset({"PRIVATE", "CONFIDENTIAL"})
 
 
@@ -97,15 +105,39 @@ def hidden_uid(uid: str, salt: str) -> str:
     return "busy-" + hashlib.sha256(f"{salt}\0{uid}".encode()).hexdigest()[:32]
 
 
-def _busy_line(line: ContentLine) -> str:
-    params = "".join(f";{key}={value}" for key, value in line.params if key in BUSY_PARAMETERS)
+def _busy_line(line: ContentLine, parameters: frozenset[str] = BUSY_PARAMETERS) -> str:
+    if all(key in parameters for key, _value in line.params):
+        return line.raw
+    params = "".join(f";{key}={value}" for key, value in line.params if key in parameters)
     return fold(f"{line.name}{params}:{line.value}")
+
+
+def busy_timezone(block: str) -> str:
+    """A stored VTIMEZONE with only what places a time: TZID and the STANDARD/DAYLIGHT rules (see the module)."""
+    out: list[str] = []
+    path: list[str] = []           # the components we are in, outermost first
+    for line in content_lines(block):
+        if line.name == "BEGIN":
+            path.append(line.value.strip().upper())
+        in_zone = path[:1] == ["VTIMEZONE"]
+        in_rule = in_zone and len(path) == 2 and path[1] in ZONE_RULES
+        if line.name in ("BEGIN", "END"):
+            keep = in_zone and (len(path) == 1 or in_rule)
+        elif len(path) == 1:
+            keep = in_zone and line.name == "TZID"
+        else:
+            keep = in_rule and line.name in ZONE_RULE_PROPERTIES
+        if keep:
+            out.append(_busy_line(line, ZONE_PARAMETERS))
+        if line.name == "END" and path:
+            path.pop()
+    return "".join(out)
 
 
 def busy_parts(text: str, salt: str) -> CalendarParts:
     """The item with every event reduced to when it is (see the module's notes)."""
     events: list[list[ContentLine]] = []
-    timezones = calendar_parts(text).timezones
+    timezones = tuple((tzid, busy_timezone(block)) for tzid, block in calendar_parts(text).timezones)
     depth, current = 0, None
     for line in content_lines(text):
         if line.name == "BEGIN":
