@@ -81,6 +81,6 @@ def retry_helps(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
 
-def refused(who: str, error: ExtError) -> DeliveryFailed:
+def refusal(who: str, error: ExtError) -> DeliveryFailed:
     """A destination the check refused: for good, unless its host merely did not resolve (DNS may answer later)."""
     return DeliveryFailed(f"{who}: {error}", permanent=not isinstance(error, UnknownHost))

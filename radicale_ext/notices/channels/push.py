@@ -11,7 +11,10 @@ message still waiting with the newer one.
 201 (or any 2xx) is success; 404 and 410 mean the subscription is gone: it
 is removed and the delivery dropped.  413 (too large), other 4xx and a
 subscription that breaks the rules (not https, bad keys) are permanent
-failures; 429 and 5xx are retried.  A push is a hint to sync, so a repeat
+failures; 429 and 5xx are retried.  The push resource is checked again
+before each push (:mod:`radicale_ext.notices.outbound`): one that now leads
+to the server's own machine or networks is a permanent failure (the
+subscription stays until it expires).  A push is a hint to sync, so a repeat
 after a crash costs a device one more sync, nothing else.
 """
 
@@ -26,7 +29,7 @@ from ..push.subscriptions import PushSubscriptions
 from ..push.webdav_push import push_message
 from ..push.webpush import PayloadTooLarge, PushKeyError, VapidKey, encrypt
 from . import DeliveryFailed, Outgoing, RecipientGone
-from .http import post, refused, retry_helps
+from .http import post, refusal, retry_helps
 
 TTL = 24 * 3600
 CONTENT_KINDS = frozenset(ChangeKind) - {ChangeKind.PROPERTIES_CHANGED}
@@ -49,7 +52,7 @@ class PushSender:
         try:
             destination = self._outbound.check(sub.endpoint, what="push resource")
         except ExtError as e:
-            raise refused(f"push to {outgoing.recipient!r}", e) from None
+            raise refusal(f"push to {outgoing.recipient!r}", e) from None
         kinds = {c.kind for n in outgoing.notices for c in n.changes}
         topic = self._topic_of(sub.collection)
         payload = push_message(topic, content_update=bool(kinds & CONTENT_KINDS),

@@ -10,7 +10,10 @@ off, and an id it has already seen: a replayed request fails one or the
 other (:func:`verify` does both, for receivers in Python).
 
 2xx is success; 408, 425, 429 and 5xx are retried; other answers are
-permanent failures.  A body over ``[hook] notices_webhook_max_bytes`` is not
+permanent failures.  The URL is checked again before each attempt
+(:mod:`radicale_ext.notices.outbound`): one that now leads to the server's
+own machine or networks is a permanent failure, one whose host does not
+resolve is retried.  A body over ``[hook] notices_webhook_max_bytes`` is not
 sent (permanent failure).
 """
 
@@ -27,7 +30,7 @@ from ...base.errors import ExtError
 from ..outbound import Outbound
 from ..wording import Wording
 from . import DeliveryFailed, Outgoing
-from .http import post, refused, retry_helps
+from .http import post, refusal, retry_helps
 
 TOLERANCE = 300  # seconds a receiver accepts between a timestamp and its clock
 
@@ -96,7 +99,7 @@ class WebhookSender:
         try:
             destination = self._outbound.check(contact.webhook_url, what="webhook URL")
         except ExtError as e:
-            raise refused(f"webhook of {outgoing.recipient!r}", e) from None
+            raise refusal(f"webhook of {outgoing.recipient!r}", e) from None
         body = self.body(outgoing, now)
         if len(body) > self._max_bytes:
             raise DeliveryFailed(f"webhook of {outgoing.recipient!r}: the payload is {len(body)} bytes, over the "

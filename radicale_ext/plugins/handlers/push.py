@@ -9,7 +9,9 @@
   Web Push subscription; 201 (new) or 204 (renewed), with ``Location`` (the
   registration URL, ``/<user>/.push-subscriptions/<id>``) and ``Expires``;
   403 with ``P:invalid-subscription``, ``P:no-supported-trigger`` or
-  ``P:push-not-available`` when it cannot be;
+  ``P:push-not-available`` when it cannot be (``P:invalid-subscription``
+  also for a push resource whose host does not resolve or leads to the
+  server's own machine or networks: :mod:`radicale_ext.notices.outbound`);
 - DELETE of a registration URL, by its owner: unsubscribes (204; 404 when
   unknown or expired).
 
