@@ -82,7 +82,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:localhost|[A-Za-z0-9
 
 
 class InvalidAddress(ExtError):
-    """An e-mail address, URL or time zone that cannot be used."""
+    """An e-mail address or time zone that cannot be used (URLs: :mod:`.outbound`)."""
 
 
 def check_email(address: str) -> str:
