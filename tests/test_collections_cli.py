@@ -156,6 +156,13 @@ def test_an_address_book_made_from_the_cli_takes_cards(server: Server) -> None:
     assert server.request("PUT", f"{path}x.ics", "alice", event("x"), headers=ICS).status_code == 400
 
 
+def test_a_display_name_may_hold_any_text_on_one_line(server: Server) -> None:
+    """An emoji family (joined by invisible U+200D) is fine in a name clients show, though not in a path."""
+    name = f"Familie {uuid.uuid4().hex[:6]}"
+    created(server, f"alice/{name}", "--calendar", "--name", "Familie 👨\u200d👩\u200d👧 Müller")
+    assert prop(home(server, "alice")[f"/alice/{name}/"], f"{DAV}displayname") == "Familie 👨\u200d👩\u200d👧 Müller"
+
+
 def test_without_a_display_name_the_folder_name_is_shown(server: Server) -> None:
     name = f"舞蹈课 {uuid.uuid4().hex[:4]}"
     created(server, f"alice/{name}", "--calendar")

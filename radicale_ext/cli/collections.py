@@ -1,6 +1,7 @@
 """radicale-ext collection ...: make, list and delete a person's calendars and address books.
 
-Clients make their own (MKCALENDAR, MKCOL); these commands are for the admin
+Clients make their own (MKCALENDAR, RFC 4791 section 5.3.1; an extended
+MKCOL, RFC 5689, for an address book, RFC 6352 section 6.3.1); these are for the admin
 preparing a calendar before it is shared, and for owners (``--as``) in their
 own home.  They write Radicale's folders the way Radicale does, under its
 storage lock (:mod:`radicale_ext.base.collection_folders`), and record each
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
+import unicodedata
 
 from ..base import collection_folders as folders
 from ..base import names
@@ -27,6 +30,9 @@ KINDS = {"VCALENDAR": "calendar", "VADDRESSBOOK": "address book"}
 ITEMS = {"VCALENDAR": "events", "VADDRESSBOOK": "cards"}
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?")
 MAX_DISPLAY_NAME = 256
+# control characters, line and paragraph separators, lone surrogates (format characters such as
+# the joiner of an emoji family are fine)
+_NOT_ON_ONE_LINE = {"Cc", "Zl", "Zp", "Cs"}
 
 
 def _owner_acting(args: argparse.Namespace, site: Site, owner: str) -> str:
@@ -39,12 +45,12 @@ def _owner_acting(args: argparse.Namespace, site: Site, owner: str) -> str:
 
 
 def display_name(value: str) -> str:
-    """What clients show (``DAV:displayname``): any text on one line."""
+    """What clients show (``DAV:displayname``, RFC 4918 section 15.2): any text on one line."""
     if not value.strip():
         raise InvalidName("the display name (--name) is empty")
     if len(value) > MAX_DISPLAY_NAME:
         raise InvalidName(f"the display name (--name) is longer than {MAX_DISPLAY_NAME} characters")
-    if any(not ch.isprintable() and ch != " " for ch in value):
+    if any(unicodedata.category(ch) in _NOT_ON_ONE_LINE for ch in value):
         raise InvalidName(f"the display name (--name) {shown(value)} contains control characters or line breaks")
     return value
 
@@ -73,7 +79,7 @@ def collection_create(args: argparse.Namespace, site: Site) -> None:
             raise
         site.outbox.complete(record)
     print(f"{KINDS[tag]} {path.strip('/')} created, shown as {props['D:displayname']!r}; "
-          f"share it with 'radicale-ext share add {path.strip('/')} ...'")
+          f"share it with: radicale-ext share add {shlex.quote(path.strip('/'))} ...")
 
 
 def _row(site: Site, found: folders.CollectionFolder) -> dict:
