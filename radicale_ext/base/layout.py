@@ -30,6 +30,11 @@ def _props(collections_folder: str, path: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def collection_props(collections_folder: str, path: str) -> dict:
+    """All of a collection's properties (``tag``, ``D:displayname``, ``ICAL:calendar-color``...), or ``{}``."""
+    return _props(collections_folder, path)
+
+
 def collection_tag(collections_folder: str, path: str) -> str | None:
     """``"VCALENDAR"``, ``"VADDRESSBOOK"``, or ``None`` when there is no such collection."""
     tag = _props(collections_folder, path).get("tag")

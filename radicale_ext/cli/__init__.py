@@ -16,14 +16,28 @@ from collections.abc import Sequence
 from ..base import names
 from ..base.errors import ExtError, NotFound
 from ..site import Settings, Site
-from . import cards, circles, invitations, links, notices, outbox, reminders, scopes, serve, shares, users, worker
+from . import (
+    cards,
+    circles,
+    collections,
+    invitations,
+    links,
+    notices,
+    outbox,
+    reminders,
+    scopes,
+    serve,
+    shares,
+    users,
+    worker,
+)
 from ._common import Commands, Handler
 
 DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
 
 # One module per feature; each adds its commands.
-COMMAND_MODULES = (serve, users, circles, shares, outbox, links, invitations, scopes, cards, notices, reminders,
-                   worker)
+COMMAND_MODULES = (serve, users, collections, circles, shares, outbox, links, invitations, scopes, cards, notices,
+                   reminders, worker)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
