@@ -97,7 +97,8 @@ class Site:
         self.groups_file = GroupsFile(settings.groups_file)
         self.circles = CircleBook(self.db, self.groups_file, user_exists=self.user_exists)
         self.shares = ShareBook(self.db, user_exists=self.user_exists, circle_exists=self.circles.exists,
-                                admin_circle=self.is_admin_circle, collection_tag=self.collection_tag)
+                                admin_circle=self.is_admin_circle, collection_tag=self.collection_tag,
+                                occupied=self.collection_exists)
         self.outbox = Outbox(self.db)
         self.notices = NoticeBox(self.db, change_details=ChangeNotices(self.db).changes_of)
         self.scopes = ScopeBook(self.db, self.shares, self.circles, user_exists=self.user_exists,
@@ -153,6 +154,10 @@ class Site:
 
     def collection_tag(self, path: str) -> str | None:
         return layout.collection_tag(self.settings.collections_folder, path)
+
+    def collection_exists(self, path: str) -> bool:
+        """Whether a collection is on disk at ``path`` (one ``stat``)."""
+        return os.path.isdir(layout.collection_folder(self.settings.collections_folder, path))
 
     def display_name(self, path: str) -> str | None:
         return layout.display_name(self.settings.collections_folder, path)

@@ -14,6 +14,10 @@ A sharee's PROPPATCH through their mount changes only their own view of the
 collection (its name, colour, description): Radicale's properties overlay,
 which it stores through :meth:`Sharing.database_update_sharing`.
 
+A mount is ``/<user>/<collection>~<owner>/``, or the free name the share
+takes when a collection of the user's own is already there
+(:mod:`radicale_ext.sharing.mounts`); the share book answers both.
+
 Shares are created with the radicale-ext CLI and the CalendarServer sharing
 protocol, not with Radicale's JSON API (``permit_create_map`` stays off), so
 the ``database_create/delete`` calls answer "not-implemented".
@@ -36,7 +40,9 @@ ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
 # "P" lets a sharee PROPPATCH their own view (Radicale's properties overlay),
 # read-only sharees included, as CalendarServer's per-user properties want;
 # "E" sends a collaborator's PROPPATCH to that overlay too, never to the
-# owner's collection.  Radicale then shows DAV:write-properties on the mount.
+# owner's collection.  Radicale then shows DAV:write-properties on the mount,
+# which handlers/mounts.py takes out again where the sharee may not write
+# items: Thunderbird reads it as "writable" (docs/sharing.md).
 OWN_VIEW = "PE"
 
 

@@ -26,12 +26,13 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..base import names
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.model import Grant, Grantee, GranteeKind, InvitationState, Role, Share, ShareBasis
+from . import mounts
 
 # What decides whether a share counts, beside the foundation's ``shares`` table:
 # its terms (basis, summary, the key of its invitations' ids), each person's answer
@@ -169,8 +170,11 @@ class ShareBook:
                  user_exists: Callable[[str], bool] | None = None,
                  circle_exists: Callable[[str], bool] | None = None,
                  admin_circle: Callable[[str], bool] | None = None,
-                 collection_tag: Callable[[str], str | None] | None = None) -> None:
+                 collection_tag: Callable[[str], str | None] | None = None,
+                 occupied: Callable[[str], bool] | None = None) -> None:
         self._db = db
+        # whether a collection of a person's own is at a path of their home (e.g. /bob/family~alice/)
+        self._occupied = occupied or (lambda _p: False)
         self._user_exists = user_exists or (lambda _u: True)
         self._circle_exists = circle_exists or (lambda _c: True)
         self._admin_circle = admin_circle or (lambda _c: False)
@@ -192,15 +196,35 @@ class ShareBook:
         return [_reach(row, user) for row in self._db.read(sql, [*params, *extra])]
 
     def grants_for(self, user: str, circles: frozenset[str]) -> list[Grant]:
-        return merge_grants(self.reaches(user, circles))
+        return [self._placed(user, g) for g in merge_grants(self.reaches(user, circles))]
 
-    def grant_at_mount(self, user: str, circles: frozenset[str], mount: str) -> Grant | None:
-        grants = merge_grants(self.reaches(user, circles, mount=mount))
-        return grants[0] if grants else None
+    def reaches_at_mount(self, user: str, circles: frozenset[str], segment: str) -> list[Reach]:
+        """The shares reaching ``user`` that ``/<user>/<segment>/`` stands for: the collection's
+        mount, unless a collection of the user's own is there (then the share is at its free
+        name, :func:`.mounts.free_name`).  Empty when the path is not a share of theirs."""
+        reaches = self.reaches(user, circles, mount=segment)
+        if any(r.counts for r in reaches) and not self._occupied(f"/{user}/{segment}/"):
+            return reaches
+        mount = mounts.displaced_from(segment)
+        if mount is not None:
+            reaches = self.reaches(user, circles, mount=mount)
+            grants = merge_grants(reaches)
+            if grants and self._placed(user, grants[0]).mount == segment:
+                return reaches
+        return []
+
+    def grant_at_mount(self, user: str, circles: frozenset[str], segment: str) -> Grant | None:
+        grants = merge_grants(self.reaches_at_mount(user, circles, segment))
+        return self._placed(user, grants[0]) if grants else None
 
     def grant_on(self, user: str, circles: frozenset[str], collection: str) -> Grant | None:
         grants = merge_grants(self.reaches(user, circles, collection=collection))
-        return grants[0] if grants else None
+        return self._placed(user, grants[0]) if grants else None
+
+    def _placed(self, user: str, grant: Grant) -> Grant:
+        """The grant with the name it has in ``user``'s home: never over a collection of their own."""
+        mount = mounts.free_name(grant.mount, lambda name: self._occupied(f"/{user}/{name}/"))
+        return grant if mount == grant.mount else replace(grant, mount=mount)
 
     def is_shared(self, collection: str) -> bool:
         return self._db.read_one("SELECT 1 FROM shares WHERE collection = ? LIMIT 1", (collection,)) is not None
@@ -364,7 +388,7 @@ class ShareBook:
         row = w.execute("SELECT mount FROM shares WHERE collection = ? LIMIT 1", (collection,)).fetchone()
         if row:
             return row[0]
-        base = f"{collection.strip('/').split('/')[1]}~{owner}"
+        base = mounts.mount_name(collection.strip('/').split('/')[1], owner)
         mount, n = base, 1
         while w.execute("SELECT 1 FROM shares WHERE mount = ? LIMIT 1", (mount,)).fetchone():
             n += 1

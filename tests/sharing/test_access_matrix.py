@@ -17,7 +17,8 @@ the owner's path (/alice/family/), which the rights plugin also grants them.
 Outsiders are asked through the owner's path and through a would-be mount path
 in their own home (/grace/family~alice/, which nobody ever created):
 there Radicale answers as for any missing collection of one's own home (404,
-or 409 for a write into it), whether or not Alice's collection exists.
+or 409 for a write into it), whether or not Alice's collection exists; creating
+it is refused (403: names with "~" in a home are reserved for shares).
 """
 
 from __future__ import annotations
@@ -101,15 +102,19 @@ OUTSIDERS = tuple(v for v in VIEWERS if v.id.startswith(("other-circle", "no-sha
 #         for every writable collection outside a mount, whatever the rights letters "l", "d", "o"
 #         refuse (PROPPATCH, DELETE and whole-collection PUT are refused all the same, see below);
 #         only a change in Radicale's PROPFIND can fix it
-#   ROV = read and write-properties (their own view), and none of write-content, write, all:
-#         a subscriber through their mount
-#   RO  = read, and none of write-content, write, all, write-properties
+#   ROV = read and write-properties (their own view), and none of write-content, write, all: what a
+#         subscriber's mount showed before issue 13 (item 5); Thunderbird reads write-properties as
+#         "writable", so no cell expects it any more
+#   RO  = read, and none of write-content, write, all, write-properties: also a subscriber through their
+#         mount, who may still rename their own view (the proppatch row) without it being advertised
 #   NO  = no answer (the request itself is refused, or the collection is not listed)
 #
 # (Before invitations, sharees could not PROPPATCH through their mount at all: 403 there, and
 # no write-properties.  CalendarServer's sharing protocol wants per-sharee names and colours,
 # read-only sharees included, so those cells changed: proppatch through a mount is 207 and
-# changes only the sharee's own view, which the proppatch row checks.)
+# changes only the sharee's own view, which the proppatch row checks.  Issue 13 then took
+# write-properties out of a subscriber's privileges (ROV -> RO), and reserved names with "~" in a
+# home for shares: a whole-collection PUT onto a would-be mount in one's own home (@h) is 403.)
 
 OWN, RWV, RWA, ROV, RO, NO = ("owner", "collaborator, own view", "collaborator, but claims DAV:all",
                               "subscriber, own view", "subscriber", None)
@@ -125,9 +130,9 @@ EXPECTED: dict[str, tuple] = {
     "propfind-home-0":       (207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 401, 401),
     "propfind-home-1":       (207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 207, 401, 401),
     "listed-in-home":        (IN,  IN,  IN,  IN,  IN,  OUT, OUT, OUT, OUT, OUT, OUT, OUT, OUT, NO,  NO),
-    "privileges-in-home":    (OWN, RWV, RWV, ROV, ROV, NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO),
+    "privileges-in-home":    (OWN, RWV, RWV, RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO,  NO),
     "propfind-collection-0": (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
-    "privileges":            (OWN, RWV, RWV, ROV, ROV, RWA, RWA, RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO),
+    "privileges":            (OWN, RWV, RWV, RO,  RO,  RWA, RWA, RO,  RO,  NO,  NO,  NO,  NO,  NO,  NO),
     "propfind-collection-1": (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
     "report-sync":           (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
     "report-query":          (207, 207, 207, 207, 207, 207, 207, 207, 207, 403, 404, 403, 404, 401, 401),
@@ -137,12 +142,13 @@ EXPECTED: dict[str, tuple] = {
     # writes -----------------------------------------------------------------------------------------------
     # (MKCOL and MKCALENDAR inside a calendar or address book: 403 for everyone, the owner too, as
     # RFC 4791 5.3.1 wants.  put-collection is a PUT of a whole calendar or address book onto the
-    # collection; radicale_ext/plugins/app.py refuses it through a share.)
+    # collection; radicale_ext/plugins/app.py refuses it through a share, and a would-be mount in one's
+    # own home is a name reserved for shares, radicale_ext/plugins/handlers/mounts.py.)
     "put-new":               (201, 201, 201, 403, 403, 201, 201, 403, 403, 403, 409, 403, 409, 401, 401),
     "put-existing":          (204, 204, 204, 403, 403, 204, 204, 403, 403, 403, 409, 403, 409, 401, 401),
     "delete-item":           (200, 200, 200, 403, 403, 200, 200, 403, 403, 403, 404, 403, 404, 401, 401),
     "delete-collection":     (200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 404, 403, 404, 401, 401),
-    "put-collection":        (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 201, 403, 201, 401, 401),
+    "put-collection":        (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401),
     "proppatch":             (207, 207, 207, 207, 207, 403, 403, 403, 403, 403, 404, 403, 404, 401, 401),
     "mkcol-inside":          (403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401),
     "mkcalendar-inside":     (403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401),

@@ -111,7 +111,7 @@ def remove_from_home(app, environ: types.WSGIEnviron, base_prefix: str, path: st
     if not user or len(parts) != 2 or parts[0] != user or not path.endswith("/"):
         return None
     site = site_for(app.configuration)
-    counting = [r for r in site.shares.reaches(user, site.circles.circles_of(user), mount=parts[1]) if r.counts]
+    counting = [r for r in site.shares.reaches_at_mount(user, site.circles.circles_of(user), parts[1]) if r.counts]
     if not counting or any(r.share.basis is ShareBasis.AT_ONCE for r in counting):
         return None  # not a share, or one the admin put there: Radicale refuses as before
     collection = counting[0].share.collection
