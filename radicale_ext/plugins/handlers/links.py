@@ -30,7 +30,9 @@ from radicale_ext.links.reader import LinkReader, Reply, StoredCollection, error
 from radicale_ext.links.tokens import is_link_path, redact_tokens
 from radicale_ext.site import Site
 
+from .. import _request
 from .._site import site_for
+from ..card_books import LinkedMeCards
 from ..routes import route
 
 ALLOWED = "GET, HEAD, OPTIONS"
@@ -58,7 +60,7 @@ class RadicaleContent:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
-        with self._storage.acquire_lock("r"):
+        with _request.reading_as(""), self._storage.acquire_lock("r"):  # a link reads what is stored
             yield
 
     def collection(self, path: str) -> StoredCollection | None:
@@ -84,7 +86,7 @@ def _reader(app: Application) -> LinkReader:
         reader = _readers.get(site)
         if reader is None:
             reader = LinkReader(site.links, collections_folder=site.settings.collections_folder,
-                                owner_exists=site.user_exists, card_projection=site.cards.project_for_audience)
+                                owner_exists=site.user_exists, me_cards=LinkedMeCards(site.cards))
             _readers[site] = reader
     return reader
 
