@@ -28,6 +28,7 @@ import email.utils
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 
 from radicale import config, pathutils, storage, types
@@ -37,7 +38,7 @@ from radicale_ext.cards.me_cards import CardBook, StoredCard, card_uid
 from radicale_ext.cards.projection import ProjectedCard
 from radicale_ext.cards.shared_contacts import DISPLAY_NAME, InvalidSyncToken, Listing, SharedCard, owner_of
 from radicale_ext.cards.through_shares import Seen
-from radicale_ext.index.item_index import FolderView, collection_etag
+from radicale_ext.index.item_index import Entry, FolderView, collection_etag
 from radicale_ext.links.feeds import StoredItem
 from radicale_ext.site import Site
 
@@ -233,6 +234,16 @@ class SeenMeCard:
         return radicale_item.Item(collection=stored.collection, href=stored.href, text=seen.text, etag=seen.etag,
                                   uid=stored.uid, name="VCARD", component_name="VCARD",
                                   last_modified=email.utils.formatdate(seen.modified, usegmt=True))
+
+    def entry(self, stored: Entry) -> Entry | None:
+        """The card's index entry as the reader sees it: their ETag and date (``None``: not at all)."""
+        seen = self.seen
+        if seen.text is None or seen.etag is None:
+            return None
+        if seen.whole:
+            return stored
+        return replace(stored, facts=replace(stored.facts, etag=seen.etag),
+                       stamp=replace(stored.stamp, mtime_ns=int(seen.modified * 1_000_000_000)))
 
     def ctag(self, view: FolderView, meta: Mapping[str, str]) -> str:
         """Radicale's collection ETag over the items as the reader sees them."""

@@ -21,7 +21,7 @@ from radicale.item import filter as radicale_filter
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
-from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
+from radicale_ext.index.item_index import Entry, FolderView, ItemFacts, ItemIndex
 from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind
@@ -97,10 +97,10 @@ class Collection(multifilesystem.Collection):
     def _seen_me_card(self) -> card_books.SeenMeCard | None:
         """The collection's me card as the request's reader sees it, outside writes (Radicale writes a
         PROPFIND's answer after it released the lock); ``None``: they see what is stored."""
-        if _request.current().writing:
+        if _request.current().writing or not _request.reader():
             return None
         serial = _request.serial()
-        if self._seen_cache is None or self._seen_cache[0] != serial or not serial:
+        if self._seen_cache is None or self._seen_cache[0] != serial:
             self._seen_cache = (serial, card_books.seen_me_card(self._storage.configuration, self.path, self.tag,
                                                                 self._read_stored, self._view()))
         return self._seen_cache[1]
@@ -108,6 +108,16 @@ class Collection(multifilesystem.Collection):
     def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
         seen = self._seen_me_card() if item is not None else None
         return item if seen is None or item is None or item.href != seen.href else seen.item(item)
+
+    def entries_as_seen(self) -> Iterator[tuple[str, Entry]]:
+        """The index's entries in directory order, a me card's as the request's reader sees it
+        (for handlers/listing.py, which answers from them)."""
+        view = self._view()
+        seen = self._seen_me_card()
+        for href in view.order:
+            entry = view.entries[href] if seen is None or href != seen.href else seen.entry(view.entries[href])
+            if entry is not None:
+                yield href, entry
 
     @property
     def etag(self) -> str:

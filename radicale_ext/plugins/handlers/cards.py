@@ -12,9 +12,9 @@
   write its address book: 403 with ``DAV:need-privileges`` and the reason;
 - PROPFIND: the virtual address books are read-only for everyone
   (``D:current-user-privilege-set`` is ``D:read``), and the principal names
-  the directory (``CR:directory-gateway``); a depth-1 PROPFIND of an address
-  book keeping someone else's me card goes through the storage plugin, which
-  shows the card as the reader may see it (:mod:`..card_books`).
+  the directory (``CR:directory-gateway``).  (Reads of an address book that
+  keeps someone else's me card show it as the reader may see it: that is the
+  storage plugin's, with :mod:`..card_books`.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import radicale
 from radicale import httputils, pathutils, types
 from radicale.app.base import Access
 
@@ -161,25 +160,6 @@ def _keep_me_card(method: str):
 
 for _method in ("DELETE", "MOVE"):
     route(_method)(_keep_me_card(_method))
-
-
-@route("PROPFIND")
-def me_card_books_read_through_the_storage(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-                                           user_groups: set, request_info: dict) -> types.WSGIResponse | None:
-    """A depth-1 PROPFIND of an address book that keeps someone else's me card is answered by Radicale,
-    whose reads go through the storage plugin (which shows the card as the reader may see it), not from
-    the item index (handlers/listing.py, asked after this module, writes the stored ETags)."""
-    if environ.get("HTTP_DEPTH") != "1" or not user or not path.endswith("/"):
-        return None
-    mapped = path
-    if app._sharing._enabled:
-        share = app._sharing.sharing_collection_resolver(path, user, user_groups)
-        if share and share["PathMapped"] != path:
-            mapped = share["PathMapped"]
-    collection = pathutils.unstrip_path(pathutils.strip_path(mapped), True)
-    if site_for(app.configuration).cards_through_shares.me_card_for(user, collection) is None:
-        return None
-    return radicale.Application.do_PROPFIND(app, environ, base_prefix, path, user, user_groups, request_info)
 
 
 # -- PROPFIND ---------------------------------------------------------------------------------
