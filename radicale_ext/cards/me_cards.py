@@ -361,11 +361,6 @@ class CardBook:
         reach = self.reaching(person, circles, {owner}).get(owner)
         return reach.selectors if reach is not None else ()
 
-    def reaches_anyone(self, recipient: str, circles: frozenset[str]) -> bool:
-        """Whether any me card is shared with ``recipient`` (one indexed query, at most one row)."""
-        sql, params = self._reaching_query("1", recipient, circles)
-        return self._db.read_one(sql + " LIMIT 1", params) is not None
-
     @staticmethod
     def _reaching_query(columns: str, recipient: str, circles: frozenset[str]) -> tuple[str, tuple]:
         marks = ",".join("?" * len(circles))

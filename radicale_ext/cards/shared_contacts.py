@@ -129,9 +129,6 @@ class SharedContacts:
         """One card, as ``listing`` would show it (without counting changes)."""
         return self.served(recipient, {owner}).get(owner)
 
-    def has_cards(self, recipient: str) -> bool:
-        return self._cards.reaches_anyone(recipient, self._circles_of(recipient))
-
     def served(self, recipient: str, owners: Collection[str] | None = None) -> dict[str, SharedCard]:
         """The cards shared with ``recipient`` (only those of ``owners`` when given), as they see them.
 

@@ -245,6 +245,21 @@ def test_links_never_show_the_me_card_beyond_an_audience(srv: Server) -> None:
     assert_hidden(text)
 
 
+def test_a_collaborator_allowed_to_make_links_cannot_show_the_me_card_through_one(srv: Server) -> None:
+    srv.ok("link", "allow-collaborators", "alice/contacts", "on", acting_as="alice")
+    try:
+        for args in (("--card", CARD, "--audience", "family"), ("--card", CARD)):
+            refused = srv.cli("link", "create", "alice/contacts", *args, acting_as="dave")
+            assert refused.code == 1 and refused.err.count("\n") == 1, refused.err
+            assert "me card" in refused.err
+        made = srv.cli("link", "create", "alice/contacts", acting_as="dave")
+        assert made.code == 0 and "alice.vcf, alice's me card, is left out of this link" in made.err
+        text = srv.session.get(link_url(made.out), timeout=30).content.decode()
+        assert "张伟" in text and "Müller" not in text
+    finally:
+        srv.ok("link", "allow-collaborators", "alice/contacts", "off", acting_as="alice")
+
+
 def test_share_add_warns_the_owner_what_the_people_of_the_share_see_of_the_me_card(srv: Server) -> None:
     srv.ok("circle", "create", "neighbours", "--manager", "alice")
     srv.ok("circle", "add", "neighbours", "carol", "erin", acting_as="alice")
