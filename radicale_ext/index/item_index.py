@@ -181,7 +181,7 @@ class FolderView:
 
     def token_at(self, seq: int) -> str | None:
         """The token of the state after change ``seq``, for a reader who sees none of the changes since
-        (a me card's hidden fields, radicale_ext/plugins/card_books.py); None where none is valid."""
+        (a me card's hidden fields, radicale_ext/plugins/me_card_views.py); None where none is valid."""
         check = self.checks.get(seq)
         if check is None or not self.floor <= seq <= self.seq:
             return None

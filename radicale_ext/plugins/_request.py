@@ -5,7 +5,7 @@ storage plugin notes here which outbox record each write made, and the hook
 adds what it is told about the same write.  It also notes who the request
 reads as (:func:`reader`): Radicale hands the storage the owner's name for a
 read through a share, but a me card in that collection must be shown as the
-person asking may see it (:mod:`radicale_ext.plugins.card_books`).
+person asking may see it (:mod:`radicale_ext.plugins.me_card_views`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind
 
-from . import _request, card_books
+from . import _request, card_books, me_card_views
 from ._site import site_for
 from .indexed_items import facts_of, http_date
 
@@ -58,7 +58,7 @@ class Collection(multifilesystem.Collection):
 
     _storage: Storage
     _view_cache: FolderView | None = None
-    _seen_cache: tuple[int, card_books.SeenMeCard | None] | None = None
+    _seen_cache: tuple[int, me_card_views.SeenMeCard | None] | None = None
 
     # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
@@ -92,16 +92,16 @@ class Collection(multifilesystem.Collection):
     def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
         return self._as_seen(super()._get(href, verify_href))
 
-    # -- a me card read by someone else than its owner (radicale_ext/plugins/card_books.py) ------
+    # -- a me card read by someone else than its owner (radicale_ext/plugins/me_card_views.py) --
 
-    def _seen_me_card(self) -> card_books.SeenMeCard | None:
+    def _seen_me_card(self) -> me_card_views.SeenMeCard | None:
         """The collection's me card as the request's reader sees it, outside writes (Radicale writes a
         PROPFIND's answer after it released the lock); ``None``: they see what is stored."""
         if _request.current().writing or not _request.reader():
             return None
         serial = _request.serial()
         if self._seen_cache is None or self._seen_cache[0] != serial:
-            self._seen_cache = (serial, card_books.seen_me_card(self._storage.configuration, self.path, self.tag,
+            self._seen_cache = (serial, me_card_views.seen_me_card(self._storage.configuration, self.path, self.tag,
                                                                 self._read_stored, self._view()))
         return self._seen_cache[1]
 

@@ -14,7 +14,7 @@
   (``D:current-user-privilege-set`` is ``D:read``), and the principal names
   the directory (``CR:directory-gateway``).  (Reads of an address book that
   keeps someone else's me card show it as the reader may see it: that is the
-  storage plugin's, with :mod:`..card_books`.)
+  storage plugin's, with :mod:`..me_card_views`.)
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from radicale_ext.site import Site
 
 from .. import _request
 from .._site import site_for
-from ..card_books import LinkedMeCards
+from ..me_card_views import LinkedMeCards
 from ..routes import route
 
 ALLOWED = "GET, HEAD, OPTIONS"
