@@ -20,6 +20,8 @@ the card from anyone but alice are checked as hers are, or refused.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ import pytest
 
 from ..card_samples import lines
 from ..samples import VCF, address_book_mkcol
-from ..server import Server, make_server
+from ..server import Server, make_server, password
 
 NS = {"D": "DAV:", "CR": "urn:ietf:params:xml:ns:carddav", "CS": "http://calendarserver.org/ns/",
       "E": "urn:radicale-ext"}
@@ -420,6 +422,54 @@ def test_the_owner_syncs_as_before(srv: Server) -> None:
     put(srv, "alice", OWN + CARD, ALICE.replace("Schlüssel liegt", "Schlüssel lag"))
     new_token, changes = sync(srv, "alice", OWN, token)
     assert new_token != token and changes == {OWN + CARD: 200}
+
+
+# -- a real client ---------------------------------------------------------------------------------------------
+
+
+def test_vdirsyncer_keeps_only_what_bob_may_see_and_downloads_nothing_after_a_hidden_edit(
+        srv: Server, tmp_path) -> None:
+    local, config = tmp_path / "local", tmp_path / "config"
+    config.write_text(f"""[general]
+status_path = "{tmp_path / 'status'}/"
+
+[pair kontakte]
+a = "alice_book"
+b = "local"
+collections = null
+
+[storage alice_book]
+type = "carddav"
+url = "{srv.url}{MOUNT.format(user='bob')}"
+username = "bob"
+password = "{password('bob')}"
+read_only = true
+
+[storage local]
+type = "filesystem"
+path = "{local}/"
+fileext = ".vcf"
+""")
+    local.mkdir()
+    vdirsyncer = [sys.executable, "-m", "vdirsyncer", "-c", str(config)]
+
+    def run(step: str) -> str:
+        done = subprocess.run([*vdirsyncer, step], input="y\n", capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done.stdout + done.stderr
+
+    run("discover")
+    assert "Copying (uploading) item" in run("sync")  # the words the check below looks for
+    files = {p.name: p.read_text(encoding="utf-8") for p in local.glob("*.vcf")}
+    assert len(files) == 2
+    mine = next(text for text in files.values() if "Müller" in text)
+    assert without_uid(mine) == expected(srv, "bob")
+    assert_hidden(mine)
+    stamps = {p.name: p.stat().st_mtime_ns for p in local.glob("*.vcf")}
+    put(srv, "alice", OWN + CARD, ALICE.replace("Schlüssel liegt beim Nachbarn", "Schlüssel unter der Matte"))
+    output = run("sync")
+    assert "Copying" not in output, output
+    assert {p.name: p.stat().st_mtime_ns for p in local.glob("*.vcf")} == stamps
 
 
 # -- "Shared contacts" is always listed ----------------------------------------------------------------------
