@@ -51,6 +51,7 @@ from .projection import (
     ProjectedCard,
     Selector,
     changed_fields,
+    fields_text,
     fingerprint,
     in_words,
     parse_fields,
@@ -236,6 +237,11 @@ class CardBook:
         row = self._db.read_one("SELECT collection, href FROM me_cards WHERE owner = ?", (owner,))
         return MeCard(owner, row[0], row[1]) if row else None
 
+    def me_card_in(self, collection: str) -> MeCard | None:
+        """The me card kept in ``/alice/contacts/``, if any (at most one: a me card lives in its owner's book)."""
+        row = self._db.read_one("SELECT owner, href FROM me_cards WHERE collection = ?", (collection,))
+        return MeCard(row[0], collection, row[1]) if row else None
+
     def owner_at(self, collection: str, href: str) -> str | None:
         """Whose me card is at ``/alice/contacts/`` + ``alice.vcf``, if anyone's."""
         row = self._db.read_one("SELECT owner FROM me_cards WHERE collection = ? AND href = ?", (collection, href))
@@ -265,17 +271,19 @@ class CardBook:
         self._remember(self._cards, stored.source, card)
         return card
 
-    def projection(self, owner: str, stored: StoredCard | None, selectors: tuple[Selector, ...]
-                   ) -> ProjectedCard | None:
-        """``owner``'s stored card as someone with ``selectors`` sees it (cached)."""
+    def projection(self, owner: str, stored: StoredCard | None, selectors: tuple[Selector, ...],
+                   uid: str | None = None) -> ProjectedCard | None:
+        """``owner``'s stored card as someone with ``selectors`` sees it (cached), with the UID of
+        every projection of their card, or ``uid``."""
         if stored is None or not selectors:
             return None
-        key = (stored.source, selectors, owner)
+        uid = uid or card_uid(owner)
+        key = (stored.source, selectors, uid)
         with self._lock:
             if key in self._projections:
                 return self._projections[key]
         card = self.card(stored)
-        projected = project(card, selectors, card_uid(owner)) if card else None
+        projected = project(card, selectors, uid) if card else None
         self._remember(self._projections, key, projected)
         return projected
 
@@ -348,10 +356,10 @@ class CardBook:
             entry[2].update(_selectors(fields))
         return {owner: CardReach(me, union(selectors), settled) for owner, (me, settled, selectors) in found.items()}
 
-    def reaches_anyone(self, recipient: str, circles: frozenset[str]) -> bool:
-        """Whether any me card is shared with ``recipient`` (one indexed query, at most one row)."""
-        sql, params = self._reaching_query("1", recipient, circles)
-        return self._db.read_one(sql + " LIMIT 1", params) is not None
+    def fields_seen_by(self, person: str, circles: frozenset[str], owner: str) -> tuple[Selector, ...]:
+        """The fields of ``owner``'s me card ``person`` (in ``circles``) sees; ``()``: none."""
+        reach = self.reaching(person, circles, {owner}).get(owner)
+        return reach.selectors if reach is not None else ()
 
     @staticmethod
     def _reaching_query(columns: str, recipient: str, circles: frozenset[str]) -> tuple[str, tuple]:
@@ -375,10 +383,26 @@ class CardBook:
                 found.setdefault(person, set()).update(audience.selectors)
         return {person: union(selectors) for person, selectors in found.items()}
 
+    def share_warning(self, collection: str, people: Iterable[str], circles_of: Callable[[str], frozenset[str]],
+                      *, through: str = "this share") -> str | None:
+        """What the owner is told when ``people`` can read ``collection`` (a share of it): what each of
+        them sees of the me card it keeps, if it keeps one (docs/cards.md, "Through a share")."""
+        me = self.me_card_in(collection)
+        if me is None:
+            return None
+        lines = [f"warning: {collection.strip('/')} keeps {me.href}, {me.owner}'s me card: the people of {through} "
+                 "see it only as its audiences allow (and only those who see all of it may change it):"]
+        for person in sorted(set(people) - {me.owner}):
+            fields = self.fields_seen_by(person, circles_of(person), me.owner)
+            seen = "all of it" if fields == EVERYTHING else fields_text(fields) if fields else "nothing of it"
+            lines.append(f"  {person} sees {seen}")
+        return "\n".join(lines) if len(lines) > 1 else None
+
     # -- changes ---------------------------------------------------------------------------
 
-    def settle(self, owner: str) -> int:
-        """Tell everyone whose projection of ``owner``'s card changed since it was last settled.
+    def settle(self, owner: str, actor: str | None = None) -> int:
+        """Tell everyone whose projection of ``owner``'s card changed since it was last settled,
+        but ``actor``, who made the change.
 
         Returns the number of notices written.  Cheap when nothing changed
         (one query and one file read).
@@ -403,7 +427,7 @@ class CardBook:
                        time.time(), owner))
             self._names.index(w, owner, after)
             return sum(self._tell(w, owner, person, selectors, before, after)
-                       for person, selectors in recipients.items())
+                       for person, selectors in recipients.items() if person != actor)
 
     def _tell(self, w: Writer, owner: str, person: str, selectors: tuple[Selector, ...], before: Card | None,
               after: Card | None) -> int:
@@ -426,19 +450,43 @@ class CardBook:
 
     # -- links -----------------------------------------------------------------------------
 
-    def link_audience(self, owner: str, collection: str, href: str, audience: str) -> str:
-        """Check a card link's audience: the card is ``owner``'s me card and the audience one of its own.
+    def link_audience(self, owner: str, collection: str, href: str | None, audience: str | None, *,
+                      actor: str | None = None) -> str | None:
+        """Check what a new link to ``collection`` (or its card ``href``) shows of ``owner``'s me card.
 
-        Returns the audience as stored with the link (``circle:friends`` or ``dave``).
+        A link has no login, so it has no audience of its own: a card link to
+        the me card must name one of the card's audiences, which only the owner
+        picks; an address book link leaves the me card out.  Returns the
+        audience as stored with the link (``circle:friends`` or ``dave``), or
+        ``None``.  Raises :class:`InvalidName`, :class:`Forbidden`, :class:`NotFound`.
         """
         me = self.me_card(owner)
-        if me is None or (me.collection, me.href) != (collection, href):
-            raise InvalidName(f"--audience is for {owner!r}'s me card; {(collection + href).strip('/')} is not it")
+        is_me = me is not None and href is not None and (me.collection, me.href) == (collection, href)
+        place = (collection + (href or "")).strip("/")
+        if audience is None:
+            if is_me:
+                shown = ", ".join(str(a.grantee) for a in self.audiences(owner)) or "none yet"
+                raise InvalidName(f"{place} is {owner}'s me card: a link shows it as one of its audiences sees it; "
+                                  f"add --audience (audiences: {shown})")
+            return None
+        if not is_me:
+            raise InvalidName(f"--audience is for {owner!r}'s me card; {place} is not it")
+        if actor is not None and actor != owner:
+            raise Forbidden(f"only {owner!r} chooses who sees their me card through a link")
         return str(self.audience(owner, audience).grantee)
 
-    def project_for_audience(self, owner: str, audience: str, text: str) -> str | None:
-        """What a card link with an audience serves: the card as that audience sees it (``None``: nothing)."""
-        found = next((a for a in self.audiences(owner) if str(a.grantee) == audience), None)
+    def left_out_of_links(self, owner: str, collection: str) -> str | None:
+        """The sentence telling the maker of an address book link that the me card in it is left out."""
+        me = self.me_card(owner)
+        if me is None or me.collection != collection:
+            return None
+        return (f"{me.href}, {owner}'s me card, is left out of this link; a link to the card with --audience "
+                "shows it as that audience sees it")
+
+    def project_for_audience(self, owner: str, audience: str | None, text: str) -> str | None:
+        """What a link with ``audience`` serves of the me card ``text``: the card as that audience sees
+        it (``None``: nothing; always for a link without an audience)."""
+        found = next((a for a in self.audiences(owner) if str(a.grantee) == audience), None) if audience else None
         if found is None:
             return None
         try:

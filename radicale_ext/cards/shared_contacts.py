@@ -15,15 +15,18 @@ a change only where an ETag differs.  The sync token is the person's
 *epoch* (random, so a token of a forgotten person is never taken for a new
 one's) and the number of their last change.  So a token changes exactly
 when the person's projected set does: a field they cannot see changing
-changes nothing for them.
+changes nothing for them.  The same goes for dates: a card's
+``DAV:getlastmodified`` is when what the person sees of it last changed
+(``card_view_times``), not when the owner last saved it.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..base import names
 from ..base.database import Database, Writer
@@ -45,7 +48,13 @@ CREATE TABLE IF NOT EXISTS card_views (
     seq       INTEGER NOT NULL,
     PRIMARY KEY (recipient, owner)
 );
-CREATE INDEX IF NOT EXISTS card_views_by_change ON card_views(recipient, seq)
+CREATE INDEX IF NOT EXISTS card_views_by_change ON card_views(recipient, seq);
+CREATE TABLE IF NOT EXISTS card_view_times (
+    recipient TEXT NOT NULL,
+    owner     TEXT NOT NULL,
+    modified  REAL NOT NULL,
+    PRIMARY KEY (recipient, owner)
+)
 """
 
 TOKEN_PREFIX = "urn:radicale-ext:shared-contacts:"
@@ -75,6 +84,7 @@ class SharedCard:
 class Listing:
     cards: dict[str, SharedCard]   # by href
     token: str
+    modified: float = 0.0          # when what the person sees last changed (a card came, changed or went)
 
 
 @dataclass(frozen=True)
@@ -110,19 +120,31 @@ class SharedContacts:
     # -- what a person sees ------------------------------------------------------------------
 
     def listing(self, recipient: str) -> Listing:
-        served = self.served(recipient)
-        return Listing({card.href: card for card in served.values()},
-                       self._track(recipient, {owner: card.etag for owner, card in served.items()}))
+        served = self._served(recipient)
+        token, times = self._track(recipient, served)
+        cards = {card.href: replace(card, modified=times[owner]) for owner, card in served.items()}
+        return Listing(cards, token, max(times.values(), default=0.0))
 
     def card(self, recipient: str, owner: str) -> SharedCard | None:
         """One card, as ``listing`` would show it (without counting changes)."""
         return self.served(recipient, {owner}).get(owner)
 
-    def has_cards(self, recipient: str) -> bool:
-        return self._cards.reaches_anyone(recipient, self._circles_of(recipient))
-
     def served(self, recipient: str, owners: Collection[str] | None = None) -> dict[str, SharedCard]:
-        """The cards shared with ``recipient`` (only those of ``owners`` when given), as they see them."""
+        """The cards shared with ``recipient`` (only those of ``owners`` when given), as they see them.
+
+        A card's date is when what they see of it changed, as the last listing noticed; a change
+        no listing has noticed yet shows the card's own date.
+        """
+        served = self._served(recipient, owners)
+        if not served:
+            return served
+        seen = {owner: (etag, modified) for owner, etag, modified in self._db.read(
+            "SELECT v.owner, v.etag, t.modified FROM card_views v JOIN card_view_times t "
+            "ON t.recipient = v.recipient AND t.owner = v.owner WHERE v.recipient = ?", (recipient,))}
+        return {owner: replace(card, modified=seen[owner][1]) if seen.get(owner, (None,))[0] == card.etag else card
+                for owner, card in served.items()}
+
+    def _served(self, recipient: str, owners: Collection[str] | None = None) -> dict[str, SharedCard]:
         reaching = self._cards.reaching(recipient, self._circles_of(recipient), owners)
         if not reaching:
             return {}
@@ -180,29 +202,51 @@ class SharedContacts:
                              (recipient, seq))
         return listing.token, [card_href(r[0]) for r in rows]
 
-    def _track(self, recipient: str, etags: dict[str, str]) -> str:
-        """Count a change for each card whose ETag differs from the last listing; the current token."""
+    def _track(self, recipient: str, served: dict[str, SharedCard]) -> tuple[str, dict[str, float]]:
+        """Count a change for each card whose ETag differs from the last listing.
+
+        Returns the current token and, for every card the person ever had, when what they see of
+        it last changed.
+        """
+        etags = {owner: card.etag for owner, card in served.items()}
         book = self._db.read_one("SELECT epoch, seq FROM card_view_books WHERE recipient = ?", (recipient,))
-        if book is not None and self._unchanged(recipient, etags):
-            return _token(*book)
+        if book is not None:
+            times = self._times_if_unchanged(recipient, etags)
+            if times is not None:
+                return _token(*book), times
         with self._db.write() as w:
             book = w.execute("SELECT epoch, seq FROM card_view_books WHERE recipient = ?", (recipient,)).fetchone()
             epoch, seq = book if book else (secrets.token_hex(6), 0)
             seen = dict(w.execute("SELECT owner, etag FROM card_views WHERE recipient = ?", (recipient,)).fetchall())
+            times = dict(w.execute("SELECT owner, modified FROM card_view_times WHERE recipient = ?",
+                                   (recipient,)).fetchall())
             for owner in sorted(set(seen) | set(etags)):
-                if seen.get(owner) != etags.get(owner):
+                card = served.get(owner)
+                if owner in seen and seen[owner] == etags.get(owner) and owner in times:
+                    continue
+                if owner not in seen or seen[owner] != etags.get(owner):
                     seq += 1
                     w.execute("INSERT INTO card_views(recipient, owner, etag, seq) VALUES (?, ?, ?, ?) "
                               "ON CONFLICT(recipient, owner) DO UPDATE SET etag = excluded.etag, seq = excluded.seq",
                               (recipient, owner, etags.get(owner), seq))
+                times[owner] = changed_at(times.get(owner), etags.get(owner), card.modified if card else None)
+                w.execute("INSERT INTO card_view_times(recipient, owner, modified) VALUES (?, ?, ?) "
+                          "ON CONFLICT(recipient, owner) DO UPDATE SET modified = excluded.modified",
+                          (recipient, owner, times[owner]))
             w.execute("INSERT INTO card_view_books(recipient, epoch, seq) VALUES (?, ?, ?) "
                       "ON CONFLICT(recipient) DO UPDATE SET seq = excluded.seq", (recipient, epoch, seq))
-        return _token(epoch, seq)
+        return _token(epoch, seq), times
 
-    def _unchanged(self, recipient: str, etags: dict[str, str]) -> bool:
-        rows = self._db.read("SELECT owner, etag FROM card_views WHERE recipient = ? AND etag IS NOT NULL",
+    def _times_if_unchanged(self, recipient: str, etags: dict[str, str]) -> dict[str, float] | None:
+        """The dates of the last listing, when nothing changed since (one query)."""
+        rows = self._db.read("SELECT v.owner, v.etag, t.modified FROM card_views v LEFT JOIN card_view_times t "
+                             "ON t.recipient = v.recipient AND t.owner = v.owner WHERE v.recipient = ?",
                              (recipient,))
-        return dict(rows) == etags
+        if {owner: etag for owner, etag, _ in rows if etag is not None} != etags:
+            return None
+        if any(modified is None for _, _, modified in rows):
+            return None  # kept by an older version, without dates: the slow path adds them
+        return {owner: modified for owner, _, modified in rows}
 
     # -- ask me first ------------------------------------------------------------------------
 
@@ -282,7 +326,18 @@ class SharedContacts:
     @staticmethod
     def forget_user(w: Writer, user: str) -> None:
         w.execute("DELETE FROM card_views WHERE recipient = ?", (user,))
+        w.execute("DELETE FROM card_view_times WHERE recipient = ?", (user,))
         w.execute("DELETE FROM card_view_books WHERE recipient = ?", (user,))
+
+
+def changed_at(before: float | None, etag: str | None, file_modified: float | None) -> float:
+    """When what a person sees of a card changed, noticed now: the card's own date when it is newer
+    than the last change they saw, else now (their audiences changed, or the card went away)."""
+    if before is None and etag is None:
+        return 0.0  # never seen: nothing changed for them
+    if file_modified is not None and file_modified > (before or 0.0):
+        return file_modified
+    return max(time.time(), before or 0.0)
 
 
 def _token(epoch: str, seq: int) -> str:

@@ -13,6 +13,7 @@ from ..cards.projection import BadCard, fields_text, project, read_card
 from ..cards.shared_contacts import PendingUpdate
 from ..site import Site
 from ._common import Commands, out
+from .shares import people_of
 
 
 def _whose(args: argparse.Namespace, given: str | None, option: str) -> str:
@@ -36,6 +37,10 @@ def _audience_row(audience: Audience) -> dict:
 def card_set_me(args: argparse.Namespace, site: Site) -> None:
     me = site.cards.set_me(args.card_path, card=args.card, actor=args.acting_as)
     print(f"{me.owner}'s me card is now {me}; share it with 'radicale-ext card share'")
+    people = {person for share in site.shares.shares_of(me.collection) for person in people_of(site, share.grantee)}
+    warning = site.cards.share_warning(me.collection, people, site.circles.circles_of, through="its shares")
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def card_replace(args: argparse.Namespace, site: Site) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 
 from ..base import ini
 from ..base.errors import ExtError, Forbidden
@@ -64,14 +65,17 @@ def link_create(args: argparse.Namespace, site: Site) -> None:
     url = base_url(args)  # checked before anything is stored
     for destination in args.qr or ():
         qr.kind_of(destination)
-    audience = None
-    if args.audience:
-        if target.item is None or args.card is None:
-            raise ExtError("--audience is for a card link: add --card with your me card")
-        audience = site.cards.link_audience(target.owner, target.collection, target.item, args.audience)
+    if args.audience and (target.item is None or args.card is None):
+        raise ExtError("--audience is for a card link: add --card with your me card")
+    # what the link may show of a me card is the cards feature's to say (docs/cards.md)
+    audience = site.cards.link_audience(target.owner, target.collection, target.item if args.card else None,
+                                        args.audience, actor=args.acting_as)
     new = links.create(target, view=LinkView.FREE_BUSY if args.free_busy else LinkView.FULL, label=args.label,
                        expires_at=expires_at, actor=args.acting_as, audience=audience)
     _print_new(args, new, url)
+    note = site.cards.left_out_of_links(target.owner, target.collection) if target.item is None else None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _print_new(args: argparse.Namespace, new: NewLink, base: str) -> None:

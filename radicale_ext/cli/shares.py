@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..base import names
 from ..base.errors import ExtError, NotFound
@@ -33,9 +34,18 @@ def _basis(args: argparse.Namespace) -> ShareBasis | None:
     return None
 
 
+def people_of(site: Site, grantee: Grantee) -> list[str]:
+    if grantee.kind is GranteeKind.USER:
+        return [grantee.name]
+    return sorted(site.circles.get(grantee.name).members) if site.circles.exists(grantee.name) else []
+
+
 def share_add(args: argparse.Namespace, site: Site) -> None:
     share = site.shares.add(args.collection, _grantee(args), _role(args.role), actor=args.acting_as,
                             basis=_basis(args), summary=args.summary or "")
+    warning = site.cards.share_warning(share.collection, people_of(site, share.grantee), site.circles.circles_of)
+    if warning:
+        print(warning, file=sys.stderr)
     if share.basis is ShareBasis.INVITATION:
         print(f"{share.collection} shared with {share.grantee} as {share.role.value}, by invitation; "
               f"it appears as /{{user}}/{share.mount}/ in the homes of those who accept "

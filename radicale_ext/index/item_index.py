@@ -179,6 +179,14 @@ class FolderView:
     def token(self) -> str:
         return f"{TOKEN_PREFIX}{self.epoch}{self.seq:016x}{self.checks.get(self.seq, '0' * 16)}"
 
+    def token_at(self, seq: int) -> str | None:
+        """The token of the state after change ``seq``, for a reader who sees none of the changes since
+        (a me card's hidden fields, radicale_ext/plugins/me_card_views.py); None where none is valid."""
+        check = self.checks.get(seq)
+        if check is None or not self.floor <= seq <= self.seq:
+            return None
+        return f"{TOKEN_PREFIX}{self.epoch}{seq:016x}{check}"
+
     def changes_since(self, token: str) -> list[str]:
         """Hrefs changed or deleted after ``token``; everything (and recent deletions) for "".
 

@@ -66,8 +66,16 @@ class StoredCollection:
     last_modified: str             # an HTTP date
 
 
-# (owner, audience, the card as stored) -> the card as that audience of the owner's me card sees it, or None
-CardProjection = Callable[[str, str, str], "str | None"]
+class MeCards(Protocol):
+    """What a link may show of a me card, handed in by the edge (links do not import the cards feature)."""
+
+    def holds_me_card(self, collection: str) -> bool:
+        """Whether a me card is kept in ``collection`` (what a link shows then depends on its policy)."""
+
+    def shown(self, owner: str, collection: str, audience: str | None,
+              items: Sequence[StoredItem]) -> list[StoredItem]:
+        """The items a link with ``audience`` may show: with an audience, the card as that audience of
+        ``owner``'s me card sees it; without, everything but the me card."""
 
 
 class ContentSource(Protocol):
@@ -140,13 +148,13 @@ class LinkReader:
     def __init__(self, links: LinkBook, *, collections_folder: str, owner_exists: Callable[[str], bool],
                  throttle: BadTokenThrottle | None = None, feeds: FeedMaker | None = None,
                  wall_clock: Callable[[], float] = time.time, max_validators: int = 4096,
-                 card_projection: CardProjection | None = None) -> None:
+                 me_cards: MeCards | None = None) -> None:
         self._links = links
         self._folder = collections_folder
         self._owner_exists = owner_exists
         self.throttle = throttle or BadTokenThrottle()
         self._feeds = feeds or FeedMaker()
-        self._card_projection = card_projection
+        self._me_cards = me_cards
         self._wall_clock = wall_clock
         self._validators: OrderedDict[str, _Validator] = OrderedDict()
         self._max_validators = max_validators
@@ -182,7 +190,8 @@ class LinkReader:
         return link
 
     def _answer(self, link: Link, source: ContentSource, if_none_match: str, if_modified_since: str) -> Reply:
-        stamp = None if link.audience else self._stamp(link)  # a projection also depends on the owner's policy
+        # a me card's projection also depends on the owner's policy, not only on the files
+        stamp = None if link.audience or self._holds_me_card(link) else self._stamp(link)
         with self._lock:
             known = self._validators.get(link.id)
         if known is not None and stamp is not None and known.stamp == stamp:
@@ -242,12 +251,10 @@ class LinkReader:
             item, last_modified = found
             if target.kind is LinkKind.EVENT:
                 return self._feeds.event(item), first_text(item.text, "SUMMARY") or "event", last_modified
-            text = self._feeds.card(item)
-            if link.audience:
-                projected = self._card_projection(target.owner, link.audience, text) if self._card_projection else None
-                if projected is None:
-                    raise NotFound(NOT_FOUND_TEXT)
-                text = projected
+            shown = self._shown(link, [item])
+            if not shown:
+                raise NotFound(NOT_FOUND_TEXT)
+            text = self._feeds.card(shown[0])
             return text, first_text(text, "FN") or "contact", last_modified
         collection = source.collection(target.collection)
         expected = "VCALENDAR" if target.kind is LinkKind.CALENDAR else "VADDRESSBOOK"
@@ -255,11 +262,21 @@ class LinkReader:
             raise NotFound(NOT_FOUND_TEXT)
         name = collection.display_name or target.collection.strip("/").split("/")[-1]
         if target.kind is LinkKind.ADDRESS_BOOK:
-            return self._feeds.cards(collection.items), name, collection.last_modified
+            return self._feeds.cards(self._shown(link, collection.items)), name, collection.last_modified
         free_busy = link.view is LinkView.FREE_BUSY
         text = self._feeds.calendar(collection.items, name=name, description=collection.description,
                                     free_busy=free_busy, salt=link.id)
         return text, f"{name} (free-busy)" if free_busy else name, collection.last_modified
+
+    def _holds_me_card(self, link: Link) -> bool:
+        return (self._me_cards is not None and link.target.kind in (LinkKind.CARD, LinkKind.ADDRESS_BOOK)
+                and self._me_cards.holds_me_card(link.target.collection))
+
+    def _shown(self, link: Link, items: Sequence[StoredItem]) -> Sequence[StoredItem]:
+        """What the link may show of these cards; without the cards feature, a link with an audience nothing."""
+        if self._me_cards is None:
+            return [] if link.audience else items
+        return self._me_cards.shown(link.target.owner, link.target.collection, link.audience, items)
 
     # -- the owner's QR code ----------------------------------------------------
 

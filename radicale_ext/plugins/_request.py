@@ -2,18 +2,24 @@
 
 Radicale calls the storage and the hook from the request's thread; the
 storage plugin notes here which outbox record each write made, and the hook
-adds what it is told about the same write.
+adds what it is told about the same write.  It also notes who the request
+reads as (:func:`reader`): Radicale hands the storage the owner's name for a
+read through a share, but a me card in that collection must be shown as the
+person asking may see it (:mod:`radicale_ext.plugins.me_card_views`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
 @dataclass
 class RequestContext:
     actor: str = ""
+    writing: bool = False      # inside the storage's write lock (reads then see what is stored)
     creating_collection: bool = False
     # collection path ("/alice/family/") -> outbox record ids of item writes, in order
     item_records: dict[str, list[int]] = field(default_factory=dict)
@@ -31,7 +37,7 @@ def current() -> RequestContext:
 
 
 def start(actor: str) -> RequestContext:
-    _local.ctx = RequestContext(actor=actor)
+    _local.ctx = RequestContext(actor=actor, writing=True)
     return _local.ctx
 
 
@@ -43,3 +49,25 @@ def begin_request() -> None:
 def serial() -> int:
     """This thread's request number; 0 outside a request (then nothing may be cached)."""
     return getattr(_local, "serial", 0)
+
+
+def set_reader(user: str) -> None:
+    """Who the request in progress reads as: its logged-in user (a me card shows them what they may see)."""
+    _local.reader = (serial(), user)
+
+
+def reader() -> str:
+    """The request's reader; "" outside a request and for reads as nobody in particular (a link)."""
+    found = getattr(_local, "reader", None)
+    return found[1] if found is not None and found[0] == serial() != 0 else ""
+
+
+@contextlib.contextmanager
+def reading_as(user: str) -> Iterator[None]:
+    """Read as ``user`` (a link: "", what is stored) for a while, then as before."""
+    before = getattr(_local, "reader", None)
+    _local.reader = (serial(), user)
+    try:
+        yield
+    finally:
+        _local.reader = before

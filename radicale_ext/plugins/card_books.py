@@ -11,6 +11,9 @@ collide with a user's collection.  Their content comes from the core
 (:mod:`radicale_ext.cards.shared_contacts`, :mod:`radicale_ext.cards.directory`), for the
 user whose home they are in (the rights file lets only that user in).
 Writes never reach them: :mod:`.handlers.cards` refuses them first.
+
+What others read of a me card in its own address book (through a share, a
+link) is :mod:`.me_card_views`'.
 """
 
 from __future__ import annotations
@@ -108,8 +111,7 @@ class SharedContactsBook(_VirtualBook):
 
     @property
     def last_modified(self) -> str:
-        newest = max((card.modified for card in self._listing.cards.values()), default=0.0)
-        return email.utils.formatdate(newest, usegmt=True)
+        return email.utils.formatdate(self._listing.modified, usegmt=True)
 
     def item(self, href: str) -> radicale_item.Item | None:
         owner = owner_of(href)
@@ -184,13 +186,12 @@ def discover(store: storage.BaseStorage, path: str, depth: str) -> Iterator[type
 
 def with_home_books(store: storage.BaseStorage, path: str, depth: str,
                     found: Iterable[types.CollectionOrItem]) -> Iterator[types.CollectionOrItem]:
-    """A home's listing, with "Shared contacts" when anything is shared with its user."""
+    """A home's listing, with "Shared contacts" always (empty until something is shared), so a client
+    that looked once finds it, and finds later shares in it."""
     parts = pathutils.strip_path(path).split("/")
     listed = False
     for entry in found:
         listed = True
         yield entry
     if listed and depth != "0" and len(parts) == 1 and parts[0]:
-        site = site_for(store.configuration)
-        if site.shared_contacts.has_cards(parts[0]):
-            yield SharedContactsBook(site, parts[0], SHARED_CONTACTS)
+        yield SharedContactsBook(site_for(store.configuration), parts[0], SHARED_CONTACTS)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 from radicale import Application, types
 
+from . import _request
+
 # Handlers get our Application (radicale_ext.plugins.app), a radicale.Application:
 # they use only what Radicale's has, so this module need not import ours.
 Handler = Callable[[Application, types.WSGIEnviron, str, str, str, set, dict],
@@ -69,6 +71,7 @@ def dispatch(app: Application, method: str, environ: types.WSGIEnviron, base_pre
              user: str, user_groups: set, request_info: dict) -> types.WSGIResponse | None:
     # what the PROPFIND steps need later, when Radicale has replaced the user by a share's owner
     request_info["radicale_ext_user"], request_info["radicale_ext_base_prefix"] = user, base_prefix
+    _request.set_reader(user)  # and the storage: whom a me card is shown to (plugins/me_card_views.py)
     for handler in ROUTES.get(method, ()):
         response = handler(app, environ, base_prefix, path, user, user_groups, request_info)
         if response is not None:

@@ -21,12 +21,12 @@ from radicale.item import filter as radicale_filter
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
-from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
+from radicale_ext.index.item_index import Entry, FolderView, ItemFacts, ItemIndex
 from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind
 
-from . import _request, card_books
+from . import _request, card_books, me_card_views
 from ._site import site_for
 from .indexed_items import facts_of, http_date
 
@@ -58,6 +58,7 @@ class Collection(multifilesystem.Collection):
 
     _storage: Storage
     _view_cache: FolderView | None = None
+    _seen_cache: tuple[int, me_card_views.SeenMeCard | None] | None = None
 
     # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
@@ -78,29 +79,69 @@ class Collection(multifilesystem.Collection):
         return facts_of(item) if item is not None else None
 
     def _read(self, href: str) -> radicale_item.Item | None:
-        """An item the index lists, read now (under the request's storage lock) by Radicale.
+        """An item the index lists, read now (under the request's storage lock) by Radicale,
+        as the request's reader may see it (a me card, docs/cards.md).
 
         Radicale writes a REPORT's answer after releasing the lock, so an item's
         text must be read while it is held, never later."""
+        return self._as_seen(self._read_stored(href))
+
+    def _read_stored(self, href: str) -> radicale_item.Item | None:
         return super()._get(href, verify_href=False)
+
+    def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
+        return self._as_seen(super()._get(href, verify_href))
+
+    # -- a me card read by someone else than its owner (radicale_ext/plugins/me_card_views.py) --
+
+    def _seen_me_card(self) -> me_card_views.SeenMeCard | None:
+        """The collection's me card as the request's reader sees it, outside writes (Radicale writes a
+        PROPFIND's answer after it released the lock); ``None``: they see what is stored."""
+        if _request.current().writing or not _request.reader():
+            return None
+        serial = _request.serial()
+        if self._seen_cache is None or self._seen_cache[0] != serial:
+            self._seen_cache = (serial, me_card_views.seen_me_card(self._storage.configuration, self.path, self.tag,
+                                                                self._read_stored, self._view()))
+        return self._seen_cache[1]
+
+    def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
+        seen = self._seen_me_card() if item is not None else None
+        return item if seen is None or item is None or item.href != seen.href else seen.item(item)
+
+    def entries_as_seen(self) -> Iterator[tuple[str, Entry]]:
+        """The index's entries in directory order, a me card's as the request's reader sees it
+        (for handlers/listing.py, which answers from them)."""
+        view = self._view()
+        seen = self._seen_me_card()
+        for href in view.order:
+            entry = view.entries[href] if seen is None or href != seen.href else seen.entry(view.entries[href])
+            if entry is not None:
+                yield href, entry
 
     @property
     def etag(self) -> str:
         """Radicale's collection ETag (the ctag), same value, without reading every item."""
-        return self._view().ctag(self.get_meta())
+        seen = self._seen_me_card()
+        return seen.ctag(self._view(), self.get_meta()) if seen else self._view().ctag(self.get_meta())
 
     @property
     def last_modified(self) -> str:
         """Radicale's: the newest mtime of the folder, its properties and its items."""
         props = self._props_path
-        return http_date(max(os.stat(self._filesystem_path).st_mtime_ns,
-                             os.stat(props).st_mtime_ns if os.path.exists(props) else 0,
-                             self._view().newest_mtime_ns))
+        props_mtime_ns = os.stat(props).st_mtime_ns if os.path.exists(props) else 0
+        seen = self._seen_me_card()
+        if seen is not None:
+            return seen.last_modified(self._view(), props_mtime_ns)
+        return http_date(max(os.stat(self._filesystem_path).st_mtime_ns, props_mtime_ns, self._view().newest_mtime_ns))
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """Token and changes from the index's change log (tokens are the index's own: a stock
         Radicale token is refused, and the client syncs afresh)."""
         view = self._view()
+        seen = self._seen_me_card()
+        if seen is not None:
+            return seen.token(view), seen.changes(view, old_token)
         return view.token, view.changes_since(old_token)
 
     def _list(self) -> Iterator[str]:
@@ -216,9 +257,14 @@ class Storage(multifilesystem.Storage):
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
         with super().acquire_lock(mode, user, *args, **kwargs):
-            if mode == "w":
-                _request.start(actor=kwargs.get("actor") or user or "")
-            yield
+            if mode != "w":
+                yield
+                return
+            ctx = _request.start(actor=kwargs.get("actor") or user or "")
+            try:
+                yield
+            finally:
+                ctx.writing = False
 
     # -- the virtual address books of the cards feature (radicale_ext/plugins/card_books.py) -----
 

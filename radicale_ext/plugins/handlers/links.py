@@ -35,7 +35,9 @@ from radicale_ext.links.reader import LinkReader, Reply, StoredCollection, error
 from radicale_ext.links.tokens import is_link_path, may_mention_link, redact_tokens, spelled_as_given
 from radicale_ext.site import Site
 
+from .. import _request
 from .._site import site_for
+from ..me_card_views import LinkedMeCards
 from ..routes import route
 
 ALLOWED = "GET, HEAD, OPTIONS"
@@ -88,7 +90,7 @@ class RadicaleContent:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
-        with self._storage.acquire_lock("r"):
+        with _request.reading_as(""), self._storage.acquire_lock("r"):  # a link reads what is stored
             yield
 
     def collection(self, path: str) -> StoredCollection | None:
@@ -114,7 +116,7 @@ def _reader(app: Application) -> LinkReader:
         reader = _readers.get(site)
         if reader is None:
             reader = LinkReader(site.links, collections_folder=site.settings.collections_folder,
-                                owner_exists=site.user_exists, card_projection=site.cards.project_for_audience)
+                                owner_exists=site.user_exists, me_cards=LinkedMeCards(site.cards))
             _readers[site] = reader
     return reader
 

@@ -92,11 +92,9 @@ def _item_responses(app, collection: Collection, owner: str, user_groups: set, b
         prefix = mount[0] + prefix.removeprefix(mount[1])
     href_prefix = quote(base_prefix + prefix)
     names = [ITEM_PROPERTIES[tag] for tag in asked]
-    view = collection._view()
     limit = app._storage._max_resource_size
     parts: list[str] = []
-    for href in view.order:
-        entry = view.entries[href]
+    for href, entry in collection.entries_as_seen():  # a me card as the reader may see it (docs/cards.md)
         if entry.stamp.size > limit:
             continue
         parts.append(f"<response><href>{href_prefix}{quote(href)}</href><propstat><prop>")
