@@ -43,3 +43,13 @@ def begin_request() -> None:
 def serial() -> int:
     """This thread's request number; 0 outside a request (then nothing may be cached)."""
     return getattr(_local, "serial", 0)
+
+
+def note_login(failed: bool) -> None:
+    """Called by the application after the auth plugin answered this request's login."""
+    _local.failed_login = serial() if failed else 0
+
+
+def login_failed() -> bool:
+    """Did this thread's current request carry credentials that were refused?"""
+    return serial() != 0 and getattr(_local, "failed_login", 0) == serial()

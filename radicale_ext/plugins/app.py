@@ -9,6 +9,11 @@ Application here rather than patching its files:
   the owner's collection, items and name.  Radicale already refuses to
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
+- A logged-in person's request that Radicale's rights refuse gets 403 with
+  ``DAV:need-privileges`` (RFC 3744 section 7.1.1) and a sentence, at once:
+  Radicale's ``[auth] delay`` then applies to failed logins only, not to
+  every 401 and 403 (a client's first request without credentials, a
+  subscriber's refused write).
 - Features add handlers for any method through :mod:`.routes`; the modules
   of handlers/ listed in ``FEATURES`` below register theirs when imported.  Through the
   same table they add PROPFIND steps (run in ``_xml_response``, the one place
@@ -20,13 +25,14 @@ from __future__ import annotations
 
 import importlib
 import io
+from urllib.parse import unquote, urlparse
 
 import radicale
-from radicale import httputils, pathutils, types
+from radicale import auth, config, httputils, pathutils, types
 
 from radicale_ext.base.validation import describe_problem
 
-from . import _request
+from . import _http, _request
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
@@ -48,7 +54,54 @@ def _expected_component(path: str) -> str | None:
     return None
 
 
+class _LoginWatch:
+    """Radicale's auth plugin, noting for this request whether the credentials it was given were refused."""
+
+    def __init__(self, plugin: auth.BaseAuth) -> None:
+        self._plugin = plugin
+
+    def __getattr__(self, name: str):
+        return getattr(self._plugin, name)
+
+    def login(self, login: str, password: str, context: auth.AuthContext) -> tuple[str, str, set]:
+        answer = self._plugin.login(login, password, context)
+        _request.note_login(failed=not answer[0])
+        return answer
+
+
+def _destination(environ: types.WSGIEnviron, base_prefix: str) -> str | None:
+    """A MOVE's Destination as Radicale reads it: the path without the base prefix."""
+    raw = environ.get("HTTP_DESTINATION", "")
+    if not raw:
+        return None
+    path = pathutils.sanitize_path(urlparse(unquote(raw)).path)
+    return path[len(base_prefix):] if base_prefix and path.startswith(base_prefix + "/") else path
+
+
+def _explained(response: types.WSGIResponse, method: str, environ: types.WSGIEnviron, base_prefix: str,
+               path: str, user: str) -> types.WSGIResponse:
+    """Radicale's bare refusal of a logged-in person, as the privileges they lack."""
+    if not user or response != httputils.NOT_ALLOWED:
+        return response
+    return _http.need_privileges(base_prefix, user, method, path, _destination(environ, base_prefix))
+
+
 class Application(radicale.Application):
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        self._auth = _LoginWatch(self._auth)  # type: ignore[assignment]
+
+    @property
+    def _auth_delay(self) -> float:  # type: ignore[override]
+        """Radicale reads this where a failed login waits, and again for every 401 and 403 it answers
+        (so a first request without credentials, or a subscriber's refused write, waited too): the
+        delay is the failed login's only."""
+        return self._failed_login_delay if _request.login_failed() else 0.0
+
+    @_auth_delay.setter
+    def _auth_delay(self, seconds: float) -> None:
+        self._failed_login_delay = seconds
+
     def _handle_request(self, environ: types.WSGIEnviron) -> types.WSGIResponse:
         _request.begin_request()
         status, headers, answers = super()._handle_request(environ)
@@ -71,7 +124,8 @@ class Application(radicale.Application):
         if self._replaces_a_shared_collection(path, user, user_groups):
             return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
-        response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        response = _explained(super().do_PUT(environ, base_prefix, path, user, user_groups, request_info),
+                              "PUT", environ, base_prefix, path, user)
         if 200 <= response[0] < 300:
             for step in AFTER_WRITE.get("PUT", ()):
                 step(self, path, user, user_groups, raw)
@@ -106,7 +160,8 @@ def _routed(method: str):
     def handle(self: Application, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
         return (dispatch(self, method, environ, base_prefix, path, user, user_groups, request_info)
-                or radicale_handler(self, environ, base_prefix, path, user, user_groups, request_info))
+                or _explained(radicale_handler(self, environ, base_prefix, path, user, user_groups, request_info),
+                              method, environ, base_prefix, path, user))
     handle.__name__ = f"do_{method}"
     return handle
 
