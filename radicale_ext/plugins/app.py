@@ -9,6 +9,9 @@ Application here rather than patching its files:
   the owner's collection, items and name.  Radicale already refuses to
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
+- Every request passes :mod:`.request_checks` first (names that fit a file,
+  bounded XML bodies); a core error (:class:`ExtError`) raised by any
+  handler, ours or a storage call inside Radicale's, becomes its answer.
 - A logged-in person's request that Radicale's rights refuse gets 403 with
   ``DAV:need-privileges`` (RFC 3744 section 7.1.1) and a sentence, at once:
   Radicale's ``[auth] delay`` then applies to failed logins only, not to
@@ -25,14 +28,14 @@ from __future__ import annotations
 
 import importlib
 import io
-from urllib.parse import unquote, urlparse
 
 import radicale
 from radicale import auth, config, httputils, pathutils, types
 
+from radicale_ext.base.errors import ExtError
 from radicale_ext.base.validation import describe_problem
 
-from . import _http, _request
+from . import _http, _request, request_checks
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
@@ -69,23 +72,6 @@ class _LoginWatch:
         return answer
 
 
-def _destination(environ: types.WSGIEnviron, base_prefix: str) -> str | None:
-    """A MOVE's Destination as Radicale reads it: the path without the base prefix."""
-    raw = environ.get("HTTP_DESTINATION", "")
-    if not raw:
-        return None
-    path = pathutils.sanitize_path(urlparse(unquote(raw)).path)
-    return path[len(base_prefix):] if base_prefix and path.startswith(base_prefix + "/") else path
-
-
-def _explained(response: types.WSGIResponse, method: str, environ: types.WSGIEnviron, base_prefix: str,
-               path: str, user: str) -> types.WSGIResponse:
-    """Radicale's bare refusal of a logged-in person, as the privileges they lack."""
-    if not user or response != httputils.NOT_ALLOWED:
-        return response
-    return _http.need_privileges(base_prefix, user, method, path, _destination(environ, base_prefix))
-
-
 class Application(radicale.Application):
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
@@ -116,16 +102,13 @@ class Application(radicale.Application):
                 step(self, xml_content, request_info["radicale_ext_user"], request_info["radicale_ext_base_prefix"])
         return super()._xml_response(xml_content, request_info)
 
-    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-               user_groups: set, request_info: dict) -> types.WSGIResponse:
-        routed = dispatch(self, "PUT", environ, base_prefix, path, user, user_groups, request_info)
-        if routed is not None:
-            return routed
+    def _put(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+             user_groups: set, request_info: dict) -> types.WSGIResponse:
+        """Radicale's PUT, refused onto a share's mount and explained when the data is bad."""
         if self._replaces_a_shared_collection(path, user, user_groups):
             return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
-        response = _explained(super().do_PUT(environ, base_prefix, path, user, user_groups, request_info),
-                              "PUT", environ, base_prefix, path, user)
+        response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         if 200 <= response[0] < 300:
             for step in AFTER_WRITE.get("PUT", ()):
                 step(self, path, user, user_groups, raw)
@@ -154,19 +137,25 @@ class Application(radicale.Application):
         return raw
 
 
-def _routed(method: str):
-    radicale_handler = getattr(radicale.Application, f"do_{method}")
+def _guarded(method: str, handler):
+    """``handler`` (Radicale's ``do_<method>``, or ours) behind :mod:`.request_checks`, the features'
+    handlers and the translation of core errors and of Radicale's bare refusals."""
 
     def handle(self: Application, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
-        return (dispatch(self, method, environ, base_prefix, path, user, user_groups, request_info)
-                or _explained(radicale_handler(self, environ, base_prefix, path, user, user_groups, request_info),
-                              method, environ, base_prefix, path, user))
+        try:
+            request_checks.check(method, environ, path)
+            response = (dispatch(self, method, environ, base_prefix, path, user, user_groups, request_info)
+                        or handler(self, environ, base_prefix, path, user, user_groups, request_info))
+        except ExtError as e:
+            return _http.error(e, user)
+        return request_checks.explained(response, method, environ, base_prefix, path, user)
     handle.__name__ = f"do_{method}"
     return handle
 
 
-# every method Radicale handles goes through the features' handlers first
+# every method Radicale handles goes through the checks and the features' handlers first
 for _method in _METHODS:
-    if f"do_{_method}" not in Application.__dict__ and hasattr(radicale.Application, f"do_{_method}"):
-        setattr(Application, f"do_{_method}", _routed(_method))
+    if hasattr(radicale.Application, f"do_{_method}"):
+        _own = getattr(Application, f"_{_method.lower()}", None)
+        setattr(Application, f"do_{_method}", _guarded(_method, _own or getattr(radicale.Application, f"do_{_method}")))
