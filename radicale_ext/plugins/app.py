@@ -32,10 +32,11 @@ import io
 import radicale
 from radicale import auth, config, httputils, pathutils, types
 
+from radicale_ext.base import recurrence_limits
 from radicale_ext.base.errors import ExtError
 from radicale_ext.base.validation import describe_problem
 
-from . import _http, _request, request_checks
+from . import _http, _request, recurrence_guard, request_checks
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
@@ -47,6 +48,11 @@ for _feature in FEATURES:
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL",
             "MKCALENDAR", "MOVE", "OPTIONS")
+
+
+def _is_collection(path: str) -> bool:
+    """A PUT onto ``/alice/family/`` (or ``/alice/family``) replaces a whole calendar or address book."""
+    return path.endswith("/") or len([p for p in path.split("/") if p]) == 2
 
 
 def _expected_component(path: str) -> str | None:
@@ -104,19 +110,28 @@ class Application(radicale.Application):
 
     def _put(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
              user_groups: set, request_info: dict) -> types.WSGIResponse:
-        """Radicale's PUT, refused onto a share's mount and explained when the data is bad."""
+        """Radicale's PUT: refused onto a share's mount, bounded (:mod:`radicale_ext.base.recurrence_limits`),
+        explained when the data is bad."""
         if self._replaces_a_shared_collection(path, user, user_groups):
             return httputils.NOT_ALLOWED
         raw = self._buffer_body(environ)
+        text = httputils.decode_request(self.configuration, environ, raw) if raw is not None else None
+        if text is not None:
+            recurrence_limits.check_upload(text, self._max_vevent_rrule_occurrence, _is_collection(path))
         response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         if 200 <= response[0] < 300:
             for step in AFTER_WRITE.get("PUT", ()):
                 step(self, path, user, user_groups, raw)
-        if raw is None or response[0] != 400 or response[2] != "Bad Request":
+        if text is None or response[0] != 400 or response[2] != "Bad Request":
             return response
-        text = httputils.decode_request(self.configuration, environ, raw)
         expected = _expected_component(pathutils.sanitize_path(path))
         return httputils.bad_request(describe_problem(text, expected))
+
+    def _report(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        """Radicale's REPORT, its recurrence work bounded (:mod:`.recurrence_guard`)."""
+        recurrence_guard.note_report(_http.read_body(self, environ))
+        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
 
     def _replaces_a_shared_collection(self, path: str, user: str, user_groups: set) -> bool:
         if not user or not self._sharing._enabled:
