@@ -9,6 +9,8 @@ Application here rather than patching its files:
   the owner's collection, items and name.  Radicale already refuses to
   DELETE a mounted collection; a share's permission letters can only narrow
   the owner's own rights, so this one rule needs the request handling.
+- An answer without a body says ``Content-Length: 0`` (PUT, MKCOL, MOVE,
+  OPTIONS...), so the client's connection stays open for the next request.
 - Every request passes :mod:`.request_checks` first (names that fit a file,
   bounded XML bodies); a core error (:class:`ExtError`) raised by any
   handler, ours or a storage call inside Radicale's, becomes its answer.
@@ -48,6 +50,10 @@ for _feature in FEATURES:
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL",
             "MKCALENDAR", "MOVE", "OPTIONS")
+
+
+# statuses that never have a body, so no Content-Length (RFC 9110 section 8.6)
+_NO_BODY = ("1", "204", "304")
 
 
 def _is_collection(path: str) -> bool:
@@ -99,6 +105,9 @@ class Application(radicale.Application):
         status, headers, answers = super()._handle_request(environ)
         if DAV_FEATURES:
             headers = [(k, ", ".join([v, *DAV_FEATURES]) if k == "DAV" else v) for k, v in headers]
+        if not answers and not status.startswith(_NO_BODY) and all(k.lower() != "content-length" for k, _ in headers):
+            # an answer without a length ends with the connection (RFC 9112 section 6.3): say it is empty
+            headers = [*headers, ("Content-Length", "0")]
         return status, headers, answers
 
     def _xml_response(self, xml_content, request_info: dict) -> bytes:

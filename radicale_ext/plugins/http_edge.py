@@ -16,6 +16,9 @@ thread or a byte of body is spent on it:
   before it knows it must log in) is read and dropped, so the connection
   stays open and the application answers 401; anything larger gets 401 at
   once and the connection is closed.
+- **Keep-alive.** A 204 or 304 answer (no body, no length) no longer ends
+  the connection; the application gives every other empty answer
+  ``Content-Length: 0``.
 - **Connections.** At most ``[server] max_connections`` at once (more wait
   in the listen queue).  ``[server] timeout`` seconds is how long a
   connection may sit idle, how long a request's head may take to arrive
@@ -36,7 +39,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import MultiSocketServer, TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import Error, RequestEntityTooLarge
 
 from radicale_ext.base import request_limits
@@ -143,8 +146,30 @@ class _Request(HTTPRequestParser):
         return now - self.began > grace
 
 
+class _Answer(WSGITask):
+    """Waitress ends the connection after an answer without ``Content-Length``, a 204 or 304 too, which
+    end with their head and may not carry one (RFC 9110 sections 8.6, 15.3.5): an HTTP/1.1 client's
+    connection stays open after them (a PUT that changes an event answers 204)."""
+
+    _heading = False
+
+    def build_response_header(self) -> bytes:
+        self._heading = True
+        try:
+            return super().build_response_header()
+        finally:
+            self._heading = False
+
+    def set_close_on_finish(self) -> None:
+        if (self._heading and not self.has_body and self.version == "1.1"
+                and self.request.headers.get("CONNECTION", "").lower() != "close"):
+            return
+        super().set_close_on_finish()
+
+
 class _Connection(HTTPChannel):
     parser_class = _Request
+    task_class = _Answer
 
 
 class _Server(TcpWSGIServer):
