@@ -105,7 +105,7 @@ def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
             raise TooManyItems(f"the upload holds {items} items; a whole calendar or address book is replaced "
                                f"with at most {MAX_ITEMS_PER_UPLOAD} at a time, because nothing else can be written "
                                "meanwhile; import the items one by one instead (a calendar app's import does)")
-    if "RRULE" not in upper:
+    if "RRULE" not in upper or max_instances <= 0:   # 0: no limit, as for Radicale
         return
     component, count = densest(components_of(text), max_instances)
     if component is not None and count > max_instances:
