@@ -35,7 +35,7 @@ import radicale
 from radicale import auth, config, httputils, pathutils, types
 
 from radicale_ext.base import recurrence_limits
-from radicale_ext.base.errors import ExtError
+from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.base.validation import describe_problem
 
 from . import _http, _request, recurrence_guard, request_checks
@@ -122,7 +122,8 @@ class Application(radicale.Application):
         """Radicale's PUT: refused onto a share's mount, bounded (:mod:`radicale_ext.base.recurrence_limits`),
         explained when the data is bad."""
         if self._replaces_a_shared_collection(path, user, user_groups):
-            return httputils.NOT_ALLOWED
+            raise Forbidden(f"{user} may not replace the whole of {path}: it is shared with them, and a share "
+                            "changes items one by one, never the owner's whole calendar or address book")
         raw = self._buffer_body(environ)
         text = httputils.decode_request(self.configuration, environ, raw) if raw is not None else None
         if text is not None:
