@@ -5,6 +5,10 @@ Application here rather than patching its files:
 
 - PUT: a refusal of bad data says why ("Bad Request: the data is not valid
   iCalendar (RFC 5545): At line 4: Component VEVENT was never closed").
+- PUT: a series repeating too often, or a whole calendar of too many items,
+  is refused before Radicale works on it, and a REPORT notes its time
+  ranges so that the storage plugin bounds the recurrence walk
+  (:mod:`radicale_ext.base.recurrence_limits`, :mod:`.recurrence_guard`).
 - PUT of a whole collection onto a share is refused (403): it would replace
   the owner's collection, items and name.  Radicale already refuses to
   DELETE a mounted collection; a share's permission letters can only narrow
@@ -179,8 +183,11 @@ def _guarded(method: str, handler):
     return handle
 
 
+# our own steps around Radicale's handler of a method
+_OWN = {"PUT": Application._put, "REPORT": Application._report}
+
 # every method Radicale handles goes through the checks and the features' handlers first
 for _method in _METHODS:
     if hasattr(radicale.Application, f"do_{_method}"):
-        _own = getattr(Application, f"_{_method.lower()}", None)
-        setattr(Application, f"do_{_method}", _guarded(_method, _own or getattr(radicale.Application, f"do_{_method}")))
+        setattr(Application, f"do_{_method}",
+                _guarded(_method, _OWN.get(_method) or getattr(radicale.Application, f"do_{_method}")))
