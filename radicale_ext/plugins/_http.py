@@ -18,6 +18,7 @@ from typing import Any
 
 from radicale import httputils, types, xmlutils
 
+from radicale_ext.base import privileges
 from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.sharing import cs_xml
 
@@ -36,6 +37,18 @@ def error(e: ExtError, user: str) -> types.WSGIResponse:
         ET.SubElement(root, REASON).text = str(e)
         return xml(e.status, root)
     return e.status, {"Content-Type": "text/plain"}, f"{client.responses.get(e.status, 'Error')}: {e}", None
+
+
+def need_privileges(base_prefix: str, user: str, method: str, path: str,
+                    destination: str | None = None) -> types.WSGIResponse:
+    """Radicale's bare refusal of a logged-in user, with the privileges it lacked (RFC 3744 section 7.1.1)."""
+    root = xmlutils.webdav_error("D:need-privileges")
+    for needed in privileges.needed(method, path, destination):
+        resource = ET.SubElement(root[0], "{DAV:}resource")
+        ET.SubElement(resource, "{DAV:}href").text = xmlutils.make_href(base_prefix, needed.path)
+        ET.SubElement(ET.SubElement(resource, "{DAV:}privilege"), f"{{DAV:}}{needed.privilege}")
+    ET.SubElement(root, REASON).text = privileges.why(user, method, path)
+    return xml(403, root)
 
 
 def json_error(e: ExtError, user: str) -> types.WSGIResponse:

@@ -71,3 +71,13 @@ def reading_as(user: str) -> Iterator[None]:
         yield
     finally:
         _local.reader = before
+
+
+def note_login(failed: bool) -> None:
+    """Called by the application after the auth plugin answered this request's login."""
+    _local.failed_login = serial() if failed else 0
+
+
+def login_failed() -> bool:
+    """Did this thread's current request carry credentials that were refused?"""
+    return serial() != 0 and getattr(_local, "failed_login", 0) == serial()

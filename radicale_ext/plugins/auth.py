@@ -6,7 +6,8 @@ Two things Radicale's own htpasswd type cannot do for us:
   password working until the entry expires.  Ours remembers a good login
   only while the users file is unchanged, so ``radicale-ext user remove``
   and ``user password`` take effect on the next request.  (A custom auth
-  type turns Radicale's own cache off.)
+  type turns Radicale's own cache off; the start-up log says which cache
+  is at work instead of Radicale's ``auth.cache_logins: False``.)
 - Radicale 3.9 asks its ``[group]`` plugin for a user's groups only when the
   group type is literally ``htgroup``, but it always keeps the groups an
   auth plugin returns with the login.  We return the user's circles (the
@@ -16,14 +17,18 @@ Two things Radicale's own htpasswd type cannot do for us:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 from radicale import config
 from radicale.auth import AuthContext, htpasswd
+from radicale.log import logger
 
 from ._site import site_for
 
@@ -36,11 +41,26 @@ def _stamp(path: str) -> tuple[int, ...] | None:
     return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
 
 
+@contextlib.contextmanager
+def _without_radicales_cache_line() -> Iterator[None]:
+    """Radicale logs ``auth.cache_logins: False`` for any auth type of its own choosing; ours caches."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("auth.cache_logins:")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 class Auth(htpasswd.Auth):
     def __init__(self, configuration: config.Configuration) -> None:
-        super().__init__(configuration)
+        with _without_radicales_cache_line():
+            super().__init__(configuration)
         self._site = site_for(configuration)
         self._expiry = max(configuration.get("auth", "cache_successful_logins_expiry"), 0)
+        logger.info("auth.cache_logins: replaced by radicale-ext's: a good login is remembered for %d s "
+                    "while the users file is unchanged ([auth] cache_successful_logins_expiry)", self._expiry)
         self._salt = os.urandom(16)
         self._remembered: dict[str, tuple[bytes, tuple[int, ...] | None, float]] = {}
         self._remember_lock = threading.Lock()

@@ -3,7 +3,9 @@
     python -m radicale_ext.plugins.server --config config/radicale.ini
 
 waitress is a production WSGI server (keep-alive, a pool of threads); it
-replaces Radicale's development server.  Unless ``[hook] notices_worker =
+replaces Radicale's development server.  :mod:`.http_edge` sets it up with
+the limits a small server can hold (connections, deadlines, bodies, UTF-8
+paths).  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
 :mod:`radicale_ext.notices.worker`).  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
@@ -14,13 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-import waitress
 from radicale import config, log
 from radicale.log import logger
 
 from radicale_ext.base.errors import ExtError
 from radicale_ext.notices.worker import start_thread
 
+from . import http_edge
 from .app import Application
 from .hook import notice_settings
 from .worker import notices_for, reminders_for
@@ -67,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
-    listen = " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-                      for host, port in configuration.get("server", "hosts"))
-    logger.info("radicale-ext listening on %s", listen)
-    waitress.serve(application, listen=listen, threads=args.threads, ident="radicale-ext",
-                   channel_timeout=configuration.get("server", "timeout") or 30, clear_untrusted_proxy_headers=True)
+    http_edge.serve(application, configuration, args.threads)
     return 0
 
 

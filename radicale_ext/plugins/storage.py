@@ -26,7 +26,7 @@ from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind
 
-from . import _request, card_books, me_card_views
+from . import _request, card_books, me_card_views, recurrence_guard
 from ._site import site_for
 from .indexed_items import facts_of, http_date
 
@@ -161,7 +161,10 @@ class Collection(multifilesystem.Collection):
         for href in hrefs:
             entry = view.entries.get(href)
             if entry is not None and entry.stamp.size <= self._storage._max_resource_size:
-                yield href, self._read(href)
+                item = self._read(href)
+                if item is not None:   # a CALDAV:expand walks its series (radicale_ext/plugins/recurrence_guard.py)
+                    recurrence_guard.check(self._storage.configuration, item, entry.facts.start, entry.facts.end)
+                yield href, item
             elif not pathutils.is_safe_filesystem_path_component(href) or not os.path.lexists(
                     os.path.join(self._filesystem_path, href)):
                 yield href, None
@@ -186,6 +189,9 @@ class Collection(multifilesystem.Collection):
                 continue
             item = self._read(href)
             if item is not None:
+                # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
+                recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,
+                                       end if end < radicale_filter.TIMESTAMP_MAX else None)
                 yield item, simple and (start <= facts.start or facts.end <= end)
 
     def has_uid(self, uid: str) -> bool:
