@@ -8,15 +8,21 @@ home) is taken without a notice.  Taking the records and storing their
 notice is one transaction (:meth:`.outbox.Outbox.take`), and one worker at a
 time composes (it holds the lease :data:`LEASE`, see :mod:`.worker`), so each
 record is in exactly one notice.
+
+A group that cannot be composed (an error that is not the database's) is
+taken without a notice and set aside (:mod:`.set_aside`) in one
+transaction, so the records after it are composed as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ..base.database import Database
+from ..base.database import Database, Writer
 from .changes import TOLD, ChangeNotices, ItemChange
-from .outbox import Outbox, Record
+from .outbox import WATERMARK, Outbox, Record
+from .set_aside import COMPOSE, SetAside, transient
 
 LEASE = "compose"  # held by the one worker that composes and hands out notices
 
@@ -75,6 +81,34 @@ class NoticeComposer:
                 made += 1
             except _TakenMeanwhile:
                 continue
+            except Exception as e:
+                if transient(e):
+                    raise
+                self._set_aside(group, e, now)
         if groups or quiet:
             self._outbox.advance_watermark()
         return made
+
+    def _set_aside(self, group: list[Record], error: Exception, now: float) -> None:
+        ids = [r.id for r in group]
+        with self._db.write() as w:
+            if self._outbox.take(w, ids, None, now):
+                SetAside.add(w, COMPOSE, {"records": ids}, records_named(group), error, now)
+
+
+def records_named(records: Sequence[Record], most: int = 5) -> str:
+    """"/alice/family/a.ics, /alice/family/b.ics (outbox records 7, 8)", for the admin."""
+    paths = list(dict.fromkeys(f"{r.change.collection}{r.change.item or ''}" for r in records))
+    shown = ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+    ids = ", ".join(str(r.id) for r in records[:most]) + (", ..." if len(records) > most else "")
+    return f"{shown} (outbox record{'s' if len(records) > 1 else ''} {ids})"
+
+
+def put_back(w: Writer, subject: Mapping[str, Any]) -> None:
+    """Inside ``w``: set-aside records are untaken again, and the watermark moved back to them."""
+    ids = [int(i) for i in subject.get("records", [])]
+    if not ids:
+        return
+    w.execute(f"DELETE FROM outbox_taken WHERE notice_id IS NULL AND record_id IN ({','.join('?' * len(ids))})", ids)
+    w.execute("UPDATE meta SET value = ? WHERE key = ? AND CAST(value AS INTEGER) >= ?",
+              (str(min(ids) - 1), WATERMARK, min(ids)))
