@@ -36,8 +36,9 @@ CREATE INDEX IF NOT EXISTS change_notices_to_fan_out ON change_notices(fanned_ou
 CREATE INDEX IF NOT EXISTS change_notices_by_age ON change_notices(created_at)
 """
 
-# the kinds a notice tells about; a new collection has nobody else with access yet
-TOLD = frozenset(ChangeKind) - {ChangeKind.COLLECTION_CREATED, ChangeKind.ITEM_CHANGED}
+# the kinds a notice tells about; a new collection has nobody else with access yet.  ITEM_CHANGED is
+# an upload whose record a crash left pending and the start-up settled: created or updated, unknown.
+TOLD = frozenset(ChangeKind) - {ChangeKind.COLLECTION_CREATED}
 COLLECTION_LEVEL = frozenset({ChangeKind.COLLECTION_REPLACED, ChangeKind.COLLECTION_DELETED,
                               ChangeKind.PROPERTIES_CHANGED})
 # the fields of the summary (:mod:`radicale_ext.base.summary`) whose change we name

@@ -9,6 +9,11 @@ notice is one transaction (:meth:`.outbox.Outbox.take`), and one worker at a
 time composes (it holds the lease :data:`LEASE`, see :mod:`.worker`), so each
 record is in exactly one notice.
 
+An upload whose record a crash left pending (settled at start-up as
+``item-changed``, :meth:`.outbox.Outbox.recover`) has no summary from
+Radicale's hook: the composer reads it from the item as stored, so its
+notice names the item like any other.
+
 A group that cannot be composed (an error that is not the database's) is
 taken without a notice and set aside (:mod:`.set_aside`) in one
 transaction, so the records after it are composed as usual.
@@ -16,12 +21,15 @@ transaction, so the records after it are composed as usual.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..base.database import Database, Writer
+from ..base.summary import summarize
 from .changes import TOLD, ChangeNotices, ItemChange
-from .outbox import WATERMARK, Outbox, Record
+from .outbox import WATERMARK, ChangeKind, Outbox, Record
 from .set_aside import COMPOSE, SetAside, transient
 
 LEASE = "compose"  # held by the one worker that composes and hands out notices
@@ -55,12 +63,29 @@ def plan(records: Sequence[Record], now: float, window: float) -> tuple[list[lis
     return sorted(due, key=lambda g: g[0].id), quiet
 
 
+_COMPONENT = re.compile(r"^BEGIN:(VEVENT|VTODO|VJOURNAL|VCARD)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
 class NoticeComposer:
-    def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float) -> None:
+    def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float,
+                 read_item: Callable[[str, str], str | None] = lambda _collection, _href: None) -> None:
         self._db = db
         self._outbox = outbox
         self._notices = notices
         self._window = window
+        self._read_item = read_item
+
+    def _described(self, record: Record) -> Record:
+        """A settled upload (no summary from the hook) with the summary of the item as stored."""
+        if record.change.kind is not ChangeKind.ITEM_CHANGED or record.detail.get("new") or not record.change.item:
+            return record
+        text = self._read_item(record.change.collection, record.change.item)
+        if not text:
+            return record
+        found = _COMPONENT.search(text)
+        return dataclasses.replace(record, detail={**record.detail, "new": summarize(text)},
+                                   component=record.component or (found.group(1).upper() if found else None),
+                                   uid=record.uid or summarize(text).get("UID"))
 
     def compose_due(self, now: float) -> int:
         """Compose every notice whose window has closed; returns how many were made."""
@@ -75,7 +100,7 @@ class NoticeComposer:
                 with self._db.write() as w:
                     first = group[0].change
                     notice_id = self._notices.add(w, first.collection, first.actor,
-                                                  [ItemChange.from_record(r) for r in group], now)
+                                                  [ItemChange.from_record(self._described(r)) for r in group], now)
                     if not self._outbox.take(w, [r.id for r in group], notice_id, now):
                         raise _TakenMeanwhile
                 made += 1

@@ -85,7 +85,8 @@ class Notices:
         self._names: dict[str, str] = {}
         self.wording = Wording(self.collection_name)
         self.audience = Audience(site.shares, site.invitations, may_read)
-        self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window)
+        self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window,
+                                       read_item=item_reader(site.settings.collections_folder))
         self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
                              self.subscriptions, self.wording, daily_at=settings.daily_at,
                              email=settings.smtp.configured)

@@ -104,6 +104,8 @@ class Wording:
             if renamed and old_title:
                 return f"{actor} renamed {_what(change, title=old_title)} to {change.title}"
             return f"{actor} changed {what}" + (f" on {start_new}" if start_new else "")
+        if kind is ChangeKind.ITEM_CHANGED:     # settled after a crash: created or updated, we cannot tell
+            return f"{actor} added or changed {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.REMINDER:
             return f"Reminder: {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.ITEM_DELETED:

@@ -41,7 +41,8 @@ from . import DeliveryFailed, Outgoing
 
 POLICY = email.policy.SMTP
 MAX_ATTACHMENTS = 3
-ATTACHED = frozenset({ChangeKind.ITEM_CREATED, ChangeKind.ITEM_UPDATED, ChangeKind.ITEM_MOVED})
+ATTACHED = frozenset({ChangeKind.ITEM_CREATED, ChangeKind.ITEM_UPDATED, ChangeKind.ITEM_CHANGED,
+                      ChangeKind.ITEM_MOVED})
 
 ItemReader = Callable[[str, str], str | None]
 
