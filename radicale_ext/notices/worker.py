@@ -43,6 +43,7 @@ from .changes import ChangeNotices
 from .channels import DeliveryFailed, Outgoing, RecipientGone, Sender
 from .compose import LEASE
 from .delivery import Delivery, State
+from .outbox import process_gone
 from .push.subscriptions import PushSubscriptions
 from .service import Notices
 from .set_aside import describe
@@ -128,6 +129,7 @@ class Worker:
         self._batch = batch
         self._last_purge = 0.0
         self._failing: dict[str, str] = {}   # stage -> the error it last failed with
+        self._started = False
         self.reminders = reminders
 
     # -- one round ---------------------------------------------------------------------
@@ -137,6 +139,9 @@ class Worker:
         that raises (the database locked, a bug) is logged once and tried again next round."""
         progress = Progress()
         self.notices.forget_names()
+        if not self._started:   # claims left by a worker of this machine that stopped (a restart, a crash)
+            self._stage("starting", lambda: self.notices.queue.release_leases(process_gone, self._clock()))
+            self._started = True
         self._stage("composing and handing out", lambda: self._compose(progress))
         if self.reminders is not None:
             self._stage("reminders", lambda: self._remind(progress))

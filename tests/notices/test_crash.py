@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 import requests
 
 from ..notice_kit import Mailbox, change_texts, event, notice_server, smtp_server, worker_of
-from ..server import Server, free_port
+from ..server import Server, free_port, make_server
 
 ICS = {"Content-Type": "text/calendar"}
 
@@ -95,5 +96,40 @@ def test_writes_caught_by_a_kill_are_told_after_the_restart(tmp_path: Path, kill
         [attachment] = list(mailed["Alice added or changed Nachhilfe Mathe on Mon 5 Jan 18:00 in familie (alice)"]
                             .iter_attachments())
         assert "SUMMARY:Nachhilfe Mathe" in attachment.get_content()
+    finally:
+        server.stop()
+
+
+def test_deliveries_in_flight_at_a_kill_go_out_at_once_after_the_restart(tmp_path: Path) -> None:
+    """The server's own worker thread is killed while it sends e-mail; the restarted server's worker
+    must not wait for the dead one's claims to run out (notices_lease, 120 s by default)."""
+    smtp_port = free_port()
+    server = make_server(tmp_path / "srv", hook={"notices_window": "0", "smtp_server": "127.0.0.1",
+                                                 "smtp_port": str(smtp_port), "from_email": "kalender@example.org"})
+    sending = threading.Event()
+    mailbox = Mailbox(data_delay=1.0, refuse=lambda _address: sending.set())
+    server.start()
+    try:
+        assert server.request("MKCALENDAR", "/alice/familie/", "alice").status_code == 201
+        for user in ("bob", "carol", "dave"):
+            server.ok("share", "add", "alice/familie", "--user", user, "--role", "subscriber")
+            server.ok("notices", "email", f"{user}@example.org", acting_as=user)
+        with smtp_server(mailbox, smtp_port):
+            assert server.request("PUT", "/alice/familie/sankt-martin.ics", "alice",
+                                  event("martin", "Sankt Martin 🏮"), headers=ICS).status_code == 201
+            assert sending.wait(30), "the worker began to send"
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait(10)
+            server.proc = None
+            restarted = time.monotonic()
+            server.start()
+            deadline = restarted + 20
+            while time.monotonic() < deadline and len({m["To"] for m in mailbox.messages}) < 3:
+                time.sleep(0.2)
+            took = time.monotonic() - restarted
+        assert {m["To"] for m in mailbox.messages} == {f"{u}@example.org" for u in ("bob", "carol", "dave")}, \
+            f"after {took:.0f} s: {[m['To'] for m in mailbox.messages]}"
+        assert len(mailbox.messages) <= 4, "at most the message in flight twice"
     finally:
         server.stop()
