@@ -81,25 +81,26 @@ def default_name() -> str:
 
 
 class Yielding:
-    """For a worker that shares its process with requests: after each piece of work, rest half as long
-    again as it worked (a third of the time at most is the worker's), so Python's lock on the
-    interpreter goes to the requests in between.
+    """For a worker that shares its process with requests: after each piece of work, rest twice as
+    long as it took (a third of the time at most is the worker's), so Python's lock on the
+    interpreter, and the database's write lock, go to the requests in between.
 
-    Work is the thread's own CPU time since the last rest (``time.thread_time``): time spent idle,
-    waiting for the database, an SMTP server or the next poll is not work, so a worker that was quiet
-    for a night rests no longer than one that was busy a moment ago.  A rest lasts at least 1 ms and
-    at most ``longest`` seconds, so that a notice never waits long for it, whatever came before.
+    A rest lasts at least 1 ms and at most ``longest`` seconds.  The time since the last rest is
+    all counted as work, waiting for the database included (a worker that holds the write lock
+    keeps requests waiting as surely as one that computes), but only up to that bound: after an
+    idle night, or an hour-long stretch of quiet, the first rest is as short as after a busy
+    second, so a notice never waits long for it, whatever came before.
     """
 
     def __init__(self, share: float = 1 / 3, longest: float = 0.5) -> None:
         self._rest = (1 - share) / share
         self._longest = longest
-        self._since = time.thread_time()
+        self._since = time.perf_counter()
 
     def __call__(self) -> None:
-        worked = max(0.0, time.thread_time() - self._since)
+        worked = max(0.0, time.perf_counter() - self._since)
         time.sleep(min(self._longest, max(0.001, worked * self._rest)))
-        self._since = time.thread_time()
+        self._since = time.perf_counter()
 
 
 class Reminded(Protocol):
