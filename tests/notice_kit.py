@@ -122,6 +122,7 @@ class Mailbox:
     """aiosmtpd handler: keeps what it accepts; ``refuse`` answers RCPT TO for some addresses."""
 
     messages: list[email.message.EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)        # each message's bytes as received
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refuse: Callable[[str], str | None] = lambda _address: None
     data_delay: float = 0.0
@@ -136,6 +137,7 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if self.data_delay:
             time.sleep(self.data_delay)
+        self.raw.append(envelope.original_content)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"

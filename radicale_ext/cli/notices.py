@@ -12,7 +12,10 @@ from ..notices.delivery import Delivery, DeliveryQueue, State
 from ..notices.preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
 from ..notices.push.subscriptions import PushSubscriptions
 from ..notices.push.webpush import VapidKey
+from ..notices.service import set_aside_book
+from ..notices.set_aside import SetAside, SetAsideWork, parse_name
 from ..notices.settings import NoticeSettings, from_ini
+from ..reminders.scheduler import put_back_set_aside
 from ..site import Site
 from ._common import Commands, out
 from .invitations import acting_person
@@ -146,23 +149,71 @@ def _delivery_row(d: Delivery) -> dict:
             "state": d.state.value, "attempts": d.attempts, "error": d.last_error, "queued": _when(d.created_at)}
 
 
+def _set_aside(site: Site) -> SetAside:
+    """Set-aside work, with how notices and reminders put theirs back."""
+    book = set_aside_book(site.db)
+    put_back_set_aside(book)
+    return book
+
+
+def _set_aside_row(work: SetAsideWork) -> dict:
+    return {"id": work.name, "stage": work.stage, "about": work.about, "error": work.error,
+            "set_aside": _when(work.at)}
+
+
 def notices_dead(args: argparse.Namespace, site: Site) -> None:
     _admin(args, "see dead deliveries")
-    rows = [_delivery_row(d) for d in DeliveryQueue(site.db).in_state(State.DEAD, recipient=args.user)]
+    rows = [{**_delivery_row(d), "stage": "delivery"}
+            for d in DeliveryQueue(site.db).in_state(State.DEAD, recipient=args.user)]
+    if args.user is None:
+        rows += [_set_aside_row(w) for w in _set_aside(site).all()]
     if not rows and not args.json:
-        print("no dead deliveries")
-    out(args, rows, lambda r: f"#{r['id']} {r['channel']} to {r['recipient']} (notice {r['notice']}, "
-                              f"{r['attempts']} attempts): {r['error']}")
+        print("no dead deliveries, no work set aside")
+
+    def text(r: dict) -> str:
+        if r["stage"] == "delivery":
+            return (f"#{r['id']} {r['channel']} to {r['recipient']} (notice {r['notice']}, {r['attempts']} attempts): "
+                    f"{r['error']}")
+        return (f"{r['id']} {r['stage']} of {r['about']}, set aside {r['set_aside']}: {r['error']} "
+                f"(retry: radicale-ext notices retry {r['id']})")
+    out(args, rows, text)
+
+
+def _retry_ids(texts: list[str]) -> tuple[list[int], list[int]]:
+    """Delivery ids ("12") and set-aside ids ("S3"), as 'notices dead' shows them."""
+    deliveries, set_aside = [], []
+    for text in texts:
+        work = parse_name(text)
+        if work is not None:
+            set_aside.append(work)
+        elif text.strip().isdigit() and len(text.strip()) <= 18:
+            deliveries.append(int(text))
+        else:
+            raise ExtError(f"{names.shown(text)} is not an id from 'radicale-ext notices dead' "
+                           "(a delivery's number, or S and a number for work set aside)")
+    return deliveries, set_aside
 
 
 def notices_retry(args: argparse.Namespace, site: Site) -> None:
     _admin(args, "retry deliveries")
     if not args.all and not args.ids:
         raise ExtError("name the deliveries to retry (IDs from 'radicale-ext notices dead'), or --all")
-    done = DeliveryQueue(site.db).retry(None if args.all else args.ids, time.time())
-    if not done:
-        raise ExtError("no dead delivery with " + ("any id" if args.all else "those ids") + "; nothing to retry")
-    print(f"{done} deliver{'y' if done == 1 else 'ies'} queued again")
+    deliveries, set_aside = _retry_ids(args.ids)
+    done = 0
+    if args.all or deliveries:
+        done = DeliveryQueue(site.db).retry(None if args.all else deliveries, time.time())
+    put_back, left = (0, [])
+    if args.all or set_aside:
+        put_back, left = _set_aside(site).retry(None if args.all else set_aside)
+    if not done and not put_back:
+        raise ExtError("no dead delivery or set-aside work with " + ("any id" if args.all else "those ids")
+                       + "; nothing to retry")
+    if done:
+        print(f"{done} deliver{'y' if done == 1 else 'ies'} queued again")
+    if put_back:
+        print(f"{put_back} set-aside task{'' if put_back == 1 else 's'} queued again")
+    for work in left:
+        print(f"{work.name} stays set aside: nothing here retries {work.stage} work")
 
 
 def notices_queue(args: argparse.Namespace, site: Site) -> None:
@@ -212,10 +263,10 @@ def register(commands: Commands) -> None:
     w = person(group.command("webhook", "a URL that gets each notice as signed JSON", notices_webhook))
     w.add_argument("url", nargs="?", metavar="URL")
     w.add_argument("--remove", action="store_true")
-    d = group.command("dead", "deliveries that failed for good (the admin)", notices_dead)
+    d = group.command("dead", "deliveries that failed for good, and work set aside (the admin)", notices_dead)
     d.add_argument("--user", help="only this recipient's")
-    rt = group.command("retry", "queue dead deliveries again (the admin)", notices_retry)
-    rt.add_argument("ids", nargs="*", type=int, metavar="ID")
-    rt.add_argument("--all", action="store_true", help="every dead delivery")
+    rt = group.command("retry", "queue dead deliveries and set-aside work again (the admin)", notices_retry)
+    rt.add_argument("ids", nargs="*", metavar="ID", help="as 'notices dead' shows them: 12, S3")
+    rt.add_argument("--all", action="store_true", help="every dead delivery and all work set aside")
     group.command("queue", "deliveries per channel and state (the admin)", notices_queue)
     group.command("vapid-key", "the server's VAPID public key (created on first use)", notices_vapid_key)

@@ -36,10 +36,16 @@ def _utc(at: float) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+MOST_LISTED = 10_000
+LAST_MOMENT = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC).timestamp()
+
+
 def reminders_upcoming(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
-    if args.limit < 1:
-        raise ExtError("--limit must be at least 1")
+    if not 1 <= args.limit <= MOST_LISTED:
+        raise ExtError(f"--limit is a number from 1 to {MOST_LISTED}, not {names.shown(args.limit)}")
+    if args.now is not None and not 0 <= args.now < LAST_MOMENT:   # also refuses nan
+        raise ExtError(f"--now is a time in Unix seconds between 1970 and 9999, not {names.shown(args.now)}")
     scheduler = _scheduler(args, site)
     zone = Preferences(site.db).contact(user).timezone
 

@@ -8,15 +8,29 @@ home) is taken without a notice.  Taking the records and storing their
 notice is one transaction (:meth:`.outbox.Outbox.take`), and one worker at a
 time composes (it holds the lease :data:`LEASE`, see :mod:`.worker`), so each
 record is in exactly one notice.
+
+An upload whose record a crash left pending (settled at start-up as
+``item-changed``, :meth:`.outbox.Outbox.recover`) has no summary from
+Radicale's hook: the composer reads it from the item as stored, so its
+notice names the item like any other.
+
+A group that cannot be composed (an error that is not the database's) is
+taken without a notice and set aside (:mod:`.set_aside`) in one
+transaction, so the records after it are composed as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from ..base.database import Database
+from ..base.database import Database, Writer
+from ..base.summary import summarize
 from .changes import TOLD, ChangeNotices, ItemChange
-from .outbox import Outbox, Record
+from .outbox import WATERMARK, ChangeKind, Outbox, Record
+from .set_aside import COMPOSE, SetAside, transient
 
 LEASE = "compose"  # held by the one worker that composes and hands out notices
 
@@ -49,12 +63,29 @@ def plan(records: Sequence[Record], now: float, window: float) -> tuple[list[lis
     return sorted(due, key=lambda g: g[0].id), quiet
 
 
+_COMPONENT = re.compile(r"^BEGIN:(VEVENT|VTODO|VJOURNAL|VCARD)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
 class NoticeComposer:
-    def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float) -> None:
+    def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float,
+                 read_item: Callable[[str, str], str | None] = lambda _collection, _href: None) -> None:
         self._db = db
         self._outbox = outbox
         self._notices = notices
         self._window = window
+        self._read_item = read_item
+
+    def _described(self, record: Record) -> Record:
+        """A settled upload (no summary from the hook) with the summary of the item as stored."""
+        if record.change.kind is not ChangeKind.ITEM_CHANGED or record.detail.get("new") or not record.change.item:
+            return record
+        text = self._read_item(record.change.collection, record.change.item)
+        if not text:
+            return record
+        found = _COMPONENT.search(text)
+        return dataclasses.replace(record, detail={**record.detail, "new": summarize(text)},
+                                   component=record.component or (found.group(1).upper() if found else None),
+                                   uid=record.uid or summarize(text).get("UID"))
 
     def compose_due(self, now: float) -> int:
         """Compose every notice whose window has closed; returns how many were made."""
@@ -69,12 +100,40 @@ class NoticeComposer:
                 with self._db.write() as w:
                     first = group[0].change
                     notice_id = self._notices.add(w, first.collection, first.actor,
-                                                  [ItemChange.from_record(r) for r in group], now)
+                                                  [ItemChange.from_record(self._described(r)) for r in group], now)
                     if not self._outbox.take(w, [r.id for r in group], notice_id, now):
                         raise _TakenMeanwhile
                 made += 1
             except _TakenMeanwhile:
                 continue
+            except Exception as e:
+                if transient(e):
+                    raise
+                self._set_aside(group, e, now)
         if groups or quiet:
             self._outbox.advance_watermark()
         return made
+
+    def _set_aside(self, group: list[Record], error: Exception, now: float) -> None:
+        ids = [r.id for r in group]
+        with self._db.write() as w:
+            if self._outbox.take(w, ids, None, now):
+                SetAside.add(w, COMPOSE, {"records": ids}, records_named(group), error, now)
+
+
+def records_named(records: Sequence[Record], most: int = 5) -> str:
+    """"/alice/family/a.ics, /alice/family/b.ics (outbox records 7, 8)", for the admin."""
+    paths = list(dict.fromkeys(f"{r.change.collection}{r.change.item or ''}" for r in records))
+    shown = ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+    ids = ", ".join(str(r.id) for r in records[:most]) + (", ..." if len(records) > most else "")
+    return f"{shown} (outbox record{'s' if len(records) > 1 else ''} {ids})"
+
+
+def put_back(w: Writer, subject: Mapping[str, Any]) -> None:
+    """Inside ``w``: set-aside records are untaken again, and the watermark moved back to them."""
+    ids = [int(i) for i in subject.get("records", [])]
+    if not ids:
+        return
+    w.execute(f"DELETE FROM outbox_taken WHERE notice_id IS NULL AND record_id IN ({','.join('?' * len(ids))})", ids)
+    w.execute("UPDATE meta SET value = ? WHERE key = ? AND CAST(value AS INTEGER) >= ?",
+              (str(min(ids) - 1), WATERMARK, min(ids)))

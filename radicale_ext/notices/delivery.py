@@ -8,7 +8,9 @@ drop a repeat.
 A worker *claims* due rows with a lease (one ``UPDATE ... RETURNING``: rows
 that are queued, due, and not leased or whose lease ran out), so several
 workers never hold the same row; a worker that dies leaves its lease to
-run out, and another worker takes the row over: at least once.  Each
+run out, and another worker takes the row over: at least once (at once, when
+the dead worker was a process of the same machine:
+:meth:`DeliveryQueue.release_leases`, run when a worker starts).  Each
 attempt ends the row's lease with one of:
 
 - delivered;
@@ -128,6 +130,18 @@ class DeliveryQueue:
                 " ORDER BY due_at, id LIMIT ?)"
                 f" RETURNING {_COLUMNS}", (holder, now + lease, now, now, limit)).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
+
+    def release_leases(self, gone: Callable[[str], bool], now: float) -> int:
+        """Free the claims of holders that ``gone`` says no longer run (a worker killed, a server
+        restarted), so their deliveries go out now rather than when the claims run out."""
+        holders = [h for (h,) in self._db.read("SELECT DISTINCT lease_holder FROM deliveries WHERE state = 'queued'"
+                                               " AND lease_until >= ? AND lease_holder IS NOT NULL", (now,))]
+        freed = 0
+        for holder in filter(gone, holders):
+            with self._db.write() as w:
+                freed += w.execute("UPDATE deliveries SET lease_holder = NULL, lease_until = 0"
+                                   " WHERE state = 'queued' AND lease_holder = ?", (holder,)).rowcount
+        return freed
 
     def renew(self, holder: str, ids: Sequence[int], until: float) -> None:
         with self._db.write() as w:

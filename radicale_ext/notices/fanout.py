@@ -26,7 +26,6 @@ worker that dies mid-way resumes after the last chunk.
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -39,7 +38,9 @@ from .delivery import DeliveryQueue, Planned, idempotency_key
 from .outbox import ChangeKind
 from .preferences import Channel, Choices, Contact, Preferences, Timing
 from .push.subscriptions import PushSubscriptions
+from .set_aside import HAND_OUT, SetAside, transient
 from .wording import Wording
+from .zones import zone as zone_named
 
 CHUNK = 50
 MAX_LISTED = 50     # changes listed one by one in a stored notice's words; the rest are counted
@@ -96,14 +97,18 @@ class Audience:
         return {u: v for u, v in found.items() if self._may_read(u, notice.collection)}
 
 
+def notice_named(notice: ChangeNotice, most: int = 5) -> str:
+    """"notice 12 (/alice/family/a.ics, ...)", for the admin."""
+    paths = list(dict.fromkeys(f"{notice.collection}{c.item or ''}" for c in notice.changes))
+    more = f" and {len(paths) - most} more" if len(paths) > most else ""
+    return f"notice {notice.id} ({', '.join(paths[:most])}{more})"
+
+
 def next_digest(timing: Timing, now: float, zone: str | None, daily_at: tuple[int, int]) -> float:
     """When a digest that collects a notice made at ``now`` is sent."""
     if timing is Timing.HOURLY:
         return (int(now) // 3600 + 1) * 3600.0
-    try:
-        tz = zoneinfo.ZoneInfo(zone) if zone else datetime.UTC
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = datetime.UTC
+    tz = zone_named(zone) or datetime.UTC
     local = datetime.datetime.fromtimestamp(now, tz)
     send = local.replace(hour=daily_at[0], minute=daily_at[1], second=0, microsecond=0)
     if send <= local:
@@ -140,33 +145,57 @@ class Fanout:
     def fan_out(self, now: float, *, limit_chunks: int = 40, pause: Callable[[], None] = lambda: None) -> int:
         """Hand waiting notices to their recipients, at most ``limit_chunks`` chunks; returns chunks done.
 
-        ``pause`` is called between chunks (a worker thread lets requests run there)."""
+        ``pause`` is called between chunks (a worker thread lets requests run there).  A notice
+        that cannot be handed out (an error that is not the database's) is set aside
+        (:mod:`.set_aside`): the notices after it go out as usual."""
         chunks = 0
         for notice, cursor in self._notices.waiting_for_fanout():
-            recipients = [r for r in self.recipients(notice, pause) if r.user > cursor]
-            pause()
-            pushes = self._subscriptions.active_for((r.user for r in recipients), notice.collections, now)
-            words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
-            for start in range(0, max(1, len(recipients)), CHUNK):
-                chunk = recipients[start:start + CHUNK]
-                done = start + CHUNK >= len(recipients)
-                stored = NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
-                planned = self._planned(notice, chunk, pushes, now)
-                last = chunk[-1].user if chunk else cursor
-                try:  # only the writing holds the database: requests wait for it
-                    with self._db.write() as w:
-                        self._box.add_named(w, stored)
-                        self._queue.enqueue(w, planned, now)
-                        if not self._notices.advance(w, notice.id, cursor, last, done=done):
-                            raise _HandedOutMeanwhile   # another worker got further: undo this chunk
-                except _HandedOutMeanwhile:
-                    break
-                cursor = last
-                chunks += 1
-                pause()
-                if chunks >= limit_chunks and not done:
-                    return chunks
+            try:
+                done, finished = self._hand_out(notice, cursor, now, limit_chunks - chunks, pause)
+            except Exception as e:
+                if transient(e):
+                    raise
+                self._set_aside(notice, e, now)
+                continue
+            chunks += done
+            if not finished:
+                break
         return chunks
+
+    def _hand_out(self, notice: ChangeNotice, cursor: str, now: float, budget: int,
+                  pause: Callable[[], None]) -> tuple[int, bool]:
+        """Hand ``notice`` out after ``cursor``, at most ``budget`` chunks; returns (chunks done, whether
+        the caller may go on with the next notice)."""
+        recipients = [r for r in self.recipients(notice, pause) if r.user > cursor]
+        pause()
+        pushes = self._subscriptions.active_for((r.user for r in recipients), notice.collections, now)
+        words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
+        chunks = 0
+        for start in range(0, max(1, len(recipients)), CHUNK):
+            chunk = recipients[start:start + CHUNK]
+            done = start + CHUNK >= len(recipients)
+            stored = NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
+            planned = self._planned(notice, chunk, pushes, now)
+            last = chunk[-1].user if chunk else cursor
+            try:  # only the writing holds the database: requests wait for it
+                with self._db.write() as w:
+                    self._box.add_named(w, stored)
+                    self._queue.enqueue(w, planned, now)
+                    if not self._notices.advance(w, notice.id, cursor, last, done=done):
+                        raise _HandedOutMeanwhile   # another worker got further: undo this chunk
+            except _HandedOutMeanwhile:
+                return chunks, True
+            cursor = last
+            chunks += 1
+            pause()
+            if chunks >= budget and not done:
+                return chunks, False
+        return chunks, True
+
+    def _set_aside(self, notice: ChangeNotice, error: Exception, now: float) -> None:
+        with self._db.write() as w:
+            if ChangeNotices.set_aside(w, notice.id):
+                SetAside.add(w, HAND_OUT, {"notice": notice.id}, notice_named(notice), error, now)
 
     def _stored(self, notice: ChangeNotice, r: Recipient,
                 words: dict[tuple[str, str | None], tuple[str, list[str]]]) -> Notice:

@@ -20,13 +20,16 @@ every record is taken, so the worker never scans old records; it starts at
 the newest record when the feature is first used (no notices for changes
 made before).  :class:`Leases` lets one worker at a time do a job that must
 not run twice at once (composing notices), with a lease that another worker
-takes over when it runs out.
+takes over when it runs out, or at once when its holder was a process of
+this machine that has stopped (so a restarted server composes at once).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,7 +217,8 @@ class Outbox:
 
 
 class Leases:
-    """Named leases: one holder at a time, taken over by another when it runs out."""
+    """Named leases: one holder at a time, taken over by another when it runs out, or at once when
+    its holder was a process of this machine that no longer runs (a restart, a crash)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -223,9 +227,29 @@ class Leases:
         """Take or renew the lease ``name`` for ``holder``; False while someone else holds it."""
         with self._db.write() as w:
             w.execute("INSERT OR IGNORE INTO worker_leases(name, holder, until) VALUES (?, '', 0)", (name,))
-            return w.execute("UPDATE worker_leases SET holder = ?, until = ? WHERE name = ?"
-                             " AND (holder = ? OR until < ?)", (holder, now + seconds, name, holder, now)).rowcount == 1
+            current, until = w.execute("SELECT holder, until FROM worker_leases WHERE name = ?", (name,)).fetchone()
+            if current != holder and until >= now and not process_gone(current):
+                return False
+            w.execute("UPDATE worker_leases SET holder = ?, until = ? WHERE name = ?", (holder, now + seconds, name))
+            return True
 
     def release(self, name: str, holder: str) -> None:
         with self._db.write() as w:
             w.execute("UPDATE worker_leases SET until = 0 WHERE name = ? AND holder = ?", (name, holder))
+
+
+def process_gone(holder: str) -> bool:
+    """Whether ``holder`` names a process of this machine (``host:pid:...``, as workers name themselves
+    by default) that no longer runs.  Any other name (``radicale-ext worker --name``) is never gone:
+    its lease runs out instead."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or len(pid) > 9 or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:   # alive, but someone else's
+        return False
+    return False

@@ -20,7 +20,6 @@ import enum
 import re
 import secrets
 import time
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from ..base import names
 from ..base.database import Database, Writer
 from ..base.errors import ExtError
 from .outbound import Outbound
+from .zones import is_zone
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notice_choices (
@@ -93,10 +93,9 @@ def check_email(address: str) -> str:
 
 
 def check_zone(zone: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InvalidAddress(f"{names.shown(zone)} is not a time zone; use a name such as Europe/Berlin") from None
+    if not is_zone(zone):
+        raise InvalidAddress(f"{names.shown(zone)} is not a time zone; use a name such as Europe/Berlin "
+                             "(a region and a city)")
     return zone
 
 

@@ -17,6 +17,7 @@ from ..sharing.circles import CircleBook
 from ..sharing.invitations import InvitationBook
 from ..sharing.notifications import NoticeBox
 from ..sharing.shares import ShareBook
+from . import compose
 from .changes import ChangeNotices
 from .channels import Sender
 from .channels.email import EmailSender, item_reader
@@ -30,6 +31,7 @@ from .preferences import Channel, Preferences
 from .push import webdav_push
 from .push.subscriptions import PushSubscriptions
 from .push.webpush import VapidKey
+from .set_aside import COMPOSE, HAND_OUT, SetAside
 from .settings import NoticeSettings
 from .wording import Wording
 
@@ -60,6 +62,14 @@ class NoticeSite(Protocol):
     def display_name(self, path: str) -> str | None: ...
 
 
+def set_aside_book(db: Database) -> SetAside:
+    """The set-aside work (:mod:`.set_aside`), knowing how to put back what notices set aside."""
+    book = SetAside(db)
+    book.on_retry(COMPOSE, compose.put_back)
+    book.on_retry(HAND_OUT, ChangeNotices.put_back)
+    return book
+
+
 class Notices:
     def __init__(self, site: NoticeSite, settings: NoticeSettings, *,
                  may_read: Callable[[str, str], bool] | None = None) -> None:
@@ -72,10 +82,12 @@ class Notices:
         self.outbound = settings.outbound()
         self.subscriptions = PushSubscriptions(db, outbound=self.outbound, max_days=settings.push_max_days)
         self.leases = Leases(db)
+        self.set_aside = set_aside_book(db)
         self._names: dict[str, str] = {}
         self.wording = Wording(self.collection_name)
         self.audience = Audience(site.shares, site.invitations, may_read)
-        self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window)
+        self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window,
+                                       read_item=item_reader(site.settings.collections_folder))
         self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
                              self.subscriptions, self.wording, daily_at=settings.daily_at,
                              email=settings.smtp.configured)

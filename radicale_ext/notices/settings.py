@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import os
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..base import ini
 from ..base.errors import ExtError
+from ..base.names import shown
 from .outbound import AllowList, BadDestination, Outbound
+from .zones import is_zone
 
 HOOK_TYPE = "radicale_ext.plugins.hook"
 
@@ -248,10 +249,8 @@ class NoticeSettings:
 
 
 def check_zone_option(name: str, zone: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise BadOption(f"[hook] {name} = {zone!r}: not a time zone; use a name such as Europe/Berlin") from None
+    if not is_zone(zone):
+        raise BadOption(f"[hook] {name} = {shown(zone)}: not a time zone; use a name such as Europe/Berlin")
     return zone
 
 

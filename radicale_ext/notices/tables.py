@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..base.database import Writer
-from . import changes, delivery, outbox, preferences
+from . import changes, delivery, outbox, preferences, set_aside
 from .push import subscriptions
 
 SCHEMAS: tuple[str, ...] = (outbox.NOTICE_SCHEMA, changes.SCHEMA, delivery.SCHEMA, preferences.SCHEMA,
-                            subscriptions.SCHEMA)
+                            subscriptions.SCHEMA, set_aside.SCHEMA)
 
 
 def forget_user(w: Writer, user: str) -> None:

@@ -10,12 +10,11 @@ own by their name, someone else's as "family (alice)".
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from collections.abc import Callable
-from functools import lru_cache
 
 from .changes import ChangeNotice, ItemChange, unescape
 from .outbox import ChangeKind
+from .zones import zone as _zone
 
 _NOUNS = {"VTODO": ("the task", "a task"), "VJOURNAL": ("the note", "a note"), "VCARD": ("the contact", "a contact")}
 
@@ -25,23 +24,16 @@ def person(user: str) -> str:
     return user[:1].upper() + user[1:] if user.isalpha() and user.islower() else user
 
 
-@lru_cache(maxsize=256)
-def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def _day(d: datetime.date, year: int | None) -> str:
     text = f"{d:%a} {d.day} {d:%b}"
     return text if year is None or d.year == year else f"{text} {d.year}"
 
 
 def event_time(value: str | None, tzid: str | None, reader_zone: str | None, *, year: int | None = None) -> str:
-    """An iCalendar DATE or DATE-TIME as people read it: "Tue 6 Jan 18:00" ("" when absent)."""
+    """An iCalendar DATE or DATE-TIME as people read it: "Tue 6 Jan 18:00" ("" when absent).
+
+    Said as written when it cannot be said in the reader's zone: a TZID that names no zone, a
+    moment that falls outside the years 1 to 9999 in the reader's zone."""
     if not value:
         return ""
     text = value.strip()
@@ -62,7 +54,10 @@ def event_time(value: str | None, tzid: str | None, reader_zone: str | None, *, 
     else:
         target = None  # floating, or a zone we do not know: as written
     if target is not None and moment.tzinfo is not None:
-        moment = moment.astimezone(target)
+        try:
+            moment = moment.astimezone(target)
+        except OverflowError:
+            suffix = " UTC" if text.endswith(("Z", "z")) else ""   # as written
     return f"{_day(moment.date(), year)} {moment:%H:%M}{suffix}"
 
 
@@ -109,6 +104,8 @@ class Wording:
             if renamed and old_title:
                 return f"{actor} renamed {_what(change, title=old_title)} to {change.title}"
             return f"{actor} changed {what}" + (f" on {start_new}" if start_new else "")
+        if kind is ChangeKind.ITEM_CHANGED:     # settled after a crash: created or updated, we cannot tell
+            return f"{actor} added or changed {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.REMINDER:
             return f"Reminder: {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.ITEM_DELETED:

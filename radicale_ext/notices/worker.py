@@ -18,6 +18,12 @@ Before delivering, it plans and fires reminders when it is given the
 reminder scheduler (:mod:`radicale_ext.reminders`, which stands on this
 feature), so a reminder's deliveries go out in the same step.
 
+No piece of work can stop the others: a record, notice or reminder that
+raises is set aside (:mod:`.set_aside`) by its stage, a delivery that fails
+is retried and dead-lettered (:mod:`.delivery`), and a stage that fails as a
+whole (the database locked) is logged once and tried again next round,
+after the other stages have run.
+
 The clock is a parameter, so tests move time instead of sleeping.
 """
 
@@ -37,8 +43,10 @@ from .changes import ChangeNotices
 from .channels import DeliveryFailed, Outgoing, RecipientGone, Sender
 from .compose import LEASE
 from .delivery import Delivery, State
+from .outbox import process_gone
 from .push.subscriptions import PushSubscriptions
 from .service import Notices
+from .set_aside import describe
 
 logger = logging.getLogger("radicale_ext.notices")
 
@@ -73,16 +81,25 @@ def default_name() -> str:
 
 
 class Yielding:
-    """For a worker that shares its process with requests: after each piece of work, rest as long as
-    it took (at least 1 ms), so Python's lock on the interpreter goes to the requests in between."""
+    """For a worker that shares its process with requests: after each piece of work, rest twice as
+    long as it took (a third of the time at most is the worker's), so Python's lock on the
+    interpreter, and the database's write lock, go to the requests in between.
 
-    def __init__(self, share: float = 1 / 3) -> None:
+    A rest lasts at least 1 ms and at most ``longest`` seconds.  The time since the last rest is
+    all counted as work, waiting for the database included (a worker that holds the write lock
+    keeps requests waiting as surely as one that computes), but only up to that bound: after an
+    idle night, or an hour-long stretch of quiet, the first rest is as short as after a busy
+    second, so a notice never waits long for it, whatever came before.
+    """
+
+    def __init__(self, share: float = 1 / 3, longest: float = 0.5) -> None:
         self._rest = (1 - share) / share
+        self._longest = longest
         self._since = time.perf_counter()
 
     def __call__(self) -> None:
-        worked = time.perf_counter() - self._since
-        time.sleep(max(0.001, worked * self._rest))
+        worked = max(0.0, time.perf_counter() - self._since)
+        time.sleep(min(self._longest, max(0.001, worked * self._rest)))
         self._since = time.perf_counter()
 
 
@@ -112,28 +129,54 @@ class Worker:
         self._own_senders = senders is None   # made here: closed when idle
         self._batch = batch
         self._last_purge = 0.0
+        self._failing: dict[str, str] = {}   # stage -> the error it last failed with
+        self._started = False
         self.reminders = reminders
 
     # -- one round ---------------------------------------------------------------------
 
     def step(self) -> Progress:
-        """Do everything that is due now, once."""
-        n, s = self.notices, self.notices.settings
+        """Do everything that is due now, once.  Each stage runs even when another failed: a stage
+        that raises (the database locked, a bug) is logged once and tried again next round."""
         progress = Progress()
-        n.forget_names()
+        self.notices.forget_names()
+        if not self._started:   # claims left by a worker of this machine that stopped (a restart, a crash)
+            self._stage("starting", lambda: self.notices.queue.release_leases(process_gone, self._clock()))
+            self._started = True
+        self._stage("composing and handing out", lambda: self._compose(progress))
+        if self.reminders is not None:
+            self._stage("reminders", lambda: self._remind(progress))
+        self._stage("delivering", lambda: self._deliver_due(progress))
+        now = self._clock()
+        if now - self._last_purge >= PURGE_EVERY:
+            self._stage("tidying", lambda: self.purge(now))
+            self._last_purge = now
+        return progress
+
+    def _compose(self, progress: Progress) -> None:
+        n, s = self.notices, self.notices.settings
         if n.leases.hold(LEASE, self.name, self._clock(), s.lease):  # one worker at a time composes
             progress.composed = n.composer.compose_due(self._clock())
             progress.handed_out = n.fanout.fan_out(self._clock(), pause=self._pause)
-        if self.reminders is not None:
-            reminded = self.reminders.step(self._clock(), self.name)
-            progress.reminders_planned, progress.reminded = reminded.planned, reminded.sent
-            progress.reminders_skipped = reminded.skipped
-        self._deliver_due(progress)
-        now = self._clock()
-        if now - self._last_purge >= PURGE_EVERY:
-            self.purge(now)
-            self._last_purge = now
-        return progress
+
+    def _remind(self, progress: Progress) -> None:
+        assert self.reminders is not None
+        reminded = self.reminders.step(self._clock(), self.name)
+        progress.reminders_planned, progress.reminded = reminded.planned, reminded.sent
+        progress.reminders_skipped = reminded.skipped
+
+    def _stage(self, name: str, run: Callable[[], None]) -> None:
+        try:
+            run()
+        except Exception as e:
+            text = describe(e)
+            if self._failing.get(name) != text:   # said once, not at every round
+                logger.error("notices: worker %s: %s failed; trying again each round: %s", self.name, name, text,
+                             exc_info=e)
+                self._failing[name] = text
+        else:
+            if self._failing.pop(name, None) is not None:
+                logger.warning("notices: worker %s: %s works again", self.name, name)
 
     def run_until_idle(self, max_steps: int = 100_000) -> Progress:
         """Steps until one finds nothing due (what ``radicale-ext worker --once`` does)."""

@@ -40,9 +40,9 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..base import layout, names
 from ..base.database import Writer
@@ -53,6 +53,7 @@ from ..notices.delivery import DeliveryQueue, Planned, idempotency_key
 from ..notices.fanout import Audience
 from ..notices.outbox import ChangeKind, Leases, Record
 from ..notices.preferences import Channel, Preferences, Timing
+from ..notices.set_aside import REMINDER, REMINDER_PLAN, SetAside, transient
 from ..notices.wording import Wording
 from ..sharing.notifications import Notice, NoticeBox, NoticeKind
 from .times import Due, expand
@@ -241,6 +242,7 @@ class ReminderScheduler:
         self._preferences: Preferences = notices.preferences
         self._wording: Wording = notices.wording
         self._leases = Leases(self._db)
+        put_back_set_aside(notices.set_aside)
 
     @property
     def window(self) -> float:
@@ -408,16 +410,38 @@ class ReminderScheduler:
                   (collection, item, planned_until))
 
     def _plan_many(self, items: list[tuple[str, str]], now: float) -> int:
-        """Plan several items: computed first, then written in one short transaction per calendar."""
+        """Plan several items: computed first, then written in one short transaction per calendar.
+
+        An item whose reminders cannot be computed (an error that is not the database's) is set
+        aside (:mod:`radicale_ext.notices.set_aside`) with no reminders, until it changes again or
+        the admin retries it; the items after it are planned as usual."""
         by_calendar: dict[str, list[str]] = {}
         for collection, item in items:
             by_calendar.setdefault(collection, []).append(item)
         for collection, hrefs in by_calendar.items():
-            terms = self._calendar_terms(collection)
-            computed = [(href, *self._compute(collection, href, now, terms)) for href in hrefs]
+            computed: list[tuple[str, list[Due], float | None]] = []
+            failed: list[tuple[str, Exception]] = []
+            try:
+                terms = self._calendar_terms(collection)
+            except Exception as e:
+                if transient(e):
+                    raise
+                failed = [(href, e) for href in hrefs]
+                hrefs = []
+            for href in hrefs:
+                try:
+                    computed.append((href, *self._compute(collection, href, now, terms)))
+                except Exception as e:
+                    if transient(e):
+                        raise
+                    failed.append((href, e))
             with self._db.write() as w:
                 for href, due, planned_until in computed:
                     self._store(w, collection, href, due, planned_until)
+                SetAside.forget(w, REMINDER_PLAN, [_item_subject(collection, href) for href, *_ in computed])
+                for href, error in failed:
+                    self._store(w, collection, href, [], SINGLE)
+                    SetAside.add(w, REMINDER_PLAN, _item_subject(collection, href), f"{collection}{href}", error, now)
         return len(items)
 
     def extend_window(self, now: float, limit: int = HORIZON_BATCH) -> int:
@@ -457,8 +481,17 @@ class ReminderScheduler:
                                alarm, now - fire_at)
                 skipped += 1
                 continue
-            if self._fire(row, now):
-                sent += 1
+            try:
+                if self._fire(row, now):
+                    sent += 1
+            except Exception as e:
+                if transient(e):
+                    raise
+                with self._db.write() as w:   # skipped, and set aside for the admin
+                    w.execute("UPDATE reminder_schedule SET state = 'skipped' WHERE id = ? AND state = 'due'",
+                              (row_id,))
+                    SetAside.add(w, REMINDER, {"reminder": row_id},
+                                 f"the reminder of {row[7]!r} ({collection}{item}, {occurrence}, {alarm})", e, now)
         return sent, skipped
 
     def _fire(self, row: tuple, now: float) -> bool:
@@ -548,6 +581,28 @@ class ReminderScheduler:
     def require_calendar(self, collection: str) -> None:
         if layout.collection_tag(self._folder, collection) != "VCALENDAR":
             raise NotFound(f"no calendar {collection.strip('/')!r}")
+
+
+def _item_subject(collection: str, item: str) -> dict[str, str]:
+    return {"collection": collection, "item": item}
+
+
+def put_back_set_aside(book: SetAside) -> None:
+    """Tell the set-aside work how reminders put theirs back (:mod:`radicale_ext.notices.set_aside`)."""
+    book.on_retry(REMINDER_PLAN, _plan_again)
+    book.on_retry(REMINDER, _fire_again)
+
+
+def _plan_again(w: Writer, subject: Mapping[str, Any]) -> None:
+    """Inside ``w``: a set-aside item is planned again by the next horizon pass."""
+    w.execute("INSERT OR REPLACE INTO reminder_items(collection, item, planned_until) VALUES (?, ?, 0)",
+              (subject["collection"], subject["item"]))
+
+
+def _fire_again(w: Writer, subject: Mapping[str, Any]) -> None:
+    """Inside ``w``: a set-aside reminder is due again (sent if its time is within the grace, else skipped)."""
+    w.execute("UPDATE reminder_schedule SET state = 'due' WHERE id = ? AND state = 'skipped'",
+              (int(subject["reminder"]),))
 
 
 def _entries(folder: str, *, files: bool = False) -> list[str]:

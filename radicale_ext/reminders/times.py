@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 import icalendar
 import recurring_ical_events
 
+from ..base.names import shown
+from ..notices.zones import zone as zone_by_name
+
 UTC = datetime.UTC
 SILENT_ACTIONS = frozenset({"NONE"})    # RFC 9074 section 7: an alarm that does nothing
 
@@ -106,12 +109,32 @@ def without_unreadable_alarms(text: str) -> tuple[str, list[str]]:
 
 
 def zone_named(name: str | None) -> datetime.tzinfo:
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return UTC
+    return zone_by_name(name) or UTC
+
+
+_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
+_VTIMEZONE_ID = re.compile(r"^TZID:(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def without_unknown_zones(text: str) -> tuple[str, list[str]]:
+    """``text`` without the TZID parameters that name neither a zone nor a VTIMEZONE of the calendar
+    (their times are then floating, read in the calendar's zone), and those TZIDs.  icalendar reads
+    an unknown TZID as floating too, but raises for some (a folder of the zone database, ``America``,
+    or a name too long for a file name), refusing the whole calendar."""
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    defined = {m.strip() for m in _VTIMEZONE_ID.findall(unfolded.replace("\r\n", "\n"))}
+    unknown: list[str] = []
+
+    def strip(match: re.Match[str]) -> str:
+        name = match.group(1).strip('"').strip()
+        if name in defined or zone_by_name(name) is not None:
+            return match.group(0)
+        if name not in unknown:
+            unknown.append(name)
+        return ""
+
+    cleaned = _TZID_PARAM.sub(strip, unfolded)
+    return (cleaned, unknown) if unknown else (text, [])
 
 
 def alarm_of(component: icalendar.cal.Component) -> Alarm:
@@ -206,16 +229,23 @@ def expand(text: str, *, start: float, end: float, max_occurrences: int, floatin
     text, dropped = without_unreadable_alarms(text)
     result.problems += [f"a reminder was skipped: TRIGGER {t!r} is neither a duration nor a UTC date-time"
                         for t in dropped]
+    text, unknown = without_unknown_zones(text)
+    result.problems += [f"TZID {shown(t)} names no time zone: its times are read in the calendar's zone"
+                        for t in unknown]
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as e:  # any parse error: the item is skipped, the reason said
         result.problems.append(f"not valid iCalendar: {e}")
         return result
-    zone = zone_named(floating_zone)
+    calendar_zone = zone_named(floating_zone)
     defaults = [Alarm(key=f"default:{int(o.total_seconds()):+d}", offset=o) for o in default_alarms]
     window_start = datetime.datetime.fromtimestamp(start, UTC)
     for uid, series in _series(calendar).items():
-        _expand_series(uid, series, window_start, end, max_occurrences, zone, defaults, result)
+        try:
+            _expand_series(uid, series, window_start, end, max_occurrences, calendar_zone, defaults, result)
+        except (ValueError, OverflowError, TypeError, KeyError, AttributeError, OSError) as e:
+            # dates at the edge of what Python holds (year 1, 9999), values icalendar could not type
+            result.problems.append(f"event {shown(uid)}: its reminders cannot be computed: {e}")
     return result
 
 
@@ -291,6 +321,20 @@ def _expand_series(uid: str, series: icalendar.Calendar, window_start: datetime.
         _occurrence_due(uid, occurrence, begins, zone, defaults, window_start.timestamp(), end, result, warned)
 
 
+def _fire_time_or_none(alarm: Alarm, begins: datetime.datetime, ends: datetime.datetime, uid: str,
+                       result: Expansion, warned: set[str]) -> datetime.datetime | None:
+    """:func:`fire_time`, or None (said once) for a trigger so far off that no calendar holds it."""
+    try:
+        return fire_time(alarm, begins, ends)
+    except OverflowError:
+        problem = (f"event {shown(uid)}: a reminder was skipped: its trigger ({alarm.key}) falls outside "
+                   "the years 1-9999")
+        if problem not in warned:
+            warned.add(problem)
+            result.problems.append(problem)
+        return None
+
+
 def _occurrence_due(uid: str, occurrence: icalendar.cal.Component, begins: datetime.datetime, zone: datetime.tzinfo,
                     defaults: list[Alarm], start: float, end: float, result: Expansion, warned: set[str]) -> None:
     ends = _moment(occurrence.end, zone) if occurrence.get("DTEND") or occurrence.get("DURATION") else begins
@@ -300,11 +344,15 @@ def _occurrence_due(uid: str, occurrence: icalendar.cal.Component, begins: datet
         if problem not in warned:
             warned.add(problem)
             result.problems.append(problem)
-    fires: dict[str, datetime.datetime] = {a.key: fire_time(a, begins, ends) for a in own}
+    fires: dict[str, datetime.datetime] = {}
+    for alarm in own:
+        moment = _fire_time_or_none(alarm, begins, ends, uid, result, warned)
+        if moment is not None:
+            fires[alarm.key] = moment
     taken = set(fires.values())
     for alarm in defaults:
-        moment = fire_time(alarm, begins, ends)
-        if moment not in taken:
+        moment = _fire_time_or_none(alarm, begins, ends, uid, result, warned)
+        if moment is not None and moment not in taken:
             fires[alarm.key] = moment
     if not fires:
         return

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import pytest
 from cryptography import x509
@@ -15,7 +18,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ..notice_kit import FakeClock, Mailbox, notice_server, put_event, shared, smtp_server, worker_of
+from radicale_ext.base import layout
+from radicale_ext.notices.changes import ChangeNotice, ItemChange
+from radicale_ext.notices.channels import Outgoing
+from radicale_ext.notices.channels.email import EmailSender, item_reader
+from radicale_ext.notices.delivery import Delivery, State
+from radicale_ext.notices.outbox import ChangeKind
+from radicale_ext.notices.preferences import Contact
+from radicale_ext.notices.settings import SmtpSettings
+from radicale_ext.notices.wording import Wording
+
+from ..notice_kit import FakeClock, Mailbox, event, notice_server, put_event, shared, smtp_server, worker_of
 from ..server import Server, free_port
 
 USERS = ("alice", "bob", "carol", "dave@")   # dave@'s name looks like an address, but is none
@@ -209,3 +222,79 @@ def test_tls_and_login(tmp_path, security: str) -> None:
         server.stop()
     assert logins == [(b"mailer", b"s3cret")]
     assert [m["Subject"] for m in mailbox.messages] == ["Alice added Over TLS on Mon 5 Jan 18:00 in tls (alice)"]
+
+
+# -- non-ASCII names and long subjects (issue 13, item 3) ------------------------------------------------
+
+LONG_SUMMARY = ("Großes Familientreffen bei Müllers im Schrebergarten mit Grillen, Kuchen und Fußball für "
+                "alle Generationen 全家人在花园里烧烤吃蛋糕踢足球庆祝奶奶八十大寿欢迎所有亲戚朋友参加 🎉🎂 danach "
+                "gemütliches Beisammensein bis spät in die Nacht, Übernachtung möglich")
+ICS_SUMMARY = LONG_SUMMARY.replace(",", "\\,")    # RFC 5545 3.3.11
+
+
+def _line_ends(raw: bytes) -> tuple[int, int]:
+    """(bare LF, bare CR) in a message as received."""
+    return raw.replace(b"\r\n", b"").count(b"\n"), raw.replace(b"\r\n", b"").count(b"\r")
+
+
+def _check_received(raw: bytes) -> None:
+    assert _line_ends(raw) == (0, 0), "every line ends in CRLF (RFC 5322 2.1)"
+    assert raw.isascii(), "8-bit text only through MIME encodings (RFC 2045, 2047, 2231)"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998, "RFC 5322 2.1.1"
+
+
+def _hrefs(srv: Server, path: str) -> list[str]:
+    """The names of a collection's members, as the server lists them (PROPFIND, decoded)."""
+    r = srv.request("PROPFIND", path, "alice", headers={"Depth": "1"})
+    assert r.status_code == 207
+    return [unquote(h.text or "").rsplit("/", 1)[-1] for h in ET.fromstring(r.content).iter("{DAV:}href")]
+
+
+def test_an_item_with_a_non_ascii_name_and_a_long_summary_is_mailed(srv: Server, smtp_port: int) -> None:
+    """Over HTTP: the item's name is not ASCII, its summary is 200 characters of German and Chinese."""
+    assert len(LONG_SUMMARY) >= 200
+    shared_calendar(srv, "garten", "bob")
+    put_event(srv, "alice", "/alice/garten/caf%C3%A9.ics", "cafe-uid", ICS_SUMMARY)
+    [stored] = [href for href in _hrefs(srv, "/alice/garten/") if href.endswith(".ics")]
+    mailbox = Mailbox()
+    with smtp_server(mailbox, smtp_port):
+        progress = worker_of(srv).run_until_idle()
+    assert (progress.delivered, progress.failed) == (1, 0)
+    [raw] = mailbox.raw
+    _check_received(raw)
+    [message] = mailbox.messages
+    assert message["Subject"] == f"Alice added {LONG_SUMMARY} on Mon 5 Jan 18:00 in garten (alice)"
+    assert LONG_SUMMARY in message.get_body(("plain",)).get_content()
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == stored, "named as the server names the item"
+    assert f"SUMMARY:{ICS_SUMMARY}" in attachment.get_content().replace("\r\n ", "")
+
+
+@pytest.mark.parametrize("name", ["Fußball 🎉.ics", "家庭.ics", "Geburtstag Oma (Müller).ics", "Geburtstag.ics"])
+def test_the_attachment_keeps_its_non_ascii_name(tmp_path, name: str) -> None:
+    """The e-mail channel and a real SMTP server, the item stored under its name as Radicale stores it
+    (UTF-8 file names); "Geburtstag.ics": an ASCII name, the long subject alone."""
+    calendar = layout.collection_folder(str(tmp_path / "collections"), "/alice/家庭/")
+    os.makedirs(calendar)
+    text = event("u1", ICS_SUMMARY)
+    with open(os.path.join(calendar, name), "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    change = ItemChange(kind=ChangeKind.ITEM_CREATED, at=time.time(), item=name, component="VEVENT", uid="u1",
+                        new={"SUMMARY": ICS_SUMMARY, "DTSTART": "20260105T180000", "DTSTART_TZID": "Europe/Berlin"})
+    notice = ChangeNotice(id=7, collection="/alice/家庭/", actor="alice", changes=(change,), created_at=time.time())
+    delivery = Delivery(id=1, notice_id=7, recipient="bob", channel="email", target="", digest="",
+                        state=State.QUEUED, due_at=0, attempts=0, last_error="", created_at=0)
+    port, mailbox = free_port(), Mailbox()
+    sender = EmailSender(SmtpSettings(server="127.0.0.1", port=port, sender=SENDER), Wording(lambda _c: "家庭"),
+                         item_reader(str(tmp_path / "collections")), timeout=5)
+    with smtp_server(mailbox, port):
+        sender.send(Outgoing((delivery,), (notice,), Contact("bob", email="bob@example.org")), time.time())
+        sender.close()
+    [raw] = mailbox.raw
+    _check_received(raw)
+    [message] = mailbox.messages
+    assert message["Subject"] == f"Alice added {LONG_SUMMARY} on Mon 5 Jan 18:00 in 家庭 (alice)"
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == name
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
