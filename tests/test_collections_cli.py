@@ -100,8 +100,6 @@ def leftovers(server: Server) -> list[str]:
 
 # -- creating, then using it over HTTP -----------------------------------------------------------
 
-# The non-ASCII names reach the server only once it decodes request paths as UTF-8 (issue 13,
-# item 10, fixed on another branch); until then their PUT gets 400 or 409 and these cases fail.
 NAMES = [
     pytest.param("family", "Family", id="ascii"),
     pytest.param("家庭", "我们的家庭", id="chinese"),

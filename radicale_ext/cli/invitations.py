@@ -39,7 +39,8 @@ def invitation_list(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     rows = [{"collection": i.share.collection, "owner": i.share.owner, "role": i.share.role.value,
              "state": i.state.value, "via": "direct" if i.share.grantee.name == user else str(i.share.grantee),
-             "summary": i.share.summary, "id": i.id, "path": i.share.mount_path(user)}
+             "summary": i.share.summary, "id": i.id,
+             "path": f"/{user}/{site.shares.placed_mount(user, i.share.mount)}/"}
             for i in site.invitations.incoming(user)]
     out(args, rows, lambda r: f"{r['collection']} from {r['owner']}: {r['state']} ({r['role']}, via {r['via']})"
                               + (f": {r['summary']}" if r["summary"] else ""))

@@ -76,11 +76,9 @@ class Audience:
         owner = collection.strip("/").split("/")[0]
         found = {owner: collection}
         shares = self._shares.shares_of(collection)
-        if shares:
-            mount = f"/{{user}}/{shares[0].mount}/"
-            for person in self._invitations.people_of_shares(shares):
-                if person.standing.has_access:
-                    found[person.user] = mount.format(user=person.user)
+        for person in self._invitations.people_of_shares(shares):
+            if person.standing.has_access:
+                found[person.user] = f"/{person.user}/{self._shares.placed_mount(person.user, shares[0].mount)}/"
         return found
 
     def of(self, notice: ChangeNotice) -> dict[str, str]:

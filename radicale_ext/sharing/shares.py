@@ -221,9 +221,14 @@ class ShareBook:
         grants = merge_grants(self.reaches(user, circles, collection=collection))
         return self._placed(user, grants[0]) if grants else None
 
+    def placed_mount(self, user: str, mount: str) -> str:
+        """The name a share mounted at ``mount`` has in ``user``'s home: never over a collection of
+        their own (:func:`.mounts.free_name`)."""
+        return mounts.free_name(mount, lambda name: self._occupied(f"/{user}/{name}/"))
+
     def _placed(self, user: str, grant: Grant) -> Grant:
-        """The grant with the name it has in ``user``'s home: never over a collection of their own."""
-        mount = mounts.free_name(grant.mount, lambda name: self._occupied(f"/{user}/{name}/"))
+        """The grant with the name it has in ``user``'s home."""
+        mount = self.placed_mount(user, grant.mount)
         return grant if mount == grant.mount else replace(grant, mount=mount)
 
     def is_shared(self, collection: str) -> bool:

@@ -6,10 +6,11 @@ reads every user's notification collection."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote, unquote
 
 import pytest
 
-from ..notice_kit import change_texts, notice_server, put_event, worker_of
+from ..notice_kit import change_documents, change_texts, notice_server, put_event, worker_of
 from ..server import USERS, Server
 
 
@@ -134,3 +135,24 @@ def test_deleting_a_shared_calendar_tells_who_had_it(srv: Server) -> None:
     srv.ok("invite", cal, "--user", "carol", "--role", "subscriber", acting_as="alice")   # pending: no access
     assert srv.request("DELETE", "/alice/doomed/", "alice").status_code == 200
     assert who_heard(srv, "deleted doomed") == {"bob"}
+
+
+def test_a_notice_names_the_share_where_it_is_in_the_persons_home(tmp_path) -> None:
+    """bob kept a calendar of his own at ``家庭~alice`` (from before mount names were reserved), so
+    alice's share of 家庭 is ``家庭~alice~2`` in his home: the notice's links lead there, not to his own."""
+    server = notice_server(tmp_path / "displaced")
+    own = server.root / "data" / "collections" / "collection-root" / "bob" / "家庭~alice"
+    own.mkdir(parents=True)
+    (own / ".Radicale.props").write_text('{"tag": "VCALENDAR", "D:displayname": "Bobs eigener"}', encoding="utf-8")
+    server.start()
+    try:
+        assert server.request("MKCALENDAR", f"/alice/{quote('家庭')}/", "alice").status_code == 201
+        server.ok("share", "add", "alice/家庭", "--user", "bob", "--role", "subscriber")
+        put_event(server, "alice", f"/alice/{quote('家庭')}/{quote('Fußball 🎉.ics')}", "fb", "Fußball 🎉")
+        worker_of(server).run_until_idle()
+        [document] = change_documents(server, "bob")
+        hrefs = [unquote(h.text or "") for h in document.iter("{DAV:}href")]
+        assert "/bob/家庭~alice~2/Fußball 🎉.ics" in hrefs, hrefs
+        assert not any(h.startswith("/bob/家庭~alice/") for h in hrefs), hrefs
+    finally:
+        server.stop()
