@@ -22,7 +22,7 @@ from .cards.directory import Directory
 from .cards.me_cards import CardBook
 from .cards.name_index import NameIndex
 from .cards.shared_contacts import SharedContacts
-from .cards.through_shares import CardThroughShares
+from .cards.through_shares import CardThroughShares, MeCardNotices
 from .links import tables as link_tables
 from .links.share_links import LinkBook
 from .notices import tables as notice_tables
@@ -116,6 +116,7 @@ class Site:
         self.shared_contacts = SharedContacts(self.db, self.cards, ConsentBook(self.db), self.circles.circles_of)
         self.directory = Directory(self._card_names, self.shared_contacts)
         self.cards_through_shares = CardThroughShares(self.db, self.cards, self.circles.circles_of)
+        self.private_items = MeCardNotices(self.cards, self.circles.circles_of)  # for change notices
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Site:

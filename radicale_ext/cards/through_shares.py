@@ -107,3 +107,28 @@ class CardThroughShares:
     def forget_user(w: Writer, user: str) -> None:
         w.execute("DELETE FROM card_share_sightings WHERE viewer = ? OR owner = ?", (user, user))
 
+
+
+class MeCardNotices:
+    """Who may hear of a change to a me card by name, in its address book's change notices
+    (:class:`radicale_ext.notices.fanout.PrivateItems`): its owner, and whoever sees it whole.
+
+    Everyone else reads the card projected (or not at all), so a sentence naming it or a link
+    to it could show what is hidden from them; they hear of the card's changes only through
+    their Shared contacts' own notice, which tells just the fields they see
+    (:meth:`~radicale_ext.cards.me_cards.CardBook.settle`).
+    """
+
+    def __init__(self, cards: CardBook, circles_of: Callable[[str], frozenset[str]]) -> None:
+        self._cards = cards
+        self._circles_of = circles_of
+
+    def is_private(self, collection: str, item: str) -> bool:
+        return self._cards.owner_at(collection, item) is not None
+
+    def may_hear(self, user: str, collection: str, item: str) -> bool:
+        owner = self._cards.owner_at(collection, item)
+        if owner is None or owner == user:
+            return True
+        reach = self._cards.reaching(user, self._circles_of(user), {owner}).get(owner)
+        return reach is not None and reach.selectors == EVERYTHING

@@ -1,7 +1,9 @@
 """Composing change notices: outbox records become notices, bursts become one.
 
 Records of one actor in one collection whose times fall within ``[hook]
-notices_window`` seconds of the first of them make one notice; the notice
+notices_window`` seconds of the first of them make one notice (a private
+item, :class:`.fanout.PrivateItems`, makes notices of its own, since fewer
+people may hear of it); the notice
 is composed once that window has closed (so it waits at most one window).
 A record of a kind that nobody else can hear about (a new collection, a
 home) is taken without a notice.  Taking the records and storing their
@@ -43,15 +45,19 @@ def _told(record: Record) -> bool:
     return record.change.kind in TOLD and record.change.collection.strip("/").count("/") == 1
 
 
-def plan(records: Sequence[Record], now: float, window: float) -> tuple[list[list[Record]], list[Record]]:
+def plan(records: Sequence[Record], now: float, window: float,
+         is_private: Callable[[str, str], bool] = lambda _collection, _item: False,
+         ) -> tuple[list[list[Record]], list[Record]]:
     """The groups whose window has closed (each one notice), and the records to take without one."""
     quiet = [r for r in records if not _told(r)]
-    open_groups: dict[tuple[str, str], list[Record]] = {}
+    open_groups: dict[tuple[str, str, str], list[Record]] = {}
     due: list[list[Record]] = []
     for record in records:
         if not _told(record):
             continue
-        key = (record.change.actor, record.change.collection)
+        change = record.change
+        private = change.item if change.item and is_private(change.collection, change.item) else ""
+        key = (change.actor, change.collection, private)
         group = open_groups.get(key)
         if group is not None and record.created_at < group[0].created_at + window:
             group.append(record)
@@ -68,12 +74,14 @@ _COMPONENT = re.compile(r"^BEGIN:(VEVENT|VTODO|VJOURNAL|VCARD)\s*$", re.IGNORECA
 
 class NoticeComposer:
     def __init__(self, db: Database, outbox: Outbox, notices: ChangeNotices, *, window: float,
-                 read_item: Callable[[str, str], str | None] = lambda _collection, _href: None) -> None:
+                 read_item: Callable[[str, str], str | None] = lambda _collection, _href: None,
+                 is_private: Callable[[str, str], bool] = lambda _collection, _item: False) -> None:
         self._db = db
         self._outbox = outbox
         self._notices = notices
         self._window = window
         self._read_item = read_item
+        self._is_private = is_private
 
     def _described(self, record: Record) -> Record:
         """A settled upload (no summary from the hook) with the summary of the item as stored."""
@@ -89,7 +97,7 @@ class NoticeComposer:
 
     def compose_due(self, now: float) -> int:
         """Compose every notice whose window has closed; returns how many were made."""
-        groups, quiet = plan(self._outbox.untaken(), now, self._window)
+        groups, quiet = plan(self._outbox.untaken(), now, self._window, self._is_private)
         made = 0
         if quiet:
             with self._db.write() as w:

@@ -6,7 +6,9 @@ notice is handed out: its owner, and each person for whom a share counts
 circle too), by :meth:`InvitationBook.people_of_shares`, the same rule as
 the request path's.  Not the actor, not anyone the admin's rights file
 refuses to let read it (``may_read``), and not anyone who muted the
-collection or everything.  For a deleted collection, the people who had
+collection or everything.  An item some readers of its collection may not
+see whole (a me card in its address book, :class:`PrivateItems`) is told
+in a notice of its own (:mod:`.compose`), only to those who may.  For a deleted collection, the people who had
 access when it was deleted (kept in its outbox record, since its shares go
 with it).
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..base.database import Database
 from ..sharing.invitations import InvitationBook
@@ -58,14 +61,34 @@ class Recipient:
     contact: Contact
 
 
+class PrivateItems(Protocol):
+    """Items that not everyone who reads their collection sees as stored (the cards feature's me
+    cards, :class:`radicale_ext.cards.through_shares.MeCardNotices`): a change to one is told only to
+    those who do."""
+
+    def is_private(self, collection: str, item: str) -> bool: ...
+
+    def may_hear(self, user: str, collection: str, item: str) -> bool: ...
+
+
+class NothingPrivate:
+    def is_private(self, collection: str, item: str) -> bool:
+        return False
+
+    def may_hear(self, user: str, collection: str, item: str) -> bool:
+        return True
+
+
 class Audience:
     """Who has effective access to a collection."""
 
     def __init__(self, shares: ShareBook, invitations: InvitationBook,
-                 may_read: Callable[[str, str], bool] | None = None) -> None:
+                 may_read: Callable[[str, str], bool] | None = None,
+                 private: PrivateItems | None = None) -> None:
         self._shares = shares
         self._invitations = invitations
         self._may_read = may_read or (lambda _user, _collection: True)
+        self._private = private or NothingPrivate()
 
     def may_read(self, user: str, collection: str) -> bool:
         """What the admin's rights file says about ``user`` reading ``collection``."""
@@ -92,7 +115,10 @@ class Audience:
             for user, view in self.with_access(collection).items():
                 found.setdefault(user, view)
         found.pop(notice.actor, None)
-        return {u: v for u, v in found.items() if self._may_read(u, notice.collection)}
+        private = {c.item for c in notice.item_changes
+                   if c.item and self._private.is_private(notice.collection, c.item)}
+        return {u: v for u, v in found.items() if self._may_read(u, notice.collection)
+                and all(self._private.may_hear(u, notice.collection, item) for item in private)}
 
 
 def notice_named(notice: ChangeNotice, most: int = 5) -> str:

@@ -25,7 +25,7 @@ from .channels.push import PushSender
 from .channels.webhook import WebhookSender
 from .compose import NoticeComposer
 from .delivery import DeliveryQueue
-from .fanout import Audience, Fanout
+from .fanout import Audience, Fanout, PrivateItems
 from .outbox import Leases, Outbox
 from .preferences import Channel, Preferences
 from .push import webdav_push
@@ -58,6 +58,8 @@ class NoticeSite(Protocol):
     def notices(self) -> NoticeBox: ...
     @property
     def circles(self) -> CircleBook: ...
+    @property
+    def private_items(self) -> PrivateItems: ...
 
     def display_name(self, path: str) -> str | None: ...
 
@@ -85,9 +87,10 @@ class Notices:
         self.set_aside = set_aside_book(db)
         self._names: dict[str, str] = {}
         self.wording = Wording(self.collection_name)
-        self.audience = Audience(site.shares, site.invitations, may_read)
+        self.audience = Audience(site.shares, site.invitations, may_read, site.private_items)
         self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window,
-                                       read_item=item_reader(site.settings.collections_folder))
+                                       read_item=item_reader(site.settings.collections_folder),
+                                       is_private=site.private_items.is_private)
         self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
                              self.subscriptions, self.wording, daily_at=settings.daily_at,
                              email=settings.smtp.configured)
