@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 from .errors import InvalidName, NotFound
-from .names import shown
+from .names import item_name, shown
 
 
 def collection_folder(collections_folder: str, path: str) -> str:
@@ -46,14 +45,17 @@ def display_name(collections_folder: str, path: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_ITEM_NAME = re.compile(r"[A-Za-z0-9_@+~=-][A-Za-z0-9._@+~=-]*")
-
-
 def check_item_name(name: str) -> str:
-    """A resource name inside a collection, e.g. ``dinner.ics``."""
-    if not name or len(name) > 255 or ".." in name or not _ITEM_NAME.fullmatch(name):
-        raise InvalidName(f"{shown(name)} is not the name of an event or card in a collection")
-    return name
+    """A resource name inside a collection, e.g. ``dinner.ics`` or ``Fußball 🎉.ics`` (:func:`.names.item_name`)."""
+    return item_name(name)
+
+
+def _is_item_name(name: str) -> bool:
+    try:
+        item_name(name)
+    except InvalidName:
+        return False
+    return True
 
 
 def find_item(collections_folder: str, collection: str, wanted: str, extension: str) -> str:
@@ -61,7 +63,7 @@ def find_item(collections_folder: str, collection: str, wanted: str, extension: 
     (``dinner.ics``, or ``dinner``) or its UID.  Raises :class:`NotFound`."""
     folder = collection_folder(collections_folder, collection)
     for name in (wanted, wanted + extension):
-        if _ITEM_NAME.fullmatch(name) and ".." not in name and os.path.isfile(os.path.join(folder, name)):
+        if _is_item_name(name) and os.path.isfile(os.path.join(folder, name)):
             return name
     uid_line = f"UID:{wanted}"
     try:

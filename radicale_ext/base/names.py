@@ -109,6 +109,21 @@ def _check_collection(value: str) -> str:
     return value
 
 
+def item_name(value: str) -> str:
+    """The file name of an event or card in a collection, as a client chose it (``Fußball 🎉.ics``,
+    a UUID): anything a folder can hold but Radicale's own files (a leading ``.``), ``/``, ``\\``
+    and control characters, at most :data:`MAX_NAME_BYTES` bytes in UTF-8."""
+    if not isinstance(value, str) or value in ("", ".", ".."):
+        raise InvalidName(f"{shown(value)} is not the name of an event or card")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidName(f"item name {shown(value)} is longer than {MAX_NAME_BYTES} bytes in UTF-8")
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise InvalidName(f"item name {shown(value)} contains control characters")
+    if "/" in value or "\\" in value or value.startswith("."):
+        raise InvalidName(f"item name {shown(value)} may not contain '/' or '\\' nor start with '.'")
+    return value
+
+
 def collection_path(value: str) -> tuple[str, str]:
     """Parse ``owner/collection`` (slashes around it allowed) into its parts.
 
