@@ -27,7 +27,8 @@ CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:anna-müller\r\nFN:Anna Müller\r\nTEL
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("link-names")).start()
     assert server.request("MKCALENDAR", f"/alice/{quote('家庭')}/", "alice").status_code == 201
-    for name, uid, summary in (("Fußball 🎉.ics", "fussball", "Fußball 🎉"), ("家庭聚会.ics", "家庭聚会-2026", "家庭聚会")):
+    events = (("Fußball 🎉.ics", "fussball", "Fußball 🎉"), ("家庭聚会.ics", "家庭聚会-2026", "家庭聚会"))
+    for name, uid, summary in events:
         r = server.request("PUT", f"/alice/{quote('家庭')}/{quote(name)}", "alice",
                            EVENT.format(uid=uid, summary=summary), headers=ICS)
         assert r.status_code == 201, r.text
