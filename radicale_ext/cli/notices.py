@@ -11,8 +11,7 @@ from ..base.errors import ExtError, Forbidden
 from ..notices.delivery import Delivery, DeliveryQueue, State
 from ..notices.preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
 from ..notices.push.subscriptions import PushSubscriptions
-from ..notices.push.webpush import VapidKey
-from ..notices.service import set_aside_book
+from ..notices.service import Notices, set_aside_book
 from ..notices.set_aside import SetAside, SetAsideWork, parse_name
 from ..notices.settings import NoticeSettings, from_ini
 from ..reminders.scheduler import put_back_set_aside
@@ -225,13 +224,18 @@ def notices_queue(args: argparse.Namespace, site: Site) -> None:
 
 
 def notices_vapid_key(args: argparse.Namespace, site: Site) -> None:
-    _admin(args, "read the VAPID key")
+    _admin(args, "rotate the VAPID key" if args.rotate else "read the VAPID key")
     settings = _settings(args, site)
     if not settings.enabled:
         raise ExtError("notices are off in this configuration: set [hook] type = radicale_ext.plugins.hook")
-    key = VapidKey.load_or_create(settings.vapid_key_file, settings.vapid_subject)
-    print(f"{key.public_key}\n(private key in {settings.vapid_key_file}; keep it: a new key ends every push "
-          "subscription)")
+    notices = Notices(site, settings)
+    if not args.rotate:
+        print(f"{notices.vapid().public_key}\n(kept in the sharing database, for every server and worker; "
+              "back it up with it: devices subscribe for this key)")
+        return
+    key, devices = notices.rotate_vapid_key(time.time())
+    print(f"{key.public_key}\n(the new key; told {devices} device{'' if devices == 1 else 's'} with the old one, "
+          "which keeps signing their pushes until they subscribe again)")
 
 
 def register(commands: Commands) -> None:
@@ -269,4 +273,6 @@ def register(commands: Commands) -> None:
     rt.add_argument("ids", nargs="*", metavar="ID", help="as 'notices dead' shows them: 12, S3")
     rt.add_argument("--all", action="store_true", help="every dead delivery and all work set aside")
     group.command("queue", "deliveries per channel and state (the admin)", notices_queue)
-    group.command("vapid-key", "the server's VAPID public key (created on first use)", notices_vapid_key)
+    v = group.command("vapid-key", "the server's VAPID public key (the admin; made on first use)", notices_vapid_key)
+    v.add_argument("--rotate", action="store_true",
+                   help="make a new key, and tell every subscribed device to subscribe again (WebDAV-Push)")

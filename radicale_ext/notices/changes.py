@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.database import Database, Writer
-from .outbox import ChangeKind, Record
+from .outbox import PUSH_DONT_NOTIFY, ChangeKind, Record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS change_notices (
@@ -61,18 +61,28 @@ class ItemChange:
     items: int | None = None          # a whole-collection PUT: how many items it brought
     # a deleted collection: who had access when it was deleted (user -> their path of it)
     audience: Mapping[str, str] = field(default_factory=dict)
+    # the request's Push-Dont-Notify: the actor's push registrations not to push (("*",): none at all)
+    push_dont_notify: tuple[str, ...] = ()
+    # a me card that changed for one person (CARD_CHANGED, written by the cards feature): the card's name
+    # ("name"), the fields that changed for them in words ("fields"), whether it is no longer shared with them
+    # ("gone"), whether they are asked first ("ask_first"), and the address book that keeps it ("book")
+    card: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: Record) -> ItemChange:
         detail = record.detail
         items = detail.get("items")
         audience = detail.get("audience")
+        quiet = detail.get(PUSH_DONT_NOTIFY)
+        card = detail.get("card")
         return cls(kind=record.change.kind, at=record.created_at, item=record.change.item,
                    component=record.component or _component_of(detail), uid=record.uid,
                    old=dict(detail.get("old") or {}), new=dict(detail.get("new") or {}),
                    to_collection=record.change.to_collection, to_item=record.change.to_item,
                    items=items if isinstance(items, int) else None,
-                   audience=dict(audience) if isinstance(audience, dict) else {})
+                   audience=dict(audience) if isinstance(audience, dict) else {},
+                   push_dont_notify=tuple(str(q) for q in quiet) if isinstance(quiet, list) else (),
+                   card=dict(card) if isinstance(card, dict) else {})
 
     @property
     def title(self) -> str:
@@ -110,6 +120,10 @@ class ItemChange:
             value["new"] = dict(self.new)
         if self.audience:
             value["audience"] = dict(self.audience)
+        if self.push_dont_notify:
+            value[PUSH_DONT_NOTIFY] = list(self.push_dont_notify)
+        if self.card:
+            value["card"] = dict(self.card)
         return value
 
     @classmethod
@@ -117,7 +131,8 @@ class ItemChange:
         return cls(kind=ChangeKind(value["kind"]), at=float(value["at"]), item=value.get("item"),
                    component=value.get("component"), uid=value.get("uid"), old=dict(value.get("old") or {}),
                    new=dict(value.get("new") or {}), to_collection=value.get("to_collection"),
-                   to_item=value.get("to_item"), items=value.get("items"), audience=dict(value.get("audience") or {}))
+                   to_item=value.get("to_item"), items=value.get("items"), audience=dict(value.get("audience") or {}),
+                   push_dont_notify=tuple(value.get(PUSH_DONT_NOTIFY) or ()), card=dict(value.get("card") or {}))
 
 
 def _component_of(detail: Mapping[str, Any]) -> str | None:
@@ -157,6 +172,26 @@ class ChangeNotice:
     @property
     def item_changes(self) -> tuple[ItemChange, ...]:
         return tuple(c for c in self.changes if not c.collection_level)
+
+    @property
+    def synced_collections(self) -> tuple[str, ...]:
+        """The collections a device that syncs them should sync again: :attr:`collections`, and for a me card
+        that changed for its reader, the address book that keeps it (they may read it through a share)."""
+        found = dict.fromkeys(self.collections)
+        for change in self.changes:
+            book = change.card.get("book") if change.kind is ChangeKind.CARD_CHANGED else None
+            if isinstance(book, str) and book:
+                found[book] = None
+        return tuple(found)
+
+    @property
+    def quiet_devices(self) -> frozenset[str] | None:
+        """The actor's push registrations not to push about this notice: those that the Push-Dont-Notify of every
+        one of its changes named ("*" names all of them); ``None`` when every change asked for no push at all."""
+        named = [frozenset(c.push_dont_notify) for c in self.changes if "*" not in c.push_dont_notify]
+        if not named:
+            return None
+        return frozenset.intersection(*named)
 
 
 def _notice(row: tuple) -> ChangeNotice:
@@ -210,6 +245,11 @@ class ChangeNotices:
         return w.execute("UPDATE change_notices SET fanout_cursor = ?, fanned_out = ? WHERE id = ?"
                          " AND fanout_cursor = ? AND fanned_out = 0",
                          (to, 1 if done else 0, notice_id, cursor)).rowcount == 1
+
+    @staticmethod
+    def handed_out(w: Writer, notice_id: int) -> None:
+        """Inside ``w``: a notice whose deliveries its maker queued itself (a reminder, a key rotation)."""
+        w.execute("UPDATE change_notices SET fanned_out = 1 WHERE id = ?", (notice_id,))
 
     @staticmethod
     def set_aside(w: Writer, notice_id: int) -> bool:

@@ -40,7 +40,7 @@ from .changes import ChangeNotice, ChangeNotices
 from .delivery import DeliveryQueue, Planned, idempotency_key
 from .outbox import ChangeKind
 from .preferences import Channel, Choices, Contact, Preferences, Timing
-from .push.subscriptions import PushSubscriptions
+from .push.subscriptions import PushSubscription, PushSubscriptions
 from .set_aside import HAND_OUT, SetAside, transient
 from .wording import Wording
 from .zones import zone as zone_named
@@ -106,6 +106,12 @@ class Audience:
 
     def of(self, notice: ChangeNotice) -> dict[str, str]:
         """Everyone concerned by ``notice`` but its actor, with their path of its collection."""
+        found = self.everyone(notice)
+        found.pop(notice.actor, None)
+        return found
+
+    def everyone(self, notice: ChangeNotice) -> dict[str, str]:
+        """Everyone concerned by ``notice``, its actor too when they still have it (their other devices sync)."""
         found: dict[str, str] = {}
         for change in notice.changes:
             if change.kind is ChangeKind.COLLECTION_DELETED:
@@ -114,7 +120,6 @@ class Audience:
         for collection in notice.collections:
             for user, view in self.with_access(collection).items():
                 found.setdefault(user, view)
-        found.pop(notice.actor, None)
         private = {c.item for c in notice.item_changes
                    if c.item and self._private.is_private(notice.collection, c.item)}
         return {u: v for u, v in found.items() if self._may_read(u, notice.collection)
@@ -158,7 +163,11 @@ class Fanout:
 
     def recipients(self, notice: ChangeNotice, pause: Callable[[], None] = lambda: None) -> list[Recipient]:
         """Everyone who hears about ``notice`` (not muted), in name order."""
-        views = self._audience.of(notice)
+        return [r for r in self._concerned(notice, pause) if r.user != notice.actor]
+
+    def _concerned(self, notice: ChangeNotice, pause: Callable[[], None]) -> list[Recipient]:
+        """Everyone concerned (the actor too, when they still have the collection) who did not mute it."""
+        views = self._audience.everyone(notice)
         pause()
         choices = self._preferences.choices_for(views, notice.collection)
         pause()
@@ -190,16 +199,24 @@ class Fanout:
                   pause: Callable[[], None]) -> tuple[int, bool]:
         """Hand ``notice`` out after ``cursor``, at most ``budget`` chunks; returns (chunks done, whether
         the caller may go on with the next notice)."""
-        recipients = [r for r in self.recipients(notice, pause) if r.user > cursor]
+        concerned = self._concerned(notice, pause)
+        actor = next((r for r in concerned if r.user == notice.actor), None)   # pushes to their other devices
+        recipients = [r for r in concerned if r.user != notice.actor and r.user > cursor]
         pause()
-        pushes = self._subscriptions.active_for((r.user for r in recipients), notice.collections, now)
+        pushes = self._subscriptions.active_for([r.user for r in recipients] + ([actor.user] if actor else []),
+                                                notice.synced_collections, now)
         words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
         chunks = 0
+        # a me card that changed for its reader: their record is the card's own notice (CS:card-changed),
+        # written when the card settled (radicale_ext/cards/me_cards.py)
+        recorded = all(c.kind is ChangeKind.CARD_CHANGED for c in notice.changes)
         for start in range(0, max(1, len(recipients)), CHUNK):
             chunk = recipients[start:start + CHUNK]
             done = start + CHUNK >= len(recipients)
-            stored = NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
+            stored = [] if recorded else NoticeBox.rows([self._stored(notice, r, words) for r in chunk])
             planned = self._planned(notice, chunk, pushes, now)
+            if done and actor is not None:
+                planned += self._pushes(notice, actor, pushes, now)
             last = chunk[-1].user if chunk else cursor
             try:  # only the writing holds the database: requests wait for it
                 with self._db.write() as w:
@@ -240,11 +257,8 @@ class Fanout:
                       kind=NoticeKind.RESOURCE_CHANGE, created_at=notice.changes[-1].at, data=data)
 
     def _planned(self, notice: ChangeNotice, chunk: Iterable[Recipient],
-                 pushes: Mapping[str, list], now: float) -> list[Planned]:
+                 pushes: Mapping[str, list[PushSubscription]], now: float) -> list[Planned]:
         planned = []
-        kinds = {c.kind for c in notice.changes}
-        properties = ChangeKind.PROPERTIES_CHANGED in kinds
-        content = bool(kinds - {ChangeKind.PROPERTIES_CHANGED})
         for r in chunk:
             for channel, wanted in ((Channel.EMAIL, self._email and r.contact.email_address is not None),
                                     (Channel.WEBHOOK, bool(r.contact.webhook_url))):
@@ -253,8 +267,20 @@ class Fanout:
                     due = next_digest(timing, now, r.contact.timezone, self._daily_at) if timing.digest else now
                     planned.append(Planned(notice.id, r.user, channel.value, due,
                                            digest=timing.value if timing.digest else ""))
-            if r.choices[Channel.PUSH] is not Timing.OFF:
-                planned += [Planned(notice.id, r.user, Channel.PUSH.value, now, target=sub.id)
-                            for sub in pushes.get(r.user, ())
-                            if (sub.content_update and content) or (sub.property_update and properties)]
+            planned += self._pushes(notice, r, pushes, now)
         return planned
+
+    @staticmethod
+    def _pushes(notice: ChangeNotice, r: Recipient, pushes: Mapping[str, list[PushSubscription]],
+                now: float) -> list[Planned]:
+        """A push to each of ``r``'s devices subscribed for what the notice changed, but those the request's
+        Push-Dont-Notify named (bitfireAT/webdav-push, section "Suppressing Notifications")."""
+        quiet = notice.quiet_devices
+        if quiet is None or r.choices[Channel.PUSH] is Timing.OFF:
+            return []
+        kinds = {c.kind for c in notice.changes}
+        properties = ChangeKind.PROPERTIES_CHANGED in kinds
+        content = bool(kinds - {ChangeKind.PROPERTIES_CHANGED})
+        return [Planned(notice.id, r.user, Channel.PUSH.value, now, target=sub.id)
+                for sub in pushes.get(r.user, ())
+                if sub.id not in quiet and ((sub.content_update and content) or (sub.property_update and properties))]

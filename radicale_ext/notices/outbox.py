@@ -49,6 +49,8 @@ class ChangeKind(enum.Enum):
     COLLECTION_DELETED = "collection-deleted"
     PROPERTIES_CHANGED = "properties-changed"    # PROPPATCH
     REMINDER = "reminder"                        # never in the outbox: a due VALARM (reminders.py)
+    CARD_CHANGED = "card-changed"                # a me card changed for the one person it names (cards feature)
+    VAPID_KEY_ROTATED = "vapid-key-rotated"      # never in the outbox: the server's push key changed
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class Change:
     to_collection: str | None = None
     to_item: str | None = None
     etag: str | None = None         # the new item's ETag (to recognise the write after a crash)
+    # the request's Push-Dont-Notify (WebDAV-Push): ids of the actor's push registrations not to push
+    # about this change, or ("*",) for no push at all; kept in the record's detail
+    push_dont_notify: tuple[str, ...] = ()
 
     @property
     def owner(self) -> str:
@@ -83,6 +88,7 @@ CREATE TABLE IF NOT EXISTS worker_leases (
 INSERT OR IGNORE INTO meta(key, value) SELECT 'notices_taken_through', COALESCE(MAX(id), 0) FROM outbox
 """
 WATERMARK = "notices_taken_through"
+PUSH_DONT_NOTIFY = "push_dont_notify"   # the key of Change.push_dont_notify in a record's detail
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,27 @@ class Outbox:
     def begin(self, change: Change) -> int:
         """Store a pending record before the change is written."""
         with self._db.write() as w:
-            cur = w.execute(
-                "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
-                " etag, created_at) VALUES ('pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (change.kind.value, change.actor, change.owner, change.collection, change.item,
-                 change.to_collection, change.to_item, change.etag, self._clock()))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return self._insert(w, "pending", change, {}, self._clock())
+
+    @staticmethod
+    def _insert(w: Writer, state: str, change: Change, detail: dict[str, Any], now: float,
+                component: str | None = None, uid: str | None = None) -> int:
+        if change.push_dont_notify:
+            detail = {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
+        cur = w.execute(
+            "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
+            " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (state, change.kind.value, change.actor, change.owner, change.collection, change.item,
+             change.to_collection, change.to_item, change.etag, component, uid,
+             json.dumps(detail, sort_keys=True), now))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def record(self, w: Writer, change: Change, detail: dict[str, Any], *, component: str | None = None,
+               uid: str | None = None) -> int:
+        """Inside ``w``: a ready record of a change that is already made (the cards feature's notices about a me
+        card, written in the transaction that settles the card, so that each is told once)."""
+        return self._insert(w, "ready", change, detail, self._clock(), component, uid)
 
     def complete(self, record_id: int, *, kind: ChangeKind | None = None,
                  component: str | None = None, uid: str | None = None) -> None:

@@ -8,7 +8,6 @@ flow is outbox -> :mod:`.compose` (bursts into notices) -> :mod:`.fanout`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -18,18 +17,19 @@ from ..sharing.invitations import InvitationBook
 from ..sharing.notifications import NoticeBox
 from ..sharing.shares import ShareBook
 from . import compose
-from .changes import ChangeNotices
+from .changes import ChangeNotices, ItemChange
 from .channels import Sender
 from .channels.email import EmailSender, item_reader
-from .channels.push import PushSender
+from .channels.push import PushSender, SyncToken
 from .channels.webhook import WebhookSender
 from .compose import NoticeComposer
-from .delivery import DeliveryQueue
+from .delivery import DeliveryQueue, Planned
 from .fanout import Audience, Fanout, PrivateItems
-from .outbox import Leases, Outbox
+from .outbox import ChangeKind, Leases, Outbox
 from .preferences import Channel, Preferences
 from .push import webdav_push
 from .push.subscriptions import PushSubscriptions
+from .push.vapid_keys import VapidKeys
 from .push.webpush import VapidKey
 from .set_aside import COMPOSE, HAND_OUT, SetAside
 from .settings import NoticeSettings
@@ -74,7 +74,7 @@ def set_aside_book(db: Database) -> SetAside:
 
 class Notices:
     def __init__(self, site: NoticeSite, settings: NoticeSettings, *,
-                 may_read: Callable[[str, str], bool] | None = None) -> None:
+                 may_read: Callable[[str, str], bool] | None = None, sync_token: SyncToken | None = None) -> None:
         self.site = site
         self.settings = settings
         db = site.db
@@ -94,8 +94,8 @@ class Notices:
         self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
                              self.subscriptions, self.wording, daily_at=settings.daily_at,
                              email=settings.smtp.configured)
-        self._vapid: VapidKey | None = None
-        self._vapid_lock = threading.Lock()
+        self.vapid_keys = VapidKeys(db, settings.vapid_subject, key_file=settings.vapid_key_file)
+        self._sync_token = sync_token
         self._topic_secret: str | None = None
 
     def collection_name(self, collection: str) -> str:
@@ -110,11 +110,24 @@ class Notices:
         self._names = {}
 
     def vapid(self) -> VapidKey:
-        """The server's VAPID key, created on first use."""
-        with self._vapid_lock:
-            if self._vapid is None:
-                self._vapid = VapidKey.load_or_create(self.settings.vapid_key_file, self.settings.vapid_subject)
-            return self._vapid
+        """The server's VAPID key that new subscriptions are made for (made on first use)."""
+        return self.vapid_keys.current()
+
+    def rotate_vapid_key(self, now: float) -> tuple[VapidKey, int]:
+        """A new VAPID key, and the draft's key-rotation message queued to every push resource with a live
+        subscription, signed with the key it was made for (bitfireAT/webdav-push, section "Key Rotation").
+        Returns the new key and how many devices will be told."""
+        db = self.site.db
+        with db.write() as w:
+            _old, new = self.vapid_keys.rotate(w, now)
+            devices = w.execute("SELECT endpoint, MIN(id), user FROM push_subscriptions WHERE expires_at > ?"
+                                " GROUP BY endpoint ORDER BY endpoint", (now,)).fetchall()
+            if devices:
+                notice_id = ChangeNotices.add(w, "/", "", [ItemChange(ChangeKind.VAPID_KEY_ROTATED, at=now)], now)
+                ChangeNotices.handed_out(w, notice_id)
+                DeliveryQueue.enqueue(w, [Planned(notice_id, user, Channel.PUSH.value, now, target=sub_id)
+                                          for _endpoint, sub_id, user in devices], now)
+        return new, len(devices)
 
     def topic(self, collection: str) -> str:
         """The collection's WebDAV-Push topic."""
@@ -131,6 +144,6 @@ class Notices:
                                              timeout=s.timeout, public_url=s.public_url),
             Channel.WEBHOOK.value: WebhookSender(self.wording, outbound=self.outbound,
                                                  max_bytes=s.webhook_max_bytes, timeout=s.timeout),
-            Channel.PUSH.value: PushSender(self.subscriptions, self.vapid, self.topic, outbound=self.outbound,
-                                           timeout=s.timeout),
+            Channel.PUSH.value: PushSender(self.subscriptions, self.vapid_keys, self.topic, outbound=self.outbound,
+                                           timeout=s.timeout, sync_token=self._sync_token),
         }

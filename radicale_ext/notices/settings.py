@@ -124,12 +124,13 @@ OPTIONS: tuple[Option, ...] = (
            _count),
     Option("notices_timeout", "10", "seconds to wait for an SMTP server, a push service or a webhook", _seconds),
     Option("notices_push_max_days", "7", "longest life of a WebDAV-Push subscription, in days (at least 3)", _days),
-    Option("notices_vapid_key", "", "PEM file of the VAPID private key (RFC 8292); created on first use; "
-           "default: vapid-private.pem beside the sharing database", _text),
+    Option("notices_vapid_key", "", "a VAPID private key file (PEM, RFC 8292) from before the key was kept in the "
+           "sharing database: taken over once, when the database has none yet; default: vapid-private.pem beside "
+           "the sharing database", _text),
     Option("notices_vapid_subject", "", "contact for push services (RFC 8292 'sub'): mailto: or https: URL; "
            "default: mailto: from_email", _text),
     Option("notices_public_url", "", "the server's address as people use it (https://dav.example.org), for "
-           "links in e-mails", _text),
+           "links in e-mails and WebDAV-Push registration URLs", _text),
     # reminders (docs/reminders.md)
     Option("notices_reminders", "true", "send reminders (VALARM) of shared calendars", _flag),
     Option("notices_reminder_window", "180", "days ahead for which reminders are scheduled (recurring events "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..base.database import Writer
 from . import changes, delivery, outbox, preferences, set_aside
-from .push import subscriptions
+from .push import subscriptions, vapid_keys
 
 SCHEMAS: tuple[str, ...] = (outbox.NOTICE_SCHEMA, changes.SCHEMA, delivery.SCHEMA, preferences.SCHEMA,
-                            subscriptions.SCHEMA, set_aside.SCHEMA)
+                            subscriptions.SCHEMA, set_aside.SCHEMA, vapid_keys.SCHEMA)
 
 
 def forget_user(w: Writer, user: str) -> None:

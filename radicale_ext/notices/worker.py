@@ -45,6 +45,7 @@ from .compose import LEASE
 from .delivery import Delivery, State
 from .outbox import process_gone
 from .push.subscriptions import PushSubscriptions
+from .push.vapid_keys import VapidKeys
 from .service import Notices
 from .set_aside import describe
 
@@ -273,13 +274,15 @@ class Worker:
     # -- tidying ------------------------------------------------------------------------
 
     def purge(self, now: float) -> None:
-        """Remove expired change notices (notification collections too) and push subscriptions."""
+        """Remove expired change notices (notification collections too), push subscriptions, and VAPID keys no
+        device is bound to any more."""
         cutoff = now - self.notices.settings.max_age
         with self.notices.site.db.write() as w:
             NoticeBox.expire(w, NoticeKind.RESOURCE_CHANGE, cutoff)
             # a day later than the notices that show them (a notice's age counts from its last change)
             ChangeNotices.forget_older_than(w, cutoff - 86400)
             PushSubscriptions.forget_expired(w, now)
+            VapidKeys.forget_unused(w)
 
 
 def _groups(claimed: list[Delivery]) -> list[list[Delivery]]:

@@ -73,6 +73,17 @@ def reading_as(user: str) -> Iterator[None]:
         _local.reader = before
 
 
+def note_push_dont_notify(registrations: tuple[str, ...]) -> None:
+    """The request's ``Push-Dont-Notify`` (WebDAV-Push): the ids of the user's push registrations not to push
+    about what it changes, or ``("*",)``; the storage plugin puts them in each outbox record it writes."""
+    _local.push_dont_notify = (serial(), registrations)
+
+
+def push_dont_notify() -> tuple[str, ...]:
+    found = getattr(_local, "push_dont_notify", None)
+    return found[1] if found is not None and found[0] == serial() != 0 else ()
+
+
 def note_login(failed: bool) -> None:
     """Called by the application after the auth plugin answered this request's login."""
     _local.failed_login = serial() if failed else 0

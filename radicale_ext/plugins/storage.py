@@ -209,7 +209,8 @@ class Collection(multifilesystem.Collection):
 
     def _change(self, kind: ChangeKind, **fields: Any) -> Change:
         actor = _request.current().actor or "system"
-        return Change(kind=kind, actor=actor, collection=_collection_path(self.path), **fields)
+        return Change(kind=kind, actor=actor, collection=_collection_path(self.path),
+                      push_dont_notify=_request.push_dont_notify(), **fields)
 
     def upload(self, href, item):
         outbox = site_for(self._storage.configuration).outbox
@@ -250,12 +251,13 @@ class Collection(multifilesystem.Collection):
 
 class Storage(multifilesystem.Storage):
     _collection_class = Collection
+    settles_outbox = True   # False for a reader beside the server (plugins/sync_tokens.py): the records are its
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
                                     max_token_age_s=configuration.get("storage", "max_sync_token_age"))
-        kept, dropped = site_for(configuration).outbox.recover(self._happened)
+        kept, dropped = site_for(configuration).outbox.recover(self._happened) if self.settles_outbox else (0, 0)
         if kept or dropped:
             logger.warning("outbox: settled records interrupted by a crash: %d kept, %d dropped",
                            kept, dropped)
@@ -287,7 +289,8 @@ class Storage(multifilesystem.Storage):
         ctx = _request.current()
         existed = next(iter(self.discover(href)), None) is not None
         kind = ChangeKind.COLLECTION_REPLACED if items is not None and existed else ChangeKind.COLLECTION_CREATED
-        change = Change(kind=kind, actor=ctx.actor or "system", collection=_collection_path(href))
+        change = Change(kind=kind, actor=ctx.actor or "system", collection=_collection_path(href),
+                        push_dont_notify=_request.push_dont_notify())
         detail_count = None
         if items is not None:
             items = list(items)
@@ -305,7 +308,8 @@ class Storage(multifilesystem.Storage):
     def move(self, item, to_collection, to_href):
         change = Change(kind=ChangeKind.ITEM_MOVED, actor=_request.current().actor or "system",
                         collection=_collection_path(item.collection.path), item=item.href,
-                        to_collection=_collection_path(to_collection.path), to_item=to_href)
+                        to_collection=_collection_path(to_collection.path), to_item=to_href,
+                        push_dont_notify=_request.push_dont_notify())
         with _recorded(self, change, component=item.component_name, uid=item.uid):
             return super().move(item, to_collection, to_href)
 

@@ -30,10 +30,12 @@ from ._site import site_for
 from .hook import notice_settings
 from .options import check_options
 from .rights import Rights
+from .sync_tokens import SyncTokens
 
 
 def notices_for(configuration: config.Configuration, settings: NoticeSettings) -> Notices:
-    """The site's notices, with the rights file's say on who may read a collection."""
+    """The site's notices, with the rights file's say on who may read a collection, and the sync tokens of
+    push messages read through the storage plugin (:mod:`.sync_tokens`)."""
     site = site_for(configuration)
     rights = Rights(configuration)
 
@@ -41,7 +43,7 @@ def notices_for(configuration: config.Configuration, settings: NoticeSettings) -
         decision = rights.file_decision(user, set(site.circles.circles_of(user)), collection)
         return decision is None or "r" in decision
 
-    return Notices(site, settings, may_read=may_read)
+    return Notices(site, settings, may_read=may_read, sync_token=SyncTokens(configuration))
 
 
 def reminders_for(notices: Notices) -> ReminderScheduler | None:

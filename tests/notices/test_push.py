@@ -20,12 +20,14 @@ from radicale_ext.plugins.hook import notice_settings
 from radicale_ext.plugins.worker import reminders_for
 
 from ..notice_kit import (
+    ICS,
     NS,
     Receiver,
     UserAgent,
     change_texts,
     check_vapid,
     configuration,
+    event,
     notice_server,
     put_event,
     shared,
@@ -67,7 +69,7 @@ def test_calendars_advertise_webdav_push(srv: Server) -> None:
     assert key is not None and key.get("type") == "p256ecdsa"
     raw = unb64url(key.text)
     assert len(raw) == 65 and raw[0] == 4
-    assert mine.find("P:supported-triggers/P:content-update/D:sync-level", NS).text == "1"
+    assert mine.find("P:supported-triggers/P:content-update/D:depth", NS).text == "1"
     topic = mine.findtext("P:topic", namespaces=NS)
     assert topic and len(topic) <= 32
     theirs = push_properties(srv, "/bob/adv~alice/", "bob")
@@ -88,17 +90,21 @@ def test_a_change_is_pushed_encrypted_with_vapid_to_every_other_device(srv: Serv
                      key_element="client-public-key")
         assert r.status_code == 201, r.text
         location = r.headers["Location"]
-        assert location.startswith("/bob/.push-subscriptions/")
+        assert location.startswith(f"{srv.url}/bob/.push-subscriptions/")
         expires = email.utils.parsedate_to_datetime(r.headers["Expires"]).timestamp()
         assert time.time() + 3 * 86400 <= expires <= time.time() + 7 * 86400 + 5
         again = register(srv, "/bob/pushed~alice/", "bob", bob_device, f"{service.url}/bob-device")
         assert (again.status_code, again.headers["Location"]) == (204, location), "renewed, not added"
-        assert register(srv, path, "alice", alice_device, f"{service.url}/alice-device").status_code == 201
+        mine = register(srv, path, "alice", alice_device, f"{service.url}/alice-device")
+        assert mine.status_code == 201
 
-        put_event(srv, "alice", f"{path}p.ics", "p", "Pushed event")
+        # alice's phone makes the change, and says so (Push-Dont-Notify): her other devices would hear
+        r = srv.request("PUT", f"{path}p.ics", "alice", event("p", "Pushed event"),
+                        headers={**ICS, "Push-Dont-Notify": f'"{mine.headers["Location"]}"'})
+        assert r.status_code == 201, r.text
         assert worker_of(srv).run_until_idle().delivered == 1
         [got] = service.requests
-    assert got.path == "/bob-device", "the actor's own device gets nothing"
+    assert got.path == "/bob-device", "the device that made the change gets nothing"
     assert got.headers["content-encoding"] == "aes128gcm"
     assert int(got.headers["ttl"]) > 0 and got.headers["urgency"] == "normal"
     assert got.headers["topic"] == topic
@@ -122,7 +128,7 @@ def test_410_from_the_push_service_removes_the_subscription(srv: Server) -> None
         assert len(service.requests) == 1
         devices = json.loads(srv.ok("--json", "notices", "show", acting_as="bob"))[0]["push_devices"]
         assert [d for d in devices if d["endpoint"].endswith("/expired")] == []
-        assert srv.request("DELETE", r.headers["Location"], "bob").status_code == 404
+        assert srv.request("DELETE", r.headers["Location"].removeprefix(srv.url), "bob").status_code == 404
         put_event(srv, "alice", f"{path}h.ics", "h", "Gone two")
         worker_of(srv).run_until_idle()
         assert len(service.requests) == 1, "no push to a removed subscription"
@@ -136,9 +142,10 @@ def test_unsubscribing_and_expiry_stop_pushes(srv: Server) -> None:
         r = register(srv, "/bob/unsub~alice/", "bob", UserAgent(), f"{service.url}/bob")
         assert register(srv, "/carol/unsub~alice/", "carol", UserAgent(), f"{service.url}/carol",
                         expires=expired_soon).status_code == 201
-        assert srv.request("DELETE", r.headers["Location"], "carol").status_code == 403, "only its owner"
-        assert srv.request("DELETE", r.headers["Location"], "bob").status_code == 204
-        assert srv.request("DELETE", r.headers["Location"], "bob").status_code == 404
+        registration = r.headers["Location"].removeprefix(srv.url)
+        assert srv.request("DELETE", registration, "carol").status_code == 403, "only its owner"
+        assert srv.request("DELETE", registration, "bob").status_code == 204
+        assert srv.request("DELETE", registration, "bob").status_code == 404
         put_event(srv, "alice", f"{path}u.ics", "u", "Unheard")
         worker_of(srv, lambda: time.time() + 5).run_until_idle()
         assert service.requests == [], "bob unsubscribed; carol's subscription expired"

@@ -8,10 +8,26 @@ push resource whenever the collection changes.  The collection properties
 ``transports`` (``web-push`` with the VAPID public key), ``topic`` and
 ``supported-triggers`` tell clients what is offered.
 
-The draft's element for the subscription's key has been named
-``subscription-public-key`` (what DAVx5 sends) and ``client-public-key``;
-both are read.  Message encryption (RFC 8291) is required here: a
-subscription without a key and an auth secret is refused.
+What is read as DAVx5 sends it (4.5.x, ``PushRegistrationManager.subscribe``)
+as well as the draft writes it:
+
+- no ``trigger`` (DAVx5 up to 4.5.19 sends none): content updates at depth 1,
+  the ones a CalDAV/CardDAV client syncs for;
+- no ``content-encoding`` (DAVx5 sends none): ``aes128gcm``, the only one
+  the draft defines (section "Message Encryption");
+- the depth of a trigger in ``{DAV:}depth`` (``0``, ``1`` or ``infinity``;
+  an older draft's ``{DAV:}sync-level`` is read too).  Offered: content
+  updates at depth 1, property updates at depth 0; a deeper or shallower
+  request falls back to those (section "Content Updates": "the server MUST
+  fall back ... instead"), so a push is never missed, at worst one more;
+- the key as ``subscription-public-key`` (the draft, DAVx5) or
+  ``client-public-key`` (an older draft).
+
+Message encryption (RFC 8291) is required: a subscription without a key and
+an auth secret is refused (``invalid-subscription``).  A push message carries
+the collection's new ``{DAV:}sync-token`` in ``content-update`` (section
+"Push Message"); a key-rotation message (section "Key Rotation") names no
+topic and asks for the ``transports`` property again.
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -97,8 +114,11 @@ def parse_registration(body: bytes) -> Registration:
     except PushKeyError as e:
         raise InvalidSubscription(str(e)) from None
     trigger = root.find(p("trigger"))
-    content = trigger is not None and trigger.find(p("content-update")) is not None
-    properties = trigger is not None and trigger.find(p("property-update")) is not None
+    if trigger is None:   # DAVx5 up to 4.5.19: what a syncing client wants
+        content, properties = True, False
+    else:
+        content = _asked(trigger, "content-update")
+        properties = _asked(trigger, "property-update")
     if not content and not properties:
         raise NoSupportedTrigger("the request asks for no trigger; ask for P:content-update or P:property-update")
     expires = None
@@ -112,20 +132,86 @@ def parse_registration(body: bytes) -> Registration:
                         content_update=content, property_update=properties, expires=expires)
 
 
+DEPTHS = frozenset({"0", "1", "infinity"})
+
+
+def _asked(trigger: ET.Element, name: str) -> bool:
+    """Whether ``trigger`` asks for ``name``; its depth, if given, must be one RFC 4918 names."""
+    element = trigger.find(p(name))
+    if element is None:
+        return False
+    for tag in (dav("depth"), dav("sync-level")):
+        depth = element.findtext(tag)
+        if depth is not None and depth.strip().lower() not in DEPTHS:
+            raise cs_xml.MalformedBody(f"P:{name} asks for depth {depth.strip()!r}; a depth is 0, 1 or infinity")
+    return True
+
+
+EVERY_DEVICE = "*"
+
+
+def parse_push_dont_notify(value: str) -> tuple[str, ...]:
+    """The registration URLs a ``Push-Dont-Notify`` header names (section "Suppressing Notifications"):
+    ``1#quoted-string`` (RFC 9110 section 5.6.1; several header lines arrive joined by commas), or ``("*",)``.
+
+    Invalid values are ignored, as the draft says: an unquoted one, an empty one, a ``*`` beside others."""
+    value = value.strip()
+    if value == EVERY_DEVICE:
+        return (EVERY_DEVICE,)
+    found: list[str] = []
+    for item in _list_items(value):
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            url = re.sub(r"\\(.)", r"\1", item[1:-1]).strip()
+            if url:
+                found.append(url)
+    return tuple(dict.fromkeys(found))
+
+
+def _list_items(value: str) -> list[str]:
+    """A comma-separated list whose members may be quoted strings (holding commas and escaped quotes)."""
+    items, current, quoted, escaped = [], [], False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
+
+
 def topic(collection: str, server_secret: str) -> str:
     """The collection's push topic: stable, unique per collection, and telling nothing about it."""
     digest = hmac.new(server_secret.encode(), collection.encode(), hashlib.sha256).digest()
     return b64url(digest[:16])
 
 
-def push_message(topic_value: str, *, content_update: bool, property_update: bool) -> bytes:
-    """The body of a push message (section "Push Message")."""
+def push_message(topic_value: str, *, content_update: bool, property_update: bool,
+                 sync_token: str | None = None) -> bytes:
+    """The body of a push message (section "Push Message"): the topic, and what changed; a content update
+    with the collection's new ``DAV:sync-token``, so that a client that has it already need not sync."""
     root = ET.Element(p("push-message"))
     ET.SubElement(root, p("topic")).text = topic_value
     if content_update:
-        ET.SubElement(root, p("content-update"))
+        content = ET.SubElement(root, p("content-update"))
+        if sync_token:
+            ET.SubElement(content, dav("sync-token")).text = sync_token
     if property_update:
         ET.SubElement(root, p("property-update"))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def key_rotation_message() -> bytes:
+    """The key-rotation message (section "Key Rotation"): no topic, a property update of ``transports``,
+    sent with the old key; the client then asks for the new key and subscribes again."""
+    root = ET.Element(p("push-message"))
+    ET.SubElement(ET.SubElement(ET.SubElement(root, p("property-update")), dav("prop")), p("transports"))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
@@ -136,5 +222,5 @@ def fill_transports(prop: ET.Element, vapid_public_key: str) -> None:
 
 
 def fill_supported_triggers(prop: ET.Element) -> None:
-    ET.SubElement(ET.SubElement(prop, p("content-update")), dav("sync-level")).text = "1"
+    ET.SubElement(ET.SubElement(prop, p("content-update")), dav("depth")).text = "1"
     ET.SubElement(ET.SubElement(prop, p("property-update")), dav("depth")).text = "0"

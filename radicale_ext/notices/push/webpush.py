@@ -7,8 +7,7 @@ P-256, HKDF-SHA-256, AES-128-GCM and ECDSA (ES256).
   record) of a push message for a subscription's ``p256dh`` key and auth
   secret, with a fresh sender key pair per message (RFC 8291 section 3).
 - :class:`VapidKey` is the server's long-lived signing key pair (RFC 8292
-  section 2): kept in a PEM file (PKCS#8, mode 0600) created on first use;
-  :meth:`VapidKey.authorization` is the ``Authorization: vapid t=..., k=...``
+  section 2), kept by :mod:`.vapid_keys`; :meth:`VapidKey.authorization` is the ``Authorization: vapid t=..., k=...``
   header value for one push service (section 3), a JWT signed with ES256
   whose ``aud`` is the push resource's origin and ``exp`` at most 24 hours
   ahead.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import struct
 import threading
@@ -124,45 +122,23 @@ class VapidKey:
         self._lock = threading.Lock()
 
     @classmethod
-    def load_or_create(cls, path: str, subject: str) -> VapidKey:
-        """Read the key from ``path``; on first use create it there (mode 0600), once even when
-        several processes start together.  Raises :class:`ExtError` when the file is unusable."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            data = cls._create(path)
-        except OSError as e:
-            raise ExtError(f"VAPID key file {path!r} cannot be read: {e.strerror}") from None
+    def from_pem(cls, data: bytes, subject: str, *, origin: str = "the database") -> VapidKey:
+        """The key of a PKCS#8 PEM (as :meth:`pem` writes it).  Raises :class:`ExtError` when it is not a P-256 key."""
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as e:
-            raise ExtError(f"VAPID key file {path!r} is not a PEM private key ({e}); "
-                           "remove it to make a new one (push subscriptions then stop working)") from None
+            raise ExtError(f"the VAPID key in {origin} is not a PEM private key ({e})") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-            raise ExtError(f"VAPID key file {path!r} does not hold a P-256 key")
+            raise ExtError(f"the VAPID key in {origin} is not a P-256 key")
         return cls(key, subject)
 
-    @staticmethod
-    def _create(path: str) -> bytes:
-        data = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)     # fails if another process made it first: then use theirs
-            except FileExistsError:
-                with open(path, "rb") as f:
-                    data = f.read()
-        finally:
-            os.unlink(tmp)
-        return data
+    @classmethod
+    def generate(cls, subject: str) -> VapidKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()), subject)
+
+    def pem(self) -> bytes:
+        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
 
     def authorization(self, endpoint: str, now: float | None = None) -> str:
         """``vapid t=<JWT>, k=<public key>`` for the push service of ``endpoint`` (RFC 8292 section 3)."""

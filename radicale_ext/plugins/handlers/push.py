@@ -24,7 +24,7 @@ from __future__ import annotations
 import email.utils
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from radicale import httputils, types
 
@@ -34,7 +34,7 @@ from radicale_ext.notices.push.webdav_push import PushNotAvailable, p
 from radicale_ext.notices.service import Notices
 from radicale_ext.sharing import addresses
 
-from .. import _http
+from .. import _http, _request
 from .._site import site_for
 from ..hook import notice_settings
 from ..routes import DAV_FEATURES, propfind_step, route
@@ -94,9 +94,49 @@ def register(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user:
         subscription, new = notices.subscriptions.register(user, collection, registration, time.time())
     except ExtError as e:
         return _http.error(e, user)
-    headers = {"Location": addresses.href(f"/{user}/{SEGMENT}/{subscription.id}", base_prefix),
+    headers = {"Location": _registration_url(environ, base_prefix, user, subscription.id, notices.settings.public_url),
                "Expires": email.utils.formatdate(subscription.expires_at, usegmt=True)}
     return (201 if new else 204), headers, None, None
+
+
+def _registration_url(environ: types.WSGIEnviron, base_prefix: str, user: str, sub_id: str, public_url: str) -> str:
+    """The absolute registration URL the draft asks for in ``Location``: on the origin the request came to, or on
+    ``[hook] notices_public_url``'s (behind a proxy that does not say which scheme the client used)."""
+    if public_url:
+        parts = urlsplit(public_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    else:
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT')}"
+        origin = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+    return origin + addresses.href(f"/{user}/{SEGMENT}/{sub_id}", base_prefix)
+
+
+def _registration_id(url: str, user: str, base_prefix: str) -> str | None:
+    """The id of ``user``'s registration that ``url`` names (absolute, as ``Location`` gave it, or a path);
+    ``None`` for anything else, someone else's registration included (the draft's section "Security Context")."""
+    path = unquote(urlsplit(url).path)
+    if base_prefix and path.startswith(base_prefix + "/"):
+        path = path[len(base_prefix):]
+    parts = _http.segments(path)
+    return parts[2] if len(parts) == 3 and parts[0] == user and parts[1] == SEGMENT and parts[2] else None
+
+
+def note_push_dont_notify(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                          user_groups: set, request_info: dict) -> types.WSGIResponse | None:
+    """Before a write: which of the user's devices its changes are not pushed to (``Push-Dont-Notify``); the
+    storage plugin keeps them in each outbox record (:func:`radicale_ext.plugins._request.push_dont_notify`)."""
+    value = environ.get("HTTP_PUSH_DONT_NOTIFY", "")
+    named = webdav_push.parse_push_dont_notify(value) if value and user else ()
+    if named == (webdav_push.EVERY_DEVICE,):
+        _request.note_push_dont_notify(named)
+    else:
+        ids = (_registration_id(url, user, base_prefix) for url in named)
+        _request.note_push_dont_notify(tuple(i for i in ids if i))
+    return None
+
+
+for _method in ("PUT", "DELETE", "MOVE", "PROPPATCH", "MKCOL", "MKCALENDAR"):
+    route(_method)(note_push_dont_notify)
 
 
 @route("DELETE")
