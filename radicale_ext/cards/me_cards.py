@@ -14,8 +14,12 @@ When the stored card differs from its outline (:meth:`CardBook.settle`,
 called after every PUT of a me card, and by every reader that finds the
 card changed), every person whose projection changed gets a notice that says
 what changed in words ("Alice's mobile number changed"); a person who
-cannot see the changed field gets nothing.  The outline is replaced in the
-same transaction, so each change is told once.
+cannot see the changed field gets nothing.  The notice is stored in their
+notification collection, and an outbox record hands it to the notices
+feature, which delivers it through their channels (e-mail, push, webhook)
+by their choices, bursts coalesced, like any notice; both name only the
+fields they see.  Someone who muted everything gets neither.  The outline is
+replaced in the same transaction, so each change is told once.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name, find_item
 from ..base.model import Grantee, GranteeKind
-from ..notices.outbox import Outbox
+from ..notices.outbox import Change, ChangeKind, Outbox
+from ..notices.preferences import ALL, Preferences
 from ..sharing.circles import CircleBook
 from ..sharing.notifications import NoticeBox, NoticeKind
 from . import card_files
@@ -81,6 +86,7 @@ CREATE TABLE IF NOT EXISTS card_audiences (
 CREATE INDEX IF NOT EXISTS card_audiences_by_grantee ON card_audiences(kind, name)
 """
 
+SHARED_CONTACTS = ".shared-contacts"   # each person's book of the cards shared with them (plugins/card_books.py)
 _FEW = 500  # owners named in one query at most (SQLite allows many more variables; the plan needs no more)
 _UID_NAMESPACE = uuid.UUID("6f1d3f2e-8c57-4a8e-9d1c-2b7e0c9a4d15")
 
@@ -418,6 +424,8 @@ class CardBook:
             return 0
         before = Card.from_outline(row[3], json.loads(row[4])) if row[2] else None
         recipients = self.recipients(owner) if before is not None else {}
+        told = [p for p in recipients if p != actor]
+        muted = {p for p, choices in Preferences(self._db).choices_for(told, ALL).items() if choices.muted}
         with self._db.write() as w:
             current = w.execute("SELECT source FROM me_cards WHERE owner = ?", (owner,)).fetchone()
             if current is None or current[0] != row[2]:
@@ -426,16 +434,22 @@ class CardBook:
                       (source, after.version if after else "", json.dumps(after.outline() if after else []),
                        time.time(), owner))
             self._names.index(w, owner, after)
-            return sum(self._tell(w, owner, person, selectors, before, after)
-                       for person, selectors in recipients.items() if person != actor)
+            return sum(self._tell(w, MeCard(owner, row[0], row[1]), person, recipients[person], before, after)
+                       for person in told if person not in muted)
 
-    def _tell(self, w: Writer, owner: str, person: str, selectors: tuple[Selector, ...], before: Card | None,
+    def _tell(self, w: Writer, me: MeCard, person: str, selectors: tuple[Selector, ...], before: Card | None,
               after: Card | None) -> int:
+        """Inside ``w``: ``person``'s notice, if what they see of the card changed: in their notification
+        collection at once, and through their other channels by the notices feature, like any notice
+        (coalesced within ``[hook] notices_window``, by their choices), from an outbox record that names
+        only the fields they see (docs/cards.md, "Notices")."""
+        owner = me.owner
         if fingerprint(before, selectors) == fingerprint(after, selectors):
             return 0
         ask_first = self._consent.asks_first(person, owner)
         name = (after.name if after else None) or owner
-        if after is None or fingerprint(after, selectors) is None:
+        gone = after is None or fingerprint(after, selectors) is None
+        if gone:
             summary, fields = f"{name}'s card is no longer shared with you", []
         else:
             base = self._consent.accepted_card(person, owner) if ask_first else None
@@ -446,6 +460,11 @@ class CardBook:
         self._notices.add(w, person, NoticeKind.CARD_CHANGED,
                           {"owner": owner, "name": name, "fields": fields, "summary": summary,
                            "ask_first": ask_first})
+        told = Change(kind=ChangeKind.CARD_CHANGED, actor=owner, collection=f"/{person}/{SHARED_CONTACTS}/",
+                      item=f"{owner}.vcf")
+        self._outbox.record(w, told, {"new": {"FN": name}, "card": {
+            "owner": owner, "name": name, "fields": fields, "summary": summary, "gone": gone,
+            "ask_first": ask_first, "book": me.collection}}, component="VCARD", uid=card_uid(owner))
         return 1
 
     # -- links -----------------------------------------------------------------------------

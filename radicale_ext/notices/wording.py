@@ -4,13 +4,15 @@
 given in the reader's time zone when they chose one, else in the event's
 own (its DTSTART's TZID, or as written for floating times; UTC times get
 "UTC" after them).  Collections are named as the reader sees them: their
-own by their name, someone else's as "family (alice)".
+own by their name, someone else's as "family (alice)".  A me card that changed
+for its reader is told in the cards feature's words, which name only the
+fields the reader sees ("Alice's mobile number changed").
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .changes import ChangeNotice, ItemChange, unescape
 from .outbox import ChangeKind
@@ -74,6 +76,8 @@ class Wording:
 
     def headline(self, notice: ChangeNotice, reader: str, zone: str | None) -> str:
         """One line: the change, or "Bob made 50 changes to family (alice)"."""
+        if all(c.kind is ChangeKind.CARD_CHANGED for c in notice.changes):
+            return card_headline(notice.changes)
         if len(notice.changes) == 1:
             change = notice.changes[0]
             sentence = self.sentence(change, notice, reader, zone)
@@ -108,6 +112,10 @@ class Wording:
             return f"{actor} added or changed {what}" + (f" on {start_new}" if start_new else "")
         if kind is ChangeKind.REMINDER:
             return f"Reminder: {what}" + (f" on {start_new}" if start_new else "")
+        if kind is ChangeKind.CARD_CHANGED:
+            return str(change.card.get("summary") or card_headline([change]))
+        if kind is ChangeKind.VAPID_KEY_ROTATED:
+            return "The server's push key changed; subscribed devices subscribe again"
         if kind is ChangeKind.ITEM_DELETED:
             return f"{actor} deleted {what}" + (f" on {start_old}" if start_old else "")
         if kind is ChangeKind.ITEM_MOVED:
@@ -122,6 +130,29 @@ class Wording:
         if kind is ChangeKind.PROPERTIES_CHANGED:
             return f"{actor} changed the name or colour of {label}"
         return f"{actor} changed {what}"
+
+
+def card_headline(changes: Sequence[ItemChange]) -> str:
+    """A me card that changed for its reader, once or in a burst: "Alice's mobile number and birthday changed".
+
+    The cards feature names only the fields the reader sees (radicale_ext/cards/me_cards.py); a burst names
+    each of them once, in the order they first changed."""
+    last = changes[-1].card
+    if len(changes) == 1 and last.get("summary"):
+        return str(last["summary"])
+    name = str(last.get("name") or "Someone")
+    if last.get("gone"):
+        return f"{name}'s card is no longer shared with you"
+    fields = list(dict.fromkeys(str(f) for c in changes for f in c.card.get("fields") or ()))
+    sentence = f"{name}'s {listed(fields)} changed" if fields else f"{name}'s card changed"
+    if last.get("ask_first"):
+        sentence += f"; your copy stays as it is until you accept (radicale-ext card accept {last.get('owner')})"
+    return sentence
+
+
+def listed(words: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _what(change: ItemChange, title: str | None = None) -> str:

@@ -28,6 +28,8 @@ from ..notice_kit import (
     b64url,
     change_texts,
     check_vapid,
+    davx5_body,
+    in_days,
     notice_server,
     put_event,
     shared,
@@ -40,17 +42,6 @@ PROPFIND_PUSH = """<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:" xmlns:P="https://bitfire.at/webdav-push">
   <D:prop><P:transports/><P:topic/><P:supported-triggers/></D:prop>
 </D:propfind>"""
-
-
-def davx5_body(endpoint: str, agent: UserAgent, expires: str) -> str:
-    """What DAVx5 4.5.19 POSTs (core/.../push/PushRegistrationManager.kt ``subscribe``), as dav4jvm's kxml2
-    serializer writes it: a generated prefix, no ``trigger``, no ``content-encoding``, an ``expires`` 3 days on."""
-    return ("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>"
-            '<n0:push-register xmlns:n0="https://bitfire.at/webdav-push"><n0:subscription>'
-            f"<n0:web-push-subscription><n0:push-resource>{endpoint}</n0:push-resource>"
-            f'<n0:subscription-public-key type="p256dh">{b64url(agent.public)}</n0:subscription-public-key>'
-            f"<n0:auth-secret>{b64url(agent.auth)}</n0:auth-secret></n0:web-push-subscription></n0:subscription>"
-            f"<n0:expires>{expires}</n0:expires></n0:push-register>")
 
 
 def draft_body(endpoint: str, agent: UserAgent) -> str:
@@ -79,10 +70,6 @@ def draft_body(endpoint: str, agent: UserAgent) -> str:
   </trigger>
   <expires>Wed, 20 Dec 2023 10:03:31 GMT</expires>
 </push-register>"""
-
-
-def in_days(days: float) -> str:
-    return email.utils.formatdate(time.time() + days * 86400, usegmt=True)
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ class EmailSender:
 
     def _footer(self) -> str:
         where = f" ({self._public_url})" if self._public_url else ""
-        return (f"You get this because a calendar or address book on your server{where} is shared with you. "
+        return (f"You get this because a calendar, an address book or a card on your server{where} is shared with you. "
                 "To choose how you hear about changes: radicale-ext notices set / mute.")
 
     def _attachments(self, notice: ChangeNotice) -> list[tuple[str, str]]:

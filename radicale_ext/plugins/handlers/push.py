@@ -2,7 +2,7 @@
 
 - ``webdav-push`` in the ``DAV`` header;
 - on each of the user's calendars and address books (their own, and those
-  shared with them, at their mount): ``P:transports`` (``P:web-push`` with
+  shared with them, at their mount, and their Shared contacts): ``P:transports`` (``P:web-push`` with
   ``P:vapid-public-key``), ``P:topic`` and ``P:supported-triggers``, when
   a PROPFIND asks for them;
 - POST ``P:push-register`` to such a collection: registers (or renews) a
@@ -36,6 +36,7 @@ from radicale_ext.sharing import addresses
 
 from .. import _http, _request
 from .._site import site_for
+from ..card_books import SHARED_CONTACTS
 from ..hook import notice_settings
 from ..routes import DAV_FEATURES, propfind_step, route
 from ..worker import notices_for
@@ -61,6 +62,8 @@ def _notices_of(app) -> Notices | None:
 
 def _collection(app, user: str, segment: str) -> str | None:
     """The owner's path of ``/<user>/<segment>/``: a collection of the user's, or one shared with them."""
+    if segment == SHARED_CONTACTS:   # each person's own, of the cards shared with them (docs/cards.md)
+        return f"/{user}/{SHARED_CONTACTS}/"
     site = site_for(app.configuration)
     grant = site.shares.grant_at_mount(user, site.circles.circles_of(user), segment)
     if grant is not None:
@@ -69,11 +72,16 @@ def _collection(app, user: str, segment: str) -> str | None:
     return own if site.collection_tag(own) is not None else None
 
 
+def _pushable(segment: str) -> bool:
+    """A calendar or address book of a home (Radicale's never start with "."), or the home's Shared contacts."""
+    return not segment.startswith(".") or segment == SHARED_CONTACTS
+
+
 @route("POST")
 def register(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str, user_groups: set,
              request_info: dict) -> types.WSGIResponse | None:
     parts = _http.segments(path)
-    if len(parts) != 2 or parts[1].startswith("."):
+    if len(parts) != 2 or not _pushable(parts[1]):
         return None
     try:
         body = _http.read_body(app, environ)
@@ -169,7 +177,7 @@ def complete_push_properties(app, multistatus: ET.Element, user: str, base_prefi
     for response in responses:
         href = unquote(response.findtext("{DAV:}href") or "")
         parts = _http.segments(href[len(base_prefix):] if base_prefix and href.startswith(base_prefix) else href)
-        if len(parts) != 2 or parts[0] != user or parts[1].startswith("."):
+        if len(parts) != 2 or parts[0] != user or not _pushable(parts[1]):
             continue
         collection = _collection(app, user, parts[1])
         if collection is None:
