@@ -13,10 +13,15 @@ access when it was deleted (kept in its outbox record, since its shares go
 with it).
 
 **How.** Each recipient gets the notice in their notification collection
-(written here, in the same transaction as the progress mark: exactly once),
-and a queued delivery for each other channel they chose (:mod:`.delivery`):
-e-mail when they have an address, a push to each of their devices that
-subscribed to the collection, their webhook.  A digest delivery is due at
+(written here, in the same transaction as the progress mark: exactly once;
+a me card's notice to its reader has its own, written by the cards
+feature), and a queued delivery for each other channel they chose
+(:mod:`.delivery`): e-mail when they have an address, a push to each of
+their devices that subscribed to the collection, their webhook.  The
+actor's other devices are pushed too; a device named by the request's
+``Push-Dont-Notify`` in every change of the notice is not, and ``*`` in
+every change means no push at all (bitfireAT/webdav-push, "Suppressing
+Notifications").  A digest delivery is due at
 the next full hour, or at ``notices_daily_at`` in the recipient's zone.
 
 Recipients are handled in chunks of :data:`CHUNK`, in name order, each

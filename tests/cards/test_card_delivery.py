@@ -66,6 +66,12 @@ def srv(tmp_path_factory: pytest.TempPathFactory, smtp_port: int) -> Iterator[Se
     server.stop()
 
 
+PROPFIND_PUSH = """<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:" xmlns:P="https://bitfire.at/webdav-push">
+  <D:prop><P:transports/><P:topic/><P:supported-triggers/></D:prop>
+</D:propfind>"""
+
+
 def put(srv: Server, text: str) -> None:
     r = srv.request("PUT", CARD, "alice", text, headers=VCF)
     assert r.status_code in (201, 204), (r.status_code, r.text)
@@ -155,6 +161,14 @@ def test_a_burst_of_three_edits_is_one_message(srv: Server, smtp_port: int) -> N
 def test_bob_chose_a_webhook_and_his_phone_subscribed_to_push(srv: Server, smtp_port: int) -> None:
     tell(srv, smtp_port)
     shared_contacts, mount = UserAgent(), UserAgent()
+    offered = srv.request("PROPFIND", "/bob/.shared-contacts/", "bob", PROPFIND_PUSH, headers={"Depth": "0"})
+    assert offered.status_code == 207, offered.text
+    prop = ET.fromstring(offered.content).find("D:response/D:propstat/D:prop", NS)
+    assert prop.findtext("P:topic", namespaces=NS) and prop.find("P:transports/P:web-push/P:vapid-public-key", NS) \
+        is not None, "DAVx5 sees that bob's Shared contacts offer push"
+    theirs = srv.request("POST", "/bob/.shared-contacts/", "carol", davx5_body("https://push.example/c", UserAgent(),
+                         in_days(3)), headers={"Content-Type": "application/xml; charset=utf-8"})
+    assert theirs.status_code == 403 and ET.fromstring(theirs.content).find("P:push-not-available", NS) is not None
     with Receiver() as receiver:
         srv.ok("notices", "webhook", f"{receiver.url}/hook", acting_as="bob")
         for path, agent, name in (("/bob/.shared-contacts/", shared_contacts, "shared"),

@@ -112,6 +112,7 @@ def test_supported_triggers_name_their_depth_in_dav_depth(srv: Server) -> None:
     triggers = properties(srv, shared(srv, "depths"), "alice").find("P:supported-triggers", NS)
     assert triggers.findtext("P:content-update/D:depth", namespaces=NS) == "1"
     assert triggers.findtext("P:property-update/D:depth", namespaces=NS) == "0"
+    assert triggers.findtext("P:content-update/D:sync-level", namespaces=NS) == "1", "what dav4jvm 4 reads"
 
 
 def test_a_davx5_registration_without_trigger_or_encoding_gets_content_updates(srv: Server) -> None:

@@ -222,5 +222,9 @@ def fill_transports(prop: ET.Element, vapid_public_key: str) -> None:
 
 
 def fill_supported_triggers(prop: ET.Element) -> None:
-    ET.SubElement(ET.SubElement(prop, p("content-update")), dav("depth")).text = "1"
-    ET.SubElement(ET.SubElement(prop, p("property-update")), dav("depth")).text = "0"
+    """Content updates at depth 1, property updates at depth 0: in ``DAV:depth`` (the draft) and again in
+    ``DAV:sync-level`` (an older draft's, which dav4jvm, DAVx5's WebDAV library, still reads)."""
+    for trigger, depth in (("content-update", "1"), ("property-update", "0")):
+        element = ET.SubElement(prop, p(trigger))
+        ET.SubElement(element, dav("depth")).text = depth
+        ET.SubElement(element, dav("sync-level")).text = depth
