@@ -11,7 +11,6 @@ import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote
 
-import pytest
 import requests
 
 from ..dav_kit import parse_sync, rejects_token, sync
