@@ -132,6 +132,8 @@ class CollectionFolder:
     display_name: str | None
     colour: str | None
     items: int                # events, tasks and journal entries, or cards
+    changed_at: float = 0.0   # seconds since the epoch: the folder (an item added, replaced or removed)
+                              # or its properties last changed
 
     @property
     def name(self) -> str:
@@ -159,8 +161,17 @@ def collections_of(collections_folder: str, owner: str) -> list[CollectionFolder
             continue
         found.append(CollectionFolder(path=path, tag=tag, display_name=_text(props.get("D:displayname")),
                                       colour=_text(props.get(COLOUR_PROPS[tag])),
-                                      items=_count_items(entry.path)))
+                                      items=_count_items(entry.path), changed_at=_changed_at(entry.path)))
     return found
+
+
+def _changed_at(folder: str) -> float:
+    """Radicale writes every item and its properties by renaming a new file into the folder, which
+    changes the folder's mtime; the properties file's own mtime covers an older copy restored in place."""
+    stamps = [os.stat(folder).st_mtime]
+    with contextlib.suppress(OSError):
+        stamps.append(os.stat(os.path.join(folder, PROPS_NAME)).st_mtime)
+    return max(stamps)
 
 
 def _text(value: object) -> str | None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import tempfile
 import threading
@@ -40,6 +41,7 @@ class UserFile:
         self._change_lock = threading.Lock()  # changes of the file, with the .lock file across processes
         self._stamp: tuple[int, int, int, int] | None = None
         self._users: frozenset[str] = frozenset()
+        self._stamps: dict[str, str] = {}
 
     def _lines(self) -> list[str]:
         try:
@@ -57,9 +59,20 @@ class UserFile:
             stamp = None
         with self._lock:
             if stamp != self._stamp:
-                self._users = frozenset(n for n in map(_name_of, self._lines()) if n)
+                lines = self._lines()
+                self._users = frozenset(n for n in map(_name_of, lines) if n)
+                self._stamps = {name: hashlib.sha256(line.encode("utf-8")).hexdigest()
+                                for line in lines if (name := _name_of(line))}
                 self._stamp = stamp
             return self._users
+
+    def password_stamp(self, user: str) -> str | None:
+        """A digest of ``user``'s stored password hash (``None``: no such user).  It changes whenever
+        the password is set again, so whatever was granted with the old one (a web page's session)
+        can be ended."""
+        self.users()
+        with self._lock:
+            return self._stamps.get(user)
 
     def exists(self, user: str) -> bool:
         return user in self.users()

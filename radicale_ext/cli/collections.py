@@ -1,90 +1,58 @@
-"""radicale-ext collection ...: make, list and delete a person's calendars and address books.
+"""radicale-ext collection ...: make, list, change and delete a person's calendars and address books.
 
 Clients make their own (MKCALENDAR, RFC 4791 section 5.3.1; an extended
 MKCOL, RFC 5689, for an address book, RFC 6352 section 6.3.1); these are for the admin
 preparing a calendar before it is shared, and for owners (``--as``) in their
-own home.  They write Radicale's folders the way Radicale does, under its
-storage lock (:mod:`radicale_ext.base.collection_folders`), and record each
-change in the outbox as the storage plugin does: a pending record before the
-folder changes, ready after, so a server that starts after a crash settles it
-like its own (docs/admin.md).
+own home.  The rules (who may, which names, colours) are the core's
+(:mod:`radicale_ext.homes`), the same the web page calls; the command line
+writes Radicale's folders under its storage lock and records each change in the
+outbox (:mod:`radicale_ext.homes.folder_writer`).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
-import unicodedata
 
-from ..base import collection_folders as folders
 from ..base import names
-from ..base.errors import ExtError, Forbidden, InvalidName, NotFound
-from ..base.names import shown
-from ..notices.fanout import Audience
-from ..notices.outbox import Change, ChangeKind
+from ..base.errors import ExtError
+from ..homes.folder_writer import FolderWriter
+from ..homes.home import Homes, OwnCollection
+from ..homes.properties import Kind
 from ..site import Site
 from ._common import Commands, out
 
-KINDS = {"VCALENDAR": "calendar", "VADDRESSBOOK": "address book"}
-ITEMS = {"VCALENDAR": "events", "VADDRESSBOOK": "cards"}
-_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?")
-MAX_DISPLAY_NAME = 256
-# control characters, line and paragraph separators, lone surrogates (format characters such as
-# the joiner of an emoji family are fine)
-_NOT_ON_ONE_LINE = {"Cc", "Zl", "Zp", "Cs"}
+
+def homes_of(site: Site) -> Homes:
+    """The core's homes, writing as the command line does."""
+    writer = FolderWriter(site.settings.collections_folder, outbox=site.outbox, shares=site.shares,
+                          invitations=site.invitations, links=site.links)
+    return Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
+                 shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
 
 
-def _owner_acting(args: argparse.Namespace, site: Site, owner: str) -> str:
-    """Who acts: the owner themselves (``--as OWNER``) or the admin for them (recorded as the owner)."""
-    if args.acting_as and args.acting_as != owner:
-        raise Forbidden(f"{args.acting_as!r} may not change {owner!r}'s calendars and address books")
-    if not site.user_exists(owner):
-        raise NotFound(f"no user named {owner!r}; add them first: radicale-ext user add {owner}")
-    return args.acting_as or owner
-
-
-def display_name(value: str) -> str:
-    """What clients show (``DAV:displayname``, RFC 4918 section 15.2): any text on one line."""
-    if not value.strip():
-        raise InvalidName("the display name (--name) is empty")
-    if len(value) > MAX_DISPLAY_NAME:
-        raise InvalidName(f"the display name (--name) is longer than {MAX_DISPLAY_NAME} characters")
-    if any(unicodedata.category(ch) in _NOT_ON_ONE_LINE for ch in value):
-        raise InvalidName(f"the display name (--name) {shown(value)} contains control characters or line breaks")
-    return value
-
-
-def colour(value: str) -> str:
-    """``#rrggbb`` (or Apple's ``#rrggbbaa``), as CalDAV clients exchange it."""
-    if not _COLOUR.fullmatch(value):
-        raise InvalidName(f"the colour (--colour) {shown(value)} is not of the form #rrggbb (e.g. #3a86ff)")
-    return value
+def _as_options(error: ExtError) -> ExtError:
+    """The core's "the display name ..." as the option a person typed: "the display name (--name) ..."."""
+    text = str(error).replace("the display name", "the display name (--name)", 1).replace(
+        "the colour", "the colour (--colour)", 1)
+    return type(error)(text)
 
 
 def collection_create(args: argparse.Namespace, site: Site) -> None:
     owner, path = names.new_collection_path(args.collection)
-    tag = "VCALENDAR" if args.calendar else "VADDRESSBOOK"
-    props = {"tag": tag, "D:displayname": display_name(args.name) if args.name is not None else path.split("/")[2]}
-    if args.colour is not None:
-        props[folders.COLOUR_PROPS[tag]] = colour(args.colour)
-    actor = _owner_acting(args, site, owner)
-    folder = site.settings.collections_folder
-    with folders.storage_lock(folder):
-        record = site.outbox.begin(Change(kind=ChangeKind.COLLECTION_CREATED, actor=actor, collection=path))
-        try:
-            folders.create_collection(folder, path, props)
-        except BaseException:
-            site.outbox.discard(record)
-            raise
-        site.outbox.complete(record)
-    print(f"{KINDS[tag]} {path.strip('/')} created, shown as {props['D:displayname']!r}; "
-          f"share it with: radicale-ext share add {shlex.quote(path.strip('/'))} ...")
+    kind = Kind.CALENDAR if args.calendar else Kind.ADDRESS_BOOK
+    try:
+        made = homes_of(site).create(owner, kind=kind, name=path.strip("/").split("/")[1],
+                                     display_name=args.name, colour=args.colour, actor=args.acting_as)
+    except ExtError as e:
+        raise _as_options(e) from None
+    print(f"{kind.words} {made.path.strip('/')} created, shown as {made.shown_as!r}; "
+          f"share it with: radicale-ext share add {shlex.quote(made.path.strip('/'))} ...")
 
 
-def _row(site: Site, found: folders.CollectionFolder) -> dict:
-    return {"collection": found.path.strip("/"), "kind": KINDS[found.tag], "name": found.display_name,
-            "colour": found.colour, "items": found.items, "shared_with": len(site.shares.shares_of(found.path))}
+def _row(found: OwnCollection) -> dict:
+    return {"collection": found.path.strip("/"), "kind": found.kind.words, "name": found.display_name,
+            "colour": found.colour, "items": found.items, "shared_with": found.shares}
 
 
 def _line(row: dict) -> str:
@@ -95,43 +63,37 @@ def _line(row: dict) -> str:
 
 
 def collection_list(args: argparse.Namespace, site: Site) -> None:
-    owner = names.user_name(args.owner)
-    _owner_acting(args, site, owner)
-    rows = [_row(site, found) for found in folders.collections_of(site.settings.collections_folder, owner)]
+    rows = [_row(found) for found in homes_of(site).collections(args.owner, actor=args.acting_as)]
     out(args, rows, _line)
     if not rows and not args.json:
-        print(f"{owner} has no calendars or address books yet")
+        print(f"{args.owner} has no calendars or address books yet")
+
+
+def collection_change(args: argparse.Namespace, site: Site) -> None:
+    if args.name is None and args.colour is None:
+        raise ExtError("nothing to change: give --name and/or --colour")
+    try:
+        changed = homes_of(site).change(args.collection, display_name=args.name, colour=args.colour,
+                                        actor=args.acting_as)
+    except ExtError as e:
+        raise _as_options(e) from None
+    colour = f", colour {changed.colour}" if changed.colour else ""
+    print(f"{changed.kind.words} {changed.path.strip('/')} is shown as {changed.shown_as!r}{colour}")
 
 
 def collection_delete(args: argparse.Namespace, site: Site) -> None:
-    owner, path = names.collection_path(args.collection)
-    actor = _owner_acting(args, site, owner)
-    folder = site.settings.collections_folder
-    found = next((f for f in folders.collections_of(folder, owner) if f.path == path), None)
-    if found is None:
-        raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
+    homes = homes_of(site)
+    found = homes.collection(args.collection, actor=args.acting_as)
     if not args.yes:
-        shares = len(site.shares.shares_of(path))
-        raise ExtError(f"{path.strip('/')} holds {found.items} {ITEMS[found.tag]} and {shares} shares; nothing "
-                       "changed. Deleting removes them and its links for good: add --yes")
-    with folders.storage_lock(folder):
-        record = site.outbox.begin(Change(kind=ChangeKind.COLLECTION_DELETED, actor=actor, collection=path))
-        try:
-            if site.shares.is_shared(path):  # who had it, for their notice (as the storage plugin keeps it)
-                site.outbox.annotate(record, {"audience": Audience(site.shares, site.invitations).with_access(path)})
-            folders.delete_collection(folder, path)
-        except BaseException:
-            site.outbox.discard(record)
-            raise
-        site.outbox.complete(record)
-        shares = site.shares.forget_collection(path)
-        links = site.links.revoke_all_of(path)
-    print(f"{KINDS[found.tag]} {path.strip('/')} deleted with its {found.items} {ITEMS[found.tag]}, "
-          f"{shares} shares and {links} links")
+        raise ExtError(f"{found.path.strip('/')} holds {found.items} {found.kind.items} and {found.shares} shares; "
+                       "nothing changed. Deleting removes them and its links for good: add --yes")
+    done = homes.delete(found.path, actor=args.acting_as)
+    print(f"{found.kind.words} {found.path.strip('/')} deleted with its {found.items} {found.kind.items}, "
+          f"{done.shares} shares and {done.links} links")
 
 
 def register(commands: Commands) -> None:
-    group = commands.group("collection", "make, list and delete calendars and address books")
+    group = commands.group("collection", "make, list, change and delete calendars and address books")
     create = group.command("create", "make a calendar or an address book in a user's home", collection_create)
     create.add_argument("collection", metavar="OWNER/NAME",
                         help="e.g. alice/family; any language, spaces and emoji (quote them): 'alice/Fußball 🎉'")
@@ -142,6 +104,11 @@ def register(commands: Commands) -> None:
     create.add_argument("--colour", "--color", metavar="#RRGGBB", help="the colour clients show, e.g. #3a86ff")
     listing = group.command("list", "a user's calendars and address books", collection_list)
     listing.add_argument("owner", metavar="OWNER")
+    change = group.command("change", "rename (the name clients show) or recolour a calendar or address book",
+                           collection_change)
+    change.add_argument("collection", metavar="OWNER/NAME")
+    change.add_argument("--name", help="the new name clients show")
+    change.add_argument("--colour", "--color", metavar="#RRGGBB", help="the new colour, e.g. #3a86ff")
     delete = group.command("delete", "delete a calendar or address book with everything in it, its shares and links",
                            collection_delete)
     delete.add_argument("collection", metavar="OWNER/NAME")

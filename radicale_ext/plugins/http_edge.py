@@ -15,7 +15,9 @@ thread or a byte of body is spent on it:
   credentials is never kept: up to 64 KiB (a client's first PROPFIND
   before it knows it must log in) is read and dropped, so the connection
   stays open and the application answers 401; anything larger gets 401 at
-  once and the connection is closed.
+  once and the connection is closed.  The web page's forms (``/.my/``, which
+  log in with a form and a cookie, not a header) are kept when they are at
+  most :data:`radicale_ext.web.http.MAX_FORM_BYTES`; a larger one gets 413.
 - **Keep-alive.** A 204 or 304 answer (no body, no length) no longer ends
   the connection; the application gives every other empty answer
   ``Content-Length: 0``.
@@ -44,6 +46,7 @@ from waitress.utilities import Error, RequestEntityTooLarge
 
 from radicale_ext.base import request_limits
 from radicale_ext.base.errors import ExtError
+from radicale_ext.web.http import MAX_FORM_BYTES, PREFIX
 
 ANONYMOUS_BODY_DROPPED = 64 * 1024   # bytes of a body without credentials read (and dropped) to keep the connection
 BODY_BYTES_PER_SECOND = 1024         # the slowest average a body may arrive at, after the grace of [server] timeout
@@ -130,6 +133,10 @@ class _Request(HTTPRequestParser):
                 f"the body is {self.content_length} bytes; this server takes at most {self.limits.max_body} "
                 "([server] max_content_length)"))
         if self.body_rcv is None or "AUTHORIZATION" in self.headers or not self.limits.credentials_required:
+            return None
+        if f"{PREFIX}/" in self.path + "/":   # the page's forms: the session is in a cookie
+            if self.chunked or self.content_length > MAX_FORM_BYTES:
+                return _Refusal(413, "Content Too Large", f"the page takes forms of at most {MAX_FORM_BYTES} bytes")
             return None
         if self.chunked or self.content_length > ANONYMOUS_BODY_DROPPED:
             return _Refusal(401, "Unauthorized", "log in first; a body sent without credentials is not read",
