@@ -519,8 +519,13 @@ def test_sync_collection_on_the_notification_collection(srv: Server) -> None:
     assert again.status_code == 207 and not responses(again.text)
     shared = mkcalendar(srv, CYRUS, "synced")
     assert post(srv, shared, CYRUS, SHARE_ONE.format(href="/bob/", summary="", access="read")).status_code == 200
-    stale = srv.request("REPORT", "/bob/.notifications/", "bob", sync.format(token), headers={"Depth": "1"})
-    assert stale.status_code == 403 and error_precondition(stale) == "{DAV:}valid-sync-token"
+    later = srv.request("REPORT", "/bob/.notifications/", "bob", sync.format(token), headers={"Depth": "1"})
+    assert later.status_code == 207, "incremental: only what changed (tests/sharing/test_notification_sync.py)"
+    [(href, response)] = responses(later.text).items()
+    assert prop(response, "D:getetag") is not None
+    assert invitation_to(srv, "bob", shared).findtext("CS:uid", namespaces=NS) in unquote(href)
+    unknown = srv.request("REPORT", "/bob/.notifications/", "bob", sync.format(token + "99999"), headers={"Depth": "1"})
+    assert unknown.status_code == 403 and error_precondition(unknown) == "{DAV:}valid-sync-token"
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
