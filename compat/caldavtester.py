@@ -16,7 +16,9 @@ takes minutes).  What it does:
    or pyenv's ``~/.pyenv/versions/2.7.*``; Debian 12 packages none);
 3. starts our server on 127.0.0.1 with the accounts the files expect
    (``admin``, ``user01`` ... ``user40`` with passwords equal to their names)
-   and their calendars ``calendar`` and ``tasks``;
+   and their calendars ``calendar`` and ``tasks``, a fresh one for each file
+   (CalendarServer's admin cleans up between files; ours may not touch other
+   people's notifications, so files would see each other's leftovers);
 4. writes a serverinfo.xml from CalDAVTester's own, with our paths (homes
    ``/user01/``, notification collection ``/user01/.notifications/``, people
    named by their principal URL) and the features we have;
@@ -60,15 +62,17 @@ FEATURES = ("MOVE Method", "ctag", "current-user-principal", "sync-report", "wel
             "shared-calendars", "shared-addressbooks", "webcal")
 
 # CalDAVTester's substitutions that differ here: one home per person at /<user>/, which is also their
-# principal; people are named by their principal URL (sharing/addresses.py); Radicale has no inbox,
-# outbox or dropbox.
+# principal; people are named by their principal URL, or as mailto:NAME where NAME is their user name
+# (sharing/addresses.py: an address is never guessed from its local part, so user01's e-mail address, for
+# the tests, is "user01").
 SUBSTITUTIONS = {
+    "$email%d:": "user%02d",
     "$principal%d:": "/user%02d/",
     "$principaluri%d:": "/user%02d/",
     "$principal%dnoslash:": "/user%02d",
     "$calendarhome%d:": "/user%02d",
     "$calendarhomealt%d:": "/user%02d",
-    "$cuaddr%d:": "/user%02d/",
+    "$cuaddr%d:": "mailto:user%02d",
     "$cuaddralt%d:": "/user%02d/",
     "$cuaddraltnoslash%d:": "/user%02d",
     "$cuaddrurn%d:": "/user%02d/",
@@ -77,7 +81,7 @@ SUBSTITUTIONS = {
     "$principal_admin:": "/admin/",
     "$principaluri_admin:": "/admin/",
     "$notification:": ".notifications",
-    "$cuaddr2:": "/user02/",
+    "$cuaddr2:": "mailto:user02",
     # Radicale's sync-collection answers the members only, never the collection itself (RFC 6578 section 3.4)
     "$calendar_sync_extra_count:": "0",
     "$calendar_sync_extra_items:": "[]",
@@ -131,19 +135,26 @@ def python2() -> str:
 
 # -- our server ------------------------------------------------------------------------------------
 
-def start_server(root: Path) -> Server:
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT / "config" / "rights", root / "rights")
-    (root / "data").mkdir()
-    (root / "data" / "groups").write_text("")
-    (root / "data" / "users").write_text("".join(
+def prepare(template: Path) -> None:
+    """A data folder with the accounts and calendars the files expect, copied for each file's server."""
+    template.mkdir(parents=True)
+    shutil.copy(PROJECT / "config" / "rights", template / "rights")
+    (template / "data").mkdir()
+    (template / "data" / "groups").write_text("")
+    (template / "data" / "users").write_text("".join(
         f"{u}:{bcrypt.hashpw(u.encode(), bcrypt.gensalt(4)).decode()}\n" for u in USERS))
-    port = free_port()
-    server = Server(root=root, port=port, config=write_config(root, port))
+    server = Server(root=template, port=0, config=write_config(template, 0))
     for user in USERS:
         for calendar in CALENDARS:
             server.ok("collection", "create", f"{user}/{calendar}", "--calendar")
-    return server.start()
+
+
+def start_server(template: Path, root: Path) -> Server:
+    """A server of its own on a copy of ``template``: CalendarServer's admin may clean up after each file,
+    ours may not touch other people's notifications, so each file starts from the same state."""
+    shutil.copytree(template, root)
+    port = free_port()
+    return Server(root=root, port=port, config=write_config(root, port)).start()
 
 
 def serverinfo(tester: Path, port: int, target: Path) -> Path:
@@ -172,41 +183,56 @@ def serverinfo(tester: Path, port: int, target: Path) -> Path:
 
 # -- running and counting --------------------------------------------------------------------------
 
-def run(python: str, folder: Path, info: Path, files: list[str], details: bool) -> list[dict]:
+def run(python: str, folder: Path, info: Path, files: list[str], details: bool) -> list[dict] | None:
+    """CalDAVTester's results (its jsondump); with ``details``, its own log with every failed request and
+    answer is printed instead, and there are no results to count."""
     tester = folder / "ccs-caldavtester"
     env = {**os.environ, "PYTHONPATH": str(folder / "ccs-pycalendar" / "src")}
-    command = [python, "testcaldav.py", "-s", str(info), "--observer", "jsondump"]
-    if details:
-        command.append("--print-details-onfail")
+    command = [python, "testcaldav.py", "-s", str(info)]
+    command += ["--observer", "log", "--print-details-onfail"] if details else ["--observer", "jsondump"]
     done = subprocess.run([*command, *files], cwd=tester, env=env, capture_output=True, text=True)
+    if details:
+        print(done.stdout, done.stderr)
+        return None
     lines = done.stdout.strip().splitlines()
     try:
-        results = json.loads(lines[-1])
+        return json.loads(lines[-1])
     except (IndexError, ValueError):
         raise SystemExit(f"CalDAVTester ended without results (exit {done.returncode}):\n"
                          f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}") from None
-    if details:
-        print("\n".join(lines[:-1]))
-    return results
+
+
+def _indented(text: str, limit: int = 600) -> str:
+    text = (text or "").strip()[:limit]
+    return "\n".join("        " + line for line in text.splitlines() if line.strip())
 
 
 def count(results: list[dict], failures: bool) -> dict[str, int]:
-    totals = {"ok": 0, "failed": 0, "ignored": 0}
+    """Print passed/failed/ignored per file and in total; a file whose set-up failed is "not run"."""
+    totals = {"ok": 0, "failed": 0, "ignored": 0, "not run": 0}
     for test_file in results:
         mine = {"ok": 0, "failed": 0, "ignored": 0}
         failed = []
         for suite in test_file["tests"]:
             for test in suite["tests"]:
-                kind = {0: "ok", 1: "failed", 2: "failed", 3: "ignored"}.get(test["result"], "failed")
+                kind = {0: "ok", 3: "ignored"}.get(test["result"], "failed")
                 mine[kind] += 1
                 if kind == "failed":
-                    failed.append(f"    {suite['name']} / {test['name']}: {(test['details'] or '').strip()[:300]}")
-        for key in totals:
+                    failed.append(f"    {suite['name']} / {test['name']}:\n{_indented(test['details'])}")
+        for key in mine:
             totals[key] += mine[key]
-        print(f"{test_file['name']:55} passed {mine['ok']:3}  failed {mine['failed']:3}  ignored {mine['ignored']:3}")
+        line = f"{test_file['name']:55} passed {mine['ok']:3}  failed {mine['failed']:3}  ignored {mine['ignored']:3}"
+        if test_file.get("result") in (1, 2) and not test_file["tests"]:
+            totals["not run"] += 1
+            line += "  (not run: its set-up failed)"
+            failed.append(_indented(test_file.get("details") or ""))
+        elif not test_file["tests"]:
+            line += "  (not run: needs features we do not offer)"
+        print(line)
         if failures and failed:
             print("\n".join(failed))
-    print(f"{'total':55} passed {totals['ok']:3}  failed {totals['failed']:3}  ignored {totals['ignored']:3}")
+    print(f"{'total':55} passed {totals['ok']:3}  failed {totals['failed']:3}  ignored {totals['ignored']:3}"
+          f"  (files not run because their set-up failed: {totals['not run']})")
     return totals
 
 
@@ -215,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", default=["CalDAV/sharing-*.xml"],
                         help="test files under CalDAVTester's scripts/tests/ (globs; default CalDAV/sharing-*.xml)")
     parser.add_argument("--failures", action="store_true", help="list each failed test with CalDAVTester's reason")
-    parser.add_argument("--details", action="store_true", help="print CalDAVTester's requests and answers on failure")
+    parser.add_argument("--details", action="store_true",
+                        help="print CalDAVTester's own log, with the requests and answers of each failure (no counts)")
     parser.add_argument("--keep", action="store_true", help="keep the server's folder (its log) afterwards")
     args = parser.parse_args(argv)
     try:
@@ -235,17 +262,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no test files match {' '.join(args.files)} under {tests}")
         return 2
     work = Path(tempfile.mkdtemp(prefix="radicale-ext-caldavtester-"))
-    server = start_server(work / "server")
     try:
-        info = serverinfo(tester, server.port, work / "serverinfo.xml")
-        totals = count(run(python, folder, info, files, args.details), args.failures)
+        prepare(work / "template")
+        results: list[dict] = []
+        for number, name in enumerate(files):
+            server = start_server(work / "template", work / f"server-{number}")
+            try:
+                answer = run(python, folder, serverinfo(tester, server.port, work / f"serverinfo-{number}.xml"),
+                             [name], args.details)
+            finally:
+                server.stop()
+            results += answer or []
+        if args.details:
+            return 0
+        totals = count(results, args.failures)
     finally:
-        server.stop()
         if args.keep:
-            print(f"server folder and log: {work / 'server'}")
+            print(f"servers' folders and logs: {work}/server-N (N in the order of the files)")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    return 1 if totals["failed"] else 0
+    return 1 if totals["failed"] or totals["not run"] else 0
 
 
 if __name__ == "__main__":
