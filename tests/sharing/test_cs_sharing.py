@@ -428,6 +428,24 @@ NAME_AND_COLOUR = """<?xml version="1.0" encoding="utf-8"?>
 <D:displayname/><I:calendar-color/></D:prop></D:propfind>"""
 
 
+def test_a_sharee_moves_an_event_into_the_calendar_it_accepted(srv: Server) -> None:
+    """What CalDAVTester's sharing-moves.xml sends: the Destination is the CS:shared-as href and the item's
+    name joined with a slash, so it holds "//"; read as Radicale reads it (one slash), never a 500."""
+    shared = mkcalendar(srv, CYRUS, "Umzug Müller")
+    assert post(srv, shared, CYRUS, SHARE_ADD).status_code == 200
+    uid = invitation_to(srv, ERIC, shared).findtext("CS:uid", namespaces=NS)
+    r = reply(srv, ERIC, shared, uid)
+    mount = ET.fromstring(r.content).findtext("D:href", namespaces=NS)
+    own = f"{home(ERIC)}eigen/"
+    assert srv.request("MKCALENDAR", own, ERIC).status_code == 201
+    assert srv.request("PUT", f"{own}1.ics", ERIC, event("umzug-1", "Kisten packen 📦"),
+                       headers={"Content-Type": "text/calendar"}).status_code == 201
+    moved = srv.request("MOVE", f"{own}1.ics", ERIC, headers={"Destination": f"{srv.url}{mount}/1.ics"})
+    assert moved.status_code == 201, moved.text
+    assert "Kisten packen" in srv.request("GET", f"{quote(shared)}1.ics", CYRUS).text
+    assert srv.request("GET", f"{own}1.ics", ERIC).status_code == 404
+
+
 def _name_and_colour(srv: Server, path: str, user: str) -> tuple[str | None, str | None]:
     answer = propfind(srv, path, user, NAME_AND_COLOUR)[unquote(path)]
     name, colour = prop(answer, "D:displayname"), prop(answer, "I:calendar-color")
