@@ -15,13 +15,14 @@ takes minutes).  What it does:
 2. finds a Python 2.7 (``$PYTHON2``, ``python2.7`` or ``python2`` on the path,
    or pyenv's ``~/.pyenv/versions/2.7.*``; Debian 12 packages none);
 3. starts our server on 127.0.0.1 with the accounts the files expect
-   (``admin``, ``user01`` ... ``user40`` with passwords equal to their names)
-   and their calendars ``calendar`` and ``tasks``, a fresh one for each file
+   (``admin``, ``apprentice``, ``user01`` ... ``user40``, ``public01`` ...
+   ``public10``, with passwords equal to their names) and their calendars
+   ``calendar`` and ``tasks``, a fresh one for each file
    (CalendarServer's admin cleans up between files; ours may not touch other
    people's notifications, so files would see each other's leftovers);
 4. writes a serverinfo.xml from CalDAVTester's own, with our paths (homes
    ``/user01/``, notification collection ``/user01/.notifications/``, people
-   named by their principal URL) and the features we have;
+   named ``mailto:user01`` or by their principal URL) and the features we have;
 5. runs the files and prints passed/failed/ignored per file and in total.
 
 Without sources or python2.7 it says why and exits 77 (skipped).  Exit 1
