@@ -33,6 +33,7 @@ from .sharing import tables as sharing_tables
 from .sharing.circles import CircleBook
 from .sharing.groups_file import GroupsFile
 from .sharing.inbox import Inbox
+from .sharing.inbox_history import InboxHistory
 from .sharing.invitations import InvitationBook
 from .sharing.notifications import NoticeBox
 from .sharing.scopes import ScopeBook
@@ -107,7 +108,7 @@ class Site:
                                 display_name=self.display_name)
         self.invitations = InvitationBook(self.db, self.shares, self.circles, self.notices,
                                           in_scope=self.scopes.in_scope, user_exists=self.user_exists)
-        self.inbox = Inbox(self.notices, self.invitations, self.collection_tag)
+        self.inbox = Inbox(self.notices, self.invitations, self.collection_tag, InboxHistory(self.db))
         self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
                               collections_folder=settings.collections_folder)
         self._card_names = NameIndex(self.db)
@@ -148,6 +149,7 @@ class Site:
             self.invitations.forget_user(w, user)
             self.scopes.forget_user(w, user)
             self.notices.forget_user(w, user)
+            InboxHistory.forget_user(w, user)
             notice_tables.forget_user(w, user)
             reminder_tables.forget_user(w, user)
             self.circles.forget_user(w, user)

@@ -9,7 +9,7 @@ import time
 from ..base import names
 from ..base.errors import ExtError, Forbidden
 from ..notices.delivery import Delivery, DeliveryQueue, State
-from ..notices.preferences import ALL, CHOOSABLE, Channel, Preferences, Timing
+from ..notices.preferences import ALL, CHOOSABLE, MUTE, Channel, Preferences, Timing
 from ..notices.push.subscriptions import PushSubscriptions
 from ..notices.service import Notices, set_aside_book
 from ..notices.set_aside import SetAside, SetAsideWork, parse_name
@@ -74,13 +74,20 @@ def notices_show(args: argparse.Namespace, site: Site) -> None:
     def text(r: dict) -> str:
         lines = [f"{r['user']}: e-mail {r['email'] or '(none)'}, time zone {r['timezone'] or OWN_ZONE}, "
                  f"webhook {r['webhook'] or '(none)'}"]
-        lines += [f"  {c['collection']}: {'muted' if c['channel'] == 'notices' else c['channel'] + ' ' + c['timing']}"
-                  for c in r["choices"]]
+        lines += [f"  {c['collection']}: {_choice_text(c)}" for c in r["choices"]]
         lines += [f"  push: {d['collection']} until {d['expires']}" for d in r["push_devices"]]
         if not r["choices"]:
             lines.append("  defaults: notification collection, e-mail immediately, push and webhook immediately")
         return "\n".join(lines)
     out(args, [row], text)
+
+
+def _choice_text(choice: dict) -> str:
+    if choice["channel"] != MUTE:
+        return f"{choice['channel']} {choice['timing']}"
+    if choice["timing"] == Timing.OFF.value:
+        return "muted"
+    return "heard (though everything else is muted)"  # 'unmute', or CS:notify-changes true, with all muted
 
 
 def notices_set(args: argparse.Namespace, site: Site) -> None:

@@ -7,7 +7,11 @@ push, which only tells a device to sync).  *Muting* a collection (or
 everything) means nothing at all, not even the notification collection.
 
 A choice for one collection beats the choice for all; with neither, the
-defaults below apply (docs/notifications.md says why).  Besides choices a
+defaults below apply (docs/notifications.md says why).  So a collection
+can also be *heard* while everything else is muted: its own row says so.
+Clients set the same choice through CalendarServer's ``CS:notify-changes``
+property (caldav-notifications section 5.3.4): :meth:`Preferences.hears`
+and :meth:`Preferences.set_hearing`.  Besides choices a
 person has contact details: an e-mail address (default: their user name
 when it is an address), a time zone (for the times in notices), and a
 webhook (URL and secret).
@@ -48,7 +52,8 @@ CREATE TABLE IF NOT EXISTS notice_contacts (
 """
 
 ALL = ""          # the collection column for "every collection"
-MUTE = "notices"  # the channel column of a mute ("nothing at all")
+MUTE = "notices"  # the channel column of a mute ("nothing at all"): timing "off" mutes,
+                  # "immediately" hears one collection when everything is muted
 
 
 class Channel(enum.Enum):
@@ -152,9 +157,40 @@ class Preferences:
                       (user, collection, MUTE, Timing.OFF.value))
 
     def unmute(self, user: str, collection: str = ALL) -> bool:
+        """Hear about ``collection`` (or everything) again; False when it was not muted.  With everything
+        muted, one collection is heard by a choice of its own."""
         with self._db.write() as w:
-            return w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
-                             (user, collection, MUTE)).rowcount > 0
+            if collection != ALL and self._mute_of(w, user, ALL) == Timing.OFF.value:
+                if self._mute_of(w, user, collection) == Timing.IMMEDIATELY.value:
+                    return False
+                w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing)"
+                          " VALUES (?, ?, ?, ?)", (user, collection, MUTE, Timing.IMMEDIATELY.value))
+                return True
+            return w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?"
+                             " AND timing = ?", (user, collection, MUTE, Timing.OFF.value)).rowcount > 0
+
+    def hears(self, user: str, collections: Iterable[str]) -> dict[str, bool]:
+        """Whether ``user`` hears about each collection at all: ``CS:notify-changes`` (one query)."""
+        rows = self.rows(user)
+        return {c: hears_in(rows, c) for c in collections}
+
+    def set_hearing(self, user: str, collection: str, hear: bool | None) -> None:
+        """``CS:notify-changes`` set to true or false by a client, or removed (``None``: the choice for
+        all collections applies again)."""
+        if hear is False:
+            self.mute(user, collection)
+        elif hear is True:
+            self.unmute(user, collection)
+        else:
+            with self._db.write() as w:
+                w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                          (user, collection, MUTE))
+
+    @staticmethod
+    def _mute_of(w: Writer, user: str, collection: str) -> str | None:
+        row = w.execute("SELECT timing FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                        (user, collection, MUTE)).fetchone()
+        return row[0] if row else None
 
     def reset(self, user: str, channel: Channel, collection: str = ALL) -> bool:
         """Forget a choice: the one for all collections (or the default) applies again."""
@@ -228,6 +264,11 @@ class Preferences:
     def forget_user(w: Writer, user: str) -> None:
         w.execute("DELETE FROM notice_choices WHERE user = ?", (user,))
         w.execute("DELETE FROM notice_contacts WHERE user = ?", (user,))
+
+
+def hears_in(rows: list[tuple[str, str, str]], collection: str) -> bool:
+    """Whether a person whose choices are ``rows`` (:meth:`Preferences.rows`) hears about ``collection``."""
+    return not _resolve(rows, collection).muted
 
 
 def _resolve(rows: list[tuple[str, str, str]], collection: str) -> Choices:

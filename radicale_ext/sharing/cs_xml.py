@@ -218,6 +218,20 @@ def notification_document(notice: Notice, base_prefix: str) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def per_sharee(answers: list[tuple[str, str | None]]) -> ET.Element:
+    """The answer to a ``CS:share`` request refused for some sharees (CalendarServer's): a multistatus
+    with, per address as the client sent it, 403 and why for each refused one (``reason`` given), and 424
+    Failed Dependency for the others, whose changes were not made either (RFC 4918 sections 13, 14.24)."""
+    root = ET.Element(dav("multistatus"))
+    for address, reason in dict(answers).items():
+        response = _sub(root, dav("response"))
+        _sub(response, dav("href"), address)
+        _sub(response, dav("status"), "HTTP/1.1 424 Failed Dependency" if reason is None else "HTTP/1.1 403 Forbidden")
+        if reason is not None:
+            _sub(response, dav("responsedescription"), reason)
+    return root
+
+
 def shared_as(path: str, base_prefix: str) -> bytes:
     """The answer to an accepted invitation: where the collection now is in the sharee's home."""
     root = ET.Element(cs("shared-as"))

@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from . import notifications, shares
+from . import inbox_history, notifications, shares
 
-SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA)
+SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA, inbox_history.SCHEMA)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from radicale import httputils, pathutils, types
 from radicale.app.base import Access
@@ -33,6 +33,7 @@ from radicale_ext.sharing import addresses
 from .. import _http
 from .._site import site_for
 from ..card_books import DIRECTORY, virtual_place
+from ..request_checks import radicales_destination
 from ..routes import after, propfind_step, route
 
 READ_ONLY = ("{path} is read-only: its cards are other people's me cards as they let you see them; "
@@ -42,8 +43,8 @@ CARDDAV = "urn:ietf:params:xml:ns:carddav"
 
 
 def _destination(environ: types.WSGIEnviron, base_prefix: str) -> str:
-    target = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
-    return target[len(base_prefix):] if base_prefix and target.startswith(base_prefix) else target
+    """A MOVE's Destination as Radicale reads it ("/a//b" is "/a/b")."""
+    return radicales_destination(environ, base_prefix) or ""
 
 
 def _refuse_writes(method: str):

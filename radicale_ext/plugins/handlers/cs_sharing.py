@@ -32,7 +32,9 @@ from .. import _http
 from .._site import site_for
 from ..routes import DAV_FEATURES, after, route
 
-DAV_FEATURES.append("calendarserver-sharing")
+# Apple's clients read "-no-scheduling" as: no scheduling (RFC 6638) on behalf of sharees in shared calendars;
+# CalendarServer announces both, and we offer no scheduling at all (docs/sharing.md)
+DAV_FEATURES.extend(("calendarserver-sharing", "calendarserver-sharing-no-scheduling"))
 
 
 def _is_ours(environ: types.WSGIEnviron, body: bytes) -> bool:
@@ -67,6 +69,8 @@ def post(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str
 
 def _share(site: Site, parts: list[str], user: str, changes: list[cs_xml.ShareeChange],
            base_prefix: str) -> types.WSGIResponse:
+    """Every sharee is checked first; when one cannot be shared with, nothing changes and the answer says so
+    per person (CalendarServer's 207: 403 for them, 424 Failed Dependency for the others)."""
     if len(parts) != 2 or parts[0] != user:
         raise Forbidden("only a collection's owner may share it, by a POST on the collection in their own home")
     collection = f"/{parts[0]}/{parts[1]}/"
@@ -74,7 +78,9 @@ def _share(site: Site, parts: list[str], user: str, changes: list[cs_xml.ShareeC
         if site.shares.grant_at_mount(user, site.circles.circles_of(user), parts[1]) is not None:
             raise Forbidden(f"{collection} is shared with {user!r}; only its owner may share it")
         raise NotFound(f"{user!r} has no calendar or address book at {collection}")
-    sharees = [(addresses.user_for_address(c.address, site.user_exists, base_prefix), c) for c in changes]
+    sharees, refused = _sharees(site, user, changes, base_prefix)
+    if refused:
+        return _http.xml(207, cs_xml.per_sharee([(c.address, refused.get(c.address)) for c in changes]))
     current = {s.grantee.name: s for s in site.shares.shares_of(collection) if s.grantee.kind is GranteeKind.USER}
     for sharee, change in sharees:  # every sharee is known: now change, one sharee at a time
         grantee, share = Grantee(GranteeKind.USER, sharee), current.get(sharee)
@@ -87,6 +93,29 @@ def _share(site: Site, parts: list[str], user: str, changes: list[cs_xml.ShareeC
         elif share.role is not change.role:
             current[sharee] = site.invitations.change_role(collection, grantee, change.role, actor=user)
     return 200, {}, None, None
+
+
+def _sharees(site: Site, owner: str, changes: list[cs_xml.ShareeChange], base_prefix: str
+             ) -> tuple[list[tuple[str, cs_xml.ShareeChange]], dict[str, str]]:
+    """The user each change names, and why each address that cannot be shared with cannot (by address).
+
+    A CS:remove of an address that names nobody here is done already (CalendarServer's rule: a client may
+    clear out a sharee whose account is gone)."""
+    sharees: list[tuple[str, cs_xml.ShareeChange]] = []
+    refused: dict[str, str] = {}
+    for change in changes:
+        try:
+            sharee = addresses.user_for_address(change.address, site.user_exists, base_prefix)
+        except ExtError as e:
+            if change.role is not None:
+                refused[change.address] = str(e)
+            continue
+        if sharee == owner:
+            if change.role is not None:
+                refused[change.address] = f"{owner!r} owns this collection; it cannot be shared with its owner"
+            continue
+        sharees.append((sharee, change))
+    return sharees, refused
 
 
 def _reply(site: Site, parts: list[str], user: str, reply: cs_xml.InviteReply,

@@ -13,7 +13,6 @@ writes notifications).
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import xml.etree.ElementTree as ET
 
 from radicale import httputils, types
@@ -22,6 +21,7 @@ from radicale_ext.base.errors import ExtError, Forbidden, NotFound
 from radicale_ext.base.xml_names import cs, dav
 from radicale_ext.notices.change_xml import resource_change_document
 from radicale_ext.sharing import addresses, cs_xml
+from radicale_ext.sharing.inbox_history import UnknownVersion
 from radicale_ext.sharing.notifications import Notice, NoticeKind
 
 from .. import _http
@@ -38,13 +38,28 @@ def notification_url(user: str, base_prefix: str) -> str:
     return addresses.href(f"/{user}/{SEGMENT}/", base_prefix)
 
 
-def _version(notices: list[Notice]) -> str:
-    return hashlib.sha256("".join(n.name + n.etag for n in notices).encode()).hexdigest()[:32]
+def sync_token(version: int) -> str:
+    return f"{SYNC_TOKEN_PREFIX}{version}"
+
+
+def _version_of(token: str) -> int:
+    """The version a sync-token names; raises :class:`UnknownVersion` for anything we did not hand out."""
+    number = token.removeprefix(SYNC_TOKEN_PREFIX)
+    if token == number or not (number.isascii() and number.isdigit()) or len(number) > 18:
+        raise UnknownVersion("the sync-token is not one of this notification collection's; sync again without one")
+    return int(number)
+
+
+class TooManyChanges(ExtError):
+    """More changes than the client's DAV:limit (RFC 6578 section 3.7, RFC 5323 section 5.17)."""
+
+    status = 507
+    precondition = "D:number-of-matches-within-limits"
 
 
 # -- properties --------------------------------------------------------------------------
 
-def _collection_props(user: str, notices: list[Notice], base_prefix: str) -> _http.Properties:
+def _collection_props(user: str, version: int, base_prefix: str) -> _http.Properties:
     def resourcetype(e: ET.Element) -> None:
         ET.SubElement(e, dav("collection"))
         ET.SubElement(e, cs("notification"))
@@ -57,12 +72,11 @@ def _collection_props(user: str, notices: list[Notice], base_prefix: str) -> _ht
         ET.SubElement(ET.SubElement(ET.SubElement(e, dav("supported-report")), dav("report")),
                       dav("sync-collection"))
 
-    version = _version(notices)
     return {
         dav("resourcetype"): resourcetype,
         dav("displayname"): lambda e: setattr(e, "text", "Notifications"),
         cs("getctag"): lambda e: setattr(e, "text", f'"{version}"'),
-        dav("sync-token"): lambda e: setattr(e, "text", SYNC_TOKEN_PREFIX + version),
+        dav("sync-token"): lambda e: setattr(e, "text", sync_token(version)),
         dav("owner"): lambda e: setattr(ET.SubElement(e, dav("href")), "text",
                                         addresses.href(f"/{user}/", base_prefix)),
         dav("current-user-privilege-set"): privileges,
@@ -91,19 +105,20 @@ def _response(href: str, props: _http.Properties, asked: list[str] | None, names
 # -- the requests ----------------------------------------------------------------------------
 
 def _propfind(app, environ, base_prefix: str, user: str, name: str | None, body: bytes) -> types.WSGIResponse:
-    notices = site_for(app.configuration).inbox.notices(user)
+    inbox = site_for(app.configuration).inbox
     asked, names_only = _http.asked_properties(body)
     collection = f"/{user}/{SEGMENT}/"
     multistatus = ET.Element(dav("multistatus"))
     if name is None:
+        notices, version = inbox.listing(user)  # the sync-token names exactly this listing
         multistatus.append(_response(addresses.href(collection, base_prefix),
-                                     _collection_props(user, notices, base_prefix), asked, names_only))
+                                     _collection_props(user, version, base_prefix), asked, names_only))
         if environ.get("HTTP_DEPTH", "0") != "0":
             for n in notices:
                 multistatus.append(_response(addresses.href(f"{collection}{n.name}.xml", base_prefix),
                                              _item_props(n), asked, names_only))
     else:
-        notice = next((n for n in notices if f"{n.name}.xml" == name), None)
+        notice = next((n for n in inbox.notices(user) if f"{n.name}.xml" == name), None)
         if notice is None:
             raise NotFound(f"no notification {name} in {collection}")
         multistatus.append(_response(addresses.href(collection + name, base_prefix), _item_props(notice),
@@ -111,26 +126,56 @@ def _propfind(app, environ, base_prefix: str, user: str, name: str | None, body:
     return _http.xml(207, multistatus)
 
 
+def _limit(root: ET.Element) -> int | None:
+    text = root.findtext(f"{dav('limit')}/{dav('nresults')}")
+    if text is None:
+        return None
+    if not text.strip().isdigit() or len(text.strip()) > 9 or int(text) < 1:
+        raise cs_xml.MalformedBody(f"DAV:nresults must be a whole number of at least 1, not {text.strip()!r}")
+    return int(text)
+
+
+def _member(href: str, notice: Notice, asked: list[str]) -> ET.Element:
+    """A changed member of a sync-collection answer: its properties (an empty DAV:prop when none were asked,
+    so that the answer still says 200 for it, RFC 6578 section 3.5)."""
+    response = _response(href, _item_props(notice), asked, False)
+    if response.find(dav("propstat")) is None:
+        propstat = ET.SubElement(response, dav("propstat"))
+        ET.SubElement(propstat, dav("prop"))
+        ET.SubElement(propstat, dav("status")).text = "HTTP/1.1 200 OK"
+    return response
+
+
 def _report(app, environ, base_prefix: str, user: str, name: str | None, body: bytes) -> types.WSGIResponse:
-    """sync-collection (RFC 6578): all notifications, or none when nothing changed since the token."""
+    """sync-collection (RFC 6578): everything, or what was added, changed and removed since the token."""
     root = cs_xml.request_root(body)
     if name is not None or root.tag != dav("sync-collection"):
         raise Forbidden("the notification collection answers only the sync-collection report",
                         precondition="D:supported-report")
-    notices = site_for(app.configuration).inbox.notices(user)
-    version = _version(notices)
+    level = (root.findtext(dav("sync-level")) or "1").strip()
+    if level not in ("1", "infinite", "infinity"):  # no member is a collection: both levels list the same
+        raise cs_xml.MalformedBody(f"DAV:sync-level must be 1 or infinite, not {level!r}")
+    limit = _limit(root)
     token = (root.findtext(dav("sync-token")) or "").strip()
-    if token and token != SYNC_TOKEN_PREFIX + version:
-        raise Forbidden("the sync-token is not the current one; sync again without a token",
-                        precondition="D:valid-sync-token")
+    inbox = site_for(app.configuration).inbox
+    if token:
+        changed, removed, version = inbox.changes(user, _version_of(token))
+    else:
+        (changed, version), removed = inbox.listing(user), []
+    if limit is not None and len(changed) + len(removed) > limit:
+        raise TooManyChanges(f"{len(changed) + len(removed)} notifications changed, more than the limit of {limit}; "
+                             "sync again with a larger limit or none")
     prop = root.find(dav("prop"))
     asked = [child.tag for child in prop] if prop is not None else [dav("getetag")]
     multistatus = ET.Element(dav("multistatus"))
     collection = f"/{user}/{SEGMENT}/"
-    for n in ([] if token else notices):
-        multistatus.append(_response(addresses.href(f"{collection}{n.name}.xml", base_prefix), _item_props(n),
-                                     asked, False))
-    ET.SubElement(multistatus, dav("sync-token")).text = SYNC_TOKEN_PREFIX + version
+    for n in changed:
+        multistatus.append(_member(addresses.href(f"{collection}{n.name}.xml", base_prefix), n, asked))
+    for gone in removed:
+        response = ET.SubElement(multistatus, dav("response"))
+        ET.SubElement(response, dav("href")).text = addresses.href(f"{collection}{gone}.xml", base_prefix)
+        ET.SubElement(response, dav("status")).text = "HTTP/1.1 404 Not Found"
+    ET.SubElement(multistatus, dav("sync-token")).text = sync_token(version)
     return _http.xml(207, multistatus)
 
 
