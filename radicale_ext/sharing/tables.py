@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from . import notifications, shares
+from . import notifications, personal_data, shares
 
-SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA)
+SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA, personal_data.SCHEMA)
