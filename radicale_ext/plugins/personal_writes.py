@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from radicale import item as radicale_item
-from radicale import pathutils
 
 from radicale_ext.base.errors import Forbidden
 from radicale_ext.sharing import personal_parts

@@ -28,6 +28,7 @@ from radicale_ext.index.item_index import Entry, FolderView
 
 from . import me_card_views, personal_views
 
+
 class ReaderView(Protocol):
     def item(self, stored: radicale_item.Item) -> radicale_item.Item | None:
         """The item as the reader sees it (``stored`` itself where nothing differs; ``None``: not at all)."""

@@ -4,7 +4,6 @@ subscribes.  Each sets their own alarms through their own path; alice's file nev
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote
@@ -12,7 +11,7 @@ from urllib.parse import quote
 import icalendar
 import pytest
 
-from ..dav_kit import NS, calendar_multiget, calendar_query, parse_sync, sync
+from ..dav_kit import NS, calendar_multiget, calendar_query, ctag, listing, parse_sync, responses, sync
 from ..samples import ICS
 from ..server import Server, make_server
 
@@ -103,3 +102,142 @@ def test_each_person_sets_their_own_alarms_and_the_owners_file_stays_byte_identi
     for user in ("bob", "carol"):   # the shared data is everyone's
         text = get(family, user).text
         assert "Sportplatz Müllerstraße" in text and "Fußball 🎉 training (Dienstag)" in text
+
+
+def fresh(server: Server, item: str, text: str) -> str:
+    """Put ``text`` as alice's ``item`` (a new event); its href in bob's mount, as the server writes it."""
+    assert put(server, "alice", text, item).status_code in (201, 204)
+    return path("bob", item)
+
+
+def single(uid: str, summary: str, alarms: str = "", transp: str = "") -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260310T190000\r\n"
+            f"DURATION:PT2H\r\nSUMMARY:{summary}\r\n{transp}{alarms}END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_a_subscriber_may_change_nothing_else_and_add_nothing(family: Server) -> None:
+    item = "Oma Müller.ics"
+    fresh(family, item, single("oma", "Oma Müllers Geburtstag 🎉", alarm("-PT1H")))
+    before = file_of(family, item).read_bytes()
+    for text, what in ((single("oma", "Oma Müllers Geburtstag (verschoben)", alarm("-PT2H")), "the summary"),
+                       (single("oma", "Oma Müllers Geburtstag 🎉", alarm("-PT1H")).replace("PT2H", "PT3H"),
+                        "the duration")):
+        refused = put(family, "carol", text, item)
+        assert refused.status_code == 403, (what, refused.text)
+        error = ET.fromstring(refused.content)
+        assert error.find("D:need-privileges", NS) is not None, refused.text
+        reason = error.findtext("{urn:radicale-ext}reason") or ""
+        assert "only their own alarms" in reason and "read-only" in reason, reason
+    added = put(family, "carol", single("neu", "Neues Ereignis"), "neu.ics")
+    assert added.status_code == 403 and "may not add events" in added.text
+    assert family.request("DELETE", path("carol", item), "carol").status_code == 403
+    assert file_of(family, item).read_bytes() == before
+    assert not file_of(family, "neu.ics").exists()
+    # her own alarms and TRANSP are hers, also when her client rewrote DTSTAMP
+    own = single("oma", "Oma Müllers Geburtstag 🎉", alarm("-P1D"), "TRANSP:TRANSPARENT\r\n")
+    kept = put(family, "carol", own.replace("DTSTAMP:20260101T000000Z", "DTSTAMP:20260301T101500Z"), item)
+    assert kept.status_code == 204, kept.text
+    seen = icalendar.Calendar.from_ical(get(family, "carol", item).text).walk("VEVENT")[0]
+    assert str(seen["TRANSP"]) == "TRANSPARENT" and triggers(get(family, "carol", item).text) == {"": ["-P1D"]}
+    assert "TRANSP" not in icalendar.Calendar.from_ical(get(family, "alice", item).text).walk("VEVENT")[0]
+    assert file_of(family, item).read_bytes() == before
+    stale = put(family, "carol", own, item, **{"If-Match": '"not-what-carol-sees"'})
+    assert stale.status_code == 412
+
+
+def test_a_collaborators_change_goes_to_the_file_with_the_owners_alarms_and_theirs_to_them(family: Server) -> None:
+    item = "Elternabend.ics"
+    fresh(family, item, single("eltern", "Elternabend", alarm("-PT30M")))
+    changed = put(family, "bob", single("eltern", "Elternabend (Aula)", alarm("-PT5M")), item)
+    assert changed.status_code == 204, changed.text
+    stored = file_of(family, item).read_text()
+    assert "Elternabend (Aula)" in stored and triggers(stored) == {"": ["-PT30M"]}, "alice's alarm as it was"
+    assert triggers(get(family, "bob", item).text) == {"": ["-PT5M"]}
+    assert triggers(get(family, "carol", item).text) == {"": ["-PT30M"]}, "carol has none of her own: alice's"
+    assert "Elternabend (Aula)" in get(family, "carol", item).text
+    # a collaborator's new event: the file has no alarm of theirs, they have theirs
+    created = put(family, "bob", single("training", "Training 🎉", alarm("-PT45M")), "Training.ics")
+    assert created.status_code == 201, created.text
+    assert "VALARM" not in file_of(family, "Training.ics").read_text()
+    assert triggers(get(family, "bob", "Training.ics").text) == {"": ["-PT45M"]}
+
+
+def test_etags_ctags_and_sync_move_only_for_the_person_whose_alarms_changed(family: Server) -> None:
+    item = "Schwimmen.ics"
+    fresh(family, item, single("schwimmen", "Schwimmen 🏊", alarm("-PT20M")))
+    people = ("alice", "bob", "carol")
+    tokens = {u: parse_sync(sync(family, collection(u), u)).token for u in people}
+    ctags = {u: ctag(family, collection(u), u) for u in people}
+    listed = {u: listing(family, collection(u), u) for u in people}
+    assert put(family, "bob", single("schwimmen", "Schwimmen 🏊", alarm("-PT1H")), item).status_code == 204
+    for user in people:
+        answer = parse_sync(sync(family, collection(user), user, tokens[user]))
+        reported = {h.rsplit("/", 1)[-1] for h in answer.reported}
+        now = listing(family, collection(user), user)
+        if user == "bob":
+            assert reported == {quote(item)}, answer
+            assert ctag(family, collection(user), user) != ctags[user]
+            assert now[path(user, item)] != listed[user][path(user, item)]
+            assert now[path(user, item)] == get(family, user, item).headers["ETag"]
+        else:
+            assert reported == set() and answer.token == tokens[user], (user, answer)
+            assert ctag(family, collection(user), user) == ctags[user]
+            assert now == listed[user]
+    # the multiget and the week's query through bob's mount give bob's alarms
+    multiget = family.request("REPORT", collection("bob"), "bob", calendar_multiget([path("bob", item)]),
+                              headers={"Content-Type": "application/xml", "Depth": "1"})
+    query = family.request("REPORT", collection("bob"), "bob",
+                           calendar_query("VEVENT", "20260309T000000Z", "20260316T000000Z"),
+                           headers={"Content-Type": "application/xml", "Depth": "1"})
+    for answer in (multiget, query):
+        data = [r.findtext(".//C:calendar-data", namespaces=NS) for h, r in responses(answer.content)
+                if h == path("bob", item)]
+        assert data and triggers(data[0]) == {"": ["-PT1H"]}, answer.text
+
+
+def test_an_event_sent_without_alarms_means_no_alarms_for_me(family: Server) -> None:
+    item = "Chor.ics"
+    fresh(family, item, single("chor", "Chorprobe", alarm("-PT15M")))
+    assert put(family, "carol", single("chor", "Chorprobe"), item).status_code == 204
+    assert triggers(get(family, "carol", item).text) == {"": []}
+    assert triggers(get(family, "alice", item).text) == {"": ["-PT15M"]}
+    # alice changes her alarm: carol's stay hers (none)
+    fresh(family, item, single("chor", "Chorprobe", alarm("-PT25M")))
+    assert triggers(get(family, "carol", item).text) == {"": []}
+
+
+def test_one_occurrence_alone_gets_an_alarm_of_its_own(family: Server) -> None:
+    item = "Wochentraining.ics"
+    fresh(family, item, series(summary="Wochentraining").replace(UID, "woche"))
+    stored = file_of(family, item).read_bytes()
+    occurrence = ("BEGIN:VEVENT\r\nUID:woche\r\nDTSTAMP:20260101T000000Z\r\n"
+                  "RECURRENCE-ID;TZID=Europe/Berlin:20260309T170000\r\nDTSTART;TZID=Europe/Berlin:20260309T170000\r\n"
+                  "DURATION:PT1H30M\r\nSUMMARY:Wochentraining\r\nLOCATION:Sportplatz Müllerstraße\r\n"
+                  f"{alarm('-PT10M')}END:VEVENT\r\n")
+    text = series(summary="Wochentraining", extra=occurrence).replace(UID, "woche")
+    answer = put(family, "carol", text, item)
+    assert answer.status_code == 204, answer.text
+    assert file_of(family, item).read_bytes() == stored
+    assert triggers(get(family, "carol", item).text) == {"": [], "0323": [], "0309": ["-PT10M"]}
+    assert "0309" not in triggers(get(family, "alice", item).text)
+
+
+def test_the_owner_deleting_the_event_drops_everyones_own_alarms(family: Server) -> None:
+    item = "Flohmarkt.ics"
+    fresh(family, item, single("floh", "Flohmarkt", alarm("-PT30M")))
+    assert put(family, "bob", single("floh", "Flohmarkt", alarm("-PT2H")), item).status_code == 204
+    assert family.request("DELETE", path("alice", item), "alice").status_code in (200, 204)
+    fresh(family, item, single("floh", "Flohmarkt", alarm("-PT30M")))
+    assert triggers(get(family, "bob", item).text) == {"": ["-PT30M"]}, "the new event: alice's alarms"
+
+
+def test_moving_or_renaming_the_event_keeps_everyones_own_alarms(family: Server) -> None:
+    item, renamed = "Sommerfest.ics", "Sommerfest 2026 🎉.ics"
+    fresh(family, item, single("sommer", "Sommerfest", alarm("-PT30M")))
+    assert put(family, "carol", single("sommer", "Sommerfest", alarm("-P2D")), item).status_code == 204
+    moved = family.request("MOVE", path("bob", item), "bob",
+                           headers={"Destination": family.url + path("bob", renamed)})
+    assert moved.status_code in (201, 204), moved.text
+    assert triggers(get(family, "carol", renamed).text) == {"": ["-P2D"]}
+    assert triggers(get(family, "alice", renamed).text) == {"": ["-PT30M"]}
