@@ -522,8 +522,8 @@ class ReminderScheduler:
         choices = self._preferences.choices_for(views, collection)
         email = self._settings.smtp.configured
         with self._db.write() as w:
-            first = w.execute("INSERT OR IGNORE INTO reminders_sent(collection, uid, occurrence, alarm, sent_at, person)"
-                              " VALUES (?, ?, ?, ?, ?, ?)", (collection, uid, occurrence, alarm, now, person)
+            first = w.execute("INSERT OR IGNORE INTO reminders_sent(collection, uid, occurrence, alarm, sent_at,"
+                              " person) VALUES (?, ?, ?, ?, ?, ?)", (collection, uid, occurrence, alarm, now, person)
                               ).rowcount == 1
             w.execute("UPDATE reminder_schedule SET state = 'sent' WHERE id = ?", (row_id,))
             if not first:
