@@ -23,6 +23,7 @@ from radicale.app.base import Access
 from radicale_ext.base.validation import describe_problem
 
 from .. import _http, _request, personal_writes
+from .._site import site_for
 from ..routes import route
 
 
@@ -36,7 +37,8 @@ def own_alarms_through_a_read_only_share(app, environ: types.WSGIEnviron, base_p
         return None
     owner, mapped = share["Owner"], share["PathMapped"]
     parent_path = posixpath.dirname(pathutils.strip_path(mapped))
-    if not Access(app._rights, owner, user_groups, mapped, share["Permissions"]).check("r"):
+    if site_for(app.configuration).collection_tag(f"/{parent_path}/") != "VCALENDAR" or not Access(
+            app._rights, owner, user_groups, mapped, share["Permissions"]).check("r"):
         return None   # Radicale refuses it as it refuses any write there
     raw = _http.read_body(app, environ)
     text = httputils.decode_request(app.configuration, environ, raw)
