@@ -35,7 +35,7 @@ def proppatch(server: Server, user: str, *, transp: str | None = None, name: str
             f'xmlns:I="http://apple.com/ns/ical/"><D:set><D:prop>{props}</D:prop></D:set></D:propertyupdate>')
     answer = server.request("PROPPATCH", where(user), user, body, headers=XML)
     assert answer.status_code == 207, answer.text
-    statuses = {ET.QName(p).text: propstat.findtext("D:status", namespaces=NS)
+    statuses = {p.tag: propstat.findtext("D:status", namespaces=NS)
                 for propstat in ET.fromstring(answer.content).iter("{DAV:}propstat")
                 for p in propstat.find("D:prop", NS)}
     assert all(" 200 " in s for s in statuses.values()), statuses
@@ -56,7 +56,7 @@ def seen(server: Server, user: str) -> dict[str, str]:
         transp = prop.find("C:schedule-calendar-transp", NS)
         if transp is not None:
             assert len(transp) == 1 and not (transp.text or "").strip(), ET.tostring(transp)
-            found["transp"] = ET.QName(transp[0]).localname
+            found["transp"] = transp[0].tag.split("}")[-1]
         for key, tag in (("name", "D:displayname"), ("colour", "I:calendar-color")):
             if prop.find(tag, NS) is not None:
                 found[key] = prop.findtext(tag, namespaces=NS) or ""
@@ -99,3 +99,13 @@ def test_accepting_an_invitation_or_subscribing_makes_the_calendar_transparent_f
     family.ok("subscribe", f"alice/{CALENDAR}", acting_as="dave")
     assert seen(family, "dave")["transp"] == "transparent"
     assert seen(family, "alice")["transp"] == "opaque" and seen(family, "bob")["transp"] == "opaque"
+
+
+def test_a_value_rfc_6638_does_not_name_is_refused_and_nothing_changes(family: Server) -> None:
+    before = seen(family, "bob")
+    body = (f'<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="{C}"><D:set><D:prop>'
+            "<C:schedule-calendar-transp><C:busy/></C:schedule-calendar-transp></D:prop></D:set></D:propertyupdate>")
+    for user in ("alice", "bob"):
+        answer = family.request("PROPPATCH", where(user), user, body, headers=XML)
+        assert answer.status_code == 400 and "CALDAV:opaque or CALDAV:transparent" in answer.text, answer.text
+    assert seen(family, "bob") == before
