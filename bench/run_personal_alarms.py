@@ -97,7 +97,8 @@ def fill(server: Server, events: int, own: int) -> None:
 
 
 def hrefs_of(response: requests.Response) -> list[str]:
-    return [r.findtext("D:href", namespaces=NS) or "" for r in ET.fromstring(response.content).findall("D:response", NS)]
+    answers = ET.fromstring(response.content).findall("D:response", NS)
+    return [r.findtext("D:href", namespaces=NS) or "" for r in answers]
 
 
 def own_alarms(events: int, own: int) -> list[int]:
