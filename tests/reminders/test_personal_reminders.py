@@ -7,6 +7,7 @@ else's.  The worker runs in this process with the test's clock."""
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -113,3 +114,48 @@ def test_a_person_who_leaves_loses_their_alarms_and_is_no_longer_reminded(family
         clock.now = ts("2026-03-02 15:30")
         worker.run_until_idle()
         assert sorted(to for to, _ in told(mailbox)) == [f"{u}@example.org" for u in ("alice", "bob", "carol", "dave")]
+
+
+OLD_SCHEDULE = """CREATE TABLE reminder_schedule (
+    id INTEGER PRIMARY KEY, collection TEXT NOT NULL, item TEXT NOT NULL, uid TEXT NOT NULL,
+    occurrence TEXT NOT NULL, alarm TEXT NOT NULL, fire_at REAL NOT NULL, starts_at REAL NOT NULL,
+    summary TEXT NOT NULL, start_text TEXT NOT NULL, start_tzid TEXT,
+    state TEXT NOT NULL DEFAULT 'due' CHECK (state IN ('due', 'sent', 'skipped')),
+    UNIQUE (collection, item, uid, occurrence, alarm))"""
+OLD_SENT = """CREATE TABLE reminders_sent (
+    collection TEXT NOT NULL, uid TEXT NOT NULL, occurrence TEXT NOT NULL, alarm TEXT NOT NULL,
+    sent_at REAL NOT NULL, notice_id INTEGER, PRIMARY KEY (collection, uid, occurrence, alarm))"""
+
+
+def test_a_database_from_before_per_person_alarms_keeps_its_schedule_and_what_was_sent(
+        family: tuple[Server, int]) -> None:
+    server, _port = family
+    clock = FakeClock(START)
+    put(server, "alice", series(master=alarm("-PT30M"), moved=alarm("-PT30M")))
+    worker_of(server, clock).run_until_idle()
+    clock.now = ts("2026-03-02 15:30")
+    worker_of(server, clock).run_until_idle()       # the first training's reminder is sent
+    database = server.root / "data" / "sharing.sqlite"
+    columns = "id, collection, item, uid, occurrence, alarm, fire_at, starts_at, summary, start_text, start_tzid, state"
+    with sqlite3.connect(database) as db:           # as a database written before this feature looks
+        planned = db.execute(f"SELECT {columns} FROM reminder_schedule ORDER BY id").fetchall()
+        sent = db.execute("SELECT collection, uid, occurrence, alarm, sent_at, notice_id"
+                          " FROM reminders_sent").fetchall()
+        assert planned and sent
+        db.execute("DROP TABLE reminder_schedule")
+        db.execute("DROP TABLE reminders_sent")
+        db.execute(OLD_SCHEDULE)
+        db.execute(OLD_SENT)
+        db.executemany(f"INSERT INTO reminder_schedule({columns}) VALUES ({','.join('?' * 12)})", planned)
+        db.executemany("INSERT INTO reminders_sent VALUES (?, ?, ?, ?, ?, ?)", sent)
+    before = len(change_texts(server, "dave"))
+    worker_of(server, clock, name="after-upgrade").run_until_idle()
+    with sqlite3.connect(database) as db:
+        assert db.execute(f"SELECT {columns} FROM reminder_schedule ORDER BY id").fetchall() == planned
+        assert db.execute("SELECT collection, uid, occurrence, alarm, sent_at, notice_id, person"
+                          " FROM reminders_sent").fetchall() == [(*row, "") for row in sent]
+    assert len(change_texts(server, "dave")) == before, "nothing sent twice"
+    put(server, "bob", series(master=alarm("-PT2H"), moved=alarm("-PT2H")))
+    clock.now = ts("2026-03-09 14:00")
+    worker_of(server, clock, name="after-upgrade").run_until_idle()
+    assert [t for t in change_texts(server, "bob") if "Mon 9 Mar" in t], "bob's own alarm reminds him"
