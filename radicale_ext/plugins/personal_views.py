@@ -27,6 +27,7 @@ from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.sharing import personal_parts
 from radicale_ext.sharing.personal_data import Kept
 
+from . import _request
 from ._site import site_for
 from .indexed_items import http_date
 from .view_tokens import reader_token, split_token
@@ -141,8 +142,22 @@ class PersonalView:
         return names
 
 
-def personal_view(configuration: config.Configuration, path: str, reader: str) -> PersonalView | None:
+_local = threading.local()
+
+
+def personal_view(configuration: config.Configuration, path: str, reader: str, writing: bool) -> PersonalView | None:
     """``reader``'s view of the calendar at ``path`` (Radicale's "alice/family"); None: they have no
-    parts of their own in it and see what is stored."""
-    kept = site_for(configuration).personal_data.of(f"/{path.strip('/')}/", reader)
+    parts of their own in it and see what is stored.  Outside writes, the calendars where they have any
+    are looked up once per request (a home listing asks for every calendar in it)."""
+    data = site_for(configuration).personal_data
+    collection = f"/{path.strip('/')}/"
+    if not writing:
+        key = (_request.serial(), reader)
+        known = getattr(_local, "calendars", None)
+        if known is None or known[0] != key:
+            known = (key, data.calendars_of(reader))
+            _local.calendars = known
+        if collection not in known[1]:
+            return None
+    kept = data.of(collection, reader)
     return PersonalView(kept) if kept else None

@@ -56,7 +56,7 @@ def view_for(configuration: config.Configuration, path: str, tag: str, reader: s
     if not reader or reader == path.strip("/").split("/")[0]:
         return None
     if tag == "VCALENDAR":
-        return personal_views.personal_view(configuration, path, reader)
+        return personal_views.personal_view(configuration, path, reader, writing)
     if tag == "VADDRESSBOOK" and not writing:
         return me_card_views.seen_me_card(configuration, path, tag, read, view)
     return None

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS personal_data (
     PRIMARY KEY (collection, user, item)
 );
 CREATE INDEX IF NOT EXISTS personal_data_by_item ON personal_data(collection, item);
-CREATE INDEX IF NOT EXISTS personal_data_by_seq ON personal_data(seq)
+CREATE INDEX IF NOT EXISTS personal_data_by_seq ON personal_data(seq);
+CREATE INDEX IF NOT EXISTS personal_data_by_user ON personal_data(user, collection)
 """
 
 SEQ = "personal_data_seq"   # meta: the last seq given
@@ -67,6 +68,11 @@ class PersonalData:
         rows = self._db.read("SELECT item, parts, seq, modified FROM personal_data WHERE collection = ? AND user = ?",
                              (collection, user))
         return {r[0]: Kept(*r) for r in rows}
+
+    def calendars_of(self, user: str) -> frozenset[str]:
+        """The calendars in which ``user`` has parts of their own (one indexed query)."""
+        return frozenset(r[0] for r in self._db.read("SELECT DISTINCT collection FROM personal_data WHERE user = ?",
+                                                     (user,)))
 
     def keep(self, collection: str, user: str, item: str, parts: Mapping[str, str]) -> bool:
         """Store ``user``'s part of ``item``; False when it is what they had (nothing changes)."""
