@@ -126,7 +126,8 @@ def test_a_subscriber_may_change_nothing_else_and_add_nothing(family: Server) ->
         refused = put(family, "carol", text, item)
         assert refused.status_code == 403, (what, refused.text)
         error = ET.fromstring(refused.content)
-        assert error.find("D:need-privileges", NS) is not None, refused.text
+        needed = error.find("D:need-privileges/D:resource", NS)
+        assert needed is not None and needed.find("D:privilege/D:write-content", NS) is not None, refused.text
         reason = error.findtext("{urn:radicale-ext}reason") or ""
         assert "only their own alarms" in reason and "read-only" in reason, reason
     added = put(family, "carol", single("neu", "Neues Ereignis"), "neu.ics")

@@ -32,7 +32,7 @@ from radicale import httputils, pathutils, storage, types
 from radicale import item as radicale_item
 from radicale.app.base import Access
 
-from radicale_ext.base.errors import ExtError
+from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.base.model import Grant
 from radicale_ext.base.validation import describe_problem
 from radicale_ext.base.xml_names import dav
@@ -77,7 +77,11 @@ def own_alarms_through_a_read_only_share(app, environ: types.WSGIEnviron, base_p
             return httputils.PRECONDITION_FAILED
         if stored is None and if_match:
             return httputils.PRECONDITION_FAILED
-        uploaded, _ = personal_writes.upload(parent, user, href, new, parent._upload_stored, may_write_shared=False)
+        try:
+            uploaded, _ = personal_writes.upload(parent, user, href, new, parent._upload_stored,
+                                                 may_write_shared=False)
+        except Forbidden as e:   # the privilege a write of shared data needs, and why (RFC 3744 7.1.1)
+            return _http.need_privileges(base_prefix, user, "PUT", path, reason=str(e))
     return client.NO_CONTENT, {"ETag": uploaded.etag}, None, None
 
 
