@@ -15,6 +15,7 @@ calendar (:meth:`PersonalData.forget_person`, called by whoever sweeps).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Kept:
     seq: int
     modified: float     # when they last changed it (UTC seconds)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         return personal_parts.digest(self.parts)
 
