@@ -22,8 +22,12 @@ is not a shared change (the draft's "most compact representation").
 
 A person's part is kept per occurrence: ``""`` for the series (or a single
 event), the RECURRENCE-ID as :func:`recurrence_key` writes it for an override.
-An occurrence without a part of its own takes the series' part (CalendarServer
-does the same).  Parsing and writing is icalendar's.
+An override sent without alarms has none for that person; an override the
+owner adds later, of which the person has no part, takes the person's part of
+the series (as CalendarServer does).  Parsing and writing is icalendar's.
+
+Raises :class:`NotCalendarData` for text icalendar cannot read; nothing else
+is expected for calendar data Radicale accepted.
 """
 
 from __future__ import annotations
