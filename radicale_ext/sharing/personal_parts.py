@@ -109,6 +109,21 @@ def _put_part(component: icalendar.cal.Component, part: str) -> None:
         component.add_component(sub)
 
 
+def _readable(function):
+    """Errors of icalendar's values on data it parsed (a missing DTSTART, a day against a time) as
+    :class:`NotCalendarData`: the caller then keeps the event as it was sent, or refuses it."""
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except NotCalendarData:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            raise NotCalendarData(f"its occurrences cannot be compared: {e!r}") from e
+    checked.__doc__, checked.__name__ = function.__doc__, function.__name__
+    return checked
+
+
+@_readable
 def parts_of(text: str) -> dict[str, str]:
     """The personal part of each occurrence in ``text`` (an occurrence with none has ``""``)."""
     parts: dict[str, str] = {}
@@ -175,12 +190,16 @@ def _rid_value(key: str) -> datetime.date:
 
 def _is_plain_occurrence(override: icalendar.cal.Component, series: icalendar.cal.Component | None) -> bool:
     """Is ``override`` the occurrence ``series`` makes anyway (perhaps with other alarms)?"""
-    if series is None:
+    if series is None or "DTSTART" not in series or "RECURRENCE-ID" not in override:
         return False
-    key = recurrence_key(override)
-    return _canonical(override) == _canonical(_derived(series, key, override["RECURRENCE-ID"].dt))
+    try:
+        derived = _derived(series, recurrence_key(override), override["RECURRENCE-ID"].dt)
+    except (TypeError, ValueError, OverflowError):   # a day against a time, a date out of range: not the same
+        return False
+    return _canonical(override) == _canonical(derived)
 
 
+@_readable
 def same_shared(new_text: str, stored_text: str) -> bool:
     """Do ``new_text`` and ``stored_text`` differ in personal parts only (module docstring)?"""
     new = {recurrence_key(c): c for c in _items(_parse(new_text))}
@@ -212,6 +231,7 @@ def _occurs(calendar: icalendar.Calendar, rid: datetime.date) -> bool:
     return False
 
 
+@_readable
 def seen_by(stored_text: str, parts: Parts) -> str:
     """``stored_text`` as the person whose ``parts`` these are sees it: every occurrence with their part
     in place of the owner's (the series' part where the occurrence has none of its own), and the
@@ -244,6 +264,7 @@ def seen_by(stored_text: str, parts: Parts) -> str:
     return calendar.to_ical().decode()
 
 
+@_readable
 def stored_with(new_text: str, stored_text: str | None) -> str:
     """What a sharee's write leaves in the owner's file: ``new_text``'s shared part with the owner's
     own parts of ``stored_text`` (the series' part for an occurrence new to the file), without the

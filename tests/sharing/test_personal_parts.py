@@ -61,3 +61,14 @@ def test_an_occurrence_the_series_does_not_make_gets_no_override() -> None:
     parts = {"": "", "20260310T160000Z": "BEGIN:X-PERSONAL\r\n" + ALARM + "END:X-PERSONAL\r\n"}   # a Tuesday
     seen = icalendar.Calendar.from_ical(personal_parts.seen_by(stored, parts))
     assert [c for c in seen.walk("VEVENT") if "RECURRENCE-ID" in c] == []
+
+
+def test_tasks_without_a_start_are_compared_without_an_error() -> None:
+    series = ("BEGIN:VTODO\r\nUID:einkauf\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Einkaufen 🛒\r\n"
+              "RRULE:FREQ=WEEKLY\r\nEND:VTODO\r\n")
+    override = ("BEGIN:VTODO\r\nUID:einkauf\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID;VALUE=DATE:20260309\r\n"
+                f"SUMMARY:Einkaufen 🛒\r\n{ALARM}END:VTODO\r\n")
+    assert personal_parts.same_shared(calendar(series + override), calendar(series + override))
+    assert personal_parts.parts_of(calendar(series + override))["20260309"].count("BEGIN:VALARM") == 1
+    # an override the task's series cannot make (it has no start): a change for everyone, not an error
+    assert not personal_parts.same_shared(calendar(series + override), calendar(series))
