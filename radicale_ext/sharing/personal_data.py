@@ -94,9 +94,13 @@ class PersonalData:
             w.execute("DELETE FROM personal_data WHERE collection = ? AND item = ?", (collection, item))
 
     def move(self, collection: str, item: str, to_collection: str, to_item: str) -> None:
-        """The event was moved or renamed: everyone's parts follow it (a new seq, for their sync)."""
+        """The event was moved or renamed: everyone's parts follow it (a new seq, for their sync), but the
+        new calendar's owner's: what is in their own calendar's file is theirs."""
+        owner = to_collection.strip("/").split("/")[0]
         with self._db.write() as w:
             w.execute("DELETE FROM personal_data WHERE collection = ? AND item = ?", (to_collection, to_item))
+            w.execute("DELETE FROM personal_data WHERE collection = ? AND item = ? AND user = ?",
+                      (collection, item, owner))
             for user, in w.execute("SELECT user FROM personal_data WHERE collection = ? AND item = ?",
                                    (collection, item)).fetchall():
                 w.execute("UPDATE personal_data SET collection = ?, item = ?, seq = ? WHERE collection = ?"
