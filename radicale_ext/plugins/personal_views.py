@@ -79,7 +79,7 @@ class _Entries:
         self._lock = threading.Lock()
 
     def get(self, href: str, stored: Entry, kept: Kept) -> Entry:
-        key = (href, stored, kept.digest, kept.modified)
+        key = (href, stored.facts.etag, stored.stamp.mtime_ns, stored.seq, kept.digest, kept.modified)
         with self._lock:
             found = self._entries.get(key)
         if found is not None:
@@ -175,13 +175,18 @@ def personal_view(configuration: config.Configuration, path: str, reader: str, w
     are looked up once per request (a home listing asks for every calendar in it)."""
     data = site_for(configuration).personal_data
     collection = f"/{path.strip('/')}/"
-    if not writing:
-        key = (_request.serial(), reader)
-        known = getattr(_local, "calendars", None)
-        if known is None or known[0] != key:
-            known = (key, data.calendars_of(reader))
-            _local.calendars = known
-        if collection not in known[1]:
-            return None
-    kept = data.of(collection, reader)
-    return PersonalView(kept) if kept else None
+    if writing:
+        kept = data.of(collection, reader)
+        return PersonalView(kept) if kept else None
+    key = (_request.serial(), reader)
+    known = getattr(_local, "known", None)
+    if known is None or known[0] != key:
+        known = (key, data.calendars_of(reader), {})
+        _local.known = known
+    _key, calendars, views = known
+    if collection not in calendars:
+        return None
+    if collection not in views:
+        kept = data.of(collection, reader)
+        views[collection] = PersonalView(kept) if kept else None
+    return views[collection]

@@ -15,7 +15,6 @@ calendar (:meth:`PersonalData.forget_person`, called by whoever sweeps).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ CREATE TABLE IF NOT EXISTS personal_data (
     user       TEXT NOT NULL,
     item       TEXT NOT NULL,
     parts      TEXT NOT NULL,
+    digest     TEXT NOT NULL,
     seq        INTEGER NOT NULL,
     modified   REAL NOT NULL,
     PRIMARY KEY (collection, user, item)
@@ -47,12 +47,9 @@ class Kept:
 
     item: str
     parts: str          # JSON: RECURRENCE-ID key -> part (personal_parts.Parts)
+    digest: str         # of ``parts``, made when they are kept (each person's ETag is made from it)
     seq: int
     modified: float     # when they last changed it (UTC seconds)
-
-    @functools.cached_property
-    def digest(self) -> str:
-        return personal_parts.digest(self.parts)
 
     def mapping(self) -> dict[str, str]:
         return personal_parts.from_json(self.parts)
@@ -66,8 +63,8 @@ class PersonalData:
 
     def of(self, collection: str, user: str) -> dict[str, Kept]:
         """``user``'s own parts of the events of ``collection`` (``/alice/family/``), by item name."""
-        rows = self._db.read("SELECT item, parts, seq, modified FROM personal_data WHERE collection = ? AND user = ?",
-                             (collection, user))
+        rows = self._db.read("SELECT item, parts, digest, seq, modified FROM personal_data"
+                             " WHERE collection = ? AND user = ?", (collection, user))
         return {r[0]: Kept(*r) for r in rows}
 
     def calendars_of(self, user: str) -> frozenset[str]:
@@ -83,8 +80,9 @@ class PersonalData:
                             (collection, user, item)).fetchone()
             if row is not None and row[0] == text:
                 return False
-            w.execute("INSERT OR REPLACE INTO personal_data(collection, user, item, parts, seq, modified)"
-                      " VALUES (?, ?, ?, ?, ?, ?)", (collection, user, item, text, _next_seq(w), time.time()))
+            w.execute("INSERT OR REPLACE INTO personal_data(collection, user, item, parts, digest, seq, modified)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (collection, user, item, text, personal_parts.digest(text), _next_seq(w), time.time()))
         return True
 
     # -- the event's life --------------------------------------------------------------
@@ -135,7 +133,7 @@ class PersonalData:
 
     def for_item(self, collection: str, item: str) -> dict[str, Kept]:
         """Everyone's own part of one event, by person."""
-        rows = self._db.read("SELECT user, item, parts, seq, modified FROM personal_data"
+        rows = self._db.read("SELECT user, item, parts, digest, seq, modified FROM personal_data"
                              " WHERE collection = ? AND item = ?", (collection, item))
         return {r[0]: Kept(*r[1:]) for r in rows}
 
