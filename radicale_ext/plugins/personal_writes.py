@@ -25,7 +25,7 @@ from typing import Any
 from radicale import item as radicale_item
 
 from radicale_ext.base.errors import Forbidden
-from radicale_ext.sharing import personal_parts
+from radicale_ext.sharing import personal_data, personal_parts
 
 from . import _request
 from ._site import site_for
@@ -59,9 +59,11 @@ def upload(collection: Any, person: str, href: str, item: radicale_item.Item, wr
             raise _refused(person, collection.path, href, stored is not None) from None
         write(href, item)
         return collection._get(href, verify_href=False), before
+    limit = collection._storage._max_resource_size
+    if not same and not may_write_shared:
+        raise _refused(person, collection.path, href, stored is not None)
+    personal_data.require_fitting(person, href, parts, limit)   # before anything is written
     if not same:
-        if not may_write_shared:
-            raise _refused(person, collection.path, href, stored is not None)
         merged = radicale_item.Item(collection_path=collection.path,
                                     text=personal_parts.stored_with(new_text, stored_text))
         merged.prepare()
@@ -71,7 +73,7 @@ def upload(collection: Any, person: str, href: str, item: radicale_item.Item, wr
     owner_parts = personal_parts.parts_of(stored_text)
     book = site.personal_data
     if href in book.of(calendar, person) or parts != owner_parts:
-        book.keep(calendar, person, href, personal_parts.compact(parts, owner_parts))
+        book.keep(calendar, person, href, personal_parts.compact(parts, owner_parts), limit=limit)
     uploaded = collection._get(href, verify_href=False)
     assert uploaded is not None
     return uploaded, before

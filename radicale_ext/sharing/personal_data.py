@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..base.database import Database, Writer
+from ..base.errors import ExtError
 from . import personal_parts
 
 SCHEMA = """
@@ -39,6 +40,12 @@ CREATE INDEX IF NOT EXISTS personal_data_by_user ON personal_data(user, collecti
 """
 
 SEQ = "personal_data_seq"   # meta: the last seq given
+
+
+class TooLarge(ExtError):
+    """A person's own part of one event larger than an event may be."""
+
+    status = 413
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,10 @@ class PersonalData:
         return frozenset(r[0] for r in self._db.read("SELECT DISTINCT collection FROM personal_data WHERE user = ?",
                                                      (user,)))
 
-    def keep(self, collection: str, user: str, item: str, parts: Mapping[str, str]) -> bool:
-        """Store ``user``'s part of ``item``; False when it is what they had (nothing changes)."""
-        text = personal_parts.to_json(parts)
+    def keep(self, collection: str, user: str, item: str, parts: Mapping[str, str], *, limit: int) -> bool:
+        """Store ``user``'s part of ``item``; False when it is what they had (nothing changes).  Raises
+        :class:`TooLarge` (nothing stored) for parts over ``limit`` bytes (what one event may hold)."""
+        text = require_fitting(user, item, parts, limit)
         with self._db.write() as w:
             row = w.execute("SELECT parts FROM personal_data WHERE collection = ? AND user = ? AND item = ?",
                             (collection, user, item)).fetchone()
@@ -145,6 +153,16 @@ class PersonalData:
     def last_seq(self) -> int:
         row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (SEQ,))
         return int(row[0]) if row else 0
+
+
+def require_fitting(user: str, item: str, parts: Mapping[str, str], limit: int) -> str:
+    """``parts`` as kept; raises :class:`TooLarge` when they take more than ``limit`` bytes."""
+    text = personal_parts.to_json(parts)
+    size = len(text.encode())
+    if size > limit:
+        raise TooLarge(f"{user}'s own alarms on {item!r} take {size} bytes, more than an event may hold "
+                       f"({limit} bytes, [server] max_resource_size)")
+    return text
 
 
 def _next_seq(w: Writer) -> int:

@@ -242,3 +242,18 @@ def test_moving_or_renaming_the_event_keeps_everyones_own_alarms(family: Server)
     assert moved.status_code in (201, 204), moved.text
     assert triggers(get(family, "carol", renamed).text) == {"": ["-P2D"]}
     assert triggers(get(family, "alice", renamed).text) == {"": ["-PT30M"]}
+
+
+def test_own_alarms_larger_than_an_event_may_be_are_refused_and_nothing_is_kept(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "small", server={"max_resource_size": "4000"}).start()
+    try:
+        assert server.request("MKCALENDAR", collection("alice"), "alice").status_code == 201
+        server.ok("share", "add", f"alice/{CALENDAR}", "--user", "carol", "--role", "subscriber")
+        assert put(server, "alice", single("oma", "Oma Müllers Geburtstag 🎉", alarm("-PT1H")), "Oma.ics"
+                   ).status_code == 201
+        many = "".join(alarm(f"-PT{n}M", "Erinnerung an Oma Müllers Geburtstag 🎉") for n in range(1, 120))
+        refused = put(server, "carol", single("oma", "Oma Müllers Geburtstag 🎉", many), "Oma.ics")
+        assert refused.status_code == 413 and "max_resource_size" in refused.text, refused.text
+        assert triggers(get(server, "carol", "Oma.ics").text) == {"": ["-PT1H"]}, "nothing kept"
+    finally:
+        server.stop()
