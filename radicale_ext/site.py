@@ -36,6 +36,7 @@ from .sharing.inbox import Inbox
 from .sharing.inbox_history import InboxHistory
 from .sharing.invitations import InvitationBook
 from .sharing.notifications import NoticeBox
+from .sharing.personal_data import PersonalData
 from .sharing.scopes import ScopeBook
 from .sharing.shares import ShareBook
 
@@ -102,6 +103,7 @@ class Site:
                                 admin_circle=self.is_admin_circle, collection_tag=self.collection_tag,
                                 occupied=self.collection_exists)
         self.outbox = Outbox(self.db)
+        self.personal_data = PersonalData(self.db)   # each sharee's own alarms (docs/sharing.md)
         self.notices = NoticeBox(self.db, change_details=ChangeNotices(self.db).changes_of)
         self.scopes = ScopeBook(self.db, self.shares, self.circles, user_exists=self.user_exists,
                                 circle_exists=self.circles.exists, collection_tag=self.collection_tag,
@@ -146,6 +148,7 @@ class Site:
         self.users.require(user)
         with self.db.write() as w:
             self.shares.forget_grantee(w, user)
+            PersonalData.forget_user(w, user)
             self.invitations.forget_user(w, user)
             self.scopes.forget_user(w, user)
             self.notices.forget_user(w, user)

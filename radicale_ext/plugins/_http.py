@@ -40,14 +40,15 @@ def error(e: ExtError, user: str) -> types.WSGIResponse:
 
 
 def need_privileges(base_prefix: str, user: str, method: str, path: str,
-                    destination: str | None = None) -> types.WSGIResponse:
-    """Radicale's bare refusal of a logged-in user, with the privileges it lacked (RFC 3744 section 7.1.1)."""
+                    destination: str | None = None, reason: str | None = None) -> types.WSGIResponse:
+    """Radicale's bare refusal of a logged-in user, with the privileges it lacked (RFC 3744 section 7.1.1);
+    ``reason``: a sentence of the refusing feature's instead of the general one."""
     root = xmlutils.webdav_error("D:need-privileges")
     for needed in privileges.needed(method, path, destination):
         resource = ET.SubElement(root[0], "{DAV:}resource")
         ET.SubElement(resource, "{DAV:}href").text = xmlutils.make_href(base_prefix, needed.path)
         ET.SubElement(ET.SubElement(resource, "{DAV:}privilege"), f"{{DAV:}}{needed.privilege}")
-    ET.SubElement(root, REASON).text = privileges.why(user, method, path)
+    ET.SubElement(root, REASON).text = reason or privileges.why(user, method, path)
     return xml(403, root)
 
 

@@ -5,7 +5,8 @@ storage plugin notes here which outbox record each write made, and the hook
 adds what it is told about the same write.  It also notes who the request
 reads as (:func:`reader`): Radicale hands the storage the owner's name for a
 read through a share, but a me card in that collection must be shown as the
-person asking may see it (:mod:`radicale_ext.plugins.me_card_views`).
+person asking may see it (:mod:`radicale_ext.plugins.me_card_views`), and an event of a
+shared calendar with their own alarms (:mod:`radicale_ext.plugins.personal_views`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class RequestContext:
     actor: str = ""
     writing: bool = False      # inside the storage's write lock (reads then see what is stored)
     creating_collection: bool = False
+    personal_only: bool = False  # the writer may change only their own alarms (plugins/personal_writes.py)
     # collection path ("/alice/family/") -> outbox record ids of item writes, in order
     item_records: dict[str, list[int]] = field(default_factory=dict)
 

@@ -2,10 +2,10 @@
 
 - :class:`SeenMeCard`: the address book read by someone else than the
   owner (a subscriber or collaborator, through their mount or on the
-  owner's path): the storage plugin's collection asks it for the card as
-  that reader sees it, and for the collection's ETag, date and sync token
-  as they see them (:mod:`radicale_ext.cards.through_shares` keeps what
-  each reader saw);
+  owner's path), a :class:`~radicale_ext.plugins.reader_views.ReaderView`:
+  the storage plugin's collection asks it for the card as that reader sees
+  it, and for the collection's ETag, date and sync token as they see them
+  (:mod:`radicale_ext.cards.through_shares` keeps what each reader saw);
 - :class:`LinkedMeCards`: what a share link may show of a me card, handed
   to the links feature (:class:`radicale_ext.links.reader.MeCards`), which
   may not import the cards feature.
@@ -30,8 +30,7 @@ from radicale_ext.links.feeds import StoredItem
 from . import _request
 from ._site import site_for
 from .indexed_items import http_date
-
-COUNT_MARK = "-"  # a reader's sync token: the item index's token, then "-" and how often the me card changed for them
+from .view_tokens import reader_token, split_token
 
 
 class SeenMeCard:
@@ -43,8 +42,10 @@ class SeenMeCard:
         self.seen = seen
 
     def item(self, stored: radicale_item.Item) -> radicale_item.Item | None:
-        """The card as the reader sees it (``None``: not at all)."""
+        """The card as the reader sees it (``None``: not at all); any other item as stored."""
         seen = self.seen
+        if stored.href != self.href:
+            return stored
         if seen.text is None:
             return None
         if seen.whole:
@@ -53,9 +54,11 @@ class SeenMeCard:
                                   uid=stored.uid, name="VCARD", component_name="VCARD",
                                   last_modified=email.utils.formatdate(seen.modified, usegmt=True))
 
-    def entry(self, stored: Entry) -> Entry | None:
+    def entry(self, href: str, stored: Entry) -> Entry | None:
         """The card's index entry as the reader sees it: their ETag and date (``None``: not at all)."""
         seen = self.seen
+        if href != self.href:
+            return stored
         if seen.text is None or seen.etag is None:
             return None
         if seen.whole:
@@ -68,7 +71,7 @@ class SeenMeCard:
         etags = ((href, self.seen.etag if href == self.href else view.entries[href].facts.etag) for href in view.order)
         return collection_etag(((href, etag) for href, etag in etags if etag is not None), meta)
 
-    def last_modified(self, view: FolderView, props_mtime_ns: int) -> str:
+    def last_modified(self, view: FolderView, props_mtime_ns: int, folder_mtime_ns: int) -> str:
         """The newest date of the collection's properties, its other items (changed or deleted) and the
         card as the reader sees it; the folder's own date moves with every write, so it is left out."""
         others = max((entry.stamp.mtime_ns for href, entry in view.entries.items() if href != self.href), default=0)
@@ -81,7 +84,7 @@ class SeenMeCard:
                      + [stone.seq for href, stone in view.tombstones.items() if href != self.href], default=0)
         issued = min((seq for seq in view.checks if seq >= newest and view.token_at(seq)), default=None)
         base = view.token_at(issued) if issued is not None else None
-        return f"{base or view.token}{COUNT_MARK}{self.seen.changes}"
+        return reader_token(base or view.token, self.seen.changes)
 
     def changes(self, view: FolderView, old_token: str) -> list[str]:
         """The items changed for the reader since ``old_token`` (RFC 6578); ValueError for a token
@@ -90,11 +93,9 @@ class SeenMeCard:
         if not old_token:
             names = [href for href in view.changes_since("") if href != self.href]
             return names + ([self.href] if self.seen.text is not None else [])
-        base, mark, count = old_token.rpartition(COUNT_MARK)
-        if not mark or not count.isdigit():
-            base, count = old_token, ""
+        base, count = split_token(old_token)
         names = [href for href in view.changes_since(base) if href != self.href]
-        if count != str(self.seen.changes):
+        if count != self.seen.changes:
             names.append(self.href)
         return names
 

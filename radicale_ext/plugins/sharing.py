@@ -164,6 +164,9 @@ class Sharing(sharing.BaseSharing):
         default = self._default_name(grant)
         view = {k: str(v) for k, v in Properties.items()
                 if v is not None and not (k == "D:displayname" and v == default)}
+        # what Radicale's overlay does not know stays (CALDAV:schedule-calendar-transp, handlers/personal_data.py)
+        view.update({k: v for k, v in grant.properties.items() if k not in sharing.OVERLAY_PROPERTIES_WHITELIST_ICS
+                     and k not in sharing.OVERLAY_PROPERTIES_WHITELIST_VCF})
         self._site.shares.set_properties(user, grant.collection, view)
         return {"status": "success"}
 

@@ -26,7 +26,7 @@ from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind
 
-from . import _request, card_books, me_card_views, recurrence_guard
+from . import _request, card_books, personal_writes, reader_views, recurrence_guard
 from ._site import site_for
 from .indexed_items import facts_of, http_date
 
@@ -58,7 +58,7 @@ class Collection(multifilesystem.Collection):
 
     _storage: Storage
     _view_cache: FolderView | None = None
-    _seen_cache: tuple[int, me_card_views.SeenMeCard | None] | None = None
+    _seen_cache: tuple[int, reader_views.ReaderView | None] | None = None
 
     # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
@@ -80,7 +80,7 @@ class Collection(multifilesystem.Collection):
 
     def _read(self, href: str) -> radicale_item.Item | None:
         """An item the index lists, read now (under the request's storage lock) by Radicale,
-        as the request's reader may see it (a me card, docs/cards.md).
+        as the request's reader sees it (:mod:`.reader_views`).
 
         Radicale writes a REPORT's answer after releasing the lock, so an item's
         text must be read while it is held, never later."""
@@ -92,37 +92,42 @@ class Collection(multifilesystem.Collection):
     def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
         return self._as_seen(super()._get(href, verify_href))
 
-    # -- a me card read by someone else than its owner (radicale_ext/plugins/me_card_views.py) --
+    # -- what the request's reader sees (radicale_ext/plugins/reader_views.py) -------------
 
-    def _seen_me_card(self) -> me_card_views.SeenMeCard | None:
-        """The collection's me card as the request's reader sees it, outside writes (Radicale writes a
-        PROPFIND's answer after it released the lock); ``None``: they see what is stored."""
-        if _request.current().writing or not _request.reader():
+    def _reader_view(self) -> reader_views.ReaderView | None:
+        """The collection as the request's reader sees it (a me card projected, their own alarms);
+        ``None``: they see what is stored.  Kept for the request outside writes (Radicale writes a
+        PROPFIND's answer after it released the lock); within a write, asked afresh."""
+        reader = _request.reader()
+        if not reader:
             return None
+        config = self._storage.configuration
+        if _request.current().writing:
+            return reader_views.view_for(config, self.path, self.tag, reader, True, self._read_stored, self._view())
         serial = _request.serial()
         if self._seen_cache is None or self._seen_cache[0] != serial:
-            self._seen_cache = (serial, me_card_views.seen_me_card(self._storage.configuration, self.path, self.tag,
-                                                                self._read_stored, self._view()))
+            self._seen_cache = (serial, reader_views.view_for(config, self.path, self.tag, reader, False,
+                                                              self._read_stored, self._view()))
         return self._seen_cache[1]
 
     def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
-        seen = self._seen_me_card() if item is not None else None
-        return item if seen is None or item is None or item.href != seen.href else seen.item(item)
+        seen = self._reader_view() if item is not None else None
+        return item if seen is None or item is None else seen.item(item)
 
     def entries_as_seen(self) -> Iterator[tuple[str, Entry]]:
-        """The index's entries in directory order, a me card's as the request's reader sees it
+        """The index's entries in directory order, as the request's reader sees them
         (for handlers/listing.py, which answers from them)."""
         view = self._view()
-        seen = self._seen_me_card()
+        seen = self._reader_view()
         for href in view.order:
-            entry = view.entries[href] if seen is None or href != seen.href else seen.entry(view.entries[href])
+            entry = view.entries[href] if seen is None else seen.entry(href, view.entries[href])
             if entry is not None:
                 yield href, entry
 
     @property
     def etag(self) -> str:
         """Radicale's collection ETag (the ctag), same value, without reading every item."""
-        seen = self._seen_me_card()
+        seen = self._reader_view()
         return seen.ctag(self._view(), self.get_meta()) if seen else self._view().ctag(self.get_meta())
 
     @property
@@ -130,16 +135,17 @@ class Collection(multifilesystem.Collection):
         """Radicale's: the newest mtime of the folder, its properties and its items."""
         props = self._props_path
         props_mtime_ns = os.stat(props).st_mtime_ns if os.path.exists(props) else 0
-        seen = self._seen_me_card()
+        folder_mtime_ns = os.stat(self._filesystem_path).st_mtime_ns
+        seen = self._reader_view()
         if seen is not None:
-            return seen.last_modified(self._view(), props_mtime_ns)
-        return http_date(max(os.stat(self._filesystem_path).st_mtime_ns, props_mtime_ns, self._view().newest_mtime_ns))
+            return seen.last_modified(self._view(), props_mtime_ns, folder_mtime_ns)
+        return http_date(max(folder_mtime_ns, props_mtime_ns, self._view().newest_mtime_ns))
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """Token and changes from the index's change log (tokens are the index's own: a stock
         Radicale token is refused, and the client syncs afresh)."""
         view = self._view()
-        seen = self._seen_me_card()
+        seen = self._reader_view()
         if seen is not None:
             return seen.token(view), seen.changes(view, old_token)
         return view.token, view.changes_since(old_token)
@@ -213,6 +219,13 @@ class Collection(multifilesystem.Collection):
                       push_dont_notify=_request.push_dont_notify(), **fields)
 
     def upload(self, href, item):
+        person = personal_writes.sharee(self.path, self.tag)
+        if person:  # their alarms are theirs, the rest is the owner's file (radicale_ext/plugins/personal_writes.py)
+            return personal_writes.upload(self, person, href, item, self._upload_stored,
+                                          may_write_shared=not _request.current().personal_only)
+        return self._upload_stored(href, item)
+
+    def _upload_stored(self, href, item):
         outbox = site_for(self._storage.configuration).outbox
         record_id = outbox.begin(self._change(ChangeKind.ITEM_CHANGED, item=href, etag=item.etag))
         try:
@@ -236,10 +249,12 @@ class Collection(multifilesystem.Collection):
                 super().delete(href)
             self._storage.item_index.forget(self.path, self._filesystem_path)
             site.shares.forget_collection(_collection_path(self.path))
+            site.personal_data.forget_collection(_collection_path(self.path))
             site.links.revoke_all_of(_collection_path(self.path))
             return
         with _recorded(self._storage, self._change(ChangeKind.ITEM_DELETED, item=href)) as record_id:
             super().delete(href)
+        site_for(self._storage.configuration).personal_data.forget_item(_collection_path(self.path), href)
         _request.current().item_records.setdefault(_collection_path(self.path), []).append(record_id)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
@@ -303,6 +318,8 @@ class Storage(multifilesystem.Storage):
                 ctx.creating_collection = False
         if detail_count is not None:
             site_for(self.configuration).outbox.annotate(record_id, {"items": detail_count})
+        if kind is ChangeKind.COLLECTION_REPLACED:  # its events are new ones: nobody's own alarms stay
+            site_for(self.configuration).personal_data.forget_collection(_collection_path(href))
         return result
 
     def move(self, item, to_collection, to_href):
@@ -311,7 +328,11 @@ class Storage(multifilesystem.Storage):
                         to_collection=_collection_path(to_collection.path), to_item=to_href,
                         push_dont_notify=_request.push_dont_notify())
         with _recorded(self, change, component=item.component_name, uid=item.uid):
-            return super().move(item, to_collection, to_href)
+            result = super().move(item, to_collection, to_href)
+        # everyone's own alarms follow the event (docs/sharing.md)
+        site_for(self.configuration).personal_data.move(change.collection, item.href, change.to_collection or "",
+                                                         to_href)
+        return result
 
     # -- crash recovery -------------------------------------------------------
 

@@ -56,6 +56,7 @@ from ..notices.preferences import Channel, Preferences, Timing
 from ..notices.set_aside import REMINDER, REMINDER_PLAN, SetAside, transient
 from ..notices.wording import Wording
 from ..sharing.notifications import Notice, NoticeBox, NoticeKind
+from .personal import EVERYONE, PersonalReminders, upgrade
 from .times import Due, expand
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS reminder_schedule (
     start_text  TEXT NOT NULL,
     start_tzid  TEXT,
     state       TEXT NOT NULL DEFAULT 'due' CHECK (state IN ('due', 'sent', 'skipped')),
-    UNIQUE (collection, item, uid, occurrence, alarm)
+    person      TEXT NOT NULL DEFAULT '',
+    UNIQUE (collection, item, uid, occurrence, alarm, person)
 );
 CREATE INDEX IF NOT EXISTS reminder_schedule_due ON reminder_schedule(state, fire_at);
 CREATE INDEX IF NOT EXISTS reminder_schedule_by_collection ON reminder_schedule(collection, fire_at);
@@ -95,7 +97,8 @@ CREATE TABLE IF NOT EXISTS reminders_sent (
     alarm      TEXT NOT NULL,
     sent_at    REAL NOT NULL,
     notice_id  INTEGER,
-    PRIMARY KEY (collection, uid, occurrence, alarm)
+    person     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (collection, uid, occurrence, alarm, person)
 );
 CREATE TABLE IF NOT EXISTS reminder_choices (
     user       TEXT NOT NULL,
@@ -242,6 +245,8 @@ class ReminderScheduler:
         self._preferences: Preferences = notices.preferences
         self._wording: Wording = notices.wording
         self._leases = Leases(self._db)
+        upgrade(self._db, SCHEMA)
+        self.personal = PersonalReminders(self._db, notices.site.personal_data, self._audience)
         put_back_set_aside(notices.set_aside)
 
     @property
@@ -258,6 +263,8 @@ class ReminderScheduler:
                 progress.planned += self.plan_everything(now, FIRST_PASS_BATCH)
             if self._watermark() is not None:
                 progress.planned += self.follow_outbox(now)
+                progress.planned += self.personal.changed(now, self._plan_many)
+                progress.planned += self.personal.sweep(now, self._plan_many)
                 progress.planned += self.extend_window(now)
         sent, skipped = self.fire_due(now)
         progress.sent, progress.skipped = sent, skipped
@@ -378,24 +385,31 @@ class ReminderScheduler:
         return self._zone_of(collection), self.choices.default_for(collection)
 
     def _compute(self, collection: str, item: str, now: float,
-                 terms: tuple[str, int | None]) -> tuple[list[Due], float | None]:
-        """The item's due reminders and how far they are planned (None: the item is gone)."""
+                 terms: tuple[str, int | None]) -> tuple[list[tuple[str, Due]], float | None]:
+        """The item's due reminders, each with whose alarms they are (:mod:`.personal`), and how far they
+        are planned (None: the item is gone)."""
         text = self._read_item(collection, item)
         if text is None:
             return [], None
         zone, default = terms
-        if "BEGIN:VALARM" not in text.upper() and default is None:
+        views = {EVERYONE: text, **self.personal.texts(collection, item, text)}
+        if default is None and not any("BEGIN:VALARM" in t.upper() for t in views.values()):
             return [], SINGLE      # nothing to remind of (until it changes, or the calendar gets a default)
         end = now + self.window
-        result = expand(text, start=now - self._settings.reminder_grace, end=end,
-                        max_occurrences=self._settings.reminder_max_occurrences, floating_zone=zone,
-                        default_alarms=[datetime.timedelta(seconds=default)] if default is not None else ())
-        for problem in result.problems:
-            logger.warning("reminders: %s%s: %s", collection, item, problem)
-        return result.due, (end if result.recurring else SINGLE)
+        due: list[tuple[str, Due]] = []
+        recurring = False
+        for person, seen in views.items():
+            result = expand(seen, start=now - self._settings.reminder_grace, end=end,
+                            max_occurrences=self._settings.reminder_max_occurrences, floating_zone=zone,
+                            default_alarms=[datetime.timedelta(seconds=default)] if default is not None else ())
+            for problem in result.problems if person == EVERYONE else ():
+                logger.warning("reminders: %s%s: %s", collection, item, problem)
+            due += [(person, d) for d in result.due]
+            recurring = recurring or result.recurring
+        return due, (end if recurring else SINGLE)
 
     @staticmethod
-    def _store(w: Writer, collection: str, item: str, due: list[Due], planned_until: float | None) -> None:
+    def _store(w: Writer, collection: str, item: str, due: list[tuple[str, Due]], planned_until: float | None) -> None:
         w.execute("DELETE FROM reminder_schedule WHERE collection = ? AND item = ? AND state = 'due'",
                   (collection, item))
         if planned_until is None:
@@ -403,9 +417,9 @@ class ReminderScheduler:
             return
         w.executemany(
             "INSERT OR IGNORE INTO reminder_schedule(collection, item, uid, occurrence, alarm, fire_at, starts_at,"
-            " summary, start_text, start_tzid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " summary, start_text, start_tzid, person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(collection, item, d.uid, d.occurrence, d.alarm, d.fire_at, d.starts_at, d.summary, d.start_text,
-              d.start_tzid) for d in due])
+              d.start_tzid, person) for person, d in due])
         w.execute("INSERT OR REPLACE INTO reminder_items(collection, item, planned_until) VALUES (?, ?, ?)",
                   (collection, item, planned_until))
 
@@ -419,7 +433,7 @@ class ReminderScheduler:
         for collection, item in items:
             by_calendar.setdefault(collection, []).append(item)
         for collection, hrefs in by_calendar.items():
-            computed: list[tuple[str, list[Due], float | None]] = []
+            computed: list[tuple[str, list[tuple[str, Due]], float | None]] = []
             failed: list[tuple[str, Exception]] = []
             try:
                 terms = self._calendar_terms(collection)
@@ -467,7 +481,7 @@ class ReminderScheduler:
     def fire_due(self, now: float, limit: int = FIRE_BATCH) -> tuple[int, int]:
         """Send every reminder due at ``now`` (skip those older than the grace); returns (sent, skipped)."""
         rows = self._db.read(
-            "SELECT id, collection, item, uid, occurrence, alarm, fire_at, summary, start_text, start_tzid"
+            "SELECT id, collection, item, uid, occurrence, alarm, fire_at, summary, start_text, start_tzid, person"
             " FROM reminder_schedule WHERE state = 'due' AND fire_at <= ? ORDER BY fire_at, id LIMIT ?", (now, limit))
         sent = skipped = 0
         for row in rows:
@@ -495,26 +509,29 @@ class ReminderScheduler:
         return sent, skipped
 
     def _fire(self, row: tuple, now: float) -> bool:
-        row_id, collection, item, uid, occurrence, alarm, fire_at, summary, start_text, start_tzid = row
+        row_id, collection, item, uid, occurrence, alarm, fire_at, summary, start_text, start_tzid, person = row
         owner = collection.strip("/").split("/")[0]
         new = {"SUMMARY": summary, "DTSTART": start_text}
         if start_tzid:
             new["DTSTART_TZID"] = start_tzid
         change = ItemChange(kind=ChangeKind.REMINDER, at=fire_at, item=item, component="VEVENT", uid=uid, new=new)
         views = self.recipients(collection)
+        own = self.personal.with_own_alarms(collection, item)   # whose alarms these are (.personal)
+        views = {u: v for u, v in views.items() if (u == person if person else u not in own)}
         contacts = self._preferences.contacts(views)
         choices = self._preferences.choices_for(views, collection)
         email = self._settings.smtp.configured
         with self._db.write() as w:
-            first = w.execute("INSERT OR IGNORE INTO reminders_sent(collection, uid, occurrence, alarm, sent_at)"
-                              " VALUES (?, ?, ?, ?, ?)", (collection, uid, occurrence, alarm, now)).rowcount == 1
+            first = w.execute("INSERT OR IGNORE INTO reminders_sent(collection, uid, occurrence, alarm, sent_at,"
+                              " person) VALUES (?, ?, ?, ?, ?, ?)", (collection, uid, occurrence, alarm, now, person)
+                              ).rowcount == 1
             w.execute("UPDATE reminder_schedule SET state = 'sent' WHERE id = ?", (row_id,))
             if not first:
                 return False       # another worker sent it
             notice_id = ChangeNotices.add(w, collection, owner, [change], now)
             w.execute("UPDATE change_notices SET fanned_out = 1 WHERE id = ?", (notice_id,))
             w.execute("UPDATE reminders_sent SET notice_id = ? WHERE collection = ? AND uid = ? AND occurrence = ?"
-                      " AND alarm = ?", (notice_id, collection, uid, occurrence, alarm))
+                      " AND alarm = ? AND person = ?", (notice_id, collection, uid, occurrence, alarm, person))
             notice = ChangeNotice(id=notice_id, collection=collection, actor=owner, changes=(change,), created_at=now)
             stored, planned = [], []
             for user in sorted(views):
@@ -557,10 +574,12 @@ class ReminderScheduler:
         for collection, view in calendars.items():
             if user not in self.recipients(collection):
                 continue
+            own = sorted(self.personal.own_items(collection, user))   # their own alarms replace the file's there
             for row in self._db.read(
                     "SELECT item, uid, summary, occurrence, alarm, fire_at, starts_at, start_text, start_tzid"
                     " FROM reminder_schedule WHERE collection = ? AND state = 'due' AND fire_at > ?"
-                    " ORDER BY fire_at LIMIT ?", (collection, now - self._settings.reminder_grace, limit)):
+                    f" AND (person = ? OR (person = '' AND item NOT IN ({','.join('?' * len(own))})))"
+                    " ORDER BY fire_at LIMIT ?", (collection, now - self._settings.reminder_grace, user, *own, limit)):
                 found.append(Upcoming(collection, view, *row))
         found.sort(key=lambda u: (u.fire_at, u.collection, u.item, u.alarm))
         return found[:limit]

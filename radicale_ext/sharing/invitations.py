@@ -264,6 +264,8 @@ class InvitationBook:
                           " VALUES (?, ?, ?, 0, ?) ON CONFLICT(share_id, user)"
                           " DO UPDATE SET state = excluded.state, dismissed = 0, updated_at = excluded.updated_at",
                           (r.share.id, user, to.value, now))
+            if to is InvitationState.ACCEPTED:
+                self._shares.taken_in(w, user, collection)
             share = reaching[0].share
             self._notices.add(w, share.owner, NoticeKind.INVITATION_REPLY, {
                 "sharee": user, "state": to.value, "collection": collection, "owner": share.owner,

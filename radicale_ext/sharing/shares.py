@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS sharee_properties (
 )
 """
 
+# a person's own choice whether a shared calendar makes them busy (RFC 6638 9.1), kept with their view
+TRANSPARENCY = "C:schedule-calendar-transp"
+
 _SHARE_COLUMNS = ("s.id, s.owner, s.collection, s.mount, s.grantee_kind, s.grantee, s.role, s.created_at,"
                   " s.updated_at, t.basis, t.summary, t.key")
 _SHARES = f"SELECT {_SHARE_COLUMNS} FROM shares s LEFT JOIN share_terms t ON t.share_id = s.id"
@@ -79,6 +82,24 @@ _SHARES = f"SELECT {_SHARE_COLUMNS} FROM shares s LEFT JOIN share_terms t ON t.s
 
 # runs inside a change's transaction, e.g. to store the notices it sends
 Notify = Callable[[Writer, Share], None]
+
+
+def _set_property(w: Writer, user: str, collection: str, name: str, value: str | None, *,
+                  only_if_unset: bool) -> None:
+    row = w.execute("SELECT properties FROM sharee_properties WHERE collection = ? AND user = ?",
+                    (collection, user)).fetchone()
+    properties = json.loads(row[0]) if row else {}
+    if only_if_unset and name in properties:
+        return
+    if value is None:
+        properties.pop(name, None)
+    else:
+        properties[name] = value
+    if properties:
+        w.execute("INSERT OR REPLACE INTO sharee_properties(collection, user, properties) VALUES (?, ?, ?)",
+                  (collection, user, json.dumps(properties, sort_keys=True)))
+    else:
+        w.execute("DELETE FROM sharee_properties WHERE collection = ? AND user = ?", (collection, user))
 
 
 def _share(row: tuple) -> Share:
@@ -290,6 +311,7 @@ class ShareBook:
             if self._find(collection, grantee) is not None:
                 raise Conflict(f"{collection} is already shared with {user}; see 'radicale-ext invitation list'")
             share_id = self._insert(w, owner, collection, grantee, Role.SUBSCRIBER, ShareBasis.SUBSCRIPTION, "")
+            self.taken_in(w, user, collection)
         return self._by_id(share_id)
 
     def change_role(self, collection: str, grantee: Grantee, role: Role, *, actor: str | None = None,
@@ -328,6 +350,22 @@ class ShareBook:
             return w.execute(
                 "DELETE FROM shares WHERE collection = ? AND grantee_kind = 'user' AND grantee = ? AND id IN"
                 " (SELECT share_id FROM share_terms WHERE basis = 'subscription')", (collection, user)).rowcount > 0
+
+    def properties_of(self, user: str, collection: str) -> dict[str, str]:
+        row = self._db.read_one("SELECT properties FROM sharee_properties WHERE collection = ? AND user = ?",
+                                (collection, user))
+        return json.loads(row[0]) if row else {}
+
+    def set_property(self, user: str, collection: str, name: str, value: str | None) -> None:
+        """One property of ``user``'s own view (None: theirs no more, the owner's shows again)."""
+        with self._db.write() as w:
+            _set_property(w, user, collection, name, value, only_if_unset=False)
+
+    def taken_in(self, w: Writer, user: str, collection: str) -> None:
+        """Inside ``w``: ``user`` took a shared calendar in (accepted, subscribed).  Unless they chose before,
+        it does not make them busy (caldav-sharing: CALDAV:schedule-calendar-transp set to transparent)."""
+        if self._collection_tag(collection) == "VCALENDAR":
+            _set_property(w, user, collection, TRANSPARENCY, "transparent", only_if_unset=True)
 
     def set_properties(self, user: str, collection: str, properties: Mapping[str, str]) -> None:
         """``user``'s own view of a shared collection (name, colour): nobody else sees it."""

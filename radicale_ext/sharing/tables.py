@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from . import inbox_history, notifications, shares
+from . import inbox_history, notifications, personal_data, shares
 
-SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA, inbox_history.SCHEMA)
+SCHEMAS: tuple[str, ...] = (shares.SCHEMA, notifications.SCHEMA, inbox_history.SCHEMA, personal_data.SCHEMA)
