@@ -473,3 +473,17 @@ def test_the_typeahead_offers_names_as_they_are_typed_and_at_once_only_where_all
         screenshot(browser, "shares-phone")
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_the_share_page_and_the_invitations_page_in_chinese(world: Server) -> None:
+    alice = Browser(world, language="zh-CN,zh;q=0.9").logged_in("alice")
+    path = own(alice, "alice", unique("家庭"))
+    assert alice.post("/shares/add", {"collection": path, "form": "share", "who": "circle:family",
+                                      "role": "collaborator", "how": "invitation"}).status_code == 303
+    page = html.unescape(share_page(alice, path, done="shared", who="circle:family").text)
+    assert 'lang="zh-Hans"' in page and f"共享“{path.split('/')[2]}”" in page
+    assert "已共享给 圈子“family”。" in page and "通过圈子“family”" in page
+    assert "Share with someone" not in page and "Everyone it reaches" not in page
+    bob = Browser(world, language="zh-CN").logged_in("bob")
+    page = html.unescape(bob.get("/invitations").text)
+    assert "等待你的回复" in page and "发给圈子“family”" in page and "Waiting for your answer" not in page
