@@ -157,13 +157,16 @@ ACTIONS = ("/invitations/accept", "/invitations/decline", "/invitations/remove",
 
 
 def test_each_person_sees_and_answers_only_their_own(world: Server) -> None:
-    """The invited (circle member), the owner, a collaborator, an outsider and anonymous, on the page and on
-    every action, with their own valid token and a form naming someone else's invitation."""
+    """The invited (circle member), the owner, a collaborator, a subscriber, an outsider and anonymous, on the
+    page and on every action, with their own valid token and a form naming someone else's invitation: each
+    answers only their own, carol's stays as it was."""
     alice = Browser(world).logged_in("alice")
     name = unique("家庭")
     path = own(alice, "alice", name)
     world.ok("invite", path.strip("/"), "--circle", "family", "--role", "subscriber", acting_as="alice")
     world.ok("share", "add", path.strip("/"), "--user", "dave", "--role", "collaborator")   # at once
+    world.ok("invite", path.strip("/"), "--user", "erin", "--role", "subscriber", acting_as="alice")
+    world.ok("invitation", "accept", path.strip("/"), acting_as="erin")
     carol = Browser(world).logged_in("carol")
     assert name in text_of(carol.get("/invitations").text)
     for person in ("alice", "frank"):   # the owner, an outsider: nothing of it
@@ -177,8 +180,13 @@ def test_each_person_sees_and_answers_only_their_own(world: Server) -> None:
         browser.get("/invitations")
         for action in ("/invitations/accept", "/invitations/decline", "/invitations/remove"):
             r = browser.post(action, {"collection": path, "user": "carol"})   # "user" is not read: one's own
-            assert r.status_code in (404, 409), (person, action, r.status_code)
-            assert f"'{person}' has no invitation" in html.unescape(r.text) or r.status_code == 409
+            assert r.status_code == 404, (person, action, r.status_code)
+            assert f"'{person}' has no invitation" in html.unescape(r.text)
+    erin = Browser(world).logged_in("erin")   # the subscriber: her own answers change, never carol's
+    erin.get("/invitations")
+    assert [erin.post(action, {"collection": path, "user": "carol"}).status_code
+            for action in ("/invitations/accept", "/invitations/decline", "/invitations/remove")] == [303, 409, 303]
+    assert "removed" in state_of(world, path, "erin")
     assert state_of(world, path, "carol") == before
     anonymous = Browser(world)
     r = anonymous.get("/invitations")

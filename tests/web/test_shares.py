@@ -229,8 +229,9 @@ def forms_for(path: str) -> dict[str, dict[str, str]]:
 
 
 def test_the_share_page_and_its_actions_are_the_owners_alone(world: Server) -> None:
-    """Owner 200/303; collaborator, subscriber, circle member and outsider 403 with their own valid token,
-    whatever collection the URL or form names; anonymous sent to the login form (page) or 403 (action)."""
+    """Owner 200/303; collaborator, subscriber, circle member, the manager of a circle it is shared with and
+    an outsider 403 with their own valid token, whatever collection the URL or form names; anonymous sent to
+    the login form (page) or 403 (action)."""
     alice = Browser(world).logged_in("alice")
     path = own(alice, "alice", unique("家庭"))
     world.ok("share", "add", path.strip("/"), "--user", "bob", "--role", "collaborator")   # the admin: at once
@@ -238,7 +239,10 @@ def test_the_share_page_and_its_actions_are_the_owners_alone(world: Server) -> N
     world.ok("invitation", "accept", path.strip("/"), acting_as="dave")
     world.ok("invite", path.strip("/"), "--circle", "family", "--role", "subscriber", acting_as="alice")
     world.ok("scope", "add", path.strip("/"), "--circle", "staff", acting_as="alice")
-    people = {"collaborator": "bob", "subscriber": "dave", "circle member": "carol", "outsider": "frank"}
+    world.ok("circle", "create", "chor", "--manager", "grace")
+    world.ok("invite", path.strip("/"), "--circle", "chor", "--role", "collaborator", acting_as="alice")
+    people = {"collaborator": "bob", "subscriber": "dave", "circle member": "carol", "circle manager": "grace",
+              "outsider": "frank"}
     others = {role: Browser(world).logged_in(name) for role, name in people.items()}
     anonymous = Browser(world)
     shares_before, scope_before = shares_json(world, path), scope_of(world, path)
@@ -251,7 +255,7 @@ def test_the_share_page_and_its_actions_are_the_owners_alone(world: Server) -> N
             assert r.status_code == 403, (role, asked, r.status_code)
             assert "may not change 'alice'" in html.unescape(r.text), role
             told = set(re.findall(r"\w+", main_of(r.text))) - {people[role]}
-            assert not {"bob", "dave", "carol", "family", "staff"} & told, (role, told)
+            assert not {"bob", "dave", "carol", "grace", "family", "staff", "chor"} & told, (role, told)
         browser.get("/")   # a fresh token of their own
         for action, data in forms_for(path).items():
             r = browser.post(action, data)
@@ -268,7 +272,7 @@ def test_the_share_page_and_its_actions_are_the_owners_alone(world: Server) -> N
     for action, data in forms_for(path).items():
         r = alice.post(action, data)
         assert r.status_code == 303, (action, r.status_code, r.text[:500])
-    assert {row["user"] for row in shares_json(world, path)} == {"bob", "dave", "frank"}   # family stopped
+    assert {row["user"] for row in shares_json(world, path)} == {"bob", "dave", "frank", "grace"}   # family stopped
     assert scope_of(world, path) == ["grace"]
 
 
