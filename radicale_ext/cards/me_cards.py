@@ -130,6 +130,15 @@ class Audience:
     selectors: tuple[Selector, ...]
 
 
+@dataclass(frozen=True)
+class CardExposure:
+    """A shared address book that keeps its owner's me card: what each person reading it sees of the
+    card (:data:`EVERYTHING`: all of it; ``()``: nothing of it)."""
+
+    me: MeCard
+    seen: tuple[tuple[str, tuple[Selector, ...]], ...]   # (person, fields), by person
+
+
 @lru_cache(maxsize=4096)
 def _selectors(fields: str) -> tuple[Selector, ...]:
     return parse_fields(fields)
@@ -393,16 +402,27 @@ class CardBook:
                       *, through: str = "this share") -> str | None:
         """What the owner is told when ``people`` can read ``collection`` (a share of it): what each of
         them sees of the me card it keeps, if it keeps one (docs/cards.md, "Through a share")."""
+        exposure = self.share_exposure(collection, people, circles_of)
+        if exposure is None:
+            return None
+        me = exposure.me
+        lines = [f"warning: {collection.strip('/')} keeps {me.href}, {me.owner}'s me card: the people of {through} "
+                 "see it only as its audiences allow (and only those who see all of it may change it):"]
+        for person, fields in exposure.seen:
+            seen = "all of it" if fields == EVERYTHING else fields_text(fields) if fields else "nothing of it"
+            lines.append(f"  {person} sees {seen}")
+        return "\n".join(lines)
+
+    def share_exposure(self, collection: str, people: Iterable[str],
+                       circles_of: Callable[[str], frozenset[str]]) -> CardExposure | None:
+        """What each of ``people`` sees of the me card ``collection`` keeps (:meth:`share_warning`, the web
+        page's share page); ``None`` when it keeps none or nobody but its owner reads it."""
         me = self.me_card_in(collection)
         if me is None:
             return None
-        lines = [f"warning: {collection.strip('/')} keeps {me.href}, {me.owner}'s me card: the people of {through} "
-                 "see it only as its audiences allow (and only those who see all of it may change it):"]
-        for person in sorted(set(people) - {me.owner}):
-            fields = self.fields_seen_by(person, circles_of(person), me.owner)
-            seen = "all of it" if fields == EVERYTHING else fields_text(fields) if fields else "nothing of it"
-            lines.append(f"  {person} sees {seen}")
-        return "\n".join(lines) if len(lines) > 1 else None
+        seen = tuple((person, self.fields_seen_by(person, circles_of(person), me.owner))
+                     for person in sorted(set(people) - {me.owner}))
+        return CardExposure(me, seen) if seen else None
 
     # -- changes ---------------------------------------------------------------------------
 

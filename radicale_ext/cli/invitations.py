@@ -19,6 +19,13 @@ def acting_person(args: argparse.Namespace, site: Site) -> str:
         if user is not None and user != args.acting_as:
             raise Forbidden(f"{args.acting_as!r} may act only for themselves, not for {user!r}")
         return args.acting_as
+    return person_named(args, site)
+
+
+def person_named(args: argparse.Namespace, site: Site) -> str:
+    """Whom the command is about: ``--user``, else the user of ``--as``.  Whether the one acting may act
+    for them is the core operation's rule (:mod:`radicale_ext.sharing.acting`), checked there."""
+    user = args.user or args.acting_as
     if user is None:
         raise ExtError("say for whom: --as USER (or, as the admin, --user USER)")
     names.user_name(user)
@@ -36,12 +43,12 @@ def invite(args: argparse.Namespace, site: Site) -> None:
 
 def invitation_list(args: argparse.Namespace, site: Site) -> None:
     """The invitations a person has, and their answers."""
-    user = acting_person(args, site)
+    user = person_named(args, site)
     rows = [{"collection": i.share.collection, "owner": i.share.owner, "role": i.share.role.value,
              "state": i.state.value, "via": "direct" if i.share.grantee.name == user else str(i.share.grantee),
              "summary": i.share.summary, "id": i.id,
              "path": f"/{user}/{site.shares.placed_mount(user, i.share.mount)}/"}
-            for i in site.invitations.incoming(user)]
+            for i in site.invitations.incoming(user, actor=args.acting_as)]
     out(args, rows, lambda r: f"{r['collection']} from {r['owner']}: {r['state']} ({r['role']}, via {r['via']})"
                               + (f": {r['summary']}" if r["summary"] else ""))
 
@@ -57,22 +64,22 @@ def invitation_status(args: argparse.Namespace, site: Site) -> None:
 
 
 def invitation_accept(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
-    grant = site.invitations.accept(user, names.collection_path(args.collection)[1])
+    user = person_named(args, site)
+    grant = site.invitations.accept(user, names.collection_path(args.collection)[1], actor=args.acting_as)
     print(f"{grant.collection} accepted; it is in {user}'s home as {grant.mount_path(user)} ({grant.role.value})")
 
 
 def invitation_decline(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
+    user = person_named(args, site)
     collection = names.collection_path(args.collection)[1]
-    site.invitations.decline(user, collection)
+    site.invitations.decline(user, collection, actor=args.acting_as)
     print(f"{collection} declined; its owner sees 'declined'")
 
 
 def invitation_remove(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
+    user = person_named(args, site)
     collection = names.collection_path(args.collection)[1]
-    site.invitations.remove_from_home(user, collection)
+    site.invitations.remove_from_home(user, collection, actor=args.acting_as)
     print(f"{collection} removed from {user}'s home (the owner's data is unchanged); "
           f"'radicale-ext invitation accept {collection.strip('/')}' brings it back")
 

@@ -8,7 +8,7 @@ from ..base import names
 from ..base.model import Grantee, GranteeKind
 from ..site import Site
 from ._common import Commands, out
-from .invitations import acting_person
+from .invitations import person_named
 
 
 def _member(args: argparse.Namespace) -> Grantee:
@@ -36,22 +36,22 @@ def scope_list(args: argparse.Namespace, site: Site) -> None:
 
 
 def subscribable(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
+    user = person_named(args, site)
     rows = [{"collection": s.collection, "owner": s.owner, "name": s.name, "subscribed": s.path is not None,
-             "path": s.path} for s in site.scopes.subscribable(user)]
+             "path": s.path} for s in site.scopes.subscribable(user, actor=args.acting_as)]
     out(args, rows, lambda r: f"{r['collection']} \"{r['name']}\" from {r['owner']}"
                               + (f": in your home at {r['path']}" if r["path"] else ""))
 
 
 def subscribe(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
-    grant = site.scopes.subscribe(user, args.collection)
+    user = person_named(args, site)
+    grant = site.scopes.subscribe(user, args.collection, actor=args.acting_as)
     print(f"{user} subscribed to {grant.collection}; it is in their home as {grant.mount_path(user)} (read-only)")
 
 
 def unsubscribe(args: argparse.Namespace, site: Site) -> None:
-    user = acting_person(args, site)
-    site.scopes.unsubscribe(user, args.collection)
+    user = person_named(args, site)
+    site.scopes.unsubscribe(user, args.collection, actor=args.acting_as)
     print(f"{user} no longer subscribes to {args.collection.strip('/')}")
 
 

@@ -35,9 +35,7 @@ def _basis(args: argparse.Namespace) -> ShareBasis | None:
 
 
 def people_of(site: Site, grantee: Grantee) -> list[str]:
-    if grantee.kind is GranteeKind.USER:
-        return [grantee.name]
-    return sorted(site.circles.get(grantee.name).members) if site.circles.exists(grantee.name) else []
+    return sorted(site.invitations.reached_by(grantee))
 
 
 def share_add(args: argparse.Namespace, site: Site) -> None:
@@ -67,11 +65,12 @@ def share_remove(args: argparse.Namespace, site: Site) -> None:
 
 def share_list(args: argparse.Namespace, site: Site) -> None:
     """Subscribers and collaborators of a collection, direct and through circles."""
+    shares = site.shares.listed(args.collection, actor=args.acting_as)
     _owner, collection = names.collection_path(args.collection)
-    if site.collection_tag(collection) is None and not site.shares.shares_of(collection):
+    if site.collection_tag(collection) is None and not shares:
         raise NotFound(f"no calendar or address book at {collection!r}")
     people: dict[str, dict] = {}
-    for share in site.shares.shares_of(collection):
+    for share in shares:
         if share.grantee.kind is GranteeKind.USER:
             members = [share.grantee.name]
             via = "direct"
@@ -95,7 +94,7 @@ def shared_with(args: argparse.Namespace, site: Site) -> None:
     user = names.user_name(args.user)
     if not site.user_exists(user):
         raise NotFound(f"no user named {user!r}")
-    grants = site.shares.grants_for(user, site.circles.circles_of(user))
+    grants = site.invitations.shared_with(user, actor=args.acting_as)
     rows = [{"collection": g.collection, "owner": g.owner, "role": g.role.value, "via": list(g.via),
              "path": g.mount_path(user)} for g in grants]
     out(args, rows, lambda r: f"{r['collection']} ({r['role']}, via {', '.join(r['via'])}) at {r['path']}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..base import names
@@ -31,6 +31,7 @@ from ..base.database import Database, Writer
 from ..base.errors import Conflict, ExtError, Forbidden, NotFound
 from ..base.model import Grant, Grantee, GranteeKind, Invitation, InvitationState, Role, Share, ShareBasis
 from . import addresses
+from .acting import ADMIN, as_owner, for_themselves
 from .circles import CircleBook
 from .notifications import NoticeBox, NoticeKind
 from .shares import Reach, ShareBook
@@ -60,6 +61,20 @@ _PRECEDENCE = list(Standing)  # a person reached by several shares stands where 
 
 
 @dataclass(frozen=True)
+class Route:
+    """One way a share reaches a person (the share names them, or a circle they are in), and where
+    they stand with that share."""
+
+    share: Share
+    standing: Standing
+
+    @property
+    def circle(self) -> str | None:
+        """The circle it reaches them through; ``None``: it names them (or they subscribed)."""
+        return self.share.grantee.name if self.share.grantee.kind is GranteeKind.CIRCLE else None
+
+
+@dataclass(frozen=True)
 class Person:
     """One person a collection is shared with, in the owner's view."""
 
@@ -68,6 +83,7 @@ class Person:
     standing: Standing
     via: tuple[str, ...]
     summary: str = ""
+    routes: tuple[Route, ...] = field(default=(), compare=False)   # each share reaching them, by via
 
 
 # the answers a person may give, and the states each may follow
@@ -116,8 +132,9 @@ class InvitationBook:
 
     # -- a person's invitations ------------------------------------------------
 
-    def incoming(self, user: str) -> list[Invitation]:
-        """Every invitation reaching ``user``, whatever its state."""
+    def incoming(self, user: str, *, actor: str | None = ADMIN) -> list[Invitation]:
+        """Every invitation reaching ``user``, whatever its state (``user`` or the admin)."""
+        for_themselves(user, actor)
         return [self._invitation(r) for r in self._shares.reaches(user, self._circles.circles_of(user))
                 if r.share.basis is ShareBasis.INVITATION]
 
@@ -125,18 +142,29 @@ class InvitationBook:
         """Invitations ``user`` has not answered and whose notice they kept."""
         return [i for i in self.incoming(user) if i.state is InvitationState.PENDING and not i.dismissed]
 
-    def accept(self, user: str, collection: str, *, invitation_id: str | None = None, summary: str = "") -> Grant:
+    def shared_with(self, user: str, *, actor: str | None = ADMIN) -> list[Grant]:
+        """What is in ``user``'s home from others (the shares that count for them), where it is there
+        (``user`` or the admin): 'shared-with', the web page's invitations page."""
+        for_themselves(user, actor)
+        return self._shares.grants_for(user, self._circles.circles_of(user))
+
+    def accept(self, user: str, collection: str, *, invitation_id: str | None = None, summary: str = "",
+               actor: str | None = ADMIN) -> Grant:
         """Take the collection in: it appears in ``user``'s home.  Returns their grant."""
+        for_themselves(user, actor)
         collection = self._decide(user, collection, InvitationState.ACCEPTED, invitation_id, summary)
         grant = self._shares.grant_on(user, self._circles.circles_of(user), collection)
         assert grant is not None
         return grant
 
-    def decline(self, user: str, collection: str, *, invitation_id: str | None = None, summary: str = "") -> None:
+    def decline(self, user: str, collection: str, *, invitation_id: str | None = None, summary: str = "",
+                actor: str | None = ADMIN) -> None:
+        for_themselves(user, actor)
         self._decide(user, collection, InvitationState.DECLINED, invitation_id, summary)
 
-    def remove_from_home(self, user: str, collection: str) -> None:
+    def remove_from_home(self, user: str, collection: str, *, actor: str | None = ADMIN) -> None:
         """Take an accepted collection out of ``user``'s home; the owner's data stays as it is."""
+        for_themselves(user, actor)
         self._decide(user, collection, InvitationState.REMOVED, None, "")
 
     def dismiss(self, user: str, invitation_id: str) -> bool:
@@ -174,8 +202,7 @@ class InvitationBook:
     def people(self, collection: str, *, actor: str | None = None) -> list[Person]:
         """Everyone ``collection`` is shared with, and where each stands (owner or admin only)."""
         owner, collection = names.collection_path(collection)
-        if actor is not None and actor != owner:
-            raise Forbidden(f"only {owner!r} (the owner) may see who a collection is shared with")
+        as_owner(owner, actor, "see who a collection is shared with")
         return self.people_of_shares(self._shares.shares_of(collection))
 
     def people_of_shares(self, shares: Iterable[Share]) -> list[Person]:
@@ -200,7 +227,9 @@ class InvitationBook:
             role = max((share.role for share in counting), key=lambda r: r.rank)
             people.append(Person(user=user, role=role, standing=standing,
                                  via=tuple(sorted(f"{_via(share)} ({s.value})" for share, s in entries)),
-                                 summary=next((share.summary for share, _s in entries if share.summary), "")))
+                                 summary=next((share.summary for share, _s in entries if share.summary), ""),
+                                 routes=tuple(sorted((Route(share, s) for share, s in entries),
+                                                     key=lambda r: _via(r.share)))))
         return people
 
     # -- the owner's changes, with the notices they send -------------------------
@@ -275,11 +304,14 @@ class InvitationBook:
     def _reaching(self, user: str, collection: str) -> list[Reach]:
         return self._shares.reaches(user, self._circles.circles_of(user), collection=collection)
 
+    def reached_by(self, grantee: Grantee) -> frozenset[str]:
+        """The people a share with ``grantee`` reaches: the user it names, or the circle's members now."""
+        if grantee.kind is GranteeKind.USER:
+            return frozenset({grantee.name})
+        return self._circles.get(grantee.name).members if self._circles.exists(grantee.name) else frozenset()
+
     def _members(self, share: Share) -> frozenset[str]:
-        if share.grantee.kind is GranteeKind.USER:
-            return frozenset({share.grantee.name})
-        return self._circles.get(share.grantee.name).members if self._circles.exists(share.grantee.name) \
-            else frozenset()
+        return self.reached_by(share.grantee)
 
     def _tell(self, w: Writer, share: Share, status: str, *, accepted_only: bool) -> None:
         """Inside ``w``: an invite-notification about ``share`` to each person its invitations reach."""

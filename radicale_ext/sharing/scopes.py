@@ -24,6 +24,7 @@ from ..base import names
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, NotFound
 from ..base.model import Grant, Grantee, GranteeKind, InvitationState, ShareBasis
+from .acting import ADMIN, for_themselves
 from .circles import CircleBook
 from .shares import ShareBook
 
@@ -40,6 +41,7 @@ class Subscribable:
     owner: str
     name: str                 # its display name
     path: str | None          # where it is in the person's home, once subscribed (or otherwise shared)
+    subscribed: bool = False  # in their home through their own subscription (they may unsubscribe)
 
 
 class ScopeBook:
@@ -94,26 +96,31 @@ class ScopeBook:
             f" OR (kind = 'circle' AND member IN ({marks}))) LIMIT 1",
             (collection, user, *sorted(circles))) is not None
 
-    def subscribable(self, user: str) -> list[Subscribable]:
-        """Every collection ``user`` may subscribe to (other people's), and whether they have it."""
+    def subscribable(self, user: str, *, actor: str | None = ADMIN) -> list[Subscribable]:
+        """Every collection ``user`` may subscribe to (other people's), and whether they have it
+        (``user`` or the admin)."""
+        for_themselves(user, actor)
         circles = self._circles.circles_of(user)
         marks = ",".join("?" * len(circles)) or "NULL"
         rows = self._db.read(
             "SELECT DISTINCT collection, owner FROM scope_members WHERE owner != ? AND ((kind = 'user' AND member = ?)"
             f" OR (kind = 'circle' AND member IN ({marks}))) ORDER BY collection",
             (user, user, *sorted(circles)))
-        held = {g.collection: g.mount_path(user) for g in self._shares.grants_for(user, circles)}
-        return [Subscribable(collection=c, owner=o, path=held.get(c),
+        held = {g.collection: g for g in self._shares.grants_for(user, circles)}
+        return [Subscribable(collection=c, owner=o, path=held[c].mount_path(user) if c in held else None,
+                             subscribed=c in held and "subscription" in held[c].via,
                              name=self._display_name(c) or c.strip("/").split("/")[1])
                 for c, o in rows if self._collection_tag(c) is not None]
 
-    def subscribe(self, user: str, collection: str) -> Grant:
-        """Subscribe ``user`` (read-only), without the owner's action, if they are in scope.
+    def subscribe(self, user: str, collection: str, *, actor: str | None = ADMIN) -> Grant:
+        """Subscribe ``user`` (read-only), without the owner's action, if they are in scope (``user``
+        or the admin).
 
         Raises :class:`NotInScope`, with the same sentence whether or not the
         collection exists.
         """
         names.user_name(user)
+        for_themselves(user, actor)
         owner, collection = names.collection_path(collection)
         if owner == user:
             raise Conflict(f"{collection} is {user}'s own")
@@ -134,7 +141,8 @@ class ScopeBook:
         assert grant is not None
         return grant
 
-    def unsubscribe(self, user: str, collection: str) -> None:
+    def unsubscribe(self, user: str, collection: str, *, actor: str | None = ADMIN) -> None:
+        for_themselves(user, actor)
         _owner, collection = names.collection_path(collection)
         if not self._shares.remove_subscription(collection, user):
             raise NotFound(f"{user!r} has no subscription to {collection}")

@@ -33,6 +33,7 @@ from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.model import Grant, Grantee, GranteeKind, InvitationState, Role, Share, ShareBasis
 from . import mounts
+from .acting import as_owner
 
 # What decides whether a share counts, beside the foundation's ``shares`` table:
 # its terms (basis, summary, the key of its invitations' ids), each person's answer
@@ -267,6 +268,13 @@ class ShareBook:
                              (owner,))
         return [_share(r) for r in rows]
 
+    def listed(self, collection: str, *, actor: str | None) -> list[Share]:
+        """The shares of ``collection`` (users first, then circles), for its owner or the admin:
+        'share list' and the web page's share page."""
+        owner, collection = names.collection_path(collection)
+        as_owner(owner, actor, "see who a collection is shared with")
+        return self.shares_of(collection)
+
     def share_with_key(self, key: str) -> Share | None:
         row = self._db.read_one(f"{_SHARES} WHERE t.key = ?", (key,))
         return _share(row) if row else None
@@ -288,8 +296,7 @@ class ShareBook:
         basis = basis or (ShareBasis.AT_ONCE if actor is None else ShareBasis.INVITATION)
         if basis is ShareBasis.SUBSCRIPTION:
             raise InvalidName("a subscription is made by the subscriber ('radicale-ext subscribe')")
-        if basis is ShareBasis.AT_ONCE and actor is not None and not (
-                grantee.kind is GranteeKind.CIRCLE and self._admin_circle(grantee.name)):
+        if basis is ShareBasis.AT_ONCE and not self.may_share_at_once(grantee, actor):
             raise Forbidden("only the admin may share at once, except with a circle of the admin's groups file; "
                             "drop --at-once to send invitations")
         if self._collection_tag(collection) is None:
@@ -302,6 +309,11 @@ class ShareBook:
                 raise Conflict(f"{collection} is already shared with {grantee}; {hint}")
             share_id = self._insert(w, owner, collection, grantee, role, basis, summary)
         return self._by_id(share_id)
+
+    def may_share_at_once(self, grantee: Grantee, actor: str | None) -> bool:
+        """Whether ``actor`` may share with ``grantee`` at once (without invitations): the admin always,
+        an owner only with a circle of the admin's groups file (the admin vouches for its members)."""
+        return actor is None or (grantee.kind is GranteeKind.CIRCLE and self._admin_circle(grantee.name))
 
     def subscribe(self, collection: str, user: str) -> Share:
         """Record ``user``'s own subscription (read-only); the caller checks the scope."""

@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from ..base.errors import ExtError
 from ..homes.home import CollectionWriter, Homes
 from ..notices.preferences import Preferences
+from ..sharing.people_finder import PeopleFinder
 from ..site import Site
 from .context import FORM_COOKIE, LANGUAGE_COOKIE, LEADS, SESSION_COOKIE, PageContext
 from .http import Cookie, Request, Response
@@ -36,7 +37,7 @@ from .routes import ROUTES
 from .sessions import FILE_NAME, SessionBook, SessionRules
 
 # modules of pages/, imported for their routes; each may name its entry of the menu (NAV_ENTRY)
-PAGES: tuple[str, ...] = ("account", "calendars")
+PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations")
 NAV: list[tuple[str, str]] = []   # (path, words) of the menu
 for _name in PAGES:
     _module = importlib.import_module(f"{__package__}.pages.{_name}")
@@ -69,6 +70,7 @@ class WebPage:
         self.homes = Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
                            shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
         self.preferences = Preferences(site.db)
+        self.finder = PeopleFinder(site.circles, site.users.users if site.users is not None else frozenset)
         path = sessions_path or os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)),
                                              FILE_NAME)
         stamp = site.users.password_stamp if site.users is not None else (lambda _user: "")

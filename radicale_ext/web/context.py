@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..homes.home import Homes
+from ..sharing.people_finder import PeopleFinder
 from ..site import Site
 from . import templates
 from .http import PREFIX, Cookie, Request, Response, redirect
@@ -19,6 +20,7 @@ class Services(Protocol):
 
     site: Site
     homes: Homes
+    finder: PeopleFinder
     sessions: SessionBook
     login: LoginGuard
     nav: tuple[tuple[str, str], ...]

@@ -1,8 +1,9 @@
 """Requests and answers of the page, without a web framework: what the server's handler hands in
 and gets back, the cookies, and the headers every answer carries.
 
-Security headers (docs/web.md): a Content-Security-Policy that allows scripts, styles and images
-from the page's own prefix only (no inline script), ``X-Frame-Options: DENY`` and
+Security headers (docs/web.md): a Content-Security-Policy that allows scripts, styles, images and
+scripts' requests (the share page's search) from the page's own server only (no inline script),
+``X-Frame-Options: DENY`` and
 ``frame-ancestors 'none'`` (no framing, RFC 7034), ``Referrer-Policy: no-referrer``,
 ``X-Content-Type-Options: nosniff``; pages are never cached (``Cache-Control: no-store``).
 """
@@ -22,7 +23,7 @@ MAX_FORM_FIELDS = 100
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
