@@ -10,6 +10,7 @@ the circles the person manages or is in (:meth:`CircleBook.visible_to`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ...base.errors import ExtError
 from ...base.model import Circle, CircleOrigin
@@ -20,10 +21,10 @@ from ..routes import action, page
 
 NAV_ENTRY = ("/circles", N_("Circles"))
 DONE = {"created": N_("Created the circle “%(name)s”."),
-        "added": N_("Added to “%(name)s”."),
-        "removed": N_("Removed from “%(name)s”."),
-        "manager-added": N_("“%(name)s” has a new manager."),
-        "manager-removed": N_("“%(name)s” has one manager fewer."),
+        "added": N_("Added %(who)s to “%(name)s”."),
+        "removed": N_("Removed %(who)s from “%(name)s”."),
+        "manager-added": N_("%(who)s now manages “%(name)s”."),
+        "manager-removed": N_("%(who)s no longer manages “%(name)s”."),
         "deleted": N_("Deleted the circle “%(name)s”.")}
 
 
@@ -34,10 +35,12 @@ def _listing(ctx: PageContext, status: int = 200, *, problem: ExtError | None = 
     return ctx.render("circles.html", status, managed=[c for c in mine if ctx.user in c.managers],
                       member_of=[c for c in mine if ctx.user not in c.managers], problem=problem,
                       entered=entered or {}, done=DONE.get(done, ""), done_name=ctx.request.arg("name"),
+                      done_who=ctx.request.arg("who"),
                       from_file=CircleOrigin.GROUPS_FILE)
 
 
-def _answer(ctx: PageContext, change, done: str, circle: str) -> Response:
+def _answer(ctx: PageContext, change: Callable[[dict[str, str]], object], done: str, circle: str,
+            who: str = "") -> Response:
     """Run ``change``; a refusal (403) is shown on its own page, any other problem with the form again."""
     form = ctx.request.form()
     try:
@@ -46,7 +49,7 @@ def _answer(ctx: PageContext, change, done: str, circle: str) -> Response:
         if e.status == 403:
             raise
         return _listing(ctx, e.status, problem=e, entered=form)
-    return ctx.redirect("/circles", done=done, name=circle)
+    return ctx.redirect("/circles", done=done, name=circle, who=who)
 
 
 def _people(text: str) -> list[str]:
@@ -75,7 +78,7 @@ def add_members(ctx: PageContext) -> Response:
         if not people:
             raise ExtError("type at least one user name")
         ctx.web.site.circles.add_members(f.get("circle", ""), people, actor=ctx.user)
-    return _answer(ctx, change, "added", form.get("circle", ""))
+    return _answer(ctx, change, "added", form.get("circle", ""), " ".join(_people(form.get("users", ""))))
 
 
 @action("/circles/members/remove")
@@ -83,7 +86,7 @@ def remove_member(ctx: PageContext) -> Response:
     form = ctx.request.form()
     return _answer(ctx, lambda f: ctx.web.site.circles.remove_members(f.get("circle", ""), [f.get("user", "")],
                                                                       actor=ctx.user),
-                   "removed", form.get("circle", ""))
+                   "removed", form.get("circle", ""), form.get("user", ""))
 
 
 @action("/circles/managers/add")
@@ -91,7 +94,7 @@ def add_manager(ctx: PageContext) -> Response:
     form = ctx.request.form()
     return _answer(ctx, lambda f: ctx.web.site.circles.add_manager(f.get("circle", ""), f.get("user", ""),
                                                                    actor=ctx.user),
-                   "manager-added", form.get("circle", ""))
+                   "manager-added", form.get("circle", ""), form.get("user", ""))
 
 
 @action("/circles/managers/remove")
@@ -99,7 +102,7 @@ def remove_manager(ctx: PageContext) -> Response:
     form = ctx.request.form()
     return _answer(ctx, lambda f: ctx.web.site.circles.remove_manager(f.get("circle", ""), f.get("user", ""),
                                                                       actor=ctx.user),
-                   "manager-removed", form.get("circle", ""))
+                   "manager-removed", form.get("circle", ""), form.get("user", ""))
 
 
 @page("/circles/delete")
