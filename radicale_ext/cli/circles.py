@@ -44,13 +44,14 @@ def _circle_row(c: Circle) -> dict:
 
 
 def circle_list(args: argparse.Namespace, site: Site) -> None:
-    out(args, [_circle_row(c) for c in site.circles.list()],
+    """Every circle; with --as, those the person manages or is in."""
+    out(args, [_circle_row(c) for c in site.circles.visible_to(args.acting_as)],
          lambda r: f"{r['circle']} ({r['origin']}): members {' '.join(r['members']) or '-'}; "
                    f"managers {' '.join(r['managers']) or '-'}")
 
 
 def circle_show(args: argparse.Namespace, site: Site) -> None:
-    circle_list_one = [_circle_row(site.circles.get(args.name))]
+    circle_list_one = [_circle_row(site.circles.show(args.name, actor=args.acting_as))]
     out(args, circle_list_one,
          lambda r: f"{r['circle']} ({r['origin']})\n  members:  {' '.join(r['members']) or '-'}\n"
                    f"  managers: {' '.join(r['managers']) or '-'}")
@@ -70,5 +71,6 @@ def register(commands: Commands) -> None:
     c.add_argument("change", choices=["add", "remove"])
     c.add_argument("name")
     c.add_argument("user")
-    circles.command("list", "list circles", circle_list)
-    circles.command("show", "members and managers of a circle", circle_show).add_argument("name")
+    circles.command("list", "list circles (with --as: those you manage or are in)", circle_list)
+    circles.command("show", "members and managers of a circle (with --as: one you manage or are in)",
+                    circle_show).add_argument("name")

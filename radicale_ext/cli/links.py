@@ -60,6 +60,7 @@ def _describe(link: Link) -> str:
 
 def link_create(args: argparse.Namespace, site: Site) -> None:
     links = site.links
+    links.require_may_create(args.collection, args.acting_as)   # before saying whether it exists
     target = links.target(args.collection, event=args.event, card=args.card)
     expires_at = parse_expiry(args.expires, links.clock()) if args.expires else None
     url = base_url(args)  # checked before anything is stored

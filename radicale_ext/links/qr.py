@@ -1,10 +1,12 @@
-"""QR codes of link addresses, with segno (ISO/IEC 18004), as SVG, PNG or terminal text."""
+"""QR codes of link addresses, with segno (ISO/IEC 18004), as SVG, PNG, terminal text, or the
+drawing a page puts inline in its own ``<svg>`` (:func:`drawing`)."""
 
 from __future__ import annotations
 
 import enum
 import io
 import sys
+from dataclasses import dataclass
 from typing import TextIO
 
 import segno
@@ -45,6 +47,34 @@ def image(text: str, kind: ImageKind, *, scale: int = DEFAULT_SCALE) -> bytes:
     else:
         _code(text).save(out, kind="png", scale=scale)
     return out.getvalue()
+
+
+QUIET_ZONE = 4   # modules of light border a scanner needs around the code (ISO/IEC 18004, section 6.3.8)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """The QR code of a text as one SVG path: a page writes it into an ``<svg viewBox="0 0 size size">``
+    of its own, so nothing but numbers and path letters comes from here."""
+
+    size: int    # modules across, the quiet zone included
+    path: str    # SVG path data: one filled 1-module-high rectangle per run of dark modules, 1 unit a module
+
+
+def drawing(text: str) -> Drawing:
+    rows = list(_code(text).matrix_iter(scale=1, border=QUIET_ZONE))
+    runs = []
+    for y, row in enumerate(rows):
+        x = 0
+        while x < len(row):
+            if not row[x]:
+                x += 1
+                continue
+            start = x
+            while x < len(row) and row[x]:
+                x += 1
+            runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
+    return Drawing(len(rows), "".join(runs))
 
 
 def terminal(text: str, out: TextIO | None = None) -> None:

@@ -6,26 +6,30 @@ keeps the link's id and the hash of its secret, never the secret itself, so
 a copy of the database opens no link.  Rows are never deleted (a revoked
 link stays revoked), so no later link reuses an id.
 
-Links only ever read: nothing here writes to a collection.  Who may create
-and revoke them: the owner, the admin (the CLI without ``--as``), and the
-collection's collaborators when the owner allows it
-(:meth:`LinkBook.allow_collaborators`).
+Links only ever read: nothing here writes to a collection, and every view
+gives whoever holds the address a subscriber's role (:attr:`LinkView.role`,
+what the page's writable-link warning asks).  Who may create and revoke them:
+the owner, the admin (the CLI without ``--as``), and the collection's
+collaborators when the owner allows it (:meth:`LinkBook.allow_collaborators`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..base import layout, names
+from ..base.content_lines import unescape_text
 from ..base.database import Database
 from ..base.errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name, find_item
-from ..base.model import Role
+from ..base.model import Grant, Role
+from ..base.summary import summarize
 from ..sharing.shares import ShareBook
 from .tokens import PATH_PREFIX, new_id, new_secret, secret_hash, secret_matches, webcal
 
@@ -76,6 +80,17 @@ class LinkView(enum.Enum):
     FULL = "full"
     FREE_BUSY = "free-busy"        # calendars only: when, never what, where or with whom
 
+    @property
+    def role(self) -> Role:
+        """What whoever holds a link of this view may do, in sharing's words: read (a subscriber)
+        or also write (a collaborator).  Every view reads only today; the reader refuses writes."""
+        return VIEW_ROLES[self]
+
+
+# the role each view gives the holder of the address; a view that wrote would be Role.COLLABORATOR,
+# and the page warns about every such link (docs/web.md, "Links")
+VIEW_ROLES: dict[LinkView, Role] = {LinkView.FULL: Role.SUBSCRIBER, LinkView.FREE_BUSY: Role.SUBSCRIBER}
+
 
 class LinkState(enum.Enum):
     ACTIVE = "active"
@@ -114,6 +129,15 @@ class Link:
     last_used_at: float | None
     use_count: int
 
+    @property
+    def role(self) -> Role:
+        return self.view.role
+
+    @property
+    def writable(self) -> bool:
+        """Whoever holds the address may change what it points at."""
+        return self.role is Role.COLLABORATOR
+
     def state(self, now: float) -> LinkState:
         if self.revoked_at is not None:
             return LinkState.REVOKED
@@ -143,6 +167,21 @@ class NewLink:
         return webcal(self.url(base_url))
 
 
+@dataclass(frozen=True)
+class LinkableItem:
+    """An event or card a link may point at, named as people read it."""
+
+    href: str                      # its file name in the collection, "dinner.ics"
+    name: str                      # its SUMMARY or FN ("" when it has none)
+    starts: str = ""               # an event's DTSTART as stored ("20260105T180000"), else ""
+
+    @property
+    def day(self) -> str:
+        """The day an event starts, ``2026-01-05`` (``""`` for cards or an unreadable start)."""
+        digits = self.starts[:8]
+        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}" if len(digits) == 8 and digits.isdigit() else ""
+
+
 _COLUMNS = ("id, kind, owner, collection, item, view, audience, label, created_by, created_at, expires_at, "
             "revoked_at, last_used_at, use_count")
 
@@ -166,8 +205,10 @@ class LinkBook:
 
     # -- targets --------------------------------------------------------------
 
-    def target(self, collection: str, *, event: str | None = None, card: str | None = None) -> LinkTarget:
-        """What ``OWNER/COLLECTION`` (and ``event`` or ``card``, a file name or UID) names.
+    def target(self, collection: str, *, event: str | None = None, card: str | None = None,
+               item: str | None = None) -> LinkTarget:
+        """What ``OWNER/COLLECTION`` (and ``event`` or ``card``, a file name or UID) names; ``item``
+        is an event of a calendar or a card of an address book, whichever the collection holds.
 
         Raises :class:`NotFound` when it does not exist, :class:`InvalidName`
         when the event is looked for in an address book or the card in a calendar.
@@ -176,6 +217,8 @@ class LinkBook:
         tag = layout.collection_tag(self._collections_folder, path)
         if tag is None:
             raise NotFound(f"no calendar or address book at {path}")
+        if item is not None and event is None and card is None:
+            event, card = (item, None) if tag == "VCALENDAR" else (None, item)
         if tag == "VCALENDAR":
             if card is not None:
                 raise InvalidName(f"{path} is a calendar; link one of its events with --event")
@@ -256,6 +299,44 @@ class LinkBook:
         rows = self._db.read(f"SELECT {_COLUMNS} FROM links ORDER BY created_at DESC, id")
         return [_link(r) for r in rows]
 
+    def may_create(self, collection: str, actor: str | None) -> bool:
+        """Whether ``actor`` may create links to ``OWNER/COLLECTION`` (whether or not it exists)."""
+        owner, path = names.collection_path(collection)
+        return actor is None or actor == owner or self._may_link_as_collaborator(actor, path)
+
+    def require_may_create(self, collection: str, actor: str | None) -> None:
+        """:class:`Forbidden` unless ``actor`` may create links to ``OWNER/COLLECTION``; asked before
+        anything says whether it exists, so an outsider learns nothing of another's collections."""
+        owner, path = names.collection_path(collection)
+        self._require_may_create(LinkTarget(LinkKind.CALENDAR, owner, path), actor)
+
+    def shared_linkable(self, actor: str) -> list[Grant]:
+        """Others' collections ``actor`` may create links to: those they collaborate on whose owner
+        allows collaborators' links."""
+        grants = self._shares.grants_for(actor, self._circles_of(actor))
+        return [g for g in grants if g.role is Role.COLLABORATOR and self.collaborators_may_link(g.collection)]
+
+    def items(self, collection: str, *, actor: str | None) -> list[LinkableItem]:
+        """The events or cards of ``OWNER/COLLECTION`` a link may point at, by name, for someone who
+        may create links to it (:class:`Forbidden` first, then :class:`NotFound`)."""
+        self.require_may_create(collection, actor)
+        _owner, path = names.collection_path(collection)
+        tag = layout.collection_tag(self._collections_folder, path)
+        if tag is None:
+            raise NotFound(f"no calendar or address book at {path}")
+        folder = layout.collection_folder(self._collections_folder, path)
+        with os.scandir(folder) as entries:   # Radicale's items: the files whose names do not start with "."
+            names_found = [e.name for e in entries if not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
+        found = [item for item in (_read_item(folder, name, tag) for name in names_found) if item is not None]
+        return sorted(found, key=lambda i: (i.starts, (i.name or i.href).casefold(), i.href))
+
+    def item_of(self, target: LinkTarget) -> LinkableItem | None:
+        """The event or card a link points at, with its name; ``None`` for a whole collection or an item gone."""
+        if target.item is None:
+            return None
+        tag = "VCALENDAR" if target.kind is LinkKind.EVENT else "VADDRESSBOOK"
+        return _read_item(layout.collection_folder(self._collections_folder, target.collection), target.item, tag)
+
     def revoke(self, link_id: str, *, actor: str | None = None) -> Link:
         """Revoke a link for good: from the next request on, its address answers 404."""
         link = self.get(link_id)
@@ -333,6 +414,18 @@ class LinkBook:
                         f"'radicale-ext link allow-collaborators {target.owner}/{target.collection.split('/')[2]} on'")
 
 
+def _read_item(folder: str, href: str, tag: str) -> LinkableItem | None:
+    """An event's SUMMARY and start, or a card's FN, read with the cheap line scan of :mod:`..base.summary`."""
+    try:
+        with open(os.path.join(folder, href), encoding="utf-8", errors="replace") as f:
+            fields = summarize(f.read())
+    except OSError:
+        return None
+    if tag == "VCALENDAR":
+        return LinkableItem(href, unescape_text(fields.get("SUMMARY", "")), fields.get("DTSTART", ""))
+    return LinkableItem(href, unescape_text(fields.get("FN", "")))
+
+
 def _checked_label(label: str) -> str:
     label = label.strip()
     if len(label) > MAX_LABEL_LENGTH:
@@ -348,12 +441,13 @@ _DURATION = re.compile(r"(?P<n>\d{1,6})\s*(?P<unit>m|min|h|d|w)")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_expiry(text: str, now: float) -> float:
+def parse_expiry(text: str, now: float, zone: dt.tzinfo | None = None) -> float:
     """When a link given ``--expires TEXT`` stops working, as a Unix time.
 
     ``30d``, ``12h``, ``2w``, ``90m``: that long from now.  ``2026-12-31``:
-    at the end of that day, server time.  ``2026-12-31T18:00`` (server time)
-    or with an offset (``...+01:00``, ``...Z``): at that moment.
+    at the end of that day, in ``zone`` (default: server time).
+    ``2026-12-31T18:00`` (in ``zone``) or with an offset (``...+01:00``,
+    ``...Z``): at that moment.
     """
     text = text.strip()
     duration = _DURATION.fullmatch(text.lower())
@@ -363,11 +457,11 @@ def parse_expiry(text: str, now: float) -> float:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-            return end.astimezone().timestamp()
+            return (end.replace(tzinfo=zone) if zone else end.astimezone()).timestamp()
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ExtError(f"cannot read the expiry {names.shown(text)}: use a duration such as 30d, 12h or 2w, "
                        "a date such as 2026-12-31, or a date and time such as 2026-12-31T18:00") from None
     if moment.tzinfo is None:
-        moment = moment.astimezone()
+        moment = moment.replace(tzinfo=zone) if zone else moment.astimezone()
     return moment.timestamp()

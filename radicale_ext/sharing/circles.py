@@ -71,6 +71,32 @@ class CircleBook:
         db_names = {r[0] for r in self._db.read("SELECT name FROM circles")}
         return [self.get(n) for n in sorted(db_names | set(self._file.circles()))]
 
+    # -- reading as a person: only circles they are in or manage ------------------
+
+    def visible_to(self, actor: str | None) -> list[Circle]:
+        """The circles ``actor`` manages or belongs to, by name (the admin: every circle).
+
+        Nobody else's circles: who is in a circle is for its members and managers to know.
+        """
+        if actor is ADMIN:
+            return self.list()
+        managed = {r[0] for r in self._db.read("SELECT circle FROM circle_managers WHERE user = ?", (actor,))}
+        return [circle for circle in (self._found(n) for n in sorted(self.circles_of(actor) | managed))
+                if circle is not None and (actor in circle.members or actor in circle.managers)]
+
+    def show(self, name: str, *, actor: str | None) -> Circle:
+        """One circle with its members and managers, for its members, its managers and the admin."""
+        circle = self.get(name)
+        if actor is not ADMIN and actor not in circle.members and actor not in circle.managers:
+            raise Forbidden(f"{actor!r} is neither a member nor a manager of circle {name!r}")
+        return circle
+
+    def _found(self, name: str) -> Circle | None:
+        try:
+            return self.get(name)
+        except NotFound:
+            return None
+
     # -- changing: each checks and writes inside one transaction ----------------
 
     def create(self, name: str, managers: list[str], *, actor: str | None = ADMIN) -> Circle:
@@ -173,6 +199,11 @@ class CircleBook:
         w.execute("DELETE FROM circle_managers WHERE user = ?", (user,))
 
     # -- checks ---------------------------------------------------------------
+
+    def changeable(self, name: str, *, actor: str | None) -> Circle:
+        """The circle, when ``actor`` may change its members or delete it: one of its managers (or the
+        admin), and it is kept in the database; else :class:`Forbidden` saying why."""
+        return self._changeable(name, actor)
 
     def _changeable(self, name: str, actor: str | None) -> Circle:
         circle = self.get(name)

@@ -33,11 +33,12 @@ from .context import FORM_COOKIE, LANGUAGE_COOKIE, LEADS, SESSION_COOKIE, PageCo
 from .http import Cookie, Request, Response
 from .i18n import N_, Speaker, chosen
 from .login import LoginGuard, LoginRules, PasswordCheck
+from .once import ShownOnce
 from .routes import ROUTES
 from .sessions import FILE_NAME, SessionBook, SessionRules
 
 # modules of pages/, imported for their routes; each may name its entry of the menu (NAV_ENTRY)
-PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations")
+PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations", "circles", "links")
 NAV: list[tuple[str, str]] = []   # (path, words) of the menu
 for _name in PAGES:
     _module = importlib.import_module(f"{__package__}.pages.{_name}")
@@ -78,6 +79,7 @@ class WebPage:
         self.sessions = SessionBook(path, user_exists=site.user_exists, password_stamp=stamp,
                                     rules=session_rules or SessionRules(), **extra)
         self.login = LoginGuard(check_password, login_rules or LoginRules())
+        self.new_links = ShownOnce()   # a new link's address, until the page that shows it once
         self.nav = tuple(NAV)
 
     def handle(self, request: Request) -> Response:

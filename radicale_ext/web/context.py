@@ -12,6 +12,7 @@ from . import templates
 from .http import PREFIX, Cookie, Request, Response, redirect
 from .i18n import LANGUAGES, N_, Speaker
 from .login import LoginGuard
+from .once import ShownOnce
 from .sessions import Session, SessionBook
 
 
@@ -23,6 +24,7 @@ class Services(Protocol):
     finder: PeopleFinder
     sessions: SessionBook
     login: LoginGuard
+    new_links: ShownOnce
     nav: tuple[tuple[str, str], ...]
 
 # the page's own cookies (docs/web.md)

@@ -51,6 +51,7 @@ class Request:
     body: bytes = b""
     address: str = ""            # the client's network address
     secure: bool = False         # it came over TLS (or from a trusted proxy that says so)
+    links_base_url: str = ""     # where share links' addresses start: [sharing] links_base_url, else this server
 
     @classmethod
     def parse_cookies(cls, header: str) -> dict[str, str]:

@@ -273,3 +273,18 @@ def test_a_database_circle_hides_a_groups_file_circle_of_the_same_name(
     assert can_read(server, member, manager, calendar)
     assert not can_read(server, outsider, manager, calendar)
     assert server.ok("shared-with", outsider) == ""
+
+
+def test_with_as_a_person_lists_and_shows_only_circles_they_manage_or_are_in(
+        server: Server, circle: tuple[str, str, str, str]) -> None:
+    """What the web page's circles show: nobody else's circle, its members or managers."""
+    name, manager, member, outsider = circle
+    for who in (manager, member):
+        assert name in {row["circle"] for row in json.loads(server.ok("--json", "circle", "list", acting_as=who))}
+        assert json.loads(server.ok("--json", "circle", "show", name, acting_as=who))[0]["members"] == sorted(
+            [manager, member])
+    assert name not in {row["circle"] for row in json.loads(server.ok("--json", "circle", "list",
+                                                                      acting_as=outsider))}
+    one_line_error(server.cli("circle", "show", name, acting_as=outsider),
+                   f"{outsider!r} is neither a member nor a manager of circle {name!r}")
+    assert name in {row["circle"] for row in json.loads(server.ok("--json", "circle", "list"))}  # the admin: all

@@ -125,7 +125,7 @@ def _response(reply: Reply) -> types.WSGIResponse:
     return reply.status, reply.headers, reply.body, None
 
 
-def _base_url(app: Application, environ: types.WSGIEnviron, base_prefix: str) -> str:
+def links_base_url(app: Application, environ: types.WSGIEnviron, base_prefix: str) -> str:
     with contextlib.suppress(KeyError):
         configured = app.configuration.get("sharing", "links_base_url")
         if configured:
@@ -158,7 +158,7 @@ def read_link(app: Application, environ: types.WSGIEnviron, base_prefix: str, pa
         except (ExtError, ValueError) as e:
             return _response(error_reply(e if isinstance(e, ExtError) else ExtError("scale must be a number")))
         return _response(_reader(app).qr_code(
-            path, actor=user, address=address, base_url=_base_url(app, environ, base_prefix), kind=kind,
+            path, actor=user, address=address, base_url=links_base_url(app, environ, base_prefix), kind=kind,
             scale=scale, as_webcal=query.get("webcal", ["0"])[0] in ("1", "true", "yes")))
     return _response(_reader(app).read(
         path, address=address, source=RadicaleContent(app._storage),

@@ -32,6 +32,7 @@ from radicale_ext.web.http import MAX_FORM_BYTES, PREFIX, Request, is_page_path
 
 from .._site import site_for
 from ..routes import route
+from .links import links_base_url
 
 ALLOWED = "GET, HEAD, POST"
 _OTHER_METHODS = ("PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "OPTIONS")
@@ -128,7 +129,8 @@ def serve_page(app: Application, environ: types.WSGIEnviron, base_prefix: str, p
         cookies=Request.parse_cookies(environ.get("HTTP_COOKIE", "")),
         accept_language=environ.get("HTTP_ACCEPT_LANGUAGE", ""), content_type=environ.get("CONTENT_TYPE", ""),
         body=body, address=environ.get("REMOTE_ADDR", ""),
-        secure=environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1"))
+        secure=environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1"),
+        links_base_url=links_base_url(app, environ, base_prefix))
     response = _page(app).handle(request)
     status, headers = response.rendered(request)
     return status, headers, response.body, None
