@@ -23,6 +23,7 @@ from typing import Protocol
 from ..base import collection_folders as folders
 from ..base import names
 from ..base.errors import Conflict, Forbidden, NotFound
+from ..base.model import Share
 from ..base.names import shown
 from ..links.share_links import LinkBook
 from ..sharing.invitations import InvitationBook, Person
@@ -111,7 +112,12 @@ class Homes:
     def collections(self, owner: str, *, actor: str | None) -> list[OwnCollection]:
         """``owner``'s calendars and address books, by name."""
         self._acting(owner, actor)
-        return [self._own(found) for found in folders.collections_of(self._folder, owner)]
+        shares: dict[str, list[Share]] = {}
+        for share in self._shares.shares_by(owner):
+            shares.setdefault(share.collection, []).append(share)
+        people = self._invitations.people_by_collection(s for listed in shares.values() for s in listed)
+        return [self._own(found, shares.get(found.path, []), people.get(found.path, []))
+                for found in folders.collections_of(self._folder, owner)]
 
     def collection(self, path: str, *, actor: str | None) -> OwnCollection:
         """One of them (``/alice/家庭/`` or ``alice/家庭``); :class:`NotFound` when there is none."""
@@ -120,13 +126,13 @@ class Homes:
         found = next((f for f in folders.collections_of(self._folder, owner) if f.path == path), None)
         if found is None:
             raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
-        return self._own(found)
-
-    def _own(self, found: folders.CollectionFolder) -> OwnCollection:
         shares = self._shares.shares_of(found.path)
-        people = tuple(self._invitations.people_of_shares(shares))
+        return self._own(found, shares, self._invitations.people_of_shares(shares))
+
+    @staticmethod
+    def _own(found: folders.CollectionFolder, shares: list[Share], people: list[Person]) -> OwnCollection:
         return OwnCollection(path=found.path, kind=Kind(found.tag), display_name=found.display_name,
-                             colour=found.colour, items=found.items, shares=len(shares), people=people,
+                             colour=found.colour, items=found.items, shares=len(shares), people=tuple(people),
                              changed_at=found.changed_at)
 
     # -- changing -----------------------------------------------------------------------------

@@ -113,6 +113,17 @@ def _via(share: Share) -> str:
     return "direct" if share.grantee.kind is GranteeKind.USER else f"circle:{share.grantee.name}"
 
 
+def _person(user: str, entries: list[tuple[Share, Standing]]) -> Person:
+    """Where ``user`` stands, from every share of one collection that reaches them."""
+    standing = min((s for _share, s in entries), key=_PRECEDENCE.index)
+    counting = [share for share, s in entries if s.has_access] or [share for share, _s in entries]
+    role = max((share.role for share in counting), key=lambda r: r.rank)
+    return Person(user=user, role=role, standing=standing,
+                  via=tuple(sorted(f"{_via(share)} ({s.value})" for share, s in entries)),
+                  summary=next((share.summary for share, _s in entries if share.summary), ""),
+                  routes=tuple(sorted((Route(share, s) for share, s in entries), key=lambda r: _via(r.share))))
+
+
 def invitation_notice(share: Share, user: str, status: str) -> dict[str, Any]:
     """The data of an invite-notification to ``user`` about ``share`` (status: noresponse, accepted, deleted)."""
     return {"uid": share.invitation_id(user), "sharee": user, "status": status, "role": share.role.value,
@@ -208,29 +219,30 @@ class InvitationBook:
     def people_of_shares(self, shares: Iterable[Share]) -> list[Person]:
         """Where each person reached by ``shares`` (of one collection) stands."""
         shares = list(shares)
-        if not shares:
-            return []
-        answers = {(r[0], r[1]): InvitationState(r[2]) for r in self._db.read(
-            "SELECT i.share_id, i.user, i.state FROM invitations i JOIN shares s ON s.id = i.share_id"
-            " WHERE s.collection = ?", (shares[0].collection,))}
-        found: dict[str, list[tuple[Share, Standing]]] = {}
+        return self.people_by_collection(shares).get(shares[0].collection, []) if shares else []
+
+    def people_by_collection(self, shares: Iterable[Share]) -> dict[str, list[Person]]:
+        """:meth:`people_of_shares` for the shares of several collections at once (a home's), by
+        collection, in a few queries whatever their number."""
+        shares = list(shares)
+        answers: dict[tuple[int, str], InvitationState] = {}
+        ids = [share.id for share in shares]
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            answers.update({(r[0], r[1]): InvitationState(r[2]) for r in self._db.read(
+                f"SELECT share_id, user, state FROM invitations WHERE share_id IN ({','.join('?' * len(part))})",
+                part)})
+        members = self._circles.members_of(s.grantee.name for s in shares if s.grantee.kind is GranteeKind.CIRCLE)
+        found: dict[str, dict[str, list[tuple[Share, Standing]]]] = {}
         for share in shares:
-            for user in self._members(share):
-                if user != share.owner:
-                    in_scope = share.basis is ShareBasis.SUBSCRIPTION and self._in_scope(user, share.collection)
-                    standing = _standing(share, answers.get((share.id, user)), in_scope)
-                    found.setdefault(user, []).append((share, standing))
-        people = []
-        for user, entries in sorted(found.items()):
-            standing = min((s for _share, s in entries), key=_PRECEDENCE.index)
-            counting = [share for share, s in entries if s.has_access] or [share for share, _s in entries]
-            role = max((share.role for share in counting), key=lambda r: r.rank)
-            people.append(Person(user=user, role=role, standing=standing,
-                                 via=tuple(sorted(f"{_via(share)} ({s.value})" for share, s in entries)),
-                                 summary=next((share.summary for share, _s in entries if share.summary), ""),
-                                 routes=tuple(sorted((Route(share, s) for share, s in entries),
-                                                     key=lambda r: _via(r.share)))))
-        return people
+            reached = ({share.grantee.name} if share.grantee.kind is GranteeKind.USER
+                       else members.get(share.grantee.name, frozenset()))
+            for user in reached - {share.owner}:
+                in_scope = share.basis is ShareBasis.SUBSCRIPTION and self._in_scope(user, share.collection)
+                standing = _standing(share, answers.get((share.id, user)), in_scope)
+                found.setdefault(share.collection, {}).setdefault(user, []).append((share, standing))
+        return {collection: [_person(user, entries) for user, entries in sorted(by_user.items())]
+                for collection, by_user in found.items()}
 
     # -- the owner's changes, with the notices they send -------------------------
 

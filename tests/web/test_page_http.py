@@ -71,6 +71,14 @@ def test_every_page_answer_carries_the_security_headers(web_server: Server) -> N
     assert "<script>" not in page and re.search(r'<script src="/\.my/static/page\.js" defer></script>', page)
 
 
+
+def test_every_page_answer_says_how_long_the_server_took(web_server: Server) -> None:
+    """Server-Timing (bench/run_web_pages.py reads it): the page's wall clock and processor time."""
+    browser = Browser(web_server)
+    for r in (browser.get("/login"), browser.logged_in("alice").get("/"), browser.get("/nowhere")):
+        timing = dict(re.findall(r"(\w+);dur=([0-9.]+)", r.headers["Server-Timing"]))
+        assert set(timing) == {"page", "cpu"} and 0 < float(timing["page"]) < 60_000, r.headers["Server-Timing"]
+
 # -- login, sessions ---------------------------------------------------------------------------
 
 def test_a_wrong_password_is_refused_and_the_right_one_logs_in_with_a_strict_cookie(web_server: Server) -> None:
