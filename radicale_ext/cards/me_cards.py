@@ -38,6 +38,7 @@ from functools import lru_cache
 import vobject
 
 from ..base import layout, names
+from ..base.content_lines import first_text, unescape_text
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name, find_item
@@ -53,12 +54,14 @@ from .projection import (
     EVERYTHING,
     BadCard,
     Card,
+    FieldChoice,
     ProjectedCard,
     Selector,
     changed_fields,
     fields_text,
     fingerprint,
     in_words,
+    offered,
     parse_fields,
     project,
     read_card,
@@ -128,6 +131,43 @@ class CardReach:
 class Audience:
     grantee: Grantee
     selectors: tuple[Selector, ...]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The me card as an audience with ``selectors`` sees it (:meth:`CardBook.preview`)."""
+
+    selectors: tuple[Selector, ...]
+    card: ProjectedCard | None     # None: they see nothing (the fields leave out the name, FN)
+
+    @property
+    def shown(self) -> tuple[FieldChoice, ...]:
+        """What they see, field by field, in words and values."""
+        return offered(read_card(self.card.text)) if self.card is not None else ()
+
+
+@dataclass(frozen=True)
+class CardOverview:
+    """A person's me card and who sees what of it (:meth:`CardBook.overview`)."""
+
+    me: MeCard | None
+    card: Card | None              # None: no me card, or it is missing or no longer a valid one
+    choices: tuple[FieldChoice, ...]   # the fields the card has, to choose from
+    audiences: tuple[tuple[Audience, Preview], ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A card of one of a person's own address books, which they may choose as their me card."""
+
+    collection: str                # "/alice/Kontakte/"
+    book: str                      # the address book's name as shown ("Kontakte der Müllers")
+    href: str                      # "alice.vcf"
+    name: str                      # its FN, or its file name when it has none
+
+    @property
+    def place(self) -> str:
+        return (self.collection + self.href).strip("/")
 
 
 @lru_cache(maxsize=4096)
@@ -239,6 +279,33 @@ class CardBook:
         self.settle(owner)
         return me
 
+    def unset_me(self, owner: str, *, actor: str | None = None) -> MeCard:
+        """Stop having a me card: nobody sees it any more, and its audiences go with it (choosing a
+        card again starts with none).  Everyone who saw it is told it is no longer shared with them,
+        and the copies kept for those who are asked first are forgotten.
+
+        Raises :class:`Forbidden` (someone else's), :class:`NotFound` (none).
+        """
+        self._require_owner(owner, actor, "chooses their me card")
+        row = self._db.read_one("SELECT collection, href, source, version, outline FROM me_cards WHERE owner = ?",
+                                (owner,))
+        if row is None:
+            raise NotFound(f"{owner!r} has no me card")
+        me = MeCard(owner, row[0], row[1])
+        before = Card.from_outline(row[3], json.loads(row[4])) if row[2] else None
+        recipients = self.recipients(owner)
+        told = [p for p in recipients if p != actor]
+        muted = {p for p, choices in Preferences(self._db).choices_for(told, ALL).items() if choices.muted}
+        with self._db.write() as w:
+            for person in told:
+                if person not in muted:
+                    self._tell(w, me, person, recipients[person], before, None)
+            w.execute("DELETE FROM card_audiences WHERE owner = ?", (owner,))
+            w.execute("DELETE FROM me_cards WHERE owner = ?", (owner,))
+            self._names.index(w, owner, None)
+            self._consent.forget_owner(w, owner)
+        return me
+
     def me_card(self, owner: str) -> MeCard | None:
         row = self._db.read_one("SELECT collection, href FROM me_cards WHERE owner = ?", (owner,))
         return MeCard(owner, row[0], row[1]) if row else None
@@ -323,6 +390,61 @@ class CardBook:
                              (owner, grantee.kind.value, grantee.name)).rowcount:
                 raise NotFound(f"{owner!r}'s card is not shared with {grantee}")
 
+    def overview(self, owner: str, *, actor: str | None = None) -> CardOverview:
+        """``owner``'s me card, the fields it has and what each audience sees of it: what the owner
+        manages on the web page.  Raises :class:`Forbidden` (someone else's)."""
+        self._require_owner(owner, actor, "sees who sees their card")
+        me = self.me_card(owner)
+        card = self.card(self.stored(me)) if me is not None else None
+        audiences = self.audiences(owner)
+        return CardOverview(me, card, offered(card) if card is not None else (),
+                            tuple((a, self._preview(owner, me, a.selectors)) for a in audiences))
+
+    def preview(self, owner: str, fields: Iterable[str], *, actor: str | None = None) -> Preview:
+        """What an audience with ``fields`` (entries of a field list: ``FN``, ``TEL cell``, ``*``) would
+        see of ``owner``'s me card, nothing stored.  No fields: nothing.
+
+        Raises :class:`Forbidden`, :class:`Conflict` (no me card), :class:`BadPolicy`.
+        """
+        self._require_owner(owner, actor, "sees who sees their card")
+        entries = [f for f in fields if f.strip()]
+        selectors = parse_fields(", ".join(entries)) if entries else ()
+        me = self.me_card(owner)
+        if me is None:
+            raise Conflict(f"{owner!r} has no me card yet; choose one first")
+        return self._preview(owner, me, selectors)
+
+    def _preview(self, owner: str, me: MeCard | None, selectors: tuple[Selector, ...]) -> Preview:
+        stored = self.stored(me) if me is not None else None
+        return Preview(selectors, self.projection(owner, stored, selectors) if selectors else None)
+
+    def candidates(self, owner: str, *, actor: str | None = None) -> list[Candidate]:
+        """Every card of ``owner``'s own address books (not those shared with them), by address book
+        and name: the cards they may choose as their me card.  Raises :class:`Forbidden`."""
+        self._require_owner(owner, actor, "chooses their me card")
+        home = layout.collection_folder(self._folder, f"/{owner}/")
+        try:
+            books = sorted(e.name for e in os.scandir(home) if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            return []
+        found: list[Candidate] = []
+        for book in books:
+            collection = f"/{owner}/{book}/"
+            if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+                continue
+            shown = layout.display_name(self._folder, collection) or book
+            folder = layout.collection_folder(self._folder, collection)
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                try:
+                    with open(entry.path, encoding="utf-8", errors="replace") as f:
+                        name = first_text(f.read(), "FN")
+                except OSError:
+                    continue
+                found.append(Candidate(collection, shown, entry.name, unescape_text(name or "").strip() or entry.name))
+        return sorted(found, key=lambda c: (c.book.casefold(), c.collection, c.name.casefold(), c.href))
+
     def audiences(self, owner: str) -> list[Audience]:
         rows = self._db.read("SELECT kind, name, fields FROM card_audiences WHERE owner = ? ORDER BY kind, name",
                              (owner,))
@@ -379,30 +501,42 @@ class CardBook:
         """Everyone ``owner``'s card is shared with now, with the fields each sees."""
         found: dict[str, set[Selector]] = {}
         for audience in self.audiences(owner):
-            if audience.grantee.kind is GranteeKind.USER:
-                people = frozenset({audience.grantee.name})
-            elif self._circles.exists(audience.grantee.name):
-                people = self._circles.get(audience.grantee.name).members
-            else:
-                people = frozenset()
-            for person in people - {owner}:
+            for person in self.people_of(audience.grantee) - {owner}:
                 found.setdefault(person, set()).update(audience.selectors)
         return {person: union(selectors) for person, selectors in found.items()}
+
+    def people_of(self, grantee: Grantee) -> frozenset[str]:
+        """The people a user or circle stands for now (a circle that no longer exists: nobody)."""
+        if grantee.kind is GranteeKind.USER:
+            return frozenset({grantee.name})
+        if self._circles.exists(grantee.name):
+            return self._circles.get(grantee.name).members
+        return frozenset()
+
+    def seen_through(self, collection: str, people: Iterable[str], circles_of: Callable[[str], frozenset[str]]
+                     ) -> tuple[MeCard | None, list[tuple[str, tuple[Selector, ...]]]]:
+        """When ``collection`` keeps a me card and ``people`` can read it (through a share): the card,
+        and what each of them but its owner sees of it (``()``: nothing, :data:`EVERYTHING`: all of it),
+        by name; ``(None, [])`` else (docs/cards.md, "Through a share")."""
+        me = self.me_card_in(collection)
+        if me is None:
+            return None, []
+        return me, [(person, self.fields_seen_by(person, circles_of(person), me.owner))
+                    for person in sorted(set(people) - {me.owner})]
 
     def share_warning(self, collection: str, people: Iterable[str], circles_of: Callable[[str], frozenset[str]],
                       *, through: str = "this share") -> str | None:
         """What the owner is told when ``people`` can read ``collection`` (a share of it): what each of
         them sees of the me card it keeps, if it keeps one (docs/cards.md, "Through a share")."""
-        me = self.me_card_in(collection)
-        if me is None:
+        me, readers = self.seen_through(collection, people, circles_of)
+        if me is None or not readers:
             return None
         lines = [f"warning: {collection.strip('/')} keeps {me.href}, {me.owner}'s me card: the people of {through} "
                  "see it only as its audiences allow (and only those who see all of it may change it):"]
-        for person in sorted(set(people) - {me.owner}):
-            fields = self.fields_seen_by(person, circles_of(person), me.owner)
+        for person, fields in readers:
             seen = "all of it" if fields == EVERYTHING else fields_text(fields) if fields else "nothing of it"
             lines.append(f"  {person} sees {seen}")
-        return "\n".join(lines) if len(lines) > 1 else None
+        return "\n".join(lines)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -522,10 +656,10 @@ class CardBook:
         w.execute("DELETE FROM card_audiences WHERE owner = ? OR (kind = 'user' AND name = ?)", (user, user))
 
     @staticmethod
-    def _require_owner(owner: str, actor: str | None) -> None:
+    def _require_owner(owner: str, actor: str | None, doing: str = "shares their own card") -> None:
         names.user_name(owner)
         if actor is not None and actor != owner:
-            raise Forbidden(f"only {owner!r} shares their own card")
+            raise Forbidden(f"only {owner!r} {doing}")
 
     def _require_grantee(self, grantee: Grantee, owner: str) -> None:
         if grantee.kind is GranteeKind.USER:
