@@ -25,7 +25,7 @@ from radicale_ext.site import Settings, Site
 from ..samples import VCF, address_book_mkcol
 from ..server import Server, make_server
 from .conftest import screenshot
-from .page_kit import PAGE, Browser
+from .page_kit import Browser
 from .test_browser import go, log_in, submit
 
 BOOK = "/alice/Kontakte/"
