@@ -482,6 +482,11 @@ def test_in_the_browser_at_a_phones_width(browser, srv: Server) -> None:
         go(browser, srv, "/card")
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width}px wide on a 390px screen"
+        # the boxes and the preview stack: the preview comes after the boxes, at the screen's width
+        boxes = browser.find_element(By.CSS_SELECTOR, "form[action$='/card/audience'] fieldset.fields")
+        pane = browser.find_element(By.ID, "pane-1")
+        assert pane.location["y"] > boxes.location["y"] and pane.size["width"] <= 390
+        browser.execute_script("arguments[0].scrollIntoView()", boxes)
         screenshot(browser, "card-phone")
     finally:
         browser.set_window_size(1280, 1000)

@@ -20,7 +20,6 @@ from ..context import PageContext
 from ..http import Response
 from ..i18n import N_
 from ..routes import action, page
-from . import card_words
 
 NAV_ENTRY = ("/card", N_("My card"))
 FIELD = "field:"        # a field's checkbox is named "field:TEL cell"
@@ -28,8 +27,6 @@ NEW = "new"             # the audience key of the form that adds one
 KINDS = {"circle": GranteeKind.CIRCLE, "user": GranteeKind.USER}
 EVERYTHING_ENTRY = str(EVERYTHING[0])
 DEFAULT_FIELDS = ("FN",)  # what a new audience's boxes start with: the name, without which nothing shows
-
-assert card_words.WORDS  # the words of fields, in the catalogs
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ def _page(ctx: PageContext, status: int = 200, *, problem: ExtError | None = Non
     site, user = ctx.web.site, ctx.user
     overview = site.cards.overview(user, actor=user)
     candidates = site.cards.candidates(user, actor=user)
-    shared_books = {c.collection for c in candidates if site.shares.shares_of(c.collection)}
+    shared_books = {c for c in {c.collection for c in candidates} if site.shares.shares_of(c)}
     readers: list[tuple[str, tuple[Selector, ...]]] = []
     if overview.me is not None:
         people = {p for share in site.shares.shares_of(overview.me.collection)
@@ -130,10 +127,6 @@ def _page(ctx: PageContext, status: int = 200, *, problem: ExtError | None = Non
         senders=contacts.senders(user, actor=user), modes=contacts.modes(user, actor=user),
         pending=contacts.pending(user, actor=user), problem=problem,
         done=ctx.request.arg("done"), done_name=ctx.request.arg("name"), FIELD=FIELD, NEW=NEW)
-
-
-def _audience_name(grantee: Grantee) -> str:
-    return grantee.name
 
 
 # -- my card -----------------------------------------------------------------------------------
@@ -189,7 +182,7 @@ def _share(ctx: PageContext, grantee: Grantee, form: dict[str, str], done: str) 
         if e.status == 403:
             raise
         return _page(ctx, e.status, problem=e, entered=form if done == "added" else None)
-    return ctx.redirect("/card", done=done, name=_audience_name(audience.grantee))
+    return ctx.redirect("/card", done=done, name=audience.grantee.name)
 
 
 @action("/card/audience")
@@ -212,7 +205,7 @@ def remove_audience(ctx: PageContext) -> Response:
     form = ctx.request.form()
     grantee = grantee_of(form.get("audience", ""))
     ctx.web.site.cards.unshare(form.get("owner", ""), grantee, actor=ctx.user)
-    return ctx.redirect("/card", done="removed", name=_audience_name(grantee))
+    return ctx.redirect("/card", done="removed", name=grantee.name)
 
 
 @action("/card/preview")
