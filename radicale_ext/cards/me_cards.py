@@ -29,16 +29,17 @@ import json
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import vobject
 
 from ..base import layout, names
-from ..base.content_lines import first_text, unescape_text
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name, find_item
@@ -57,6 +58,7 @@ from .projection import (
     FieldChoice,
     ProjectedCard,
     Selector,
+    card_name,
     changed_fields,
     fields_text,
     fingerprint,
@@ -169,6 +171,16 @@ class Candidate:
     def place(self) -> str:
         return (self.collection + self.href).strip("/")
 
+    def named_like(self, text: str) -> bool:
+        """Whether ``text`` is part of the card's name, as a person types it: case and Unicode forms
+        aside ("müller" finds "MÜLLER", "weiss" finds "Weiß", a composed "ë" a decomposed one)."""
+        return folded(text) in folded(self.name)
+
+
+def folded(text: str) -> str:
+    """``text`` for comparing names: NFKC-normalized and case-folded (Unicode default caseless matching)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
 
 @lru_cache(maxsize=4096)
 def _selectors(fields: str) -> tuple[Selector, ...]:
@@ -204,6 +216,7 @@ class CardBook:
         self._user_exists = user_exists
         self._cards: OrderedDict[str, Card | None] = OrderedDict()
         self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
+        self._file_names: OrderedDict[str, tuple[tuple[int, int, int], str | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -420,7 +433,11 @@ class CardBook:
 
     def candidates(self, owner: str, *, actor: str | None = None) -> list[Candidate]:
         """Every card of ``owner``'s own address books (not those shared with them), by address book
-        and name: the cards they may choose as their me card.  Raises :class:`Forbidden`."""
+        and name: the cards they may choose as their me card.  Raises :class:`Forbidden`.
+
+        A card's name is read once per version of its file (cached by inode, modification time and size:
+        Radicale replaces a file to change it).
+        """
         self._require_owner(owner, actor, "chooses their me card")
         home = layout.collection_folder(self._folder, f"/{owner}/")
         try:
@@ -433,17 +450,35 @@ class CardBook:
             if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
                 continue
             shown = layout.display_name(self._folder, collection) or book
-            folder = layout.collection_folder(self._folder, collection)
-            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                try:
-                    with open(entry.path, encoding="utf-8", errors="replace") as f:
-                        name = first_text(f.read(), "FN")
-                except OSError:
-                    continue
-                found.append(Candidate(collection, shown, entry.name, unescape_text(name or "").strip() or entry.name))
+            try:
+                entries = [e for e in os.scandir(layout.collection_folder(self._folder, collection))
+                           if not e.name.startswith(".") and e.is_file()]
+            except OSError:
+                continue
+            for entry in entries:
+                name = self._file_name_of(entry)
+                if name is not False:
+                    found.append(Candidate(collection, shown, entry.name, name or entry.name))
         return sorted(found, key=lambda c: (c.book.casefold(), c.collection, c.name.casefold(), c.href))
+
+    def _file_name_of(self, entry: os.DirEntry) -> str | None | Literal[False]:
+        """The FN of the card in ``entry`` (``None``: it has none; ``False``: it cannot be read)."""
+        try:
+            st = entry.stat()
+        except OSError:
+            return False
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            known = self._file_names.get(entry.path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        try:
+            with open(entry.path, "rb") as f:
+                name = card_name(f.read())
+        except OSError:
+            return False
+        self._remember(self._file_names, entry.path, (stamp, name))
+        return name
 
     def audiences(self, owner: str) -> list[Audience]:
         rows = self._db.read("SELECT kind, name, fields FROM card_audiences WHERE owner = ? ORDER BY kind, name",

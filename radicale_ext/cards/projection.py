@@ -285,6 +285,20 @@ def read_card(text: str) -> Card:
 # -- projecting ----------------------------------------------------------------------------------
 
 
+_FN_LINE = re.compile(rb'^(?:[A-Za-z0-9-]+\.)?FN(?:;(?:"[^"\r\n]*"|[^:;"\r\n])*)*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)',
+                      re.M | re.I)
+
+
+def card_name(data: bytes) -> str | None:
+    """The name (``FN``) of a stored card, read fast: only its FN line is unfolded and unescaped
+    (for listing many cards; :func:`read_card` reads a card whole)."""
+    match = _FN_LINE.search(data)
+    if match is None:
+        return None
+    value = re.sub(rb"\r?\n[ \t]", b"", match[1]).decode("utf-8", errors="replace")
+    return unescape_text(value).strip() or None
+
+
 def selected(card: Card, selectors: Iterable[Selector]) -> list[CardLine]:
     """The lines of ``card`` the selectors let through, in the card's order, with their groups' labels."""
     selectors = tuple(selectors)

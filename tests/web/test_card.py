@@ -170,6 +170,92 @@ def test_choose_my_card_from_my_own_address_books_and_stop_having_one(srv: Serve
     assert alice.get("/card/stop").status_code == 303   # nothing to stop
 
 
+def test_a_large_address_book_lists_fifty_cards_and_finds_mine_by_name(srv: Server) -> None:
+    folder = srv.root / "data" / "collections" / "collection-root" / "grace" / "Adressen"
+    assert srv.request("MKCOL", "/grace/Adressen/", "grace", address_book_mkcol("Adressen")).status_code == 201
+    for i in range(70):
+        (folder / f"c{i:02}.vcf").write_text(f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c{i}\r\nN:;;;;\r\n"
+                                             f"FN:Kunde {i:02}\r\nEND:VCARD\r\n", encoding="utf-8")
+    # her name as macOS may store it: "ë" decomposed (e + U+0308)
+    put(srv, "grace", "/grace/Adressen/ich.vcf", "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:grace\r\n"
+        "FN:Zoe\u0308 Grace Hopper-Weiß\r\nEND:VCARD\r\n")
+    grace = Browser(srv).logged_in("grace")
+    page = grace.get("/card")
+    assert page.text.count('name="card"') == 50 and "and 21 more cards: find yours by name" in text_of(page)
+    assert "Grace Hopper-Weiß" not in text_of(page)
+    # the search is a plain GET form (no script, no token: it changes nothing)
+    search = re.search(r'<form method="get" action="/.my/card" role="search"[^>]*>(.*?)</form>', page.text, re.S)
+    assert search and 'name="find"' in search[1] and "csrf" not in search[1]
+    # case, ß and Unicode forms aside: "ZOË" (composed) and "weiss" find "Zoë … Weiß"
+    for typed in ("hopper-weiß", "  ZOË   grace ", "weiss"):
+        found = grace.get("/card", params={"find": typed})
+        assert found.status_code == 200 and found.text.count('name="card"') == 1, typed
+        assert "Zoe\u0308 Grace Hopper-Weiß" in text_of(found) and "more card" not in text_of(found), typed
+    assert grace.get("/card", params={"find": "Kunde 6"}).text.count('name="card"') == 10
+    nothing = grace.get("/card", params={"find": "<b>zz"})
+    assert nothing.status_code == 200 and 'name="card"' not in nothing.text
+    assert "No card here has “<b>zz” in its name." in text_of(nothing) and "<b>zz" not in nothing.text
+    assert 'value="&lt;b&gt;zz"' in nothing.text      # what she typed stays in the box, escaped
+    # a very long text is cut to the box's length, not an error
+    long = grace.get("/card", params={"find": "Kunde" + "x" * 5000})
+    assert long.status_code == 200 and 'value="Kunde' + "x" * 95 + '"' in long.text
+    # choose the card found: the form posts as without a search
+    found = grace.get("/card", params={"find": "weiß"})
+    assert grace.post("/card/me", {"card": "/grace/Adressen/ich.vcf"}).status_code == 303
+    assert "me card: grace/Adressen/ich.vcf" in srv.ok("card", "show", acting_as="grace")
+    page = grace.get("/card")     # the me card is always listed, checked
+    assert page.text.count('name="card"') == 51
+    assert re.search(r'value="/grace/Adressen/ich.vcf" checked', page.text)
+    # a search that finds nothing still lists the me card, and says so
+    other = grace.get("/card", params={"find": "Kunde 99"})
+    assert other.text.count('name="card"') == 1 and "No card here has “Kunde 99” in its name." in text_of(other)
+    # in Chinese
+    chinese = Browser(srv, language="zh-CN").logged_in("grace")
+    shown = text_of(chinese.get("/card"))
+    assert "按姓名查找名片" in shown and "还有 21 张名片：请按姓名查找你的名片" in shown and "全部显示" not in shown
+    shown = text_of(chinese.get("/card", params={"find": "家庭"}))
+    assert "这里没有姓名中包含“家庭”的名片。" in shown and "全部显示" in shown and "查找" in shown
+    assert "Find a card by name" not in shown and "No card here" not in shown
+
+
+def test_find_looks_only_among_my_own_cards(srv: Server) -> None:
+    fresh_alice(srv, chosen=False)
+    alice, bob, erin, anonymous = (Browser(srv).logged_in("alice"), Browser(srv).logged_in("bob"),
+                                   Browser(srv).logged_in("erin"), Browser(srv))
+    # alice, in a small address book: no search box, but a search still works (a link, a bookmark)
+    assert 'id="find"' not in alice.get("/card").text
+    for typed, name in (("müller", "Alice Müller-Lüdenscheidt (王秀英)"), ("MÜLLER", "Alice Müller-Lüdenscheidt"),
+                        ("王秀英", "Alice Müller-Lüdenscheidt (王秀英)"), ("🎂", "Oma Gisela 🎂"),
+                        ("<script>", "<script>alert(1)</script>")):
+        r = alice.get("/card", params={"find": typed})
+        assert r.status_code == 200 and r.text.count('name="card"') == 1 and name in text_of(r), typed
+        assert 'id="find"' in r.text
+    r = alice.get("/card", params={"find": "<script>"})
+    assert "<script>alert(1)</script>" not in r.text and "Fußball 🎉 <b>Verein</b>" in text_of(r)
+    assert "Kontakte 家庭" not in text_of(r)     # an address book without a card found is left out
+    # an address book's name is not a card's name
+    r = alice.get("/card", params={"find": "家庭"})
+    assert "No card here has “家庭” in its name." in text_of(r) and 'name="card"' not in r.text
+    assert "None of your address books has a card yet" not in text_of(r)
+    # searching changes nothing
+    assert srv.cli("card", "show", acting_as="alice").code != 0
+    # bob and erin find only their own cards, whatever they type or name
+    for who, own in ((bob, "Bob Builder"), (erin, None)):
+        for query in ({"find": "Müller"}, {"find": "oma"}, {"find": "Müller", "owner": "alice"},
+                      {"find": "alice.vcf"}, {"find": "<script>"}):
+            r = who.get("/card", params=query)
+            assert r.status_code == 200, query
+            shown = text_of(r)
+            assert not any(v in shown for v in ("Oma Gisela", "<script>alert(1)</script>", *ALICE_VALUES)), query
+            assert "/alice/" not in r.text, query
+        if own:
+            r = who.get("/card", params={"find": "builder"})
+            assert r.text.count('name="card"') == 1 and own in text_of(r)
+    r = anonymous.get("/card", params={"find": "Müller"})
+    assert r.status_code == 303 and "/login?next=" in r.headers["Location"]
+    assert "Müller" not in r.text
+
+
 # -- who sees what -----------------------------------------------------------------------------
 
 def test_the_fields_offered_are_the_cards_in_words_with_their_values(srv: Server) -> None:
@@ -363,6 +449,9 @@ def test_nobody_but_alice_sees_or_changes_her_card_whatever_the_form_says(srv: S
         assert r.status_code == 403 and "only 'bob' chooses" in text_of(r), path
         assert anonymous.post(path, data).status_code == 403
     assert json.loads(srv.request("GET", "/bob/.card-updates", "bob").text)["ask_first_from"] == {}
+    # the command line asks the same core: bob cannot stop alice's card either
+    result = srv.cli("card", "unset-me", "--owner", "alice", acting_as="bob")
+    assert result.code == 1 and "may not act for 'alice'" in result.err
     # alice herself may
     alice.get("/card")
     assert alice.post("/card/audience", {"owner": "alice", "audience": "circle:family",

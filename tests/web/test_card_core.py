@@ -12,7 +12,9 @@ import pytest
 from radicale_ext.base import layout
 from radicale_ext.base.errors import Conflict, Forbidden, NotFound
 from radicale_ext.base.model import Grantee, GranteeKind, Role, ShareBasis
+from radicale_ext.cards import me_cards
 from radicale_ext.cards.consent import ConsentBook
+from radicale_ext.cards.me_cards import Candidate
 from radicale_ext.cards.projection import (
     _FIELD_WORDS,
     WORDED_FIELDS,
@@ -20,6 +22,7 @@ from radicale_ext.cards.projection import (
     BadPolicy,
     CardLine,
     Selector,
+    card_name,
     choice_words,
     offered,
     parse_fields,
@@ -103,6 +106,15 @@ def test_the_fields_a_card_offers_in_words_with_their_values_in_an_address_books
     ]
 
 
+def test_the_name_of_a_stored_card_read_fast_is_the_name_read_whole() -> None:
+    for text in (ALICE, GRANDMA, MARKUP, CAROL):
+        assert card_name(text.encode()) == read_card(text).name
+    folded = ("BEGIN:VCARD\r\nVERSION:3.0\r\nNOTE:FN:not this\r\n"
+              'item1.FN;X-NOTE="a:b";CHARSET=UTF-8:Dr. Hans-Jürgen\r\n  Groß\\, 王\r\nEND:VCARD\r\n')
+    assert card_name(folded.encode()) == "Dr. Hans-Jürgen Groß, 王"
+    assert card_name(b"BEGIN:VCARD\nVERSION:3.0\nX-FN:no\nFN:\nEND:VCARD\n") is None
+
+
 def test_every_word_of_a_field_is_marked_and_translated() -> None:
     words = set(_FIELD_WORDS.values()) | {"everything", "mobile number", choice_words(Selector("N"))}
     for field in WORDED_FIELDS:
@@ -132,6 +144,42 @@ def test_the_cards_i_may_choose_are_those_of_my_own_address_books(site: Site) ->
     with pytest.raises(Forbidden):
         site.cards.candidates("alice", actor="bob")
     assert len(site.cards.candidates("alice", actor=None)) == 4   # the admin
+
+
+def test_a_card_is_found_by_its_name_as_a_person_types_it() -> None:
+    card = Candidate("/alice/Kontakte 家庭/", "Kontakte 家庭", "zoe.vcf", "Zoe\u0308 Müller-Weiß (王秀英) 🎉")
+    for typed in ("", "ZOË", "zoë", "müller", "MÜLLER-WEISS", "weiß", "王秀英", "🎉", "Ｍüller"):
+        assert card.named_like(typed), typed
+    for typed in ("家庭", "zoe.vcf", "Mueller", "Zoe Müller"):
+        assert not card.named_like(typed), typed
+
+
+def test_the_names_of_my_cards_are_read_once_per_version_of_their_file(site: Site, monkeypatch) -> None:
+    path = book(site, "alice", "Kontakte 家庭", {"alice.vcf": ALICE, "oma.vcf": GRANDMA})
+    folder = layout.collection_folder(site.settings.collections_folder, path)
+    read: list[bytes] = []
+
+    def counted(data: bytes) -> str | None:
+        read.append(data)
+        return card_name(data)
+
+    monkeypatch.setattr(me_cards, "card_name", counted)
+    names = [c.name for c in site.cards.candidates("alice", actor="alice")]
+    assert names == ["Alice Müller-Lüdenscheidt (王秀英)", "Oma Gisela 🎂"] and len(read) == 2
+    assert [c.name for c in site.cards.candidates("alice", actor="alice")] == names and len(read) == 2
+    # a client changes a card as Radicale stores it: a new file put in place; here even of the same size
+    # and modification time, so only the file itself tells the change
+    old = os.stat(os.path.join(folder, "alice.vcf"))
+    changed = ALICE.replace("FN:Alice", "FN:Alise")
+    with open(os.path.join(folder, ".new"), "w", encoding="utf-8", newline="") as f:
+        f.write(changed)
+    os.utime(os.path.join(folder, ".new"), ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(os.path.join(folder, ".new"), os.path.join(folder, "alice.vcf"))
+    assert os.stat(os.path.join(folder, "alice.vcf")).st_size == old.st_size
+    assert [c.name for c in site.cards.candidates("alice", actor="alice")] == [
+        "Alise Müller-Lüdenscheidt (王秀英)", "Oma Gisela 🎂"] and len(read) == 3
+    os.remove(os.path.join(folder, "oma.vcf"))
+    assert [c.name for c in site.cards.candidates("alice", actor="alice")] == ["Alise Müller-Lüdenscheidt (王秀英)"]
 
 
 def test_overview_and_preview_show_what_each_audience_sees_and_save_nothing(site: Site, alice: str) -> None:

@@ -27,6 +27,8 @@ NEW = "new"             # the audience key of the form that adds one
 KINDS = {"circle": GranteeKind.CIRCLE, "user": GranteeKind.USER}
 EVERYTHING_ENTRY = str(EVERYTHING[0])
 DEFAULT_FIELDS = ("FN",)  # what a new audience's boxes start with: the name, without which nothing shows
+SHOWN_PER_BOOK = 50      # cards listed per address book to choose from; "find" narrows by name
+MAX_FIND = 100           # characters of a name to find that count (no card name is longer in practice)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Box:
     picture: bool
     ticked: bool
     missing: bool = False           # chosen before, but the card has no such field now
+
+
+@dataclass(frozen=True)
+class Book:
+    """An address book's cards to choose from, as listed: at most SHOWN_PER_BOOK, the me card always."""
+
+    collection: str
+    name: str
+    cards: tuple[Candidate, ...]
+    more: int                       # cards not listed: find them by name
+    shared: bool
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,25 @@ def _new_form(overview: CardOverview, previewing: tuple[str, list[str], Preview]
     return AudienceForm(NEW, None, _boxes(overview.choices, chosen), None, False)
 
 
+def _books(ctx: PageContext, candidates: list[Candidate], find: str, overview: CardOverview) -> list[Book]:
+    """The cards to choose from by address book: those whose name holds ``find`` (all without it), at
+    most SHOWN_PER_BOOK of each book, the me card always among them; a book with none of them is left out."""
+    by_book: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        by_book.setdefault(candidate.collection, []).append(candidate)
+    me = overview.me
+    books = []
+    for collection, cards in by_book.items():
+        matching = [c for c in cards if c.named_like(find)]
+        shown = matching[:SHOWN_PER_BOOK]
+        if me is not None and me.collection == collection and not any(c.href == me.href for c in shown):
+            shown += [c for c in cards if c.href == me.href]
+        if shown:
+            books.append(Book(collection, cards[0].book, tuple(shown), max(0, len(matching) - SHOWN_PER_BOOK),
+                              bool(ctx.web.site.shares.shares_of(collection))))
+    return books
+
+
 def _my_circles(ctx: PageContext) -> list[str]:
     """The circles the person is in or manages: those offered when adding an audience."""
     circles = ctx.web.site.circles
@@ -108,21 +140,21 @@ def _page(ctx: PageContext, status: int = 200, *, problem: ExtError | None = Non
     site, user = ctx.web.site, ctx.user
     overview = site.cards.overview(user, actor=user)
     candidates = site.cards.candidates(user, actor=user)
-    shared_books = {c for c in {c.collection for c in candidates} if site.shares.shares_of(c)}
+    book_name = next((c.book for c in candidates if overview.me and c.collection == overview.me.collection),
+                     overview.me.collection.strip("/") if overview.me else "")
+    find = " ".join(ctx.request.arg("find").split())[:MAX_FIND]
+    books = _books(ctx, candidates, find, overview)
     readers: list[tuple[str, tuple[Selector, ...]]] = []
     if overview.me is not None:
         people = {p for share in site.shares.shares_of(overview.me.collection)
                   for p in site.cards.people_of(share.grantee)}
         readers = site.cards.seen_through(overview.me.collection, people, site.circles.circles_of)[1]
-    books: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        books.setdefault(candidate.collection, []).append(candidate)
     contacts = site.shared_contacts
     return ctx.render(
-        "card.html", status, overview=overview, owner=user, books=list(books.values()), shared_books=shared_books,
-        book_name=next((c.book for c in candidates if overview.me and c.collection == overview.me.collection),
-                       overview.me.collection.strip("/") if overview.me else ""),
-        readers=readers, everything=EVERYTHING, audiences=_audience_forms(overview, previewing),
+        "card.html", status, overview=overview, owner=user, books=books, find=find, candidates=bool(candidates),
+        found=any(c.named_like(find) for c in candidates),
+        many=bool(find) or any(b.more for b in books), book_name=book_name, readers=readers, everything=EVERYTHING,
+        audiences=_audience_forms(overview, previewing),
         new=_new_form(overview, previewing, entered or {}), entered=entered or {}, circles=_my_circles(ctx),
         senders=contacts.senders(user, actor=user), modes=contacts.modes(user, actor=user),
         pending=contacts.pending(user, actor=user), problem=problem,
