@@ -562,6 +562,31 @@ def test_in_the_browser_bob_answers_a_change_waiting_for_him(browser, srv: Serve
         srv.ok("card", "ask-first", "off", acting_as="bob")
 
 
+def test_in_the_browser_frank_finds_his_card_among_many_by_name(browser, srv: Server) -> None:
+    folder = srv.root / "data" / "collections" / "collection-root" / "frank" / "Verein"
+    assert srv.request("MKCOL", "/frank/Verein/", "frank", address_book_mkcol("Fußball 🎉 Verein")).status_code == 201
+    for i in range(60):
+        (folder / f"m{i:02}.vcf").write_text(f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:m{i}\r\nN:;;;;\r\n"
+                                             f"FN:Mitglied {i:02}\r\nEND:VCARD\r\n", encoding="utf-8")
+    put(srv, "frank", "/frank/Verein/frank.vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:frank\r\nN:;;;;\r\n"
+        "FN:Frank MÜLLER (王伟)\r\nTEL;TYPE=CELL:+49 151 000\r\nEND:VCARD\r\n")
+    browser.delete_all_cookies()
+    log_in(browser, srv, "frank")
+    go(browser, srv, "/card")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "form.choose input[name=card]")) == 50
+    box = browser.find_element(By.ID, "find")
+    box.send_keys("müller")
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]"))
+    cards = browser.find_elements(By.CSS_SELECTOR, "form.choose input[name=card]")
+    assert len(cards) == 1 and browser.find_element(By.ID, "find").get_attribute("value") == "müller"
+    assert "Frank MÜLLER (王伟)" in browser.find_element(By.CSS_SELECTOR, "form.choose").text
+    screenshot(browser, "card-find")
+    cards[0].click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "form.choose button[type=submit]"))
+    assert "This card is now your me card" in browser.find_element(By.CSS_SELECTOR, ".done").text
+    assert "me card: frank/Verein/frank.vcf" in srv.ok("card", "show", acting_as="frank")
+
+
 def test_in_the_browser_at_a_phones_width(browser, srv: Server) -> None:
     fresh_alice(srv, family="FN, TEL cell, EMAIL home")
     browser.delete_all_cookies()
