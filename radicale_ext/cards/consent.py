@@ -108,6 +108,11 @@ class ConsentBook:
                   (etag, recipient, owner))
 
     @staticmethod
+    def forget_owner(w: Writer, owner: str) -> None:
+        """Inside ``w``: the copies people keep of ``owner``'s card, when it stops being a me card."""
+        w.execute("DELETE FROM card_accepted WHERE owner = ?", (owner,))
+
+    @staticmethod
     def forget_user(w: Writer, user: str) -> None:
         w.execute("DELETE FROM card_consent_modes WHERE recipient = ? OR owner = ?", (user, user))
         w.execute("DELETE FROM card_accepted WHERE recipient = ? OR owner = ?", (user, user))

@@ -29,11 +29,13 @@ import json
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import vobject
 
@@ -53,12 +55,15 @@ from .projection import (
     EVERYTHING,
     BadCard,
     Card,
+    FieldChoice,
     ProjectedCard,
     Selector,
+    card_name,
     changed_fields,
     fields_text,
     fingerprint,
     in_words,
+    offered,
     parse_fields,
     project,
     read_card,
@@ -139,6 +144,53 @@ class CardExposure:
     seen: tuple[tuple[str, tuple[Selector, ...]], ...]   # (person, fields), by person
 
 
+@dataclass(frozen=True)
+class Preview:
+    """The me card as an audience with ``selectors`` sees it (:meth:`CardBook.preview`)."""
+
+    selectors: tuple[Selector, ...]
+    card: ProjectedCard | None     # None: they see nothing (the fields leave out the name, FN)
+
+    @property
+    def shown(self) -> tuple[FieldChoice, ...]:
+        """What they see, field by field, in words and values."""
+        return offered(read_card(self.card.text)) if self.card is not None else ()
+
+
+@dataclass(frozen=True)
+class CardOverview:
+    """A person's me card and who sees what of it (:meth:`CardBook.overview`)."""
+
+    me: MeCard | None
+    card: Card | None              # None: no me card, or it is missing or no longer a valid one
+    choices: tuple[FieldChoice, ...]   # the fields the card has, to choose from
+    audiences: tuple[tuple[Audience, Preview], ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A card of one of a person's own address books, which they may choose as their me card."""
+
+    collection: str                # "/alice/Kontakte/"
+    book: str                      # the address book's name as shown ("Kontakte der Müllers")
+    href: str                      # "alice.vcf"
+    name: str                      # its FN, or its file name when it has none
+
+    @property
+    def place(self) -> str:
+        return (self.collection + self.href).strip("/")
+
+    def named_like(self, text: str) -> bool:
+        """Whether ``text`` is part of the card's name, as a person types it: case and Unicode forms
+        aside ("müller" finds "MÜLLER", "weiss" finds "Weiß", a composed "ë" a decomposed one)."""
+        return folded(text) in folded(self.name)
+
+
+def folded(text: str) -> str:
+    """``text`` for comparing names: NFKC-normalized and case-folded (Unicode default caseless matching)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
 @lru_cache(maxsize=4096)
 def _selectors(fields: str) -> tuple[Selector, ...]:
     return parse_fields(fields)
@@ -173,6 +225,7 @@ class CardBook:
         self._user_exists = user_exists
         self._cards: OrderedDict[str, Card | None] = OrderedDict()
         self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
+        self._file_names: OrderedDict[str, tuple[tuple[int, int, int], str | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -246,6 +299,33 @@ class CardBook:
         card_files.replace_card(self._folder, self._outbox, me.collection, me.href, parsed.serialize(),
                                 actor=actor or owner, uid=uid)
         self.settle(owner)
+        return me
+
+    def unset_me(self, owner: str, *, actor: str | None = None) -> MeCard:
+        """Stop having a me card: nobody sees it any more, and its audiences go with it (choosing a
+        card again starts with none).  Everyone who saw it is told it is no longer shared with them,
+        and the copies kept for those who are asked first are forgotten.
+
+        Raises :class:`Forbidden` (someone else's), :class:`NotFound` (none).
+        """
+        self._require_owner(owner, actor, "chooses their me card")
+        row = self._db.read_one("SELECT collection, href, source, version, outline FROM me_cards WHERE owner = ?",
+                                (owner,))
+        if row is None:
+            raise NotFound(f"{owner!r} has no me card")
+        me = MeCard(owner, row[0], row[1])
+        before = Card.from_outline(row[3], json.loads(row[4])) if row[2] else None
+        recipients = self.recipients(owner)
+        told = [p for p in recipients if p != actor]
+        muted = {p for p, choices in Preferences(self._db).choices_for(told, ALL).items() if choices.muted}
+        with self._db.write() as w:
+            for person in told:
+                if person not in muted:
+                    self._tell(w, me, person, recipients[person], before, None)
+            w.execute("DELETE FROM card_audiences WHERE owner = ?", (owner,))
+            w.execute("DELETE FROM me_cards WHERE owner = ?", (owner,))
+            self._names.index(w, owner, None)
+            self._consent.forget_owner(w, owner)
         return me
 
     def me_card(self, owner: str) -> MeCard | None:
@@ -332,6 +412,83 @@ class CardBook:
                              (owner, grantee.kind.value, grantee.name)).rowcount:
                 raise NotFound(f"{owner!r}'s card is not shared with {grantee}")
 
+    def overview(self, owner: str, *, actor: str | None = None) -> CardOverview:
+        """``owner``'s me card, the fields it has and what each audience sees of it: what the owner
+        manages on the web page.  Raises :class:`Forbidden` (someone else's)."""
+        self._require_owner(owner, actor, "sees who sees their card")
+        me = self.me_card(owner)
+        card = self.card(self.stored(me)) if me is not None else None
+        audiences = self.audiences(owner)
+        return CardOverview(me, card, offered(card) if card is not None else (),
+                            tuple((a, self._preview(owner, me, a.selectors)) for a in audiences))
+
+    def preview(self, owner: str, fields: Iterable[str], *, actor: str | None = None) -> Preview:
+        """What an audience with ``fields`` (entries of a field list: ``FN``, ``TEL cell``, ``*``) would
+        see of ``owner``'s me card, nothing stored.  No fields: nothing.
+
+        Raises :class:`Forbidden`, :class:`Conflict` (no me card), :class:`BadPolicy`.
+        """
+        self._require_owner(owner, actor, "sees who sees their card")
+        entries = [f for f in fields if f.strip()]
+        selectors = parse_fields(", ".join(entries)) if entries else ()
+        me = self.me_card(owner)
+        if me is None:
+            raise Conflict(f"{owner!r} has no me card yet; choose one first")
+        return self._preview(owner, me, selectors)
+
+    def _preview(self, owner: str, me: MeCard | None, selectors: tuple[Selector, ...]) -> Preview:
+        stored = self.stored(me) if me is not None else None
+        return Preview(selectors, self.projection(owner, stored, selectors) if selectors else None)
+
+    def candidates(self, owner: str, *, actor: str | None = None) -> list[Candidate]:
+        """Every card of ``owner``'s own address books (not those shared with them), by address book
+        and name: the cards they may choose as their me card.  Raises :class:`Forbidden`.
+
+        A card's name is read once per version of its file (cached by inode, modification time and size:
+        Radicale replaces a file to change it).
+        """
+        self._require_owner(owner, actor, "chooses their me card")
+        home = layout.collection_folder(self._folder, f"/{owner}/")
+        try:
+            books = sorted(e.name for e in os.scandir(home) if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            return []
+        found: list[Candidate] = []
+        for book in books:
+            collection = f"/{owner}/{book}/"
+            if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+                continue
+            shown = layout.display_name(self._folder, collection) or book
+            try:
+                entries = [e for e in os.scandir(layout.collection_folder(self._folder, collection))
+                           if not e.name.startswith(".") and e.is_file()]
+            except OSError:
+                continue
+            for entry in entries:
+                name = self._file_name_of(entry)
+                if name is not False:
+                    found.append(Candidate(collection, shown, entry.name, name or entry.name))
+        return sorted(found, key=lambda c: (c.book.casefold(), c.collection, c.name.casefold(), c.href))
+
+    def _file_name_of(self, entry: os.DirEntry) -> str | None | Literal[False]:
+        """The FN of the card in ``entry`` (``None``: it has none; ``False``: it cannot be read)."""
+        try:
+            st = entry.stat()
+        except OSError:
+            return False
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            known = self._file_names.get(entry.path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        try:
+            with open(entry.path, "rb") as f:
+                name = card_name(f.read())
+        except OSError:
+            return False
+        self._remember(self._file_names, entry.path, (stamp, name))
+        return name
+
     def audiences(self, owner: str) -> list[Audience]:
         rows = self._db.read("SELECT kind, name, fields FROM card_audiences WHERE owner = ? ORDER BY kind, name",
                              (owner,))
@@ -388,15 +545,17 @@ class CardBook:
         """Everyone ``owner``'s card is shared with now, with the fields each sees."""
         found: dict[str, set[Selector]] = {}
         for audience in self.audiences(owner):
-            if audience.grantee.kind is GranteeKind.USER:
-                people = frozenset({audience.grantee.name})
-            elif self._circles.exists(audience.grantee.name):
-                people = self._circles.get(audience.grantee.name).members
-            else:
-                people = frozenset()
-            for person in people - {owner}:
+            for person in self.people_of(audience.grantee) - {owner}:
                 found.setdefault(person, set()).update(audience.selectors)
         return {person: union(selectors) for person, selectors in found.items()}
+
+    def people_of(self, grantee: Grantee) -> frozenset[str]:
+        """The people a user or circle stands for now (a circle that no longer exists: nobody)."""
+        if grantee.kind is GranteeKind.USER:
+            return frozenset({grantee.name})
+        if self._circles.exists(grantee.name):
+            return self._circles.get(grantee.name).members
+        return frozenset()
 
     def share_warning(self, collection: str, people: Iterable[str], circles_of: Callable[[str], frozenset[str]],
                       *, through: str = "this share") -> str | None:
@@ -542,10 +701,10 @@ class CardBook:
         w.execute("DELETE FROM card_audiences WHERE owner = ? OR (kind = 'user' AND name = ?)", (user, user))
 
     @staticmethod
-    def _require_owner(owner: str, actor: str | None) -> None:
+    def _require_owner(owner: str, actor: str | None, doing: str = "shares their own card") -> None:
         names.user_name(owner)
         if actor is not None and actor != owner:
-            raise Forbidden(f"only {owner!r} shares their own card")
+            raise Forbidden(f"only {owner!r} {doing}")
 
     def _require_grantee(self, grantee: Grantee, owner: str) -> None:
         if grantee.kind is GranteeKind.USER:

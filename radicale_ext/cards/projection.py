@@ -68,6 +68,13 @@ _FIELD_WORDS = {
 }
 _TYPE_WORDS = {"cell": "mobile", "work": "work", "home": "home", "fax": "fax", "pager": "pager",
                "other": "other", "school": "school", "main": "main"}
+# The fields whose lines people tell apart by a type ("work phone number"), and those types, in the
+# order :attr:`CardLine.words` reads them.
+WORDED_FIELDS = frozenset({"TEL", "EMAIL", "ADR", "URL", "IMPP", "LABEL"})
+WORDED_TYPES = ("work", "home", "fax", "pager", "school", "other")
+# Fields whose value is a picture, a sound or a key, shown by no text; and fields made of parts.
+PICTURES = frozenset({"PHOTO", "LOGO", "SOUND", "KEY"})
+_PARTS = {"N": ";", "ADR": ";", "ORG": ";", "GENDER": ";", "NICKNAME": ",", "CATEGORIES": ","}
 
 
 class BadCard(ExtError):
@@ -94,6 +101,13 @@ class Selector:
         if self.field == "*":
             return True
         return prop == self.field and (self.type is None or self.type in types)
+
+    @property
+    def words(self) -> str:
+        """What people call the lines it selects: "mobile number", "home address", "everything"."""
+        if self.field == "*":
+            return "everything"
+        return CardLine("", self.field, frozenset({self.type} if self.type else ()), "").words
 
 
 EVERYTHING = (Selector("*"),)
@@ -160,9 +174,35 @@ class CardLine:
         if self.prop == "TEL" and "cell" in self.types:
             return "mobile number"
         for kind in ("work", "home", "fax", "pager", "school", "other"):
-            if kind in self.types and self.prop in ("TEL", "EMAIL", "ADR", "URL", "IMPP", "LABEL"):
+            if kind in self.types and self.prop in WORDED_FIELDS:
                 return f"{_TYPE_WORDS[kind]} {base}"
         return base
+
+    @property
+    def selector(self) -> Selector:
+        """The entry of a field list that names this line as :attr:`words` does: ``TEL cell`` for a
+        mobile number, ``EMAIL work`` for a work e-mail address, ``BDAY`` for the birthday."""
+        if self.prop == "TEL" and "cell" in self.types:
+            return Selector("TEL", "cell")
+        if self.prop in WORDED_FIELDS:
+            kind = next((k for k in WORDED_TYPES if k in self.types), None)
+            if kind is not None:
+                return Selector(self.prop, kind)
+        return Selector(self.prop)
+
+    @property
+    def shown(self) -> str:
+        """The value as people read it: escapes undone, parts joined ("1 Rose Street, Oxford"), a
+        phone number without ``tel:``; a picture, sound or key only by its web address, else ""."""
+        value = self.value.strip()
+        if self.prop in PICTURES:
+            return value if value.lower().startswith(("http://", "https://")) else ""
+        if self.prop == "TEL" and value.lower().startswith("tel:"):
+            value = value[4:]
+        if self.prop in _PARTS:
+            parts = re.split(rf"(?<!\\){re.escape(_PARTS[self.prop])}", value)
+            return ", ".join(p for p in (unescape_text(part).strip() for part in parts) if p)
+        return unescape_text(value)
 
 
 @dataclass(frozen=True)
@@ -245,6 +285,20 @@ def read_card(text: str) -> Card:
 # -- projecting ----------------------------------------------------------------------------------
 
 
+_FN_LINE = re.compile(rb'^(?:[A-Za-z0-9-]+\.)?FN(?:;(?:"[^"\r\n]*"|[^:;"\r\n])*)*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)',
+                      re.M | re.I)
+
+
+def card_name(data: bytes) -> str | None:
+    """The name (``FN``) of a stored card, read fast: only its FN line is unfolded and unescaped
+    (for listing many cards; :func:`read_card` reads a card whole)."""
+    match = _FN_LINE.search(data)
+    if match is None:
+        return None
+    value = re.sub(rb"\r?\n[ \t]", b"", match[1]).decode("utf-8", errors="replace")
+    return unescape_text(value).strip() or None
+
+
 def selected(card: Card, selectors: Iterable[Selector]) -> list[CardLine]:
     """The lines of ``card`` the selectors let through, in the card's order, with their groups' labels."""
     selectors = tuple(selectors)
@@ -300,6 +354,53 @@ def changed_fields(before: Card | None, after: Card | None, selectors: Iterable[
     differing = [line for line in new if line.digest not in old_digests]
     differing += [line for line in old if line.digest not in new_digests]
     return list(dict.fromkeys(line.words for line in differing if line.prop not in GROUP_COMPANIONS))
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    """One field of a card as an owner chooses it for an audience: the entry of the field list
+    (:func:`parse_fields`), what people call it, and the card's values of it."""
+
+    selector: Selector
+    words: str                 # "mobile number"
+    values: tuple[str, ...]    # as people read them (:attr:`CardLine.shown`); "" for a picture
+    picture: bool = False      # PHOTO, LOGO, SOUND, KEY: a value not shown as text
+
+
+# The order fields are offered in, as address books show them (clients store them in any order; Radicale
+# keeps vobject's, which is alphabetical); other fields follow in the card's order.
+_ORDER = {field: rank for rank, field in enumerate((
+    "FN", "N", "NICKNAME", "PHOTO", "TEL", "EMAIL", "IMPP", "ADR", "LABEL", "URL", "ORG", "TITLE", "ROLE",
+    "BDAY", "ANNIVERSARY", "GENDER", "RELATED", "NOTE"))}
+
+
+def choosable(prop: str) -> bool:
+    """Whether a field list may name ``prop`` (:func:`parse_fields`)."""
+    return prop not in IDENTITY and (prop in FIELDS or prop.startswith("X-"))
+
+
+def offered(card: Card) -> tuple[FieldChoice, ...]:
+    """The fields ``card`` has, each once, in the card's order, with their values: what an owner
+    picks from for an audience, and what an audience sees of a projection.
+
+    Apple's group labels come along with their lines (they are not a field of their own); a line
+    with nothing in it (the empty ``N`` of a 3.0 projection) offers nothing."""
+    found: dict[Selector, list[CardLine]] = {}
+    for line in card.lines:
+        if line.prop in GROUP_COMPANIONS or not choosable(line.prop):
+            continue
+        if not line.shown and line.prop not in PICTURES:
+            continue
+        found.setdefault(line.selector, []).append(line)
+    ordered = sorted(found.items(), key=lambda item: _ORDER.get(item[0].field, len(_ORDER)))  # stable: card order
+    return tuple(FieldChoice(selector, choice_words(selector), tuple(line.shown for line in lines),
+                             selector.field in PICTURES) for selector, lines in ordered)
+
+
+def choice_words(selector: Selector) -> str:
+    """The words of a field to choose: as :attr:`Selector.words`, but the name in parts (``N``) told
+    apart from the name as shown (``FN``)."""
+    return "name in parts" if selector == Selector("N") else selector.words
 
 
 def in_words(owner_name: str, fields: Sequence[str]) -> str:

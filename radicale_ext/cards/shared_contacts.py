@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from ..base import names
 from ..base.database import Database, Writer
-from ..base.errors import Conflict, ExtError, InvalidName, NotFound
+from ..base.errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
 from .consent import ConsentBook, ConsentModes
 from .me_cards import CardBook, CardReach, StoredCard
 from .projection import EVERYTHING, BadCard, ProjectedCard, changed_fields, read_card
@@ -85,6 +85,15 @@ class Listing:
     cards: dict[str, SharedCard]   # by href
     token: str
     modified: float = 0.0          # when what the person sees last changed (a card came, changed or went)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Someone whose me card a person receives, and whether its changes wait for their answer."""
+
+    owner: str
+    name: str                      # the card's FN as the person sees it
+    asks_first: bool
 
 
 @dataclass(frozen=True)
@@ -250,12 +259,15 @@ class SharedContacts:
 
     # -- ask me first ------------------------------------------------------------------------
 
-    def ask_first(self, recipient: str, on: bool, owner: str | None = None) -> None:
+    def ask_first(self, recipient: str, on: bool, owner: str | None = None, *, actor: str | None = None) -> None:
         """Choose whether changed cards (every card, or ``owner``'s) wait for the person's answer.
 
         Turning it on keeps the version the person has now; turning it off
-        shows the current versions from the next request on.
+        shows the current versions from the next request on.  Choosing for
+        every card replaces the choices per owner.  Only the person
+        (``actor``; ``None``: the admin) chooses: else :class:`Forbidden`.
         """
+        _require_self(recipient, actor)
         if owner is not None:
             names.user_name(owner)
         reaching = self._cards.reaching(recipient, self._circles_of(recipient))
@@ -270,20 +282,35 @@ class SharedContacts:
                 else:
                     w.execute("DELETE FROM card_accepted WHERE recipient = ? AND owner = ?", (recipient, o))
 
-    def modes(self, recipient: str) -> ConsentModes:
+    def modes(self, recipient: str, *, actor: str | None = None) -> ConsentModes:
+        _require_self(recipient, actor)
         return self._consent.modes(recipient)
 
-    def pending(self, recipient: str) -> list[PendingUpdate]:
+    def senders(self, recipient: str, *, actor: str | None = None) -> list[Sender]:
+        """Everyone whose card ``recipient`` receives now, by name, with their choice for it."""
+        _require_self(recipient, actor)
+        modes = self._consent.modes(recipient)
+        found = [Sender(owner, read_card(card.text).name or owner, modes.asks_first(owner))
+                 for owner, card in self.served(recipient).items()]
+        return sorted(found, key=lambda s: (s.name.casefold(), s.owner))
+
+    def pending(self, recipient: str, *, actor: str | None = None) -> list[PendingUpdate]:
         """Changed cards waiting for the person's answer."""
+        _require_self(recipient, actor)
         return [update for update, _card in self._pending(recipient).values()]
 
-    def accept(self, recipient: str, owner: str) -> PendingUpdate:
+    def accept(self, recipient: str, owner: str, *, actor: str | None = None) -> PendingUpdate:
+        """Take the waiting version of ``owner``'s card.  Raises :class:`Forbidden`, :class:`NotFound`
+        (nothing waits), :class:`Conflict` (the person is not asked first about it)."""
+        _require_self(recipient, actor)
         update, card = self._waiting(recipient, owner)
         with self._db.write() as w:
             self._consent.accept(w, recipient, owner, card)
         return update
 
-    def decline(self, recipient: str, owner: str) -> PendingUpdate:
+    def decline(self, recipient: str, owner: str, *, actor: str | None = None) -> PendingUpdate:
+        """Keep the person's version; the waiting one is not offered again (as :meth:`accept` raises)."""
+        _require_self(recipient, actor)
         update, card = self._waiting(recipient, owner)
         with self._db.write() as w:
             self._consent.decline(w, recipient, owner, card.etag)
@@ -328,6 +355,13 @@ class SharedContacts:
         w.execute("DELETE FROM card_views WHERE recipient = ?", (user,))
         w.execute("DELETE FROM card_view_times WHERE recipient = ?", (user,))
         w.execute("DELETE FROM card_view_books WHERE recipient = ?", (user,))
+
+
+def _require_self(recipient: str, actor: str | None) -> None:
+    """Only the person themselves (or the admin, ``None``) answers for their Shared contacts."""
+    names.user_name(recipient)
+    if actor is not None and actor != recipient:
+        raise Forbidden(f"only {recipient!r} chooses what happens to the cards shared with them")
 
 
 def changed_at(before: float | None, etag: str | None, file_modified: float | None) -> float:

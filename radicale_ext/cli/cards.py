@@ -43,6 +43,13 @@ def card_set_me(args: argparse.Namespace, site: Site) -> None:
         print(warning, file=sys.stderr)
 
 
+def card_unset_me(args: argparse.Namespace, site: Site) -> None:
+    owner = _whose(args, args.owner, "--owner")
+    me = site.cards.unset_me(owner, actor=args.acting_as)
+    print(f"{owner} has no me card any more ({me} stays a card of its address book); nobody sees it, "
+          "and its audiences are gone")
+
+
 def card_replace(args: argparse.Namespace, site: Site) -> None:
     owner = _whose(args, args.owner, "--owner")
     try:
@@ -139,7 +146,7 @@ def card_lookup(args: argparse.Namespace, site: Site) -> None:
 
 def card_ask_first(args: argparse.Namespace, site: Site) -> None:
     user = _whose(args, args.user, "--user")
-    site.shared_contacts.ask_first(user, args.setting == "on", args.from_owner)
+    site.shared_contacts.ask_first(user, args.setting == "on", args.from_owner, actor=args.acting_as)
     whose = f"{args.from_owner}'s card" if args.from_owner else "cards shared with you"
     if args.setting == "on":
         print(f"{user}: changes of {whose} now wait for your answer ('radicale-ext card updates')")
@@ -154,7 +161,8 @@ def _update_line(update: PendingUpdate) -> str:
 
 def card_updates(args: argparse.Namespace, site: Site) -> None:
     user = _whose(args, args.user, "--user")
-    rows = [{"owner": u.owner, "name": u.name, "fields": u.fields} for u in site.shared_contacts.pending(user)]
+    waiting = site.shared_contacts.pending(user, actor=args.acting_as)
+    rows = [{"owner": u.owner, "name": u.name, "fields": u.fields} for u in waiting]
     out(args, rows, lambda r: _update_line(PendingUpdate(r["owner"], r["name"], r["fields"])))
     if not rows and not args.json:
         print("no changed cards are waiting for your answer")
@@ -162,13 +170,13 @@ def card_updates(args: argparse.Namespace, site: Site) -> None:
 
 def card_accept(args: argparse.Namespace, site: Site) -> None:
     user = _whose(args, args.user, "--user")
-    update = site.shared_contacts.accept(user, args.owner)
+    update = site.shared_contacts.accept(user, args.owner, actor=args.acting_as)
     print(f"{user} accepted the new version of {update.owner}'s card")
 
 
 def card_decline(args: argparse.Namespace, site: Site) -> None:
     user = _whose(args, args.user, "--user")
-    update = site.shared_contacts.decline(user, args.owner)
+    update = site.shared_contacts.decline(user, args.owner, actor=args.acting_as)
     print(f"{user} keeps the version of {update.owner}'s card they had; this change will not be offered again")
 
 
@@ -184,6 +192,9 @@ def register(commands: Commands) -> None:
     set_me = group.command("set-me", "choose your me card, a card of one of your address books", card_set_me)
     set_me.add_argument("card_path", metavar="OWNER/BOOK/CARD.vcf", help="e.g. alice/contacts/alice.vcf")
     set_me.add_argument("--card", help="the card's file name or UID, when the path names only the address book")
+    unset_me = group.command("unset-me", "stop having a me card: nobody sees it any more, its audiences go",
+                             card_unset_me)
+    unset_me.add_argument("--owner", help="whose (default: the user of --as)")
     replace = group.command("replace", "replace the me card's content with a vCard file (- reads stdin)",
                             card_replace)
     replace.add_argument("file", metavar="FILE")

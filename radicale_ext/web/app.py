@@ -39,7 +39,7 @@ from .routes import ROUTES
 from .sessions import FILE_NAME, SessionBook, SessionRules
 
 # modules of pages/, imported for their routes; each may name its entry of the menu (NAV_ENTRY)
-PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations", "circles", "links")
+PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations", "circles", "links", "card")
 NAV: list[tuple[str, str]] = []   # (path, words) of the menu
 for _name in PAGES:
     _module = importlib.import_module(f"{__package__}.pages.{_name}")
