@@ -110,8 +110,8 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def dav_status(srv: Server, user: str, secret: str) -> int:
-    return requests.request("PROPFIND", f"{srv.url}/{user}/", auth=(user.encode(), secret.encode()), headers={"Depth": "0"},
-                            timeout=30).status_code
+    return requests.request("PROPFIND", f"{srv.url}/{user}/", auth=(user.encode(), secret.encode()),
+                            headers={"Depth": "0"}, timeout=30).status_code
 
 
 def users(srv: Server) -> str:
@@ -244,3 +244,10 @@ def test_an_admin_adds_a_user_on_the_page_who_then_logs_in_to_dav(browser, srv: 
     assert dav_status(srv, NEW_USER, "Familie 家庭 🎉") == 401
     go(browser, srv, "/admin")
     assert NEW_USER not in browser.find_element(By.ID, "users").find_element(By.XPATH, "..").text
+    browser.set_window_size(390, 844)
+    try:
+        go(browser, srv, "/admin")
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    finally:
+        browser.set_window_size(1280, 1000)

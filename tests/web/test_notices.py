@@ -492,4 +492,26 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
     go(browser, srv, "/notices")
     recent = browser.find_element(By.CSS_SELECTOR, "ol.notices").text
     assert "Alice added Drittes Treffen" in recent and "Alice added Zweites Treffen" not in recent
+    browser.execute_script("document.getElementById('hear').scrollIntoView()")
+    screenshot(browser, "notices-choices")
+    browser.execute_script("document.getElementById('recent').scrollIntoView()")
     screenshot(browser, "notices-recent")
+
+
+def test_the_page_at_a_phones_width_in_chinese(browser, srv: Server) -> None:
+    calendar(srv, "alice", "Handy 📱", "grace")
+    register_device(srv, "/grace/Handy 📱~alice/", "grace", "http://127.0.0.1:9/push/" + "long-" * 40)
+    srv.ok("notices", "webhook", "http://127.0.0.1:9/" + "a-very-long-webhook-path/" * 8, acting_as="grace")
+    browser.delete_all_cookies()
+    browser.set_window_size(390, 844)
+    try:
+        log_in(browser, srv, "grace")
+        Select(browser.find_element(By.ID, "language")).select_by_value("zh_Hans")
+        submit(browser, browser.find_element(By.CSS_SELECTOR, "form.language button"))
+        go(browser, srv, "/notices")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "通知和提醒"
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width}px wide on a 390px screen"
+        screenshot(browser, "notices-phone-zh-Hans")
+    finally:
+        browser.set_window_size(1280, 1000)
