@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from ..base import layout, names
 from ..base.database import Database
 from ..base.errors import Forbidden, NotFound
+from ..base.model import Grant
 from ..sharing.circles import CircleBook
 from ..sharing.inbox import Inbox
 from ..sharing.notifications import Notice, NoticeKind
@@ -32,6 +33,7 @@ from .settings import NoticeSettings
 from .wording import Wording
 
 RECENT = 50   # notices the page lists
+TAGS = ("VCALENDAR", "VADDRESSBOOK")
 
 
 class Folders(Protocol):
@@ -135,6 +137,11 @@ class Told:
     summary: str = ""
 
 
+def _display_name(props: Mapping[str, object]) -> str | None:
+    name = props.get("D:displayname")
+    return name if isinstance(name, str) and name else None
+
+
 _INVITATION_KINDS = {"noresponse": "invited", "accepted": "access-changed", "deleted": "withdrawn"}
 
 
@@ -150,7 +157,7 @@ class MyNotices:
 
     # -- who may ------------------------------------------------------------------------------
 
-    def _acting(self, user: str, actor: str | None) -> str:
+    def acting(self, user: str, actor: str | None) -> str:
         """The person themselves, or the admin for them; :class:`Forbidden` for anyone else."""
         names.user_name(user)
         if actor is not None and actor != user:
@@ -166,7 +173,7 @@ class MyNotices:
 
     def readings(self, user: str, *, actor: str | None) -> list[Reading]:
         """Every calendar and address book ``user`` reads: their own by name, then the shared ones."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         return self._readings(user)
 
     def _readings(self, user: str) -> list[Reading]:
@@ -178,23 +185,34 @@ class MyNotices:
             entries = []
         for name in entries:
             path = f"/{user}/{name}/"
-            tag = layout.collection_tag(self._folder, path)
-            if tag is not None:
-                own.append(Reading(path, path, self._name(path), tag))
-        shared = []
-        for grant in self._site.shares.grants_for(user, self._site.circles.circles_of(user)):
-            tag = layout.collection_tag(self._folder, grant.collection)
-            if tag is not None:
-                shown = grant.properties.get("D:displayname") or self._wording.collection(grant.collection, user)
-                shared.append(Reading(grant.collection, grant.mount_path(user), shown, tag))
+            props = layout.collection_props(self._folder, path)
+            if props.get("tag") in TAGS:
+                own.append(Reading(path, path, _display_name(props) or name, props["tag"]))
+        shared = [found for grant in self._site.shares.grants_for(user, self._site.circles.circles_of(user))
+                  if (found := self._shared(user, grant)) is not None]
         return own + sorted(shared, key=lambda r: (r.shown_as.casefold(), r.collection))
+
+    def _shared(self, user: str, grant: Grant) -> Reading | None:
+        props = layout.collection_props(self._folder, grant.collection)
+        if props.get("tag") not in TAGS:
+            return None
+        name = _display_name(props) or grant.collection.strip("/").split("/")[-1]
+        shown = grant.properties.get("D:displayname") or f"{name} ({grant.owner})"
+        return Reading(grant.collection, grant.mount_path(user), shown, props["tag"])
 
     def reading(self, user: str, collection: str, *, actor: str | None) -> Reading:
         """One collection ``user`` reads (``/alice/家庭/`` or ``alice/家庭``, the owner's path);
         :class:`NotFound` for any other, whether or not it exists."""
-        self._acting(user, actor)
-        path = names.collection_path(collection)[1]
-        found = next((r for r in self._readings(user) if r.collection == path), None)
+        self.acting(user, actor)
+        owner, path = names.collection_path(collection)
+        found: Reading | None = None
+        if owner == user:
+            props = layout.collection_props(self._folder, path)
+            if props.get("tag") in TAGS:
+                found = Reading(path, path, _display_name(props) or path.strip("/").split("/")[-1], props["tag"])
+        else:
+            grant = self._site.shares.grant_on(user, self._site.circles.circles_of(user), path)
+            found = self._shared(user, grant) if grant is not None else None
         if found is None:
             raise NotFound(f"{user} reads no calendar or address book {names.shown(path.strip('/'))} "
                            "(their own, or one shared with them)")
@@ -202,7 +220,7 @@ class MyNotices:
 
     def _scope(self, user: str, collection: str, actor: str | None) -> str:
         """The choices' collection column: :data:`ALL` for "" or "all", else a collection ``user`` reads."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         if collection in (ALL, "all"):
             return ALL
         return self.reading(user, collection, actor=actor).collection
@@ -210,20 +228,24 @@ class MyNotices:
     # -- choices ------------------------------------------------------------------------------
 
     def everywhere(self, user: str, *, actor: str | None) -> Everywhere:
-        self._acting(user, actor)
+        self.acting(user, actor)
         chosen, muted = self._chosen(user).get(ALL, ({}, False))
         return Everywhere(self.preferences.choices_for([user], ALL)[user], chosen, muted)
 
     def followed(self, user: str, *, actor: str | None) -> list[Followed]:
         """Each collection ``user`` reads, with what they hear about it."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         rows = self._chosen(user)
-        found = []
-        for reading in self._readings(user):
-            chosen, muted = rows.get(reading.collection, ({}, False))
-            found.append(Followed(reading, self.preferences.choices_for([user], reading.collection)[user],
-                                  chosen, muted))
-        return found
+        readings = self._readings(user)
+        choices = self.preferences.choices_of(user, [r.collection for r in readings])
+        return [Followed(r, choices[r.collection], *rows.get(r.collection, ({}, False))) for r in readings]
+
+    def follow(self, user: str, collection: str, *, actor: str | None) -> Followed:
+        """One collection ``user`` reads, with what they hear about it; :class:`NotFound` as :meth:`reading`."""
+        reading = self.reading(user, collection, actor=actor)
+        chosen, muted = self._chosen(user).get(reading.collection, ({}, False))
+        return Followed(reading, self.preferences.choices_of(user, [reading.collection])[reading.collection],
+                        chosen, muted)
 
     def _chosen(self, user: str) -> dict[str, tuple[dict[Channel, Timing], bool]]:
         found: dict[str, tuple[dict[Channel, Timing], bool]] = {}
@@ -238,7 +260,7 @@ class MyNotices:
 
     def rows(self, user: str, *, actor: str | None) -> list[tuple[str, str, str]]:
         """``(collection or "", channel, timing)`` of every choice ``user`` made (``notices show``)."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         return self.preferences.rows(user)
 
     def set_choices(self, user: str, collection: str, timings: Mapping[Channel, Timing | None], muted: bool, *,
@@ -263,55 +285,59 @@ class MyNotices:
     # -- addresses ----------------------------------------------------------------------------
 
     def contact(self, user: str, *, actor: str | None) -> Contact:
-        return self.preferences.contact(self._acting(user, actor))
+        return self.preferences.contact(self.acting(user, actor))
 
     def set_email(self, user: str, address: str | None, *, actor: str | None) -> None:
         """Where e-mail goes (``None``: the user name, when it is an address); the core's address check."""
-        self.preferences.set_email(self._acting(user, actor), address)
+        self.preferences.set_email(self.acting(user, actor), address)
 
     def set_timezone(self, user: str, zone: str | None, *, actor: str | None) -> None:
-        self.preferences.set_timezone(self._acting(user, actor), zone)
+        self.preferences.set_timezone(self.acting(user, actor), zone)
 
     def set_webhook(self, user: str, url: str | None, *, actor: str | None) -> str | None:
         """Set (or with ``None`` remove) the webhook; returns its new signing secret, to be shown once.
         The URL must pass the server's outbound rule (:mod:`.outbound`)."""
-        return self.preferences.set_webhook(self._acting(user, actor), url, outbound=self.settings.outbound())
+        return self.preferences.set_webhook(self.acting(user, actor), url, outbound=self.settings.outbound())
 
     # -- devices ------------------------------------------------------------------------------
 
     def devices(self, user: str, *, actor: str | None) -> list[Device]:
         """``user``'s devices registered for WebDAV-Push, each with what it is subscribed to."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         now = self._clock()
-        shown = {r.collection: r.shown_as for r in self._readings(user)}
+        found = [s for s in self._devices.of_user(user) if s.expires_at > now]
+        shown = {r.collection: r.shown_as for r in self._readings(user)} if found else {}
         return [Device(id=s.id, collection=s.collection,
                        shown_as=shown.get(s.collection) or self._wording.collection(s.collection, user),
                        content_update=s.content_update, property_update=s.property_update,
                        service=urlsplit(s.endpoint).hostname or "", endpoint=s.endpoint, created_at=s.created_at,
                        expires_at=s.expires_at)
-                for s in self._devices.of_user(user) if s.expires_at > now]
+                for s in found]
 
     def revoke_device(self, user: str, device: str, *, actor: str | None) -> None:
         """Stop pushing to one of ``user``'s devices; :class:`NotFound` for any other id (someone else's too)."""
-        self._devices.unsubscribe(self._acting(user, actor), device)
+        self._devices.unsubscribe(self.acting(user, actor), device)
 
     # -- what they were told --------------------------------------------------------------------
 
     def recent(self, user: str, *, actor: str | None, limit: int = RECENT) -> list[Told]:
         """The last ``limit`` notices of ``user``'s notification collection, newest first."""
-        self._acting(user, actor)
+        self.acting(user, actor)
         notices = self._site.inbox.notices(user)
         notices.sort(key=lambda n: n.created_at)
-        return [self._told(n) for n in reversed(notices[-limit:])] if limit > 0 else []
+        names: dict[str, str] = {}
+        wording = Wording(lambda c: names.get(c) or names.setdefault(c, self._name(c)))
+        return [self._told(n, wording) for n in reversed(notices[-limit:])] if limit > 0 else []
 
-    def _told(self, notice: Notice) -> Told:
+    @staticmethod
+    def _told(notice: Notice, wording: Wording) -> Told:
         data = notice.data
         if notice.kind is NoticeKind.RESOURCE_CHANGE:
             return Told(notice.created_at, "change", text=str(data.get("text") or ""),
                         lines=tuple(str(line) for line in data.get("lines") or ()))
         if notice.kind is NoticeKind.CARD_CHANGED:
             return Told(notice.created_at, "card", text=str(data.get("summary") or ""), who=str(data.get("owner", "")))
-        collection = self._wording.collection(str(data.get("collection", "")), notice.user) \
+        collection = wording.collection(str(data.get("collection", "")), notice.user) \
             if data.get("collection") else ""
         if notice.kind is NoticeKind.INVITATION_REPLY:
             return Told(notice.created_at, "answered", who=str(data.get("sharee", "")), collection=collection,

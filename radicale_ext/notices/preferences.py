@@ -199,6 +199,11 @@ class Preferences:
                 rows.setdefault(user, []).append((coll, channel, timing))
         return {user: _resolve(rows.get(user, []), collection) for user in users}
 
+    def choices_of(self, user: str, collections: Iterable[str]) -> dict[str, Choices]:
+        """``user``'s choices for each of ``collections`` (one query, however many)."""
+        rows = [(c, ch, t) for c, ch, t in self.rows(user)]
+        return {collection: _resolve(rows, collection) for collection in collections}
+
     def rows(self, user: str) -> list[tuple[str, str, str]]:
         """``(collection or "", channel, timing)`` of every choice a person made."""
         return [(c, ch, t) for c, ch, t in self._db.read(

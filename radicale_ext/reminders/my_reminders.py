@@ -10,6 +10,7 @@ must be one the person reads (:meth:`radicale_ext.notices.my_notices.MyNotices.r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..base import names
@@ -46,13 +47,25 @@ class MyReminders:
                            "for calendars")
         return found
 
-    def overview(self, user: str, *, actor: str | None) -> ReminderOverview:
-        readings = [r for r in self._readings.readings(user, actor=actor) if r.calendar]
+    def overview(self, user: str, *, actor: str | None, readings: Sequence[Reading] | None = None
+                 ) -> ReminderOverview:
+        """``user``'s reminder choices, for every calendar they read (``readings``: those the caller
+        already got for them from :meth:`radicale_ext.notices.my_notices.MyNotices.readings`)."""
+        self._readings.acting(user, actor)
+        if readings is None:
+            readings = self._readings.readings(user, actor=actor)
+        readings = [r for r in readings if r.calendar]
         rows = set(self.choices.rows(user))
         return ReminderOverview(
             muted_everywhere=(ALL, "mute") in rows, own=(ALL, "own") in rows,
             calendars=tuple(CalendarReminders(r, (r.collection, "mute") in rows, self._default(r.collection))
                             for r in readings))
+
+    def calendar(self, user: str, collection: str, *, actor: str | None) -> CalendarReminders:
+        """One calendar ``user`` reads, and its reminders for them."""
+        found = self._calendar(user, collection, actor)
+        return CalendarReminders(found, (found.collection, "mute") in set(self.choices.rows(user)),
+                                 self._default(found.collection))
 
     def _default(self, collection: str) -> int | None:
         offset = self.choices.default_for(collection)

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from radicale_ext.base.errors import Forbidden, InvalidName, NotFound
 from radicale_ext.base.model import Grantee, GranteeKind, Role, ShareBasis
@@ -94,6 +95,8 @@ def test_core_only_the_person_or_the_admin(site: Site) -> None:
              lambda actor: mine.everywhere("alice", actor=actor),
              lambda actor: mine.followed("alice", actor=actor),
              lambda actor: mine.readings("alice", actor=actor),
+             lambda actor: mine.reading("alice", family, actor=actor),
+             lambda actor: mine.follow("alice", family, actor=actor),
              lambda actor: mine.set_choices("alice", family, {Channel.EMAIL: Timing.DAILY}, False, actor=actor),
              lambda actor: mine.choose("alice", Channel.EMAIL, Timing.OFF, family, actor=actor),
              lambda actor: mine.reset("alice", Channel.EMAIL, family, actor=actor),
@@ -151,6 +154,18 @@ def test_core_choices_for_what_the_person_reads_and_nothing_else(site: Site) -> 
     mine.set_choices("bob", family, {Channel.EMAIL: None, Channel.PUSH: None, Channel.WEBHOOK: None}, True,
                      actor="bob")
     assert mine.rows("bob", actor="bob") == [("", "webhook", "off"), (family, "notices", "off")]
+    # one collection, as on its own page: the same answer as in the list; NotFound for any other
+    one = mine.follow("bob", family.strip("/"), actor="bob")
+    assert one == {f.reading.collection: f for f in mine.followed("bob", actor="bob")}[family]
+    assert (one.reading.shown_as, one.muted, one.chosen) == ("家庭 (alice)", True, {})
+    assert mine.follow("alice", private, actor="alice").reading.shown_as == "Fußball 🎉"
+    for other in (private, "/alice/nothing-here/", "/zoe/x/", "/bob/nothing/"):
+        with pytest.raises(NotFound):
+            mine.follow("bob", other, actor="bob")
+    with pytest.raises(InvalidName):
+        mine.follow("bob", "alice", actor="bob")
+    assert mine.preferences.choices_of("bob", [family, book]) == {
+        c: mine.preferences.choices_for(["bob"], c)["bob"] for c in (family, book)}
     # addresses: the core's own checks
     with pytest.raises(InvalidAddress):
         mine.set_email("bob", "bob@", actor="bob")
@@ -234,6 +249,17 @@ def test_core_reminders_mute_own_and_the_owners_default_only(site: Site) -> None
     assert ReminderChoices(site.db).default_for(family) is None
     reminders.set_default(family, 3600, actor="alice")
     assert reminders.overview("bob", actor="bob").calendars[0].default_before == 3600
+    # one calendar, as on its own page; the overview from readings the caller already has
+    assert reminders.calendar("bob", family, actor="bob") == reminders.overview("bob", actor="bob").calendars[0]
+    for other in (private, book):
+        with pytest.raises(NotFound):
+            reminders.calendar("bob", other, actor="bob")
+    with pytest.raises(Forbidden):
+        reminders.calendar("alice", family, actor="bob")
+    with pytest.raises(Forbidden):
+        reminders.overview("alice", actor="bob", readings=mine.readings("bob", actor="bob"))
+    assert reminders.overview("bob", actor="bob", readings=mine.readings("bob", actor="bob")) == \
+        reminders.overview("bob", actor="bob")
     reminders.set_default(family, None, actor=None)
     assert reminders.overview("alice", actor="alice").calendars[-1].default_before is None
 
@@ -294,8 +320,20 @@ def test_every_page_and_action_for_the_person_another_user_and_anonymous(srv: Se
     page = bob.get("/notices")
     assert page.status_code == 200 and "Familie Müller (alice)" in page.text
     assert "Tagebuch" not in page.text and alices_device["id"] not in page.text and "alice@example.org" not in page.text
-    r = anonymous.get("/notices")
-    assert r.status_code == 303 and "/login?next=" in r.headers["Location"]
+    one = "/notices/collection?collection=" + quote(family)
+    page = bob.get(one)
+    assert page.status_code == 200 and "What I hear about “Familie Müller (alice)”" in page.text
+    assert f'name="collection" value="{family}"' in page.text and 'name="default_reminder"' not in page.text
+    for path in ("/notices", one):
+        r = anonymous.get(path)
+        assert r.status_code == 303 and "/login?next=" in r.headers["Location"], path
+    # bob asking for the page of a collection he does not read: the same 404 whether or not it is there
+    for collection in (private, "/alice/nothing/", "/zoe/x/", "/bob/nothing/"):
+        r = bob.get("/notices/collection?collection=" + quote(collection))
+        assert r.status_code == 404 and "bob reads no calendar or address book" in html.unescape(r.text)
+    for bad in ("", "alice", "../alice/x"):
+        r = bob.get("/notices/collection?collection=" + quote(bad))
+        assert r.status_code == 400 and "OWNER/COLLECTION" in r.text, bad
     anonymous.get("/login")
     before = {user: show(srv, user) for user in ("alice", "bob")}
     actions = {"/notices/email": {"email": "bob@example.org"}, "/notices/timezone": {"timezone": "Asia/Shanghai"},
@@ -325,11 +363,25 @@ def test_every_page_and_action_for_the_person_another_user_and_anonymous(srv: Se
     assert r.status_code == 303 and "Familie+M%C3%BCller" in r.headers["Location"]
     assert show(srv, "bob")["choices"] == [{"collection": family, "channel": "push", "timing": "off"},
                                            {"collection": family, "channel": "webhook", "timing": "hourly"}]
-    assert "Saved what you hear about “Familie Müller (alice)”." in bob.get("/notices?done=chosen&name="
-                                                                            + quote("Familie Müller (alice)")).text
+    overview = bob.get("/notices?done=chosen&name=" + quote("Familie Müller (alice)")).text
+    assert "Saved what you hear about “Familie Müller (alice)”." in overview
+    assert "E-mail: at once · Push to my devices: off · Webhook: hourly digest · no reminders" in overview
+    assert f'href="/.my{one}"' in overview.replace("&amp;", "&")
+    page = bob.get(one).text
+    assert '<option value="hourly" selected>' in page and 'id="reminders-muted" name="reminders_muted" value="on" ' \
+        'checked' in page
+    # a refused form on a collection's page: that page again with the core's sentence, nothing changed
+    chosen = show(srv, "bob")["choices"]
+    for data, said in (({"email": "weekly"}, "is not a timing"), ({"push": "hourly"}, "push only tells a device")):
+        r = bob.post("/notices/choose", {"collection": family, "muted": "on", **data})
+        assert r.status_code == 400 and said in html.unescape(r.text), data
+        assert "What I hear about “Familie Müller (alice)”" in r.text and 'role="alert"' in r.text
+    assert show(srv, "bob")["choices"] == chosen
     alice = Browser(srv).logged_in("alice")
     assert alice.post("/notices/choose", {"collection": family, "default_reminder": "2h"}).status_code == 303
-    assert 'value="2h" selected' in alice.get("/notices").text
+    assert 'value="2h" selected' in alice.get(one).text
+    assert "default reminder 2h before" in alice.get("/notices").text
+    assert "Its owner set a reminder 2h before every event." in bob.get(one).text
     assert alice.post("/notices/devices/revoke", {"device": alices_device["id"]}).status_code == 303
     assert show(srv, "alice")["push_devices"] == []
 
@@ -343,6 +395,8 @@ def test_every_form_is_refused_without_its_token_and_changes_nothing(srv: Server
     forms = set(re.findall(r'action="/\.my(/notices[^"]*)"', page))
     assert forms == {"/notices/email", "/notices/timezone", "/notices/webhook", "/notices/choose",
                      "/notices/devices/revoke"}
+    one = carol.get("/notices/collection?collection=" + quote(family)).text
+    assert set(re.findall(r'action="/\.my(/notices[^"]*)"', one)) == {"/notices/choose"}
     before = show(srv, "carol")
     for path, data in {"/notices/email": {"email": "carol@example.org"},
                        "/notices/timezone": {"timezone": "Europe/Berlin"},
@@ -412,11 +466,16 @@ def test_the_last_notices_in_words_in_the_persons_zone_and_language(srv: Server)
     page = frank.get("/notices").text
     recent = page[page.index('id="recent"'):]
     assert html.escape(sentence, quote=False) in recent and EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (alice)" in page
+    one = frank.get("/notices/collection?collection=" + quote(family)).text
+    assert EVIL not in one and "What I hear about “&lt;script&gt;alert(1)&lt;/script&gt; (alice)”" in one
     assert "Tue 6 Jan 01:00" in sentence, "the event's time in frank's zone"
     assert "alice invited you to “家庭 (alice)” as subscriber (reads)." in recent
     chinese = Browser(srv, language="zh-CN").logged_in("frank").get("/notices").text
     assert "通知和提醒" in chinese and "年" in chinese[chinese.index('id="recent"'):]
     assert "邀请你" in chinese
+    zh = Browser(srv, language="zh-CN").logged_in("frank").get("/notices/collection?collection=" + quote(family)).text
+    assert "我收到哪些关于“&lt;script&gt;alert(1)&lt;/script&gt; (alice)”的通知" in zh and "提醒" in zh
 
 
 # -- in the browser: what bob chooses on the page is what reaches his mailbox --------------------------
@@ -425,11 +484,15 @@ def bobs_mail(mailbox: Mailbox, subject_part: str) -> list:
     return [m for m in mailbox.messages if m["To"] == "bob@example.org" and subject_part in m["Subject"]]
 
 
-def save_card(driver, collection_name: str, **fields: str) -> None:
-    """Set fields of the card of ``collection_name`` on the notices page and save it."""
-    card = next(li for li in driver.find_elements(By.CSS_SELECTOR, "ul.choices li.collection")
-                if li.find_elements(By.CSS_SELECTOR, "h3 .name") and
-                li.find_element(By.CSS_SELECTOR, "h3 .name").text == collection_name)
+def save_card(driver, srv: Server, collection_name: str, shot: str = "", **fields: str) -> None:
+    """On the notices page, follow the link of ``collection_name`` to its own page, set fields there and
+    save them (back on the notices page)."""
+    go(driver, srv, "/notices")
+    link = next(a for a in driver.find_elements(By.CSS_SELECTOR, "ul.followed a")
+                if a.find_element(By.CSS_SELECTOR, ".name").text == collection_name)
+    submit(driver, link)
+    assert driver.find_element(By.TAG_NAME, "h1").text == f"What I hear about “{collection_name}”"
+    card = driver.find_element(By.CSS_SELECTOR, "main form.stacked")
     for name, value in fields.items():
         field = card.find_element(By.NAME, name)
         if field.get_attribute("type") == "checkbox":
@@ -437,6 +500,8 @@ def save_card(driver, collection_name: str, **fields: str) -> None:
                 field.click()
         else:
             Select(field).select_by_value(value)
+    if shot:
+        screenshot(driver, shot)
     submit(driver, card.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
 
@@ -452,7 +517,7 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
     email.send_keys("bob@example.org")
     submit(browser, email.find_element(By.XPATH, "./ancestor::form//button"))
     assert "Saved your e-mail address." in browser.find_element(By.CSS_SELECTOR, ".done").text
-    save_card(browser, "Familienkalender 家庭 (alice)", email="immediately")
+    save_card(browser, srv, "Familienkalender 家庭 (alice)", "notices-collection", email="immediately")
     assert "Saved what you hear about “Familienkalender 家庭 (alice)”." in browser.find_element(
         By.CSS_SELECTOR, ".done").text
     screenshot(browser, "notices")
@@ -462,7 +527,7 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
     worker.run_until_idle()
     assert len(bobs_mail(mailbox, "Erstes Treffen")) == 1, "all: at once"
 
-    save_card(browser, "Familienkalender 家庭 (alice)", muted="on")
+    save_card(browser, srv, "Familienkalender 家庭 (alice)", muted="on")
     items = len(change_texts(srv, "bob"))
     put_event(srv, "alice", f"{quote(family)}two.ics", "two", "Zweites Treffen")
     clock.now = time.time()
@@ -470,7 +535,7 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
     assert bobs_mail(mailbox, "Zweites Treffen") == [], "muted: no e-mail"
     assert len(change_texts(srv, "bob")) == items, "muted: not even the notification collection"
 
-    save_card(browser, "Familienkalender 家庭 (alice)", muted="off", email="hourly")
+    save_card(browser, srv, "Familienkalender 家庭 (alice)", muted="off", email="hourly")
     put_event(srv, "alice", f"{quote(family)}three.ics", "three", "Drittes Treffen")
     clock.now = time.time()
     worker.run_until_idle()
@@ -499,19 +564,26 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
 
 
 def test_the_page_at_a_phones_width_in_chinese(browser, srv: Server) -> None:
-    calendar(srv, "alice", "Handy 📱", "grace")
+    handy = calendar(srv, "alice", "Handy 📱", "grace")
     register_device(srv, "/grace/Handy 📱~alice/", "grace", "http://127.0.0.1:9/push/" + "long-" * 40)
     srv.ok("notices", "webhook", "http://127.0.0.1:9/" + "a-very-long-webhook-path/" * 8, acting_as="grace")
     browser.delete_all_cookies()
     browser.set_window_size(390, 844)
     try:
         log_in(browser, srv, "grace")
+        # picking a language submits its form at once (page.js): wait for that answer, not a click
+        old = browser.find_element(By.TAG_NAME, "html")
         Select(browser.find_element(By.ID, "language")).select_by_value("zh_Hans")
-        submit(browser, browser.find_element(By.CSS_SELECTOR, "form.language button"))
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+        WebDriverWait(browser, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
         go(browser, srv, "/notices")
         assert browser.find_element(By.TAG_NAME, "h1").text == "通知和提醒"
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width}px wide on a 390px screen"
         screenshot(browser, "notices-phone-zh-Hans")
+        go(browser, srv, "/notices/collection?collection=" + quote(handy))
+        assert browser.find_element(By.TAG_NAME, "h1").text == "我收到哪些关于“Handy 📱 (alice)”的通知"
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"a collection's page is {width}px wide on a 390px screen"
     finally:
         browser.set_window_size(1280, 1000)

@@ -12,9 +12,15 @@ whatever a form says.
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from markupsafe import Markup
 
 from ...base.errors import ExtError
+from ...notices.my_notices import Followed, Reading
 from ...notices.preferences import ALL, ALLOWED, CHOOSABLE, DEFAULTS, Channel, Timing
+from ...reminders.my_reminders import ReminderOverview
 from ...reminders.scheduler import parse_before
 from ..context import PageContext
 from ..http import Response
@@ -39,33 +45,98 @@ def before_text(seconds: int) -> str:
     return f"{seconds // 60}m"
 
 
-def _zones() -> list[str]:
-    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+def _zones() -> Markup:
+    """The options of the time zone field's list: IANA names from the system's tzdata, the same for
+    every person, so made once (each name escaped by ``Markup.format``)."""
+    names = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return Markup("").join(Markup('<option value="{}">').format(name) for name in names)
 
 
 ZONES = _zones()
+
+
+def _reminding(ctx: PageContext) -> bool:
+    settings = ctx.web.notice_settings
+    return settings.enabled and settings.reminders
+
+
+def _common(ctx: PageContext) -> dict:
+    return {"settings": ctx.web.notice_settings, "channels": CHANNELS, "timings": TIMINGS, "choosable": CHOOSABLE,
+            "allowed": ALLOWED, "defaults": DEFAULTS, "roles": ROLES, "reminder_choices": REMINDER_CHOICES,
+            "before_text": before_text}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the list of collections: its name, where its choices are changed, and what they are."""
+
+    reading: Reading
+    href: str
+    kind: str          # "calendar · shared by alice", in the person's words
+    summary: str       # "E-mail: at once · Push to my devices: off · Webhook: daily digest · no reminders"
+
+
+def _rows(ctx: PageContext, followed: list[Followed], reminders: ReminderOverview | None) -> list[Row]:
+    """The list's words, put together once per page rather than in the template (a person may read hundreds)."""
+    _ = ctx._
+    words = {channel: _(CHANNELS[channel]) for channel in CHOOSABLE}
+    timing_words = {timing: _(words_) for timing, words_ in TIMINGS.items()}
+    by_calendar = {c.reading.collection: c for c in reminders.calendars} if reminders else {}
+    kinds = {True: _("calendar"), False: _("address book")}
+    shared_by = _("shared by %(owner)s")
+    page = ctx.request.url("/notices/collection")
+    rows = []
+    for f in followed:
+        r = f.reading
+        parts = [_("muted")] if f.choices.muted else [
+            f"{words[channel]}: {timing_words[f.choices.timing[channel]]}" for channel in CHOOSABLE]
+        rem = by_calendar.get(r.collection)
+        if rem is not None and reminders is not None:
+            if rem.muted or reminders.muted_everywhere:
+                parts.append(_("no reminders"))
+            elif rem.default_before:
+                parts.append(_("default reminder %(time)s before") % {"time": before_text(rem.default_before)})
+            else:
+                parts.append(_("reminders of its events"))
+        kind = kinds[r.calendar] + ("" if r.own else " · " + shared_by % {"owner": r.owner})
+        rows.append(Row(r, f"{page}?collection={quote(r.collection, safe='/')}", kind, " · ".join(parts)))
+    return rows
 
 
 def _render(ctx: PageContext, status: int = 200, *, problem: ExtError | None = None,
             entered: dict[str, str] | None = None, secret: str = "") -> Response:
     user, web = ctx.user, ctx.web
     mine = web.my_notices
-    settings = web.notice_settings
-    reminders = web.my_reminders.overview(user, actor=user) if settings.enabled and settings.reminders else None
+    followed = mine.followed(user, actor=user)
+    reminders = web.my_reminders.overview(user, actor=user, readings=[f.reading for f in followed]) \
+        if _reminding(ctx) else None
     return ctx.render(
         "notices.html", status, contact=mine.contact(user, actor=user), everywhere=mine.everywhere(user, actor=user),
-        followed=mine.followed(user, actor=user), devices=mine.devices(user, actor=user),
+        rows=_rows(ctx, followed, reminders), devices=mine.devices(user, actor=user),
         recent=mine.recent(user, actor=user), reminders=reminders,
-        reminders_of={c.reading.collection: c for c in reminders.calendars} if reminders else {},
-        settings=settings, channels=CHANNELS, timings=TIMINGS, choosable=CHOOSABLE, allowed=ALLOWED,
-        defaults=DEFAULTS, roles=ROLES,
-        reminder_choices=REMINDER_CHOICES, before_text=before_text, zones=ZONES, problem=problem,
-        entered=entered or {}, secret=secret, done=ctx.request.arg("done"), done_name=ctx.request.arg("name"))
+        zones=ZONES, problem=problem, entered=entered or {}, secret=secret, done=ctx.request.arg("done"),
+        done_name=ctx.request.arg("name"), **_common(ctx))
+
+
+def _render_one(ctx: PageContext, collection: str, status: int = 200, *, problem: ExtError | None = None
+                ) -> Response:
+    """One calendar's or address book's choices (the form of :func:`choose`)."""
+    user, web = ctx.user, ctx.web
+    followed = web.my_notices.follow(user, collection, actor=user)   # NotFound unless the person reads it
+    reminders = web.my_reminders.calendar(user, collection, actor=user) \
+        if _reminding(ctx) and followed.reading.calendar else None
+    return ctx.render("notices_collection.html", status, followed=followed, reminders=reminders,
+                      everywhere=web.my_notices.everywhere(user, actor=user), problem=problem, **_common(ctx))
 
 
 @page("/notices")
 def notices(ctx: PageContext) -> Response:
     return _render(ctx)
+
+
+@page("/notices/collection")
+def collection_choices(ctx: PageContext) -> Response:
+    return _render_one(ctx, ctx.request.arg("collection"))
 
 
 def _saved(ctx: PageContext, done: str, name: str = "") -> Response:
@@ -151,11 +222,10 @@ def choose(ctx: PageContext) -> Response:
     form = ctx.request.form()
     user, web = ctx.user, ctx.web
     collection = form.get("collection", "")
-    settings = web.notice_settings
     try:
         timings = {channel: _timing(channel, form.get(channel.value, "")) for channel in CHOOSABLE}
         reading = web.my_notices.reading(user, collection, actor=user) if collection else None
-        reminding = settings.enabled and settings.reminders and (reading is None or reading.calendar)
+        reminding = _reminding(ctx) and (reading is None or reading.calendar)
         default = reminding and reading is not None and "default_reminder" in form   # the owner's field
         before = parse_before(form["default_reminder"]) if default and form["default_reminder"] else None
         if default and reading is not None:   # first: the one change the core may refuse (owner only)
@@ -169,5 +239,7 @@ def choose(ctx: PageContext) -> Response:
             if reading is None:
                 web.my_reminders.own(user, form.get("reminders_own") == "on", actor=user)
     except ExtError as e:
-        return _again(ctx, e, form)
+        if e.status in (403, 404) or not collection:
+            return _again(ctx, e, form)
+        return _render_one(ctx, collection, e.status, problem=e)
     return _saved(ctx, "chosen", reading.shown_as if reading else "")
