@@ -15,7 +15,7 @@ from .base import ini, layout
 from .base.database import Database
 from .base.errors import ExtError
 from .base.model import CircleOrigin
-from .base.users import UserFile
+from .base.users import Accounts, UserFile, admins_from
 from .cards import tables as card_tables
 from .cards.consent import ConsentBook
 from .cards.directory import Directory
@@ -58,6 +58,7 @@ class Settings:
     groups_file: str | None
     htpasswd_file: str | None
     rights_file: str | None
+    admins: frozenset[str] = frozenset()   # [auth] admins: users who manage accounts on the web page
 
     @staticmethod
     def default_database_path(collections_folder: str) -> str:
@@ -85,6 +86,7 @@ class Settings:
             groups_file=file("group", "htgroup_filename"),
             htpasswd_file=file("auth", "htpasswd_filename"),
             rights_file=file("rights", "file"),
+            admins=admins_from(option("auth", "admins")),
         )
 
 
@@ -120,6 +122,7 @@ class Site:
         self.directory = Directory(self._card_names, self.shared_contacts)
         self.cards_through_shares = CardThroughShares(self.db, self.cards, self.circles.circles_of)
         self.private_items = MeCardNotices(self.cards, self.circles.circles_of)  # for change notices
+        self.accounts = Accounts(self.users, settings.admins, remove=self.remove_user, circles=self.circles.list)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Site:

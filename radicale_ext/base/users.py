@@ -1,5 +1,9 @@
 """Accounts in an htpasswd file with bcrypt hashes (what Radicale's
 ``[auth] type = htpasswd`` reads).  Every change rewrites the file atomically.
+
+Who may add, remove and set the password of accounts, and see every circle, is
+checked here (:class:`Accounts`): the admin at the command line (``actor`` None),
+or a user named in the option ``[auth] admins`` (the web page's admin pages).
 """
 
 from __future__ import annotations
@@ -7,15 +11,17 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import bcrypt
 
 from . import names
-from .errors import Conflict, InvalidName, NotFound
+from .errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
+from .model import Circle
 
 
 def _name_of(line: str) -> str | None:
@@ -126,3 +132,80 @@ class UserFile:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def admins_from(text: str) -> frozenset[str]:
+    """The option ``[auth] admins``: user names separated by commas and/or spaces ("alice, bob").
+
+    Raises :class:`InvalidName` naming the option for a name no account could have."""
+    found = set()
+    for name in re.split(r"[\s,]+", text.strip()):
+        if name:
+            try:
+                found.add(names.user_name(name))
+            except InvalidName as e:
+                raise InvalidName(f"[auth] admins = {text.strip()!r}: {e}") from None
+    return frozenset(found)
+
+
+class Accounts:
+    """The admin's operations on accounts, each checking who acts first.
+
+    ``actor`` is None for the admin at the command line (who can read the config and the
+    database anyway), else the logged-in user, who must be named in ``[auth] admins``.
+    ``remove`` takes an account away with everything the database keeps for it
+    (:meth:`radicale_ext.site.Site.remove_user`); ``circles`` lists every circle.
+    """
+
+    def __init__(self, users: UserFile | None, admins: frozenset[str], *,
+                 remove: Callable[[str], frozenset[str]], circles: Callable[[], list[Circle]]) -> None:
+        self._users = users
+        self.admins = admins
+        self._remove = remove
+        self._circles = circles
+
+    def is_admin(self, actor: str | None) -> bool:
+        """Whether ``actor`` may manage accounts: the admin (None), or a user of ``[auth] admins``
+        who still has an account."""
+        if actor is None:
+            return True
+        return actor in self.admins and (self._users is None or self._users.exists(actor))
+
+    def require_admin(self, actor: str | None) -> None:
+        if not self.is_admin(actor):
+            raise Forbidden(f"only an admin may manage accounts, and {actor!r} is not one "
+                            "(admins are named in the option [auth] admins)")
+
+    def _file(self, actor: str | None) -> UserFile:
+        self.require_admin(actor)
+        if self._users is None:
+            raise ExtError("[auth] htpasswd_filename is not set in the config; users are managed elsewhere")
+        return self._users
+
+    def users(self, *, actor: str | None) -> list[str]:
+        """Every account, by name."""
+        return sorted(self._file(actor).users())
+
+    def circles(self, *, actor: str | None) -> list[Circle]:
+        """Every circle, from the groups file and the database, by name."""
+        self.require_admin(actor)
+        return self._circles()
+
+    def add(self, user: str, password: str, *, actor: str | None) -> None:
+        """A new account; :class:`Conflict` when the name is taken (nothing changes)."""
+        self._file(actor).add(user, password)
+
+    def set_password(self, user: str, password: str, *, actor: str | None) -> None:
+        """A new password for ``user``: the old one stops working at once (DAV and the page's sessions)."""
+        self._file(actor).set_password(user, password)
+
+    def remove(self, user: str, *, actor: str | None) -> frozenset[str]:
+        """Remove an account, the shares made to it and its circle places (its collections stay on disk).
+        Returns the groups-file circles that still list it.  An admin on the page may not remove
+        their own account (:class:`Conflict`): another admin, or the command line, can."""
+        users = self._file(actor)
+        users.require(user)
+        if actor is not None and actor == user:
+            raise Conflict(f"{user!r} may not remove their own account here; another admin or the command "
+                           "line can ('radicale-ext user remove')")
+        return self._remove(user)

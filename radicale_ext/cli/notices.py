@@ -9,8 +9,8 @@ import time
 from ..base import names
 from ..base.errors import ExtError, Forbidden
 from ..notices.delivery import Delivery, DeliveryQueue, State
-from ..notices.preferences import ALL, CHOOSABLE, MUTE, Channel, Preferences, Timing
-from ..notices.push.subscriptions import PushSubscriptions
+from ..notices.my_notices import MyNotices
+from ..notices.preferences import ALL, CHOOSABLE, MUTE, Channel, Timing
 from ..notices.service import Notices, set_aside_book
 from ..notices.set_aside import SetAside, SetAsideWork, parse_name
 from ..notices.settings import NoticeSettings, from_ini
@@ -28,6 +28,11 @@ def _settings(args: argparse.Namespace, site: Site) -> NoticeSettings:
 
 def _collection(args: argparse.Namespace) -> str:
     return names.collection_path(args.collection)[1] if args.collection else ALL
+
+
+def _mine(args: argparse.Namespace, site: Site) -> MyNotices:
+    """A person's notice settings: the core checks who acts (``--as``: only themselves; the admin: anyone)."""
+    return MyNotices(site, _settings(args, site))
 
 
 def _channel(text: str) -> Channel:
@@ -61,21 +66,21 @@ def _when(at: float) -> str:
 
 def notices_show(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
-    prefs = Preferences(site.db)
-    contact = prefs.contact(user)
-    settings = _settings(args, site)
-    devices = PushSubscriptions(site.db, outbound=settings.outbound(), max_days=settings.push_max_days)
+    mine = _mine(args, site)
+    contact = mine.contact(user, actor=args.acting_as)
     row = {"user": user, "email": contact.email_address, "timezone": contact.timezone,
            "webhook": contact.webhook_url,
-           "choices": [{"collection": c or "all", "channel": ch, "timing": t} for c, ch, t in prefs.rows(user)],
-           "push_devices": [{"collection": s.collection, "endpoint": s.endpoint, "expires": _when(s.expires_at)}
-                            for s in devices.of_user(user)]}
+           "choices": [{"collection": c or "all", "channel": ch, "timing": t}
+                       for c, ch, t in mine.rows(user, actor=args.acting_as)],
+           "push_devices": [{"collection": d.collection, "id": d.id, "service": d.service, "endpoint": d.endpoint,
+                             "expires": _when(d.expires_at)} for d in mine.devices(user, actor=args.acting_as)]}
 
     def text(r: dict) -> str:
         lines = [f"{r['user']}: e-mail {r['email'] or '(none)'}, time zone {r['timezone'] or OWN_ZONE}, "
                  f"webhook {r['webhook'] or '(none)'}"]
         lines += [f"  {c['collection']}: {_choice_text(c)}" for c in r["choices"]]
-        lines += [f"  push: {d['collection']} until {d['expires']}" for d in r["push_devices"]]
+        lines += [f"  push: {d['collection']} via {d['service']} until {d['expires']} (device {d['id']})"
+                  for d in r["push_devices"]]
         if not r["choices"]:
             lines.append("  defaults: notification collection, e-mail immediately, push and webhook immediately")
         return "\n".join(lines)
@@ -93,14 +98,14 @@ def _choice_text(choice: dict) -> str:
 def notices_set(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     channel, timing, collection = _channel(args.channel), _timing(args.timing), _collection(args)
-    Preferences(site.db).choose(user, channel, timing, collection)
+    _mine(args, site).choose(user, channel, timing, collection, actor=args.acting_as)
     print(f"{user}: {channel.value} {timing.value} for {collection or 'every collection'}")
 
 
 def notices_reset(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     collection = _collection(args)
-    if not Preferences(site.db).reset(user, _channel(args.channel), collection):
+    if not _mine(args, site).reset(user, _channel(args.channel), collection, actor=args.acting_as):
         raise ExtError(f"{user} made no {args.channel} choice for {collection or 'every collection'}")
     print(f"{user}: {args.channel} for {collection or 'every collection'} is back to the default")
 
@@ -108,14 +113,14 @@ def notices_reset(args: argparse.Namespace, site: Site) -> None:
 def notices_mute(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     collection = _collection(args)
-    Preferences(site.db).mute(user, collection)
+    _mine(args, site).mute(user, collection, actor=args.acting_as)
     print(f"{user} hears nothing about {collection or 'any collection'} (not even in the notification collection)")
 
 
 def notices_unmute(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     collection = _collection(args)
-    if not Preferences(site.db).unmute(user, collection):
+    if not _mine(args, site).unmute(user, collection, actor=args.acting_as):
         raise ExtError(f"{user} had not muted {collection or 'every collection'}")
     print(f"{user} hears about {collection or 'their collections'} again")
 
@@ -124,7 +129,7 @@ def notices_email(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     if not args.clear and not args.address:
         raise ExtError("give an ADDRESS, or --clear")
-    Preferences(site.db).set_email(user, None if args.clear else args.address)
+    _mine(args, site).set_email(user, None if args.clear else args.address, actor=args.acting_as)
     print(f"{user}: e-mail {'cleared' if args.clear else 'to ' + args.address}")
 
 
@@ -132,7 +137,7 @@ def notices_timezone(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     if not args.clear and not args.zone:
         raise ExtError("give a ZONE (e.g. Europe/Berlin), or --clear")
-    Preferences(site.db).set_timezone(user, None if args.clear else args.zone)
+    _mine(args, site).set_timezone(user, None if args.clear else args.zone, actor=args.acting_as)
     print(f"{user}: times in {OWN_ZONE if args.clear else args.zone}")
 
 
@@ -140,12 +145,17 @@ def notices_webhook(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
     if not args.remove and not args.url:
         raise ExtError("give a URL, or --remove")
-    secret = Preferences(site.db).set_webhook(user, None if args.remove else args.url,
-                                              outbound=_settings(args, site).outbound())
+    secret = _mine(args, site).set_webhook(user, None if args.remove else args.url, actor=args.acting_as)
     if secret is None:
         print(f"{user}: webhook removed")
     else:
         print(f"{user}: webhook {args.url}\nsigning secret (shown once; keep it with the receiver): {secret}")
+
+
+def notices_device_remove(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    _mine(args, site).revoke_device(user, args.device, actor=args.acting_as)
+    print(f"{user}: no more pushes to device {args.device}")
 
 
 # -- the admin's view of the queue ----------------------------------------------------------------
@@ -274,6 +284,9 @@ def register(commands: Commands) -> None:
     w = person(group.command("webhook", "a URL that gets each notice as signed JSON", notices_webhook))
     w.add_argument("url", nargs="?", metavar="URL")
     w.add_argument("--remove", action="store_true")
+    dr = person(group.command("device-remove", "stop pushing to one of a person's WebDAV-Push devices",
+                              notices_device_remove))
+    dr.add_argument("device", metavar="DEVICE", help="its id, as 'notices show' lists it")
     d = group.command("dead", "deliveries that failed for good, and work set aside (the admin)", notices_dead)
     d.add_argument("--user", help="only this recipient's")
     rt = group.command("retry", "queue dead deliveries and set-aside work again (the admin)", notices_retry)

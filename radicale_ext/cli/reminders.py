@@ -7,11 +7,13 @@ import datetime
 import time
 
 from ..base import names
-from ..base.errors import ExtError, Forbidden
+from ..base.errors import ExtError
+from ..notices.my_notices import MyNotices
 from ..notices.preferences import Preferences
 from ..notices.service import Notices
 from ..notices.settings import from_ini
 from ..notices.wording import event_time
+from ..reminders.my_reminders import MyReminders
 from ..reminders.scheduler import ALL, ReminderScheduler, Upcoming, parse_before
 from ..site import Site
 from ._common import Commands, out
@@ -26,10 +28,10 @@ def _scheduler(args: argparse.Namespace, site: Site) -> ReminderScheduler:
     return ReminderScheduler(Notices(site, settings))
 
 
-def _calendar(args: argparse.Namespace, scheduler: ReminderScheduler) -> str:
-    collection = names.collection_path(args.collection)[1]
-    scheduler.require_calendar(collection)
-    return collection
+def _mine(args: argparse.Namespace, site: Site, scheduler: ReminderScheduler) -> MyReminders:
+    """A person's reminder choices: the core checks who acts (``--as``: themselves; a default: the owner)."""
+    settings = from_ini(args.config, database_path=site.settings.database_path)
+    return MyReminders(scheduler.choices, MyNotices(site, settings))
 
 
 def _utc(at: float) -> str:
@@ -60,11 +62,11 @@ def reminders_upcoming(args: argparse.Namespace, site: Site) -> None:
 
 def reminders_mute(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
-    scheduler = _scheduler(args, site)
-    collection = _calendar(args, scheduler) if args.collection else ALL
+    mine = _mine(args, site, _scheduler(args, site))
+    collection = args.collection or ALL
     if args.action == "mute":
-        scheduler.choices.mute(user, collection)
-    elif not scheduler.choices.unmute(user, collection):
+        mine.mute(user, collection, actor=args.acting_as)
+    elif not mine.unmute(user, collection, actor=args.acting_as):
         raise ExtError(f"{user} had not muted reminders for {args.collection or 'all calendars'}")
     print(f"{user}: reminders {'muted' if args.action == 'mute' else 'on again'} for "
           f"{args.collection or 'all calendars'}")
@@ -72,21 +74,16 @@ def reminders_mute(args: argparse.Namespace, site: Site) -> None:
 
 def reminders_own(args: argparse.Namespace, site: Site) -> None:
     user = acting_person(args, site)
-    scheduler = _scheduler(args, site)
-    scheduler.choices.own(user, args.setting == "on")
+    _mine(args, site, _scheduler(args, site)).own(user, args.setting == "on", actor=args.acting_as)
     print(f"{user}: reminders of their own calendars {args.setting}")
 
 
 def reminders_default(args: argparse.Namespace, site: Site) -> None:
-    scheduler = _scheduler(args, site)
-    collection = _calendar(args, scheduler)
-    owner = collection.strip("/").split("/")[0]
-    if args.acting_as is not None and args.acting_as != owner:
-        raise Forbidden(f"only {owner} (or the admin) sets the default reminder of {args.collection}")
+    mine = _mine(args, site, _scheduler(args, site))
     if args.clear == (args.before is not None):
         raise ExtError("say how long before each event (e.g. 1h), or --clear")
     before = None if args.clear else parse_before(args.before)
-    scheduler.choices.set_default(collection, before)
+    mine.set_default(args.collection, before, actor=args.acting_as)
     print(f"{args.collection}: " + ("no default reminder" if before is None else
                                      f"a reminder {args.before.strip()} before every event"))
 

@@ -1,4 +1,7 @@
-"""radicale-ext user ...: accounts in the htpasswd file."""
+"""radicale-ext user ...: accounts in the htpasswd file.
+
+The admin's commands (:class:`radicale_ext.base.users.Accounts`, which the web page's admin pages
+call too): with ``--as USER`` only a user named in ``[auth] admins`` may run them."""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ import getpass
 import sys
 
 from ..base import names
-from ..base.errors import Conflict, ExtError
-from ..base.users import UserFile
+from ..base.errors import Conflict, ExtError, NotFound
 from ..site import Site
 from ._common import Commands, out
 
@@ -30,30 +32,25 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def _users(site: Site) -> UserFile:
-    if site.users is None:
-        raise ExtError("[auth] htpasswd_filename is not set in the config; users are managed elsewhere")
-    return site.users
-
-
 def user_add(args: argparse.Namespace, site: Site) -> None:
-    users = _users(site)
+    accounts = site.accounts
     names.user_name(args.name)  # before asking for a password
-    if users.exists(args.name):
+    if args.name in accounts.users(actor=args.acting_as):
         raise Conflict(f"user {args.name!r} already exists; remove it first or use 'user password'")
-    users.add(args.name, _password(args))
+    accounts.add(args.name, _password(args), actor=args.acting_as)
     print(f"user {args.name} added")
 
 
 def user_password(args: argparse.Namespace, site: Site) -> None:
-    users = _users(site)
-    users.require(args.name)
-    users.set_password(args.name, _password(args))
+    names.user_name(args.name)
+    if args.name not in site.accounts.users(actor=args.acting_as):
+        raise NotFound(f"no user named {args.name!r}")
+    site.accounts.set_password(args.name, _password(args), actor=args.acting_as)
     print(f"password of {args.name} changed")
 
 
 def user_remove(args: argparse.Namespace, site: Site) -> None:
-    still_listed = site.remove_user(args.name)
+    still_listed = site.accounts.remove(args.name, actor=args.acting_as)
     print(f"user {args.name} removed, with the shares made to them and their circle memberships "
           "(their own collections stay on disk)")
     if still_listed:
@@ -62,7 +59,7 @@ def user_remove(args: argparse.Namespace, site: Site) -> None:
 
 
 def user_list(args: argparse.Namespace, site: Site) -> None:
-    out(args, [{"user": u} for u in sorted(_users(site).users())], lambda r: r["user"])
+    out(args, [{"user": u} for u in site.accounts.users(actor=args.acting_as)], lambda r: r["user"])
 
 
 def register(commands: Commands) -> None:

@@ -104,6 +104,16 @@ def check_zone(zone: str) -> str:
     return zone
 
 
+def check_choice(channel: Channel, timing: Timing) -> None:
+    """Raise :class:`ExtError` unless ``timing`` may be chosen for ``channel``."""
+    if channel not in CHOOSABLE:
+        raise ExtError(f"the {channel.value} channel is always on; to hear nothing, mute the collection")
+    if timing not in ALLOWED[channel]:
+        allowed = ", ".join(t.value for t in Timing if t in ALLOWED[channel])
+        raise ExtError(f"{channel.value}: {timing.value!r} is not offered ({allowed}): a push only tells "
+                       "a device to sync, so it has no digest")
+
+
 @dataclass(frozen=True)
 class Contact:
     """A person's addresses for notices."""
@@ -141,12 +151,7 @@ class Preferences:
     # -- choices ---------------------------------------------------------------------
 
     def choose(self, user: str, channel: Channel, timing: Timing, collection: str = ALL) -> None:
-        if channel not in CHOOSABLE:
-            raise ExtError(f"the {channel.value} channel is always on; to hear nothing, mute the collection")
-        if timing not in ALLOWED[channel]:
-            allowed = ", ".join(t.value for t in Timing if t in ALLOWED[channel])
-            raise ExtError(f"{channel.value}: {timing.value!r} is not offered ({allowed}): a push only tells "
-                           "a device to sync, so it has no digest")
+        check_choice(channel, timing)
         with self._db.write() as w:
             w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing) VALUES (?, ?, ?, ?)",
                       (user, collection, channel.value, timing.value))
@@ -198,6 +203,26 @@ class Preferences:
             return w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
                              (user, collection, channel.value)).rowcount > 0
 
+    def set_choices(self, user: str, collection: str, timings: Mapping[Channel, Timing | None], muted: bool) -> None:
+        """Everything ``user`` chose for ``collection`` (or :data:`ALL`) at once, in one transaction (the web
+        page's form): each channel's timing, ``None`` to forget it (:meth:`reset`), and whether it is muted."""
+        for channel, timing in timings.items():
+            check_choice(channel, timing or Timing.OFF)
+        with self._db.write() as w:
+            for channel, timing in timings.items():
+                if timing is None:
+                    w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                              (user, collection, channel.value))
+                else:
+                    w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing)"
+                              " VALUES (?, ?, ?, ?)", (user, collection, channel.value, timing.value))
+            if muted:
+                w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing)"
+                          " VALUES (?, ?, ?, ?)", (user, collection, MUTE, Timing.OFF.value))
+            else:
+                w.execute("DELETE FROM notice_choices WHERE user = ? AND collection = ? AND channel = ?",
+                          (user, collection, MUTE))
+
     def choices_for(self, users: Iterable[str], collection: str) -> dict[str, Choices]:
         """Each user's choices for ``collection`` (one query per 500 users)."""
         users = sorted(set(users))
@@ -209,6 +234,11 @@ class Preferences:
                     f" AND user IN ({','.join('?' * len(chunk))})", (ALL, collection, *chunk)):
                 rows.setdefault(user, []).append((coll, channel, timing))
         return {user: _resolve(rows.get(user, []), collection) for user in users}
+
+    def choices_of(self, user: str, collections: Iterable[str]) -> dict[str, Choices]:
+        """``user``'s choices for each of ``collections`` (one query, however many)."""
+        rows = [(c, ch, t) for c, ch, t in self.rows(user)]
+        return {collection: _resolve(rows, collection) for collection in collections}
 
     def rows(self, user: str) -> list[tuple[str, str, str]]:
         """``(collection or "", channel, timing)`` of every choice a person made."""

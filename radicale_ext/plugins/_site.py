@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from radicale import config
 
+from radicale_ext.base.users import admins_from
 from radicale_ext.site import Settings, Site
+
+
+def _ours(configuration: config.Configuration, section: str, option: str) -> str:
+    """An option radicale-ext adds to a section of one of its plugins ("" when not given): Radicale keeps
+    it as given (``plugins/options.py`` declares it and refuses misspellings)."""
+    try:
+        return str(configuration.get(section, option))
+    except KeyError:
+        return ""
 
 
 def settings_from(configuration: config.Configuration) -> Settings:
@@ -16,6 +26,7 @@ def settings_from(configuration: config.Configuration) -> Settings:
         groups_file=configuration.get("group", "htgroup_filename") or None,
         htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
         rights_file=configuration.get("rights", "file") or None,
+        admins=admins_from(_ours(configuration, "auth", "admins")),
     )
 
 

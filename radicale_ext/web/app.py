@@ -27,7 +27,11 @@ from urllib.parse import urlencode
 
 from ..base.errors import ExtError
 from ..homes.home import CollectionWriter, Homes
+from ..notices.my_notices import MyNotices
 from ..notices.preferences import Preferences
+from ..notices.settings import NoticeSettings
+from ..reminders.my_reminders import MyReminders
+from ..reminders.scheduler import ReminderChoices
 from ..sharing.people_finder import PeopleFinder
 from ..site import Site
 from .context import FORM_COOKIE, LANGUAGE_COOKIE, LEADS, SESSION_COOKIE, PageContext
@@ -39,7 +43,8 @@ from .routes import ROUTES
 from .sessions import FILE_NAME, SessionBook, SessionRules
 
 # modules of pages/, imported for their routes; each may name its entry of the menu (NAV_ENTRY)
-PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations", "circles", "links", "card")
+PAGES: tuple[str, ...] = ("account", "calendars", "shares", "invitations", "circles", "links", "card", "notices",
+                          "admin")
 NAV: list[tuple[str, str]] = []   # (path, words) of the menu
 for _name in PAGES:
     _module = importlib.import_module(f"{__package__}.pages.{_name}")
@@ -67,12 +72,16 @@ def _static(name: str) -> Response:
 class WebPage:
     def __init__(self, site: Site, *, check_password: PasswordCheck, writer: CollectionWriter,
                  session_rules: SessionRules | None = None, login_rules: LoginRules | None = None,
-                 sessions_path: str | None = None, clock: Callable[[], float] | None = None) -> None:
+                 sessions_path: str | None = None, clock: Callable[[], float] | None = None,
+                 notice_settings: NoticeSettings | None = None) -> None:
         self.site = site
         self.homes = Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
                            shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
         self.preferences = Preferences(site.db)
         self.finder = PeopleFinder(site.circles, site.users.users if site.users is not None else frozenset)
+        self.notice_settings = notice_settings or NoticeSettings()   # the server's [hook] options
+        self.my_notices = MyNotices(site, self.notice_settings)
+        self.my_reminders = MyReminders(ReminderChoices(site.db), self.my_notices)
         path = sessions_path or os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)),
                                              FILE_NAME)
         stamp = site.users.password_stamp if site.users is not None else (lambda _user: "")
@@ -82,6 +91,10 @@ class WebPage:
         self.login = LoginGuard(check_password, login_rules or LoginRules())
         self.new_links = ShownOnce()   # a new link's address, until the page that shows it once
         self.nav = tuple(NAV)
+
+    def is_admin(self, user: str) -> bool:
+        """Whether the logged-in ``user`` is an admin (``[auth] admins``): the menu shows the admin page."""
+        return bool(user) and self.site.accounts.is_admin(user)
 
     def handle(self, request: Request) -> Response:
         """The answer to ``request``, with the time the page took in a ``Server-Timing`` header

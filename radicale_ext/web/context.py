@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..homes.home import Homes
+from ..notices.my_notices import MyNotices
+from ..notices.settings import NoticeSettings
+from ..reminders.my_reminders import MyReminders
 from ..sharing.people_finder import PeopleFinder
 from ..site import Site
 from . import templates
@@ -26,6 +29,11 @@ class Services(Protocol):
     login: LoginGuard
     new_links: ShownOnce
     nav: tuple[tuple[str, str], ...]
+    notice_settings: NoticeSettings
+    my_notices: MyNotices
+    my_reminders: MyReminders
+
+    def is_admin(self, user: str) -> bool: ...
 
 # the page's own cookies (docs/web.md)
 SESSION_COOKIE = "radicale_ext_session"

@@ -31,6 +31,7 @@ from radicale_ext.web.app import WebPage
 from radicale_ext.web.http import MAX_FORM_BYTES, PREFIX, Request, is_page_path
 
 from .._site import site_for
+from ..hook import notice_settings
 from ..routes import route
 from .links import links_base_url
 
@@ -93,7 +94,8 @@ def _page(app: Application) -> WebPage:
     with _pages_lock:
         found = _pages.get(site)
         if found is None:
-            found = WebPage(site, check_password=_password_check(app), writer=StorageWriter(app._storage))
+            found = WebPage(site, check_password=_password_check(app), writer=StorageWriter(app._storage),
+                            notice_settings=notice_settings(app.configuration))
             _pages[site] = found
     return found
 
