@@ -77,6 +77,17 @@ def chosen(cookie: str, accept_language: str) -> str:
     return DEFAULT
 
 
+@functools.lru_cache(maxsize=16)
+def _locale_of(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _number(language: str, n: int) -> str:
+    """``n`` as the language writes it (a page shows the same few counts many times)."""
+    return format_decimal(n, locale=_locale_of(language))
+
+
 @dataclass(frozen=True)
 class Speaker:
     """Words, numbers and times in one language and time zone."""
@@ -90,7 +101,7 @@ class Speaker:
 
     @property
     def _locale(self) -> Locale:
-        return Locale.parse(self.language)
+        return _locale_of(self.language)
 
     def gettext(self, message: str) -> str:
         return _translations(self.language).gettext(message)
@@ -99,7 +110,7 @@ class Speaker:
         return _translations(self.language).ngettext(singular, plural, n)
 
     def number(self, n: int) -> str:
-        return format_decimal(n, locale=self._locale)
+        return _number(self.language, n)
 
     def _tz(self) -> datetime.tzinfo:
         if self.zone:

@@ -48,6 +48,8 @@ def test_create_in_any_language_named_from_the_display_name(site: Site) -> None:
     assert markup.display_name == "<script>alert(1)</script>" and "/" not in markup.name
     assert [c.shown_as for c in homes.collections("alice", actor="alice")] == [
         "<script>alert(1)</script>", "Fußball 🎉", "家庭", "家庭"]
+    assert [(c.path, c.tag) for c in homes.to_choose_from("alice", actor="alice")] == [
+        (c.path, c.kind.value) for c in homes.collections("alice", actor="alice")]
     assert folder_name_for("a/b~c:d", Kind.CALENDAR) == "a-b-c-d"
     assert folder_name_for("...", Kind.CALENDAR) == "calendar"
     with pytest.raises(Conflict):
@@ -61,6 +63,7 @@ def test_only_the_owner_or_the_admin(site: Site) -> None:
     homes = homes_of(site)
     made = homes.create("alice", kind=Kind.CALENDAR, display_name="family", actor="alice")
     for call in (lambda: homes.collections("alice", actor="bob"),
+                 lambda: homes.to_choose_from("alice", actor="bob"),
                  lambda: homes.collection(made.path, actor="bob"),
                  lambda: homes.create("alice", kind=Kind.CALENDAR, display_name="x", actor="bob"),
                  lambda: homes.change(made.path, display_name="bob's", actor="bob"),

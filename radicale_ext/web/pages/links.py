@@ -66,8 +66,8 @@ class Row:
 
 def _linkable(ctx: PageContext) -> list[Linkable]:
     site = ctx.web.site
-    own = [Linkable(c.path, c.shown_as, c.kind.value == "VCALENDAR", ctx.user)
-           for c in ctx.web.homes.collections(ctx.user, actor=ctx.user)]
+    own = [Linkable(c.path, c.display_name or c.name, c.tag == "VCALENDAR", ctx.user)
+           for c in ctx.web.homes.to_choose_from(ctx.user, actor=ctx.user)]
     shared = []
     for grant in site.links.shared_linkable(ctx.user):
         tag = site.collection_tag(grant.collection)
