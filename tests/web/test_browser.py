@@ -34,6 +34,7 @@ def log_in(driver, server: Server, user: str, secret: str | None = None) -> None
     for attempt in range(3):
         go(driver, server, "/login")
         try:
+            WebDriverWait(driver, 15).until(expected_conditions.presence_of_element_located((By.ID, "user")))
             driver.find_element(By.ID, "user").send_keys(user)
             driver.find_element(By.ID, "password").send_keys(secret if secret is not None else password(user))
             submit(driver, driver.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]"))
