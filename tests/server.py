@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,15 @@ class Server:
                               capture_output=True, text=True, cwd=self.root, timeout=60)
 
 
+new_sharing_database: Callable[[], str] | None = None
+"""Set by the ``sharing_database`` fixture (tests/conftest.py) while a module runs on PostgreSQL: makes a new,
+empty database and returns its DSN, which each server made then gets as ``[storage] postgresql_dsn``."""
+
+
 def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[str, str]) -> Server:
     root.mkdir(parents=True, exist_ok=True)
+    if new_sharing_database is not None and "postgresql_dsn" not in overrides.get("storage", {}):
+        overrides = {**overrides, "storage": {**overrides.get("storage", {}), "postgresql_dsn": new_sharing_database()}}
     shutil.copy(PROJECT / "config" / "rights", root / "rights")
     write_users(root / "data" / "users", users)
     (root / "data" / "groups").write_text("")

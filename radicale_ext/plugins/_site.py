@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from radicale import config
 
-from radicale_ext.site import Settings, Site
+from radicale_ext.site import Settings, Site, pool_size
 
 
 def settings_from(configuration: config.Configuration) -> Settings:
@@ -16,7 +16,18 @@ def settings_from(configuration: config.Configuration) -> Settings:
         groups_file=configuration.get("group", "htgroup_filename") or None,
         htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
         rights_file=configuration.get("rights", "file") or None,
+        postgresql_dsn=_option(configuration, "storage", "postgresql_dsn").strip(),
+        postgresql_pool_size=pool_size(_option(configuration, "storage", "postgresql_pool_size")),
     )
+
+
+def _option(configuration: config.Configuration, section: str, name: str) -> str:
+    """An option of ours as its text ("" when it is not set)."""
+    try:
+        value = configuration.get(section, name)
+    except KeyError:
+        return ""
+    return "" if value is None else str(value)
 
 
 def site_for(configuration: config.Configuration) -> Site:

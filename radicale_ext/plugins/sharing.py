@@ -65,7 +65,7 @@ class Sharing(sharing.BaseSharing):
         return {"type": "radicale-ext", "path": self._site.settings.database_path}
 
     def database_verify(self) -> bool:
-        return self._site.db.read_one("PRAGMA quick_check") == ("ok",)
+        return self._site.db.healthy()
 
     # -- lookups Radicale makes on every request --------------------------------
 

@@ -409,9 +409,9 @@ class ShareBook:
         mount = self._mount_for(w, owner, collection)
         cur = w.execute(
             "INSERT INTO shares(owner, collection, mount, grantee_kind, grantee, role, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (owner, collection, mount, grantee.kind.value, grantee.name, role.value, now, now))
-        share_id = cur.lastrowid
+        share_id = cur.fetchone()[0]
         assert share_id is not None
         if basis is not ShareBasis.AT_ONCE:
             w.execute("INSERT INTO share_terms(share_id, basis, summary, key) VALUES (?, ?, ?, ?)",
