@@ -120,7 +120,7 @@ class InboxHistory:
             for name, etag in self._db.read(
                     "SELECT name, etag FROM (SELECT name, etag, row_number() OVER (PARTITION BY name ORDER BY version"
                     " DESC) AS latest FROM inbox_history WHERE user = ? AND version <= ?"
-                    f" AND name IN ({','.join('?' * len(chunk))})) WHERE latest = 1 AND etag IS NOT NULL",
+                    f" AND name IN ({','.join('?' * len(chunk))})) AS ranked WHERE latest = 1 AND etag IS NOT NULL",
                     (user, since, *chunk)):
                 then[name] = etag
         changed = frozenset(n for n in touched if n in listing and then.get(n) != listing[n])

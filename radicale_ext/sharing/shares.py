@@ -141,7 +141,7 @@ class Reach:
 
 def _in(column: str, values: frozenset[str]) -> tuple[str, list[str]]:
     if not values:
-        return "0", []
+        return "FALSE", []
     return f"{column} IN ({','.join('?' * len(values))})", sorted(values)
 
 
@@ -155,7 +155,7 @@ def _reach_query(user: str, circles: frozenset[str], where: str = "") -> tuple[s
                CASE WHEN t.basis = 'subscription' THEN EXISTS (
                    SELECT 1 FROM scope_members m WHERE m.collection = s.collection
                    AND ((m.kind = 'user' AND m.member = ?) OR (m.kind = 'circle' AND {scope_circles}))
-               ) ELSE 0 END,
+               ) ELSE FALSE END,
                p.properties
         FROM shares s
         LEFT JOIN share_terms t ON t.share_id = s.id
