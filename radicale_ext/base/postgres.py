@@ -10,7 +10,8 @@ statement text (cached):
   ``INSERT ... ON CONFLICT (primary key) DO UPDATE SET`` every other column (the table's primary key is
   read from the catalogue);
 - the column names ``user`` and ``offset``, reserved words in PostgreSQL, are quoted (never inside
-  string literals); SQLite's ``instr`` is PostgreSQL's ``strpos``;
+  string literals); SQLite's ``instr`` is PostgreSQL's ``strpos``; an empty list, ``IN ()``, which SQLite
+  takes and PostgreSQL does not, is an empty sub-select;
 - in ``CREATE TABLE``: ``INTEGER`` is ``BIGINT`` (SQLite's integers have 64 bits), ``REAL`` is ``DOUBLE
   PRECISION`` (PostgreSQL's ``REAL`` has 24 bits: a time in seconds would lose its minutes), ``BLOB`` is
   ``BYTEA``, ``TEXT`` compares byte-wise (``COLLATE "C"``, as SQLite's ``BINARY``), and an ``id INTEGER
@@ -55,6 +56,7 @@ INSERT INTO database_commits(id, n) VALUES (1, 0) ON CONFLICT DO NOTHING
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|::|:[A-Za-z_]\w*|[A-Za-z_][A-Za-z0-9_]*|\s+|.""", re.S)
 _INSERT_OR = re.compile(r"\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?", re.S | re.I)
+_EMPTY_LIST = re.compile(r"\bIN\s*\(\s*\)", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _DDL_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA", "TEXT": 'TEXT COLLATE "C"'}
 _COLUMN_TYPE = re.compile(r"(^|[(,])(\s*\w+\s+)(INTEGER|REAL|BLOB|TEXT)\b", re.M | re.I)
@@ -79,7 +81,7 @@ def _words(sql: str) -> str:
     for token in _TOKEN.findall(sql):
         first = token[0]
         if first in "'\"":
-            out.append(token)
+            out.append(token.replace("%", "%%"))   # psycopg reads % everywhere, literals too
         elif first == "?":
             out.append("%s")
         elif first == ":" and len(token) > 1 and token != "::":
@@ -130,7 +132,7 @@ def translate(sql: str, primary_keys: dict[str, tuple[str, ...]]) -> str:
             target = ", ".join(key)
             sql = _with_conflict(head + rest, f"ON CONFLICT ({target}) "
                                               + (f"DO UPDATE SET {update}" if others else "DO NOTHING"))
-    return _words(sql)
+    return _words(_EMPTY_LIST.sub("IN (SELECT NULL WHERE FALSE)", sql))
 
 
 def _params(params: Any) -> Any:  # noqa: ANN401 - a sequence, or a mapping for ``:name``
