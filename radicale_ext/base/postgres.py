@@ -57,6 +57,7 @@ INSERT INTO database_commits(id, n) VALUES (1, 0) ON CONFLICT DO NOTHING
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|::|:[A-Za-z_]\w*|[A-Za-z_][A-Za-z0-9_]*|\s+|.""", re.S)
 _INSERT_OR = re.compile(r"\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?", re.S | re.I)
 _EMPTY_LIST = re.compile(r"\bIN\s*\(\s*\)", re.I)
+_INSERT_COLUMNS = re.compile(r"\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)\s*\(([^)]*)\)", re.S | re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _DDL_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA", "TEXT": 'TEXT COLLATE "C"'}
 _COLUMN_TYPE = re.compile(r"(^|[(,])(\s*\w+\s+)(INTEGER|REAL|BLOB|TEXT)\b", re.M | re.I)
@@ -154,12 +155,24 @@ class PostgresWriter(Writer):
         self._db = db
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self._conn.execute(self._db.translated(sql), _params(params))
+        cur = self._conn.execute(self._db.translated(sql), _params(params))
+        self._follow_given_ids(sql)
+        return cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         cur = self._conn.cursor()
         cur.executemany(self._db.translated(sql), [_params(r) for r in rows])
+        self._follow_given_ids(sql)
         return cur
+
+    def _follow_given_ids(self, sql: str) -> None:
+        """After an INSERT that names an identity column's values (an upgrade or a copy keeping its ids), the
+        next id the database hands out follows the largest, as SQLite's does."""
+        given = self._db.given_identity(sql)
+        if given is not None:
+            table, column = given
+            self._conn.execute(f'SELECT setval(pg_get_serial_sequence(%s, %s), GREATEST(MAX("{column}"), 1))'
+                               f' FROM "{table}"', (table, column))
 
     def executescript_safe(self, script: str) -> None:
         for statement in script.split(";"):
@@ -187,6 +200,8 @@ class PostgresDatabase(Database):
         self._keys: dict[str, tuple[str, ...]] | None = None
         self._keys_lock = threading.Lock()
         self._translated: dict[str, str] = {}
+        self._identities: dict[str, str] | None = None
+        self._no_identity: set[str] = set()
 
     @property
     def label(self) -> str:
@@ -250,8 +265,30 @@ class PostgresDatabase(Database):
         return keys
 
     def forget_primary_keys(self) -> None:
-        self._keys = None
+        self._keys = self._identities = None
         self._translated.clear()
+        self._no_identity.clear()
+
+    def given_identity(self, sql: str) -> tuple[str, str] | None:
+        """(table, identity column) when ``sql`` inserts values of that column, else None."""
+        if sql in self._no_identity:
+            return None
+        found = _INSERT_COLUMNS.match(sql)
+        if found:
+            column = self.identities().get(found[1].lower())
+            if column is not None and column in {c.strip().strip('"').lower() for c in found[2].split(",")}:
+                return found[1].lower(), column
+        self._no_identity.add(sql)
+        return None
+
+    def identities(self) -> dict[str, str]:
+        found = self._identities
+        if found is None:
+            with self._connection() as conn:
+                found = self._identities = dict(conn.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND is_identity = 'YES'").fetchall())
+        return found
 
     def translated(self, sql: str) -> str:
         done = self._translated.get(sql)
