@@ -24,6 +24,7 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlencode
 
+from ..base.database import Database
 from ..base.errors import ExtError
 from ..homes.home import CollectionWriter, Homes
 from ..notices.preferences import Preferences
@@ -72,8 +73,9 @@ class WebPage:
                            shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
         self.preferences = Preferences(site.db)
         self.finder = PeopleFinder(site.circles, site.users.users if site.users is not None else frozenset)
-        path = sessions_path or os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)),
-                                             FILE_NAME)
+        path: str | Database = sessions_path or (
+            site.db if site.db.engine == "postgresql"   # every host knows every session (docs/scale-out.md)
+            else os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)), FILE_NAME))
         stamp = site.users.password_stamp if site.users is not None else (lambda _user: "")
         extra = {"clock": clock} if clock else {}
         self.sessions = SessionBook(path, user_exists=site.user_exists, password_stamp=stamp,
