@@ -13,6 +13,8 @@ from .server import Server, make_server
 
 # The contract suite: every test of these folders (and files) runs on both engines of the sharing database,
 # SQLite and PostgreSQL (docs/scale-out.md); the servers they make get a new PostgreSQL database each.
+# A module-scoped fixture that makes a server must request ``sharing_database`` (as ``server`` does), so
+# that it is made once per engine.
 # (tests/test_database.py is about the SQLite file itself; tests/test_sharing_database.py runs the seam's tests,
 # those with an ``opener``, on both.)
 CONTRACT = ("tests/sharing/", "tests/notices/", "tests/cards/", "tests/links/", "tests/reminders/")

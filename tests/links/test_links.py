@@ -252,7 +252,7 @@ def _raster(width: int, height: int, dark: set[tuple[int, int]], scale: int = 6)
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory: pytest.TempPathFactory):
+def linked(tmp_path_factory: pytest.TempPathFactory, sharing_database: str):
     """A server at log level info (to check what its log shows), with alice's data."""
     server = make_server(tmp_path_factory.mktemp("links"), logging={"level": "info"}).start()
     try:

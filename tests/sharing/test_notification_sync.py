@@ -158,7 +158,7 @@ class Bob:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("notification-sync"), users=USERS).start()
     for user in USERS:
         server.request("PROPFIND", f"/{user}/", user, headers={"Depth": "0"})
