@@ -199,7 +199,7 @@ class PostgresDatabase(Database):
         self._local = threading.local()
         self._keys: dict[str, tuple[str, ...]] | None = None
         self._keys_lock = threading.Lock()
-        self._translated: dict[str, str] = {}
+        self._statements: dict[str, str] = {}
         self._identities: dict[str, str] | None = None
         self._no_identity: set[str] = set()
 
@@ -266,7 +266,7 @@ class PostgresDatabase(Database):
 
     def forget_primary_keys(self) -> None:
         self._keys = self._identities = None
-        self._translated.clear()
+        self._statements.clear()
         self._no_identity.clear()
 
     def given_identity(self, sql: str) -> tuple[str, str] | None:
@@ -291,11 +291,11 @@ class PostgresDatabase(Database):
         return found
 
     def translated(self, sql: str) -> str:
-        done = self._translated.get(sql)
+        done = self._statements.get(sql)
         if done is None:
             needs_keys = _INSERT_OR.match(sql) is not None and "REPLACE" in sql[:40].upper()
             done = translate(sql, self.primary_keys() if needs_keys else {})
-            self._translated[sql] = done
+            self._statements[sql] = done
         return done
 
     @contextmanager
