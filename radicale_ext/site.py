@@ -11,10 +11,11 @@ import os
 import threading
 from dataclasses import dataclass
 
-from .base import ini, layout
+from .base import ini, layout, postgres
 from .base.database import Database
-from .base.errors import ExtError
+from .base.errors import DatabaseUnavailable, ExtError
 from .base.model import CircleOrigin
+from .base.postgres import DEFAULT_POOL_SIZE
 from .base.users import Accounts, UserFile, admins_from
 from .cards import tables as card_tables
 from .cards.consent import ConsentBook
@@ -59,6 +60,13 @@ class Settings:
     htpasswd_file: str | None
     rights_file: str | None
     admins: frozenset[str] = frozenset()   # [auth] admins: users who manage accounts on the web page
+    postgresql_dsn: str = ""     # [storage] postgresql_dsn: the sharing database in PostgreSQL; "" = SQLite
+    postgresql_pool_size: int = DEFAULT_POOL_SIZE
+
+    @property
+    def database_key(self) -> str:
+        """Which database this is, whichever engine: the DSN, or the SQLite file's path."""
+        return self.postgresql_dsn or os.path.abspath(self.database_path)
 
     @staticmethod
     def default_database_path(collections_folder: str) -> str:
@@ -81,6 +89,8 @@ class Settings:
 
         collections = file("storage", "filesystem_folder") or "/var/lib/radicale/collections"
         return cls(
+            postgresql_dsn=option("storage", "postgresql_dsn"),
+            postgresql_pool_size=pool_size(option("storage", "postgresql_pool_size")),
             collections_folder=collections,
             database_path=file("sharing", "database_path") or cls.default_database_path(collections),
             groups_file=file("group", "htgroup_filename"),
@@ -90,14 +100,38 @@ class Settings:
         )
 
 
+def pool_size(text: str) -> int:
+    """``[storage] postgresql_pool_size``: connections per process, a whole number from 1 (default 8)."""
+    if not text.strip():
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ExtError(f"[storage] postgresql_pool_size must be a whole number from 1, not {text!r}")
+    return size
+
+
+def open_database(settings: Settings) -> Database:
+    """The sharing database the settings name: PostgreSQL when ``postgresql_dsn`` is set, else the SQLite file
+    (docs/scale-out.md).  Raises :class:`DatabaseUnavailable` with a sentence when it cannot be used."""
+    if settings.postgresql_dsn:
+        if not postgres.available():
+            raise DatabaseUnavailable("[storage] postgresql_dsn is set, but psycopg is not installed; install "
+                                      "radicale-ext with its postgres extra (pip install 'radicale-ext[postgres]')")
+        return postgres.PostgresDatabase.open(settings.postgresql_dsn, pool_size=settings.postgresql_pool_size,
+                                              schemas=FEATURE_SCHEMAS)
+    return Database.open(settings.database_path, marker_folder=settings.collections_folder, schemas=FEATURE_SCHEMAS)
+
+
 class Site:
     _registry: dict[str, Site] = {}
     _registry_lock = threading.Lock()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database.open(settings.database_path, marker_folder=settings.collections_folder,
-                                schemas=FEATURE_SCHEMAS)
+        self.db = open_database(settings)
         self.users = UserFile(settings.htpasswd_file) if settings.htpasswd_file else None
         self.groups_file = GroupsFile(settings.groups_file)
         self.circles = CircleBook(self.db, self.groups_file, user_exists=self.user_exists)
@@ -126,7 +160,7 @@ class Site:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Site:
-        key = os.path.abspath(settings.database_path)
+        key = settings.database_key
         with cls._registry_lock:
             site = cls._registry.get(key)
             if site is None or site.settings != settings:

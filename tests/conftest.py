@@ -1,16 +1,56 @@
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from . import server as server_module
 from .postgres_cluster import Cluster, start_cluster
 from .server import Server, make_server
 
+# The contract suite: every test of these folders (and files) runs on both engines of the sharing database,
+# SQLite and PostgreSQL (docs/scale-out.md); the servers they make get a new PostgreSQL database each.
+# A module-scoped fixture that makes a server must request ``sharing_database`` (as ``server`` does), so
+# that it is made once per engine.
+# (tests/test_database.py is about the SQLite file itself; tests/test_sharing_database.py runs the seam's tests,
+# those with an ``opener``, on both.)
+CONTRACT = ("tests/sharing/", "tests/notices/", "tests/cards/", "tests/links/", "tests/reminders/")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = metafunc.definition.path.relative_to(Path(__file__).parent.parent).as_posix()
+    if "sharing_database" in metafunc.fixturenames and (path.startswith(CONTRACT) or "opener" in metafunc.fixturenames):
+        metafunc.parametrize("sharing_database", BACKENDS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sharing_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which engine the sharing database of the servers this module makes runs on: "sqlite" (the embedded
+    default), or "postgresql" in the contract folders' second run (a new database of the private cluster per
+    server, see tests/server.py ``new_sharing_database``)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend != "postgresql":
+        yield backend
+        return
+    cluster: Cluster = request.getfixturevalue("postgres")
+    numbers = itertools.count()
+
+    def new_database() -> str:
+        return cluster.create_database(f"s{os.getpid()}_{next(numbers)}_{abs(hash(request.node.nodeid)) % 10**9}")
+
+    server_module.new_sharing_database = new_database
+    try:
+        yield backend
+    finally:
+        server_module.new_sharing_database = None
+
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     """A running server with users alice..grace, shared by one test module."""
     srv = make_server(tmp_path_factory.mktemp("server")).start()
     yield srv
@@ -18,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def fresh_server(tmp_path) -> Iterator[Server]:
+def fresh_server(tmp_path, sharing_database: str) -> Iterator[Server]:
     """A running server of this test's own."""
     srv = make_server(tmp_path / "server").start()
     yield srv

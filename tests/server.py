@@ -12,9 +12,11 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import bcrypt
 import requests
 
 from radicale_ext import cli
+from radicale_ext.base.postgres import translate
 
 PROJECT = Path(__file__).resolve().parent.parent
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
@@ -119,6 +122,31 @@ class Server:
                 self.proc.wait()
         self.proc = None
 
+    @property
+    def sharing_dsn(self) -> str:
+        """``[storage] postgresql_dsn`` of this server: its sharing database on PostgreSQL, "" for SQLite."""
+        parser = configparser.RawConfigParser()
+        parser.read(self.config)
+        return parser.get("storage", "postgresql_dsn", fallback="")
+
+    def sharing_db(self) -> sqlite3.Connection | PostgresConnection:
+        """A connection to this server's sharing database, whichever engine, speaking SQLite's dialect as the
+        stores do (``with`` commits, as sqlite3's does, and does not close)."""
+        dsn = self.sharing_dsn
+        if dsn:
+            return PostgresConnection(dsn)
+        return sqlite3.connect(self.root / "data" / "sharing.sqlite")
+
+    def sharing_rows(self, sql: str, params: tuple = ()) -> list[dict]:
+        """Rows of the sharing database as dictionaries."""
+        conn = self.sharing_db()
+        try:
+            cur = conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
     def log(self) -> str:
         path = self.root / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -155,8 +183,45 @@ class Server:
                               capture_output=True, text=True, cwd=self.root, timeout=60)
 
 
+class PostgresConnection:
+    """sqlite3's connection, as far as the tests use it, on a PostgreSQL sharing database."""
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(dsn)
+
+    def execute(self, sql: str, params: tuple | list = ()):  # noqa: ANN201 - a psycopg cursor
+        return self._conn.execute(translate(sql, {}), params)
+
+    def executemany(self, sql: str, rows) -> None:  # noqa: ANN001
+        self._conn.cursor().executemany(translate(sql, {}), list(rows))
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> PostgresConnection:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:  # noqa: ANN001
+        if kind is None:
+            self._conn.commit()
+        else:
+            self._conn.rollback()
+
+
+new_sharing_database: Callable[[], str] | None = None
+"""Set by the ``sharing_database`` fixture (tests/conftest.py) while a module runs on PostgreSQL: makes a new,
+empty database and returns its DSN, which each server made then gets as ``[storage] postgresql_dsn``."""
+
+
 def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[str, str]) -> Server:
     root.mkdir(parents=True, exist_ok=True)
+    if new_sharing_database is not None and "postgresql_dsn" not in overrides.get("storage", {}):
+        overrides = {**overrides, "storage": {**overrides.get("storage", {}), "postgresql_dsn": new_sharing_database()}}
     shutil.copy(PROJECT / "config" / "rights", root / "rights")
     write_users(root / "data" / "users", users)
     (root / "data" / "groups").write_text("")

@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -79,7 +78,7 @@ def put_event(server: Server, user: str, owner: str, name: str, *, at_owner: boo
 
 def state(server: Server) -> dict[str, object]:
     """Everything the CLI may change: the sharing tables and the users and groups files."""
-    conn = sqlite3.connect(server.root / "data" / "sharing.sqlite")
+    conn = server.sharing_db()
     try:
         tables = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall())
                   for t in ("circles", "circle_members", "circle_managers", "shares")}

@@ -1,8 +1,22 @@
-"""The sharing database: one SQLite file, opened per thread.
+"""The sharing database: a small seam with two engines.
 
-SQLite (WAL mode) is the embedded default.  Every object of the core that
-keeps state (circles, shares, outbox) receives a :class:`Database` and speaks
-plain SQL to it through :meth:`Database.read` and :meth:`Database.write`.
+Every object of the core that keeps state (circles, shares, outbox) receives
+a :class:`Database` and speaks one SQL dialect to it through
+:meth:`Database.read` and :meth:`Database.write`: SQLite's, as it is written
+today.  Two engines implement the seam:
+
+- :class:`Database` itself: one SQLite file in WAL mode, one connection per
+  thread, every write one ``BEGIN IMMEDIATE`` transaction (the embedded
+  default);
+- :class:`radicale_ext.base.postgres.PostgresDatabase`: PostgreSQL through a
+  psycopg connection pool, chosen by ``[storage] postgresql_dsn``; it
+  translates what differs (placeholders, ``INSERT OR IGNORE/REPLACE``, the
+  reserved column name ``user``, column types) once per statement text.
+
+What the stores write beyond plain SQL, both engines accept: ``RETURNING``
+(instead of SQLite's ``lastrowid``) and ``FOR UPDATE SKIP LOCKED`` in a
+claim's sub-select (PostgreSQL locks the claimed rows; SQLite, whose writes
+are one at a time anyway, is handed the statement without it).
 
 Start-up checks (:meth:`Database.open`) turn a missing, locked or corrupt file
 into :class:`DatabaseUnavailable` with a sentence that says what to do; the
@@ -17,7 +31,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import DatabaseUnavailable
 
@@ -101,8 +115,55 @@ def _stored_id(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
+SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+"""What a claim's sub-select ends with: on PostgreSQL the rows are locked for the claiming transaction and
+others skip them; SQLite has no row locks (one writer at a time) and gets the statement without it."""
+
+
+def for_sqlite(sql: str) -> str:
+    """The statement as SQLite takes it (only a claim's ``FOR UPDATE SKIP LOCKED`` differs)."""
+    return sql.replace(SKIP_LOCKED, "") if SKIP_LOCKED in sql else sql
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The errors either engine's driver raises (psycopg's only when it is installed)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+def transient(error: BaseException) -> bool:
+    """An error of the database itself (locked, full, unreachable, a transaction PostgreSQL rolled back),
+    which the next attempt may not meet; a constraint the work breaks is the work's, not the database's."""
+    if isinstance(error, (sqlite3.OperationalError, DatabaseUnavailable)):
+        return True
+    return any(c.__module__.startswith("psycopg") and c.__name__ == "OperationalError" for c in type(error).__mro__)
+
+
+def apply_schemas(w: Writer, schemas: Sequence[str], label: str) -> str:
+    """Inside ``w``: the base schema and the features', the schema version checked; the database's id."""
+    w.executescript_safe(SCHEMA)
+    for schema in schemas:
+        w.executescript_safe(schema)
+    row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None:
+        w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
+    elif int(row[0]) > SCHEMA_VERSION:
+        raise DatabaseUnavailable(
+            f"sharing database {label} has schema {row[0]}, newer than this "
+            f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"
+        )
+    return w.execute("SELECT value FROM meta WHERE key='database_id'").fetchone()[0]
+
+
 class Database:
-    """A SQLite database file with one connection per thread."""
+    """A SQLite database file with one connection per thread (the embedded default), and the seam
+    the PostgreSQL engine (:class:`radicale_ext.base.postgres.PostgresDatabase`) implements too."""
+
+    engine = "sqlite"
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
@@ -173,19 +234,7 @@ class Database:
         with self._translated():  # WAL mode is stored in the file; set before its first write
             self._connection().execute("PRAGMA journal_mode=WAL")
         with self.write() as w:
-            w.executescript_safe(SCHEMA)
-            for schema in schemas:
-                w.executescript_safe(schema)
-            row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise DatabaseUnavailable(
-                    f"sharing database {self.path!r} has schema {row[0]}, newer than this "
-                    f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"
-                )
-            db_id = w.execute("SELECT value FROM meta WHERE key='database_id'").fetchone()[0]
+            db_id = apply_schemas(w, schemas, repr(self.path))
         if marker and marked_id is None:
             os.makedirs(os.path.dirname(marker), exist_ok=True)
             tmp = marker + ".tmp"
@@ -235,17 +284,31 @@ class Database:
             conn.close()
             self._local.conn = None
 
+    @property
+    def label(self) -> str:
+        """The database as messages name it."""
+        return repr(self.path)
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._translated():
-            return self._connection().execute(sql, params).fetchall()
+            return self._connection().execute(for_sqlite(sql), params).fetchall()
 
     def read_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         with self._translated():
-            return self._connection().execute(sql, params).fetchone()
+            return self._connection().execute(for_sqlite(sql), params).fetchone()
+
+    def healthy(self) -> bool:
+        """Whether the database answers and (SQLite) its file is intact."""
+        return self.read_one("PRAGMA quick_check") == ("ok",)
 
     @contextmanager
-    def write(self) -> Iterator[Writer]:
-        """One atomic transaction: all of it is stored, or none of it."""
+    def write(self, *, serial: bool = True) -> Iterator[Writer]:
+        """One atomic transaction: all of it is stored, or none of it.
+
+        SQLite runs one write at a time, whatever ``serial`` says.  On PostgreSQL, ``serial=False`` is a
+        transaction that is safe with others running beside it (a claim with ``FOR UPDATE SKIP LOCKED``,
+        updates of rows it holds): it does not wait for the one-writer lock every other write takes.
+        """
         with self._write_lock, self._translated():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -271,17 +334,34 @@ class Database:
         return data_version, self._local_writes
 
 
+class Cursor(Protocol):
+    """What a statement run in a :class:`Writer` returns, on either engine."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
 class Writer:
     """The open transaction of :meth:`Database.write`."""
+
+    engine = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._conn.execute(for_sqlite(sql), params)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        return self._conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        return self._conn.executemany(for_sqlite(sql), rows)
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of ``table`` (none when there is no such table), for a schema's upgrade."""
+        return [r[1] for r in self._conn.execute(f"PRAGMA table_info({table})").fetchall()]
 
     def executescript_safe(self, script: str) -> None:
         """Run ``;``-separated statements inside the current transaction."""

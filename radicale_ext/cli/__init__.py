@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 
 from ..base import names
+from ..base.database import database_errors
 from ..base.errors import ExtError, NotFound
 from ..site import Settings, Site
 from . import (
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             site.db.close()
     except ExtError as e:
         return _fail(e)
-    except (sqlite3.Error, OSError) as e:  # unexpected, yet still one line and no traceback
+    except (*database_errors(), OSError) as e:  # unexpected, yet still one line and no traceback
         return _fail(f"{type(e).__name__}: {e}")
     except KeyboardInterrupt:
         return 130

@@ -211,12 +211,10 @@ class ChangeNotices:
     @staticmethod
     def add(w: Writer, collection: str, actor: str, changes: Iterable[ItemChange], now: float) -> int:
         changes = list(changes)
-        cur = w.execute("INSERT INTO change_notices(collection, actor, changes, created_at, composed_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (collection, actor, json.dumps([c.to_json() for c in changes], sort_keys=True),
-                         changes[0].at, now))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return w.execute("INSERT INTO change_notices(collection, actor, changes, created_at, composed_at)"
+                         " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                         (collection, actor, json.dumps([c.to_json() for c in changes], sort_keys=True),
+                          changes[0].at, now)).fetchone()[0]
 
     def get(self, notice_ids: Iterable[int]) -> dict[int, ChangeNotice]:
         ids = sorted(set(notice_ids))

@@ -10,7 +10,12 @@ that are queued, due, and not leased or whose lease ran out), so several
 workers never hold the same row; a worker that dies leaves its lease to
 run out, and another worker takes the row over: at least once (at once, when
 the dead worker was a process of the same machine:
-:meth:`DeliveryQueue.release_leases`, run when a worker starts).  Each
+:meth:`DeliveryQueue.release_leases`, run when a worker starts).  On
+PostgreSQL the claim's sub-select locks the rows it picks ``FOR UPDATE SKIP
+LOCKED``, so workers on several hosts claiming at the same moment pick
+different rows, none waits for another, and the claim, like the updates of
+rows a worker holds, does not wait for the one-writer lock of the other
+writes (``Database.write(serial=False)``, docs/scale-out.md).  Each
 attempt ends the row's lease with one of:
 
 - delivered;
@@ -31,7 +36,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..base.database import Database, Writer
+from ..base.database import SKIP_LOCKED, Database, Writer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -123,11 +128,11 @@ class DeliveryQueue:
 
     def claim(self, holder: str, now: float, lease: float, limit: int = 100) -> list[Delivery]:
         """Take up to ``limit`` due deliveries for ``lease`` seconds."""
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             rows = w.execute(
                 "UPDATE deliveries SET lease_holder = ?, lease_until = ? WHERE id IN ("
                 " SELECT id FROM deliveries WHERE state = 'queued' AND due_at <= ? AND lease_until < ?"
-                " ORDER BY due_at, id LIMIT ?)"
+                f" ORDER BY due_at, id LIMIT ?{SKIP_LOCKED})"
                 f" RETURNING {_COLUMNS}", (holder, now + lease, now, now, limit)).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
@@ -138,13 +143,13 @@ class DeliveryQueue:
                                                " AND lease_until >= ? AND lease_holder IS NOT NULL", (now,))]
         freed = 0
         for holder in filter(gone, holders):
-            with self._db.write() as w:
+            with self._db.write(serial=False) as w:
                 freed += w.execute("UPDATE deliveries SET lease_holder = NULL, lease_until = 0"
                                    " WHERE state = 'queued' AND lease_holder = ?", (holder,)).rowcount
         return freed
 
     def renew(self, holder: str, ids: Sequence[int], until: float) -> None:
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             for chunk in _chunks(ids):
                 w.execute(f"UPDATE deliveries SET lease_until = ? WHERE lease_holder = ? AND state = 'queued'"
                           f" AND id IN ({','.join('?' * len(chunk))})", (until, holder, *chunk))
@@ -162,7 +167,7 @@ class DeliveryQueue:
         ``delay_after(attempts)`` is the back-off.  Returns the rows as they now are.
         """
         changed = []
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             for chunk in _chunks(ids):
                 rows = w.execute(f"SELECT {_COLUMNS} FROM deliveries WHERE lease_holder = ? AND state = 'queued'"
                                  f" AND id IN ({','.join('?' * len(chunk))})", (holder, *chunk)).fetchall()
@@ -179,7 +184,7 @@ class DeliveryQueue:
 
     def _finish(self, holder: str, ids: Sequence[int], state: State, now: float, note: str) -> int:
         done = 0
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             for chunk in _chunks(ids):
                 done += w.execute(
                     "UPDATE deliveries SET state = ?, finished_at = ?, last_error = ?, lease_holder = NULL,"

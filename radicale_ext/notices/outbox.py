@@ -129,14 +129,12 @@ class Outbox:
                 component: str | None = None, uid: str | None = None) -> int:
         if change.push_dont_notify:
             detail = {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
-        cur = w.execute(
+        return w.execute(
             "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
-            " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (state, change.kind.value, change.actor, change.owner, change.collection, change.item,
              change.to_collection, change.to_item, change.etag, component, uid,
-             json.dumps(detail, sort_keys=True), now))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+             json.dumps(detail, sort_keys=True), now)).fetchone()[0]
 
     def record(self, w: Writer, change: Change, detail: dict[str, Any], *, component: str | None = None,
                uid: str | None = None) -> int:

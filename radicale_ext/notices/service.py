@@ -120,8 +120,9 @@ class Notices:
         db = self.site.db
         with db.write() as w:
             _old, new = self.vapid_keys.rotate(w, now)
-            devices = w.execute("SELECT endpoint, MIN(id), user FROM push_subscriptions WHERE expires_at > ?"
-                                " GROUP BY endpoint ORDER BY endpoint", (now,)).fetchall()
+            devices = w.execute("SELECT p.endpoint, p.id, p.user FROM push_subscriptions p WHERE p.expires_at > ?"
+                                " AND p.id = (SELECT MIN(q.id) FROM push_subscriptions q WHERE q.endpoint = p.endpoint"
+                                " AND q.expires_at > ?) ORDER BY p.endpoint", (now, now)).fetchall()
             if devices:
                 notice_id = ChangeNotices.add(w, "/", "", [ItemChange(ChangeKind.VAPID_KEY_ROTATED, at=now)], now)
                 ChangeNotices.handed_out(w, notice_id)

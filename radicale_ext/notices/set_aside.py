@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..base import database
 from ..base.database import Database, Writer
-from ..base.errors import DatabaseUnavailable
 
 logger = logging.getLogger("radicale_ext.notices")
 
@@ -52,7 +51,7 @@ PutBack = Callable[[Writer, Mapping[str, Any]], None]
 def transient(error: BaseException) -> bool:
     """An error of the database itself (locked, full, unreadable), which the next round may not meet:
     never a reason to set work aside.  A constraint the work breaks (``IntegrityError``) is the work's."""
-    return isinstance(error, (sqlite3.OperationalError, DatabaseUnavailable))
+    return database.transient(error)
 
 
 def describe(error: BaseException) -> str:
@@ -95,15 +94,15 @@ class SetAside:
             now: float) -> int | None:
         """Inside ``w``: set work aside and log it (once: the same work set aside again is not logged again)."""
         text = describe(error)
-        cur = w.execute("INSERT OR IGNORE INTO notices_set_aside(stage, subject, about, error, at)"
-                        " VALUES (?, ?, ?, ?, ?)", (stage, json.dumps(subject, sort_keys=True), about, text, now))
-        if cur.rowcount != 1:
+        row = w.execute("INSERT OR IGNORE INTO notices_set_aside(stage, subject, about, error, at)"
+                        " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                        (stage, json.dumps(subject, sort_keys=True), about, text, now)).fetchone()
+        if row is None:
             return None
-        assert cur.lastrowid is not None
         logger.error("notices: %s of %s set aside as %s%d after an error it cannot get past: %s "
                      "(list: 'radicale-ext notices dead'; retry: 'radicale-ext notices retry %s%d')",
-                     stage, about, PREFIX, cur.lastrowid, text, PREFIX, cur.lastrowid, exc_info=error)
-        return cur.lastrowid
+                     stage, about, PREFIX, row[0], text, PREFIX, row[0], exc_info=error)
+        return row[0]
 
     def all(self, limit: int = 1000) -> list[SetAsideWork]:
         return [_work(r) for r in self._db.read(

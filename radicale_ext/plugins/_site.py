@@ -5,16 +5,17 @@ from __future__ import annotations
 from radicale import config
 
 from radicale_ext.base.users import admins_from
-from radicale_ext.site import Settings, Site
+from radicale_ext.site import Settings, Site, pool_size
 
 
 def _ours(configuration: config.Configuration, section: str, option: str) -> str:
     """An option radicale-ext adds to a section of one of its plugins ("" when not given): Radicale keeps
     it as given (``plugins/options.py`` declares it and refuses misspellings)."""
     try:
-        return str(configuration.get(section, option))
+        value = configuration.get(section, option)
     except KeyError:
         return ""
+    return "" if value is None else str(value)
 
 
 def settings_from(configuration: config.Configuration) -> Settings:
@@ -27,6 +28,8 @@ def settings_from(configuration: config.Configuration) -> Settings:
         htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
         rights_file=configuration.get("rights", "file") or None,
         admins=admins_from(_ours(configuration, "auth", "admins")),
+        postgresql_dsn=_ours(configuration, "storage", "postgresql_dsn").strip(),
+        postgresql_pool_size=pool_size(_ours(configuration, "storage", "postgresql_pool_size")),
     )
 
 

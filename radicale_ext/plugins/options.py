@@ -36,12 +36,18 @@ AUTH_OPTIONS: dict[str, dict[str, Any]] = {
                        "(docs/admin.md)"},
 }
 
+STORAGE_OPTIONS: dict[str, dict[str, Any]] = {   # read by radicale_ext/site.py (docs/scale-out.md)
+    "postgresql_dsn": {"value": "", "type": str, "help": "PostgreSQL connection string; empty: files and SQLite"},
+    "postgresql_pool_size": {"value": "8", "type": str, "help": "PostgreSQL connections per process"},
+}
+
 _RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")
 
 
 def plugin_schema() -> dict[str, dict[str, dict[str, Any]]]:
     """Radicale's plugin schema for every section served by one of our plugins."""
-    return {"sharing": SHARING_OPTIONS, **radicale_schema(), "storage": {}, "rights": {}, "auth": AUTH_OPTIONS}
+    return {"sharing": SHARING_OPTIONS, **radicale_schema(), "storage": STORAGE_OPTIONS, "rights": {},
+            "auth": AUTH_OPTIONS}
 
 
 def check_options(configuration: config.Configuration) -> None:

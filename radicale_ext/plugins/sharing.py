@@ -62,10 +62,10 @@ class Sharing(sharing.BaseSharing):
         return True
 
     def database_get_info(self) -> dict | None:
-        return {"type": "radicale-ext", "path": self._site.settings.database_path}
+        return {"type": "radicale-ext", "engine": self._site.db.engine, "path": self._site.db.path}
 
     def database_verify(self) -> bool:
-        return self._site.db.read_one("PRAGMA quick_check") == ("ok",)
+        return self._site.db.healthy()
 
     # -- lookups Radicale makes on every request --------------------------------
 

@@ -98,7 +98,7 @@ def upgrade(db: Database, schema: str) -> None:
                 ("reminder_schedule", "id, collection, item, uid, occurrence, alarm, fire_at, starts_at, summary,"
                  " start_text, start_tzid, state", ("reminder_schedule_due", "reminder_schedule_by_collection")),
                 ("reminders_sent", "collection, uid, occurrence, alarm, sent_at, notice_id", ())):
-            names = [r[1] for r in w.execute(f"PRAGMA table_info({table})").fetchall()]
+            names = w.columns(table)
             if not names or "person" in names:
                 continue
             w.execute(f"ALTER TABLE {table} RENAME TO {table}_before_person")

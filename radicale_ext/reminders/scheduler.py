@@ -575,10 +575,11 @@ class ReminderScheduler:
             if user not in self.recipients(collection):
                 continue
             own = sorted(self.personal.own_items(collection, user))   # their own alarms replace the file's there
+            not_own = f"item NOT IN ({','.join('?' * len(own))})" if own else "TRUE"
             for row in self._db.read(
                     "SELECT item, uid, summary, occurrence, alarm, fire_at, starts_at, start_text, start_tzid"
                     " FROM reminder_schedule WHERE collection = ? AND state = 'due' AND fire_at > ?"
-                    f" AND (person = ? OR (person = '' AND item NOT IN ({','.join('?' * len(own))})))"
+                    f" AND (person = ? OR (person = '' AND {not_own}))"
                     " ORDER BY fire_at LIMIT ?", (collection, now - self._settings.reminder_grace, user, *own, limit)):
                 found.append(Upcoming(collection, view, *row))
         found.sort(key=lambda u: (u.fire_at, u.collection, u.item, u.alarm))

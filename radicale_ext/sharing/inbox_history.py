@@ -57,11 +57,11 @@ Listing = Mapping[str, str]
 # the latest recorded state of each resource of one person (gone ones have no ETag), and their latest version
 _RECORDED = """
 SELECT (SELECT max(version) FROM inbox_versions WHERE user = :user), h.name, h.etag
-FROM (SELECT 1) LEFT JOIN (
+FROM (SELECT 1) AS one LEFT JOIN (
     SELECT name, etag FROM (
         SELECT name, etag, row_number() OVER (PARTITION BY name ORDER BY version DESC) AS latest
-        FROM inbox_history WHERE user = :user)
-    WHERE latest = 1 AND etag IS NOT NULL) h
+        FROM inbox_history WHERE user = :user) AS ranked
+    WHERE latest = 1 AND etag IS NOT NULL) h ON true
 """
 
 
@@ -95,7 +95,8 @@ class InboxHistory:
             if version is not None and recorded == listing:
                 return version
             now = self._clock()
-            version = w.execute("INSERT INTO inbox_versions(user, at) VALUES (?, ?)", (user, now)).lastrowid
+            version = w.execute("INSERT INTO inbox_versions(user, at) VALUES (?, ?) RETURNING version",
+                                (user, now)).fetchone()[0]
             rows = [(user, name, version, etag) for name, etag in listing.items() if recorded.get(name) != etag]
             rows += [(user, name, version, None) for name in recorded if name not in listing]
             w.executemany("INSERT INTO inbox_history(user, name, version, etag) VALUES (?, ?, ?, ?)", rows)
@@ -119,7 +120,7 @@ class InboxHistory:
             for name, etag in self._db.read(
                     "SELECT name, etag FROM (SELECT name, etag, row_number() OVER (PARTITION BY name ORDER BY version"
                     " DESC) AS latest FROM inbox_history WHERE user = ? AND version <= ?"
-                    f" AND name IN ({','.join('?' * len(chunk))})) WHERE latest = 1 AND etag IS NOT NULL",
+                    f" AND name IN ({','.join('?' * len(chunk))})) AS ranked WHERE latest = 1 AND etag IS NOT NULL",
                     (user, since, *chunk)):
                 then[name] = etag
         changed = frozenset(n for n in touched if n in listing and then.get(n) != listing[n])

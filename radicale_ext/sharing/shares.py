@@ -141,7 +141,7 @@ class Reach:
 
 def _in(column: str, values: frozenset[str]) -> tuple[str, list[str]]:
     if not values:
-        return "0", []
+        return "FALSE", []
     return f"{column} IN ({','.join('?' * len(values))})", sorted(values)
 
 
@@ -155,7 +155,7 @@ def _reach_query(user: str, circles: frozenset[str], where: str = "") -> tuple[s
                CASE WHEN t.basis = 'subscription' THEN EXISTS (
                    SELECT 1 FROM scope_members m WHERE m.collection = s.collection
                    AND ((m.kind = 'user' AND m.member = ?) OR (m.kind = 'circle' AND {scope_circles}))
-               ) ELSE 0 END,
+               ) ELSE FALSE END,
                p.properties
         FROM shares s
         LEFT JOIN share_terms t ON t.share_id = s.id
@@ -409,9 +409,9 @@ class ShareBook:
         mount = self._mount_for(w, owner, collection)
         cur = w.execute(
             "INSERT INTO shares(owner, collection, mount, grantee_kind, grantee, role, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (owner, collection, mount, grantee.kind.value, grantee.name, role.value, now, now))
-        share_id = cur.lastrowid
+        share_id = cur.fetchone()[0]
         assert share_id is not None
         if basis is not ShareBasis.AT_ONCE:
             w.execute("INSERT INTO share_terms(share_id, basis, summary, key) VALUES (?, ?, ?, ?)",

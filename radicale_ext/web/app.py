@@ -25,6 +25,7 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlencode
 
+from ..base.database import Database
 from ..base.errors import ExtError
 from ..homes.home import CollectionWriter, Homes
 from ..notices.my_notices import MyNotices
@@ -82,8 +83,9 @@ class WebPage:
         self.notice_settings = notice_settings or NoticeSettings()   # the server's [hook] options
         self.my_notices = MyNotices(site, self.notice_settings)
         self.my_reminders = MyReminders(ReminderChoices(site.db), self.my_notices)
-        path = sessions_path or os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)),
-                                             FILE_NAME)
+        path: str | Database = sessions_path or (
+            site.db if site.db.engine == "postgresql"   # every host knows every session (docs/scale-out.md)
+            else os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)), FILE_NAME))
         stamp = site.users.password_stamp if site.users is not None else (lambda _user: "")
         extra = {"clock": clock} if clock else {}
         self.sessions = SessionBook(path, user_exists=site.user_exists, password_stamp=stamp,

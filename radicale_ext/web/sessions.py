@@ -15,8 +15,12 @@ made with, and when it was made and last used.  A session ends:
 The rows are in a SQLite file of their own beside the sharing database
 (``web-sessions.sqlite``), not in it: a page view never changes the sharing
 database, whose version every rights check compares, and ``site.py`` needs
-to know nothing of the page.  Only a digest of each id is stored, so the file
-holds no working session.  Losing the file logs everyone out, nothing more.
+to know nothing of the page.  When the sharing database is in PostgreSQL
+(docs/scale-out.md), the table is there instead, so that a session made on one
+host is known on every other; its writes are ``write(serial=False)``, which
+neither wait for the sharing database's one-writer lock nor change its version.
+Only a digest of each id is stored, so the file (or table) holds no working
+session.  Losing the file logs everyone out, nothing more.
 """
 
 from __future__ import annotations
@@ -68,15 +72,15 @@ def _digest(session_id: str) -> str:
 
 
 class SessionBook:
-    def __init__(self, path: str, *, user_exists: Callable[[str], bool],
+    def __init__(self, path: str | Database, *, user_exists: Callable[[str], bool],
                  password_stamp: Callable[[str], str | None], rules: SessionRules | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self._db = Database(path)
+        self._db = path if isinstance(path, Database) else Database(path)
         self._user_exists = user_exists
         self._password_stamp = password_stamp
         self.rules = rules or SessionRules()
         self._clock = clock
-        with self._db.write() as w:
+        with self._db.write() as w:   # one process at a time makes the table
             w.executescript_safe(SCHEMA)
 
     def start(self, user: str) -> tuple[str, Session]:
@@ -84,7 +88,7 @@ class SessionBook:
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         session = Session(user=user, csrf=secrets.token_urlsafe(32), created_at=now, seen_at=now)
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             w.execute("DELETE FROM sessions WHERE created_at < ? OR seen_at < ?",
                       (now - self.rules.longest, now - self.rules.idle))   # the ended ones, now and then
             w.execute("INSERT INTO sessions(digest, user, csrf, password_stamp, created_at, seen_at) "
@@ -107,18 +111,18 @@ class SessionBook:
             self.end(session_id)
             return None
         if now - seen_at >= self.rules.touch_every:
-            with self._db.write() as w:
+            with self._db.write(serial=False) as w:
                 w.execute("UPDATE sessions SET seen_at = ? WHERE digest = ?", (now, _digest(session_id)))
             seen_at = now
         return Session(user=user, csrf=csrf, created_at=created_at, seen_at=seen_at)
 
     def end(self, session_id: str) -> None:
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             w.execute("DELETE FROM sessions WHERE digest = ?", (_digest(session_id),))
 
     def end_all_of(self, user: str) -> int:
         """End every session of ``user`` (e.g. after the admin reset their password from the page)."""
-        with self._db.write() as w:
+        with self._db.write(serial=False) as w:
             return w.execute("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
 
     def count_of(self, user: str) -> int:

@@ -31,7 +31,7 @@ def put(srv: Server, path: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     # a burst within one window makes one notice, so the card's edit and another card's share one
     server = notice_server(tmp_path_factory.mktemp("card-notices"), notices_window="60").start()
     assert server.request("MKCOL", "/alice/contacts/", "alice", address_book_mkcol("Kontakte")).status_code == 201

@@ -72,7 +72,7 @@ def put(srv: Server, user: str, path: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("card-privacy")).start()
     for user in ("alice", "bob", "carol", "dave", "erin"):
         assert server.request("MKCOL", f"/{user}/contacts/", user, address_book_mkcol("Kontakte")).status_code == 201

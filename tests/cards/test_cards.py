@@ -54,7 +54,7 @@ def put_card(srv: Server, user: str, path: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("cards")).start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "grace"):
         assert server.request("MKCOL", f"/{user}/contacts/", user, address_book_mkcol("Contacts")).status_code == 201

@@ -81,7 +81,7 @@ ZONE_PROPERTIES = {"TZID", "DTSTART", "TZOFFSETFROM", "TZOFFSETTO", "RRULE", "RD
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("zones")).start()
     try:
         assert server.request("MKCALENDAR", "/alice/reisen/", "alice").status_code == 201

@@ -24,7 +24,7 @@ CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:anna-müller\r\nFN:Anna Müller\r\nTEL
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("link-names")).start()
     assert server.request("MKCALENDAR", f"/alice/{quote('家庭')}/", "alice").status_code == 201
     events = (("Fußball 🎉.ics", "fussball", "Fußball 🎉"), ("家庭聚会.ics", "家庭聚会-2026", "家庭聚会"))

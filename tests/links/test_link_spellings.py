@@ -75,7 +75,7 @@ def raw_request(server: Server, method: str, target: str, *, auth: str | None = 
 
 
 @pytest.fixture(scope="module")
-def chatty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def chatty(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     """A server that logs everything it can: debug level, request and response headers."""
     server = make_server(tmp_path_factory.mktemp("chatty"), logging={
         "level": "debug", "request_header_on_debug": "True", "response_header_on_debug": "True",

@@ -169,15 +169,15 @@ def link_path(url: str) -> str:
 
 
 def links_table(server: Server) -> list[dict]:
-    with sqlite3.connect(server.root / "data" / "sharing.sqlite") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM links")]
+    return server.sharing_rows("SELECT * FROM links")
 
 
 def move_expiry(server: Server, link_id: str, when: float) -> None:
     """The clock moves past a link's expiry (the server reads expiry from the database)."""
-    with sqlite3.connect(server.root / "data" / "sharing.sqlite") as conn:
+    conn = server.sharing_db()
+    with conn:
         conn.execute("UPDATE links SET expires_at = ? WHERE id = ?", (when, link_id))
+    conn.close()
 
 
 def settle(server: Server, *collections: str) -> None:
@@ -252,7 +252,7 @@ def _raster(width: int, height: int, dark: set[tuple[int, int]], scale: int = 6)
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory: pytest.TempPathFactory):
+def linked(tmp_path_factory: pytest.TempPathFactory, sharing_database: str):
     """A server at log level info (to check what its log shows), with alice's data."""
     server = make_server(tmp_path_factory.mktemp("links"), logging={"level": "info"}).start()
     try:
@@ -587,10 +587,16 @@ def test_a_database_dump_holds_no_usable_token(tmp_path: Path) -> None:
         token = link_path(link["url"]).removeprefix("/.links/").removesuffix(".ics")
         secret = token[ID_LENGTH:]
         assert len(secret) == 32 and len(token) == 40
-        db = server.root / "data" / "sharing.sqlite"
-        with sqlite3.connect(db) as conn:
-            dump = "\n".join(conn.iterdump())
-        raw = b"".join(p.read_bytes() for p in db.parent.glob("sharing.sqlite*"))
+        if server.sharing_dsn:   # PostgreSQL: every row of every table, as text
+            tables = [r["table_name"] for r in server.sharing_rows(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
+            dump = "\n".join(repr(row) for t in tables for row in server.sharing_rows(f"SELECT * FROM {t}"))
+            raw = dump.encode()
+        else:
+            db = server.root / "data" / "sharing.sqlite"
+            with sqlite3.connect(db) as conn:
+                dump = "\n".join(conn.iterdump())
+            raw = b"".join(p.read_bytes() for p in db.parent.glob("sharing.sqlite*"))
         assert secret not in dump and secret.encode() not in raw and token.encode() not in raw
         row = next(r for r in links_table(server) if r["id"] == link["id"])
         # everything stored about the link, tried as its secret, opens nothing

@@ -14,7 +14,7 @@ from ..server import Server
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("cli-errors")).start()
     assert server.request("MKCALENDAR", "/alice/familie/", "alice").status_code == 201
     server.ok("share", "add", "alice/familie", "--user", "bob", "--role", "subscriber")

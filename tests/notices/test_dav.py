@@ -13,7 +13,7 @@ from ..server import Server, make_server
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("dav"), notices_window="60", notices_max_age="2").start()
     assert server.request("MKCALENDAR", "/alice/family/", "alice").status_code == 201
     server.ok("share", "add", "alice/family", "--user", "bob", "--role", "collaborator")

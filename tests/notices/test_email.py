@@ -41,7 +41,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, smtp_port: int) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str, smtp_port: int) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("email"), users=USERS, smtp_server="127.0.0.1",
                            smtp_port=str(smtp_port), from_email=SENDER).start()
     for user in ("alice", "bob", "carol"):

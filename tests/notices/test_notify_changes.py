@@ -49,7 +49,7 @@ PROPFIND = """<?xml version="1.0" encoding="utf-8"?>
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("notify-changes")).start()
     assert server.request("MKCALENDAR", OWNER_PATH, "alice").status_code == 201
     server.ok("share", "add", f"alice/{CALENDAR}", "--user", "bob", "--role", "collaborator")

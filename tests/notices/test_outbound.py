@@ -55,7 +55,7 @@ def set_hook_option(srv: Server, name: str, value: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def strict(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     """A server as installed: no allow-list (http allowed, so only the address decides)."""
     server = notice_server(tmp_path_factory.mktemp("strict"), notices_outbound_allow="").start()
     yield server

@@ -4,8 +4,6 @@ between the write and the record is settled at the next start."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from ..samples import ICS, address_book_mkcol, card, event
@@ -131,7 +129,7 @@ def test_crash_between_write_and_record_is_settled_at_start(tmp_path, write_happ
             assert server.request("PUT", "/alice/cal/crash.ics", "alice", body, headers=ICS).status_code == 201
     finally:
         server.stop()
-    db = sqlite3.connect(server.root / "data" / "sharing.sqlite")
+    db = server.sharing_db()
     with db:
         if write_happened:
             # the write reached the disk, the process died before marking the record ready

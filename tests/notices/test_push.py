@@ -44,7 +44,7 @@ XML = {"Content-Type": "application/xml; charset=utf-8"}
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("push")).start()
     yield server
     server.stop()

@@ -73,7 +73,7 @@ def draft_body(endpoint: str, agent: UserAgent) -> str:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("push-draft")).start()
     yield server
     server.stop()

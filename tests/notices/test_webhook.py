@@ -25,7 +25,7 @@ from ..server import Server
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("webhook"), notices_window="60").start()
     yield server
     server.stop()

@@ -22,7 +22,7 @@ from ..server import Server, free_port
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("worker")).start()
     yield server
     server.stop()
@@ -100,6 +100,58 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path) -> None:
             assert len(texts) == 20 and len(set(texts)) == 20, "the notification collection: exactly once"
         assert json.loads(server.ok("--json", "notices", "dead")) == []
     finally:
+        server.stop()
+
+
+def test_worker_processes_on_one_database_deliver_each_notice_once_while_one_is_killed(tmp_path) -> None:
+    """Three worker processes (as on three hosts) at once on one sharing database, e-mail to a real SMTP server
+    and webhooks; one is SIGKILLed in the middle of a batch.  Every (notice, recipient, channel) arrives, once,
+    but for the one message in flight at the kill; the survivors take the dead one's rows over when its leases
+    run out.  Run on SQLite and on PostgreSQL (tests/conftest.py), where the claims lock rows FOR UPDATE SKIP
+    LOCKED instead of waiting for each other."""
+    smtp_port = free_port()
+    server = notice_server(tmp_path / "srv", smtp_server="127.0.0.1", smtp_port=str(smtp_port),
+                           from_email="cal@example.org", notices_lease="2", notices_poll="0.05").start()
+    mailbox = Mailbox(data_delay=0.01)
+    workers: list[subprocess.Popen] = []
+    try:
+        path = shared(server, "Fußball 🎉", "bob", "carol", "dave")
+        for user in ("bob", "carol", "dave"):
+            server.ok("notices", "email", f"{user}@example.org", acting_as=user)
+        with smtp_server(mailbox, smtp_port), Receiver(answer=lambda _r: time.sleep(0.01) or 200) as hooks:
+            server.ok("notices", "webhook", f"{hooks.url}/bob", acting_as="bob")
+            for i in range(20):
+                put_event(server, "alice", f"{path}m{i}.ics", f"m{i}", f"Spiel {i} 家庭")
+            workers = [_worker_process(server, f"host-{n}") for n in range(3)]
+            deadline = time.monotonic() + 60
+            while len(mailbox.messages) + len(hooks.requests) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait(10)
+            assert len(mailbox.messages) + len(hooks.requests) < 80, "killed in the middle"
+            deadline = time.monotonic() + 90
+            while (len({m["Message-ID"] for m in mailbox.messages}) < 60
+                   or len({r.headers["webhook-id"] for r in hooks.requests}) < 20) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)                       # anything sent twice would arrive now
+            for worker in workers[1:]:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(30) == 0, server.log()
+        mails = collections.Counter((m["Message-ID"], m["To"]) for m in mailbox.messages)
+        hook_ids = collections.Counter(r.headers["webhook-id"] for r in hooks.requests)
+        assert len(mails) == 60 and len(hook_ids) == 20, "every notice delivered to every recipient on every channel"
+        assert sum(mails.values()) + sum(hook_ids.values()) - 80 <= 1, "repeats: only the one in flight at the kill"
+        logs = [(server.root / f"worker-host-{n}.log").read_text() for n in (1, 2)]
+        assert all("Traceback" not in log for log in logs), logs
+        for user in ("bob", "carol", "dave"):
+            texts = change_texts(server, user)
+            assert len(texts) == 20 and len(set(texts)) == 20, "the notification collection: exactly once"
+        assert json.loads(server.ok("--json", "notices", "dead")) == []
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
         server.stop()
 
 

@@ -7,7 +7,6 @@ else's.  The worker runs in this process with the test's clock."""
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -135,9 +134,8 @@ def test_a_database_from_before_per_person_alarms_keeps_its_schedule_and_what_wa
     worker_of(server, clock).run_until_idle()
     clock.now = ts("2026-03-02 15:30")
     worker_of(server, clock).run_until_idle()       # the first training's reminder is sent
-    database = server.root / "data" / "sharing.sqlite"
     columns = "id, collection, item, uid, occurrence, alarm, fire_at, starts_at, summary, start_text, start_tzid, state"
-    with sqlite3.connect(database) as db:           # as a database written before this feature looks
+    with server.sharing_db() as db:           # as a database written before this feature looks
         planned = db.execute(f"SELECT {columns} FROM reminder_schedule ORDER BY id").fetchall()
         sent = db.execute("SELECT collection, uid, occurrence, alarm, sent_at, notice_id"
                           " FROM reminders_sent").fetchall()
@@ -150,7 +148,7 @@ def test_a_database_from_before_per_person_alarms_keeps_its_schedule_and_what_wa
         db.executemany("INSERT INTO reminders_sent VALUES (?, ?, ?, ?, ?, ?)", sent)
     before = len(change_texts(server, "dave"))
     worker_of(server, clock, name="after-upgrade").run_until_idle()
-    with sqlite3.connect(database) as db:
+    with server.sharing_db() as db:
         assert db.execute(f"SELECT {columns} FROM reminder_schedule ORDER BY id").fetchall() == planned
         assert db.execute("SELECT collection, uid, occurrence, alarm, sent_at, notice_id, person"
                           " FROM reminders_sent").fetchall() == [(*row, "") for row in sent]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator
 
@@ -45,7 +44,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, smtp_port: int) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str, smtp_port: int) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("reminders"), smtp_server="127.0.0.1", smtp_port=str(smtp_port),
                            from_email=SENDER, notices_reminder_max_occurrences=str(CAP)).start()
     yield server
@@ -262,7 +261,7 @@ def test_the_first_pass_plans_in_batches_and_misses_nothing(tmp_path) -> None:
         assert scheduler.plan_everything(START, 3) == 1
         assert scheduler._watermark() is not None
         worker_of(server, FakeClock(START)).run_until_idle()
-        db = sqlite3.connect(server.root / "data" / "sharing.sqlite")
+        db = server.sharing_db()
         try:
             rows = dict(db.execute("SELECT item, MIN(fire_at) FROM reminder_schedule WHERE collection = ?"
                                    " GROUP BY item", (collection,)).fetchall())

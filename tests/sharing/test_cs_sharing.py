@@ -94,7 +94,7 @@ ADDRESS_BOOK = address_book_mkcol()
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("cs"), users=USERS).start()
     for user in USERS:
         server.request("PROPFIND", f"/{user}/", user, headers={"Depth": "0"})

@@ -62,7 +62,7 @@ class InvitationWorld(World):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InvitationWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[InvitationWorld]:
     server = make_server(tmp_path_factory.mktemp("invitations")).start()
     yield InvitationWorld(server).setup()
     server.stop()

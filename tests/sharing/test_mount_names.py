@@ -63,7 +63,7 @@ def alices_calendar(srv: Server, name: str, uid: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("mount-names")).start()
     yield server
     server.stop()

@@ -15,7 +15,6 @@ sync-level, an empty DAV:prop, Depth 1).
 
 from __future__ import annotations
 
-import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ class Bob:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = notice_server(tmp_path_factory.mktemp("notification-sync"), users=USERS).start()
     for user in USERS:
         server.request("PROPFIND", f"/{user}/", user, headers={"Depth": "0"})
@@ -278,7 +277,8 @@ def test_a_token_older_than_the_kept_history_is_refused(srv: Server) -> None:
     old = sync(srv, "carol").token
     share(srv, "alt", "/carol/")
     middle = sync(srv, "carol", old).token
-    with sqlite3.connect(srv.root / "data" / "sharing.sqlite") as db:
+    db = srv.sharing_db()
+    with db:
         db.execute("UPDATE inbox_versions SET at = at - 61 * 86400 WHERE user = 'carol'")
     unchanged = sync(srv, "carol", middle)
     assert (unchanged.token, unchanged.changed, unchanged.removed) == (middle, {}, set()), \

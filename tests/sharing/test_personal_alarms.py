@@ -56,7 +56,7 @@ def collection(user: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def family(tmp_path_factory: pytest.TempPathFactory):
+def family(tmp_path_factory: pytest.TempPathFactory, sharing_database: str):
     server = make_server(tmp_path_factory.mktemp("personal-alarms")).start()
     assert server.request("MKCALENDAR", collection("alice"), "alice").status_code == 201
     server.ok("share", "add", f"alice/{CALENDAR}", "--user", "bob", "--role", "collaborator")

@@ -64,7 +64,7 @@ def seen(server: Server, user: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def family(tmp_path_factory: pytest.TempPathFactory):
+def family(tmp_path_factory: pytest.TempPathFactory, sharing_database: str):
     server = make_server(tmp_path_factory.mktemp("personal-properties")).start()
     assert server.request("MKCALENDAR", where("alice"), "alice").status_code == 201
     server.ok("share", "add", f"alice/{CALENDAR}", "--user", "bob", "--role", "collaborator")

@@ -116,7 +116,7 @@ def share(srv: Server, collection: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("read-only"), users=USERS)
     server.rights_file.write_text(RIGHTS_RULE + server.rights_file.read_text())
     server.start()

@@ -21,7 +21,7 @@ USERS = ("alice", "bob", "carol", "dave", "grace", "ann@school.example", "ben@sc
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def srv(tmp_path_factory: pytest.TempPathFactory, sharing_database: str) -> Iterator[Server]:
     server = make_server(tmp_path_factory.mktemp("scopes"), users=USERS).start()
     for user in USERS:
         server.request("PROPFIND", f"/{user}/", user, headers={"Depth": "0"})

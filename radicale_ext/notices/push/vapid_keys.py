@@ -96,10 +96,8 @@ class VapidKeys:
 
     @staticmethod
     def _insert(w: Writer, key: VapidKey, now: float) -> int:
-        cur = w.execute("INSERT INTO vapid_keys(private_key, public_key, created_at) VALUES (?, ?, ?)",
-                        (key.pem().decode("ascii"), key.public_key, now))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return w.execute("INSERT INTO vapid_keys(private_key, public_key, created_at) VALUES (?, ?, ?) RETURNING id",
+                         (key.pem().decode("ascii"), key.public_key, now)).fetchone()[0]
 
     def _parsed(self, key_id: int, pem: str) -> VapidKey:
         with self._lock:

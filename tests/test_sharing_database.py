@@ -1,0 +1,206 @@
+"""The sharing database's seam on both engines (tests/conftest.py runs this file on SQLite and on PostgreSQL):
+one transaction stores all or nothing, the stores' one dialect means the same on both, every commit by
+anyone changes the version, claims of work never hand a row out twice; and PostgreSQL's start-up checks:
+an unreachable database stops the server and the command line with one sentence naming the DSN without
+its password.  The stores themselves run on both engines in their own folders (sharing, notices, cards,
+links, reminders)."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from radicale_ext.base.database import Database
+from radicale_ext.base.errors import DatabaseUnavailable
+from radicale_ext.base.postgres import PostgresDatabase
+from radicale_ext.notices.changes import ChangeNotices, ItemChange
+from radicale_ext.notices.delivery import DeliveryQueue, Planned
+from radicale_ext.notices.outbox import ChangeKind
+from radicale_ext.site import FEATURE_SCHEMAS, Settings, Site
+
+from .notice_kit import TEST_OPTIONS, Mailbox, change_texts, put_event, smtp_server, worker_of
+from .postgres_cluster import Cluster
+from .server import free_port, make_server
+
+Opener = Callable[[], Database]
+
+
+@pytest.fixture
+def opener(sharing_database: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Opener]:
+    """Opens the test's one database (each call: a new connection to it, as another process would)."""
+    opened: list[Database] = []
+    if sharing_database == "postgresql":
+        dsn = request.getfixturevalue("postgres_database")
+
+        def open_it() -> Database:
+            opened.append(PostgresDatabase.open(dsn, pool_size=2, schemas=FEATURE_SCHEMAS))
+            return opened[-1]
+    else:
+        def open_it() -> Database:
+            opened.append(Database.open(str(tmp_path / "sharing.sqlite"), schemas=FEATURE_SCHEMAS))
+            return opened[-1]
+    yield open_it
+    for db in opened:
+        db.close()
+
+
+def test_a_failed_write_stores_nothing_and_the_next_write_works(opener: Opener) -> None:
+    db = opener()
+    with pytest.raises(RuntimeError), db.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("家庭", 1))
+        raise RuntimeError("half way")
+    assert db.read("SELECT name FROM circles") == []
+    with db.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("家庭", 1))
+    assert db.read("SELECT name FROM circles") == [("家庭",)]
+
+
+def test_a_read_inside_a_write_sees_the_write(opener: Opener) -> None:
+    db, other = opener(), opener()
+    with db.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("Fußball", 1))
+        assert db.read_one("SELECT COUNT(*) FROM circles") == (1,)
+        assert other.read_one("SELECT COUNT(*) FROM circles") == (0,), "others see it at the commit"
+
+
+def test_the_one_dialect_means_the_same_on_both(opener: Opener) -> None:
+    db = opener()
+    now = 1_767_225_600.123456      # a time in seconds, to the microsecond: PostgreSQL's REAL would round it
+    with db.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("🎉 party", 1))
+        # INSERT OR IGNORE, a column named user (reserved in PostgreSQL), a literal with % and ?
+        for _ in range(2):
+            w.execute("INSERT OR IGNORE INTO circle_members(circle, user) VALUES (?, ?)", ("🎉 party", "Müller"))
+        # INSERT OR REPLACE on a primary key of three columns
+        for timing in ("hourly", "daily"):
+            w.execute("INSERT OR REPLACE INTO notice_choices(user, collection, channel, timing) VALUES (?, ?, ?, ?)",
+                      ("Müller", "/alice/家庭/", "email", timing))
+        notice = ChangeNotices.add(w, "/alice/家庭/", "alice", [ItemChange(ChangeKind.ITEM_CREATED, at=now)], now)
+        again = ChangeNotices.add(w, "/alice/家庭/", "alice", [ItemChange(ChangeKind.ITEM_CREATED, at=now)], now)
+        named = w.execute("SELECT COUNT(*) FROM circle_members WHERE user = :user AND circle LIKE '%party'"
+                          " AND circle != '?'", {"user": "Müller"}).fetchone()
+        empty = w.execute("SELECT COUNT(*) FROM circles WHERE name NOT IN () AND name IN ('🎉 party')").fetchone()
+    assert again == notice + 1, "ids are handed out in order (RETURNING)"
+    assert db.read("SELECT user FROM circle_members") == [("Müller",)]
+    assert db.read("SELECT timing FROM notice_choices") == [("daily",)]
+    assert db.read_one("SELECT created_at FROM change_notices WHERE id = ?", (notice,)) == (now,)
+    assert named == (1,) and empty == (1,)
+    assert db.read("SELECT name FROM circles WHERE name > ? ORDER BY name", ("A",)) == [("🎉 party",)]
+
+
+def test_the_version_changes_on_every_commit_of_anyone(opener: Opener) -> None:
+    db, other = opener(), opener()
+    seen = {db.version()}
+    with other.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("a", 1))
+    assert db.version() not in seen, "another's commit"
+    seen.add(db.version())
+    with db.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("b", 1))
+    assert db.version() not in seen, "its own commit"
+
+
+def test_concurrent_claims_never_hand_a_delivery_out_twice(opener: Opener) -> None:
+    """Six workers, each with its own connections (as on six hosts), claim a few at a time at once."""
+    db = opener()
+    now = time.time()
+    with db.write() as w:
+        notice = ChangeNotices.add(w, "/alice/家庭/", "alice", [ItemChange(ChangeKind.ITEM_CREATED, at=now)], now)
+        DeliveryQueue.enqueue(w, [Planned(notice, f"user{n}", "email", now - 1) for n in range(300)], now)
+    claimed: dict[str, list[int]] = collections.defaultdict(list)
+    start = threading.Barrier(6)
+
+    def work(name: str, queue: DeliveryQueue) -> None:
+        start.wait()
+        while batch := queue.claim(name, time.time(), lease=600, limit=7):
+            claimed[name] += [d.id for d in batch]
+
+    threads = [threading.Thread(target=work, args=(f"host-{n}", DeliveryQueue(opener()))) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    every = collections.Counter(i for ids in claimed.values() for i in ids)
+    assert len(every) == 300 and set(every.values()) == {1}, "each delivery claimed by one worker, once"
+    if db.engine == "postgresql":   # (SQLite's writers wait for each other: whoever is first may take all)
+        assert len(claimed) > 1, "several claimed at once"
+
+
+def test_a_killed_workers_claims_are_taken_over_when_its_lease_runs_out(opener: Opener) -> None:
+    db = opener()
+    now = time.time()
+    with db.write() as w:
+        notice = ChangeNotices.add(w, "/alice/家庭/", "alice", [ItemChange(ChangeKind.ITEM_CREATED, at=now)], now)
+        DeliveryQueue.enqueue(w, [Planned(notice, f"user{n}", "email", now - 1) for n in range(5)], now)
+    dead = DeliveryQueue(opener()).claim("other-host:1:dead", now, lease=30, limit=3)
+    queue = DeliveryQueue(db)
+    assert len(dead) == 3 and len(queue.claim("alive", now, lease=60)) == 2
+    assert queue.claim("alive", now + 10, lease=60) == [], "held while the lease runs"
+    assert sorted(d.id for d in queue.claim("alive", now + 31, lease=30)) == sorted(d.id for d in dead)
+
+
+# -- PostgreSQL's start-up checks ------------------------------------------------------------------------
+
+
+def test_an_unreachable_postgresql_stops_the_server_and_the_cli_with_one_sentence(tmp_path: Path,
+                                                                                  postgres: Cluster) -> None:
+    dsn = f"postgresql://radicale:s3cr3t-pw@127.0.0.1:{free_port()}/radicale"
+    srv = make_server(tmp_path / "srv", storage={"postgresql_dsn": dsn})
+    with pytest.raises(RuntimeError) as refused:
+        srv.start()
+    log = str(refused.value)
+    assert "sharing database on PostgreSQL" in log and "cannot be reached" in log and "postgresql_dsn" in log
+    assert "s3cr3t-pw" not in log and "host=127.0.0.1" in log and "user=radicale" in log
+    assert "Traceback" not in log
+    done = srv.cli_process("circle", "list")
+    assert done.returncode != 0 and "s3cr3t-pw" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot be reached" in done.stderr, done.stderr
+    assert not (tmp_path / "srv" / "data" / "sharing.sqlite").exists(), "no SQLite file made in its place"
+
+
+def test_a_database_that_does_not_exist_is_named(postgres: Cluster) -> None:
+    with pytest.raises(DatabaseUnavailable, match=r"dbname=no_such_db.*does not exist"):
+        PostgresDatabase.open(postgres.dsn_of("no_such_db"))
+
+
+# -- end to end: a server whose sharing database is in PostgreSQL ---------------------------------------
+
+
+def test_sharing_invitations_and_an_email_notice_with_the_sharing_database_in_postgresql(
+        tmp_path: Path, postgres_database: str) -> None:
+    """A real server with ``[storage] postgresql_dsn``: alice invites bob to 家庭, bob accepts over HTTP, carol
+    edits through her share, and bob gets the e-mail from a real SMTP server; nothing of it is in a file."""
+    smtp_port = free_port()
+    srv = make_server(tmp_path / "srv", storage={"postgresql_dsn": postgres_database},
+                      hook={**TEST_OPTIONS, "smtp_server": "127.0.0.1", "smtp_port": str(smtp_port),
+                            "from_email": "cal@example.org"}).start()
+    mailbox = Mailbox()
+    try:
+        assert srv.request("MKCALENDAR", "/alice/家庭/", "alice").status_code == 201
+        srv.ok("share", "add", "alice/家庭", "--user", "carol", "--role", "collaborator")
+        srv.ok("invite", "alice/家庭", "--user", "bob", "--role", "subscriber", acting_as="alice")
+        assert srv.request("PROPFIND", "/bob/家庭~alice/", "bob", headers={"Depth": "0"}).status_code == 404
+        srv.ok("invitation", "accept", "alice/家庭", acting_as="bob")
+        assert srv.request("PROPFIND", "/bob/家庭~alice/", "bob", headers={"Depth": "0"}).status_code == 207
+        srv.ok("notices", "email", "bob@example.org", acting_as="bob")
+        put_event(srv, "carol", "/carol/家庭~alice/party.ics", "party", "🎉 party bei Müller")
+        with smtp_server(mailbox, smtp_port):
+            worker_of(srv, own_database=True).run_until_idle()
+        [mail] = mailbox.messages
+        assert mail["To"] == "bob@example.org" and "🎉 party bei Müller" in mail.get_body().get_content()
+        assert any("🎉 party bei Müller" in t for t in change_texts(srv, "bob"))
+        site = Site(Settings.from_ini(str(srv.config)))
+        try:
+            assert site.db.engine == "postgresql"
+            assert [g.mount for g in site.shares.grants_for("bob", frozenset())] == ["家庭~alice"]
+        finally:
+            site.db.close()
+        assert not list((tmp_path / "srv" / "data").glob("*.sqlite")), "the sharing database is not a file"
+        assert not (tmp_path / "srv" / "data" / "collections" / ".radicale-ext-database-id").exists()
+    finally:
+        srv.stop()
