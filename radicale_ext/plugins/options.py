@@ -4,15 +4,17 @@ Radicale accepts any option in a section whose ``type`` is a plugin of its
 own choosing (ours), so a misspelt option would be silently ignored.  Its
 own remedy is a *plugin schema*: ``Configuration.copy(plugin_schema)``
 declares a plugin's options and re-checks the whole file against them.  We
-declare the options radicale-ext adds (``[sharing] links_base_url`` and the
-change-notice options of ``[hook]``), plus none for the other sections our
-plugins serve, and let Radicale do the check; its error is reworded into
-one line that says what to do.
+declare the options radicale-ext adds (``[sharing] links_base_url``, the
+change-notice options of ``[hook]`` and ``[storage] postgresql_dsn`` and
+``postgresql_pool_size``), plus none for the other sections our plugins serve,
+and let Radicale do the check; its error is reworded into one line that says
+what to do.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from radicale import config
@@ -24,12 +26,47 @@ SHARING_OPTIONS: dict[str, dict[str, Any]] = {
                        "help": "address printed in share links and QR codes (docs/links.md)"},
 }
 
+#: PostgreSQL for everything (docs/scale-out.md); empty: the embedded default, files and SQLite
+STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "postgresql_dsn": {"value": "", "type": str,
+                       "help": "libpq connection string or URI of the PostgreSQL database (docs/scale-out.md)"},
+    "postgresql_pool_size": {"value": "8", "type": int,
+                             "help": "connections to PostgreSQL per server or worker process"},
+}
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    postgresql_dsn: str = ""
+    postgresql_pool_size: int = 8
+
+
+def storage_options(configuration: config.Configuration) -> StorageOptions:
+    """``[storage] postgresql_dsn`` and ``postgresql_pool_size`` (Radicale keeps options of a plugin's
+    section only where the file sets them).  Raises RuntimeError for a pool size that is no positive number."""
+    values: dict[str, Any] = {}
+    for name in ("postgresql_dsn", "postgresql_pool_size"):
+        try:
+            values[name] = configuration.get("storage", name)
+        except KeyError:
+            continue
+    dsn = str(values.get("postgresql_dsn", "")).strip()
+    try:
+        size = int(values.get("postgresql_pool_size", 8))
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise RuntimeError(f"[storage] postgresql_pool_size must be a whole number of at least 1, not "
+                           f"{values.get('postgresql_pool_size')!r}")
+    return StorageOptions(dsn, size)
+
+
 _RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")
 
 
 def plugin_schema() -> dict[str, dict[str, dict[str, Any]]]:
     """Radicale's plugin schema for every section served by one of our plugins."""
-    return {"sharing": SHARING_OPTIONS, **radicale_schema(), "storage": {}, "rights": {}, "auth": {}}
+    return {"sharing": SHARING_OPTIONS, **radicale_schema(), "storage": STORAGE_OPTIONS, "rights": {}, "auth": {}}
 
 
 def check_options(configuration: config.Configuration) -> None:
