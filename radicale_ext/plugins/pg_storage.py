@@ -19,8 +19,9 @@ import radicale.item as radicale_item
 from radicale import config, pathutils, storage, types
 from radicale.log import logger
 
+from radicale_ext.base.errors import Conflict
 from radicale_ext.index.item_index import FolderView
-from radicale_ext.index.pg_items import NewItem, PgItems, StoredCollection
+from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCollection
 
 from .indexed_items import facts_of, http_date
 from .options import storage_options
@@ -83,7 +84,10 @@ class PgCollectionBase(storage.BaseCollection):
     def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         _check_name(href)
         old = self._stored_item(href)
-        self._storage.items.put(self._path, NewItem(href, item.serialize(), facts_of(item)))
+        try:
+            self._storage.items.put(self._path, NewItem(href, item.serialize(), facts_of(item)))
+        except DuplicateUid as e:   # Radicale checked under the lock; the UNIQUE index is the last line
+            raise _uid_conflict(self.get_meta("tag"), str(e)) from e
         uploaded = self._stored_item(href)
         if uploaded is None:
             raise RuntimeError("Storage modified externally")
@@ -251,8 +255,10 @@ class PgStorageBase(storage.BaseStorage):
     def move(self, item: radicale_item.Item, to_collection: storage.BaseCollection, to_href: str) -> None:
         _check_name(to_href)
         assert item.collection is not None and item.href
-        self.items.move(item.collection.path.strip("/"), item.href,
-                        to_collection.path.strip("/"), to_href)
+        try:
+            self.items.move(item.collection.path.strip("/"), item.href, to_collection.path.strip("/"), to_href)
+        except DuplicateUid as e:
+            raise _uid_conflict(to_collection.tag, str(e)) from e
 
     def verify(self) -> bool:
         """Every collection's properties and every item's text read back as Radicale would."""
@@ -271,6 +277,11 @@ class PgStorageBase(storage.BaseStorage):
                     ok = False
                     logger.error("Invalid collection %r: %s", path, e)
         return ok
+
+
+def _uid_conflict(tag: str | None, sentence: str) -> Conflict:
+    """409 with CALDAV:no-uid-conflict (RFC 4791 5.3.2.1) or CARDDAV:no-uid-conflict (RFC 6352 6.3.2.1)."""
+    return Conflict(sentence, precondition=("CR" if tag == "VADDRESSBOOK" else "C") + ":no-uid-conflict")
 
 
 @contextlib.contextmanager
