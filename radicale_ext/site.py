@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from .base import ini, layout
+from .base import ini
 from .base.database import Database
 from .base.errors import ExtError
 from .base.model import CircleOrigin
@@ -23,6 +23,7 @@ from .cards.me_cards import CardBook
 from .cards.name_index import NameIndex
 from .cards.shared_contacts import SharedContacts
 from .cards.through_shares import CardThroughShares, MeCardNotices
+from .index.pg_collections import collection_store
 from .links import tables as link_tables
 from .links.share_links import LinkBook
 from .notices import tables as notice_tables
@@ -58,6 +59,8 @@ class Settings:
     groups_file: str | None
     htpasswd_file: str | None
     rights_file: str | None
+    postgresql_dsn: str = ""     # [storage] postgresql_dsn: the collections in PostgreSQL (docs/scale-out.md)
+    postgresql_pool_size: int = 8
 
     @staticmethod
     def default_database_path(collections_folder: str) -> str:
@@ -85,6 +88,7 @@ class Settings:
             groups_file=file("group", "htgroup_filename"),
             htpasswd_file=file("auth", "htpasswd_filename"),
             rights_file=file("rights", "file"),
+            postgresql_dsn=option("storage", "postgresql_dsn"),
         )
 
 
@@ -94,6 +98,8 @@ class Site:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.collections = collection_store(settings.collections_folder, settings.postgresql_dsn,
+                                            settings.postgresql_pool_size)
         self.db = Database.open(settings.database_path, marker_folder=settings.collections_folder,
                                 schemas=FEATURE_SCHEMAS)
         self.users = UserFile(settings.htpasswd_file) if settings.htpasswd_file else None
@@ -112,10 +118,11 @@ class Site:
                                           in_scope=self.scopes.in_scope, user_exists=self.user_exists)
         self.inbox = Inbox(self.notices, self.invitations, self.collection_tag, InboxHistory(self.db))
         self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
-                              collections_folder=settings.collections_folder)
+                              collections=self.collections)
         self._card_names = NameIndex(self.db)
         self.cards = CardBook(self.db, self.circles, self.notices, ConsentBook(self.db), self._card_names, self.outbox,
-                              collections_folder=settings.collections_folder, user_exists=self.user_exists)
+                              collections=self.collections, collections_folder=settings.collections_folder,
+                              user_exists=self.user_exists)
         self.shared_contacts = SharedContacts(self.db, self.cards, ConsentBook(self.db), self.circles.circles_of)
         self.directory = Directory(self._card_names, self.shared_contacts)
         self.cards_through_shares = CardThroughShares(self.db, self.cards, self.circles.circles_of)
@@ -161,14 +168,14 @@ class Site:
         return self.groups_file.circles_of(user)
 
     def collection_tag(self, path: str) -> str | None:
-        return layout.collection_tag(self.settings.collections_folder, path)
+        return self.collections.tag(path)
 
     def collection_exists(self, path: str) -> bool:
-        """Whether a collection is on disk at ``path`` (one ``stat``)."""
-        return os.path.isdir(layout.collection_folder(self.settings.collections_folder, path))
+        """Whether a collection is stored at ``path`` (one ``stat``, or one indexed query)."""
+        return self.collections.exists(path)
 
     def display_name(self, path: str) -> str | None:
-        return layout.display_name(self.settings.collections_folder, path)
+        return self.collections.display_name(path)
 
     def is_admin_circle(self, name: str) -> bool:
         """A circle whose members the admin vouches for: one of the groups file."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -37,10 +36,11 @@ from functools import lru_cache
 
 import vobject
 
-from ..base import layout, names
+from ..base import names
+from ..base.collection_store import CollectionStore
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
-from ..base.layout import check_item_name, find_item
+from ..base.layout import check_item_name
 from ..base.model import Grantee, GranteeKind
 from ..notices.outbox import Change, ChangeKind, Outbox
 from ..notices.preferences import ALL, Preferences
@@ -161,7 +161,7 @@ def grantee_of(text: str) -> Grantee:
 
 class CardBook:
     def __init__(self, db: Database, circles: CircleBook, notices: NoticeBox, consent: ConsentBook,
-                 name_index: NameIndex, outbox: Outbox, *, collections_folder: str,
+                 name_index: NameIndex, outbox: Outbox, *, collections: CollectionStore, collections_folder: str,
                  user_exists: Callable[[str], bool], cache_size: int = 50_000) -> None:
         self._db = db
         self._outbox = outbox
@@ -169,7 +169,8 @@ class CardBook:
         self._notices = notices
         self._consent = consent
         self._names = name_index
-        self._folder = collections_folder
+        self._collections = collections
+        self._folder = collections_folder   # where the command line writes a card (card_files), on files
         self._user_exists = user_exists
         self._cards: OrderedDict[str, Card | None] = OrderedDict()
         self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
@@ -189,11 +190,11 @@ class CardBook:
         owner, collection = names.collection_path("/".join(parts))
         if actor is not None and actor != owner:
             raise Forbidden(f"only {owner!r} chooses their me card")
-        if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+        if self._collections.tag(collection) != "VADDRESSBOOK":
             raise NotFound(f"no address book at {collection}")
         if card is None:
             raise InvalidName(f"name the card: {place.strip('/')}/CARD.vcf, or --card UID")
-        href = check_item_name(find_item(self._folder, collection, card, ".vcf"))
+        href = check_item_name(self._collections.find_item(collection, card, ".vcf"))
         me = MeCard(owner, collection, href)
         stored = self.stored(me)
         if stored is None:
@@ -236,7 +237,7 @@ class CardBook:
         if not uid:
             raise BadCard("the new card needs a UID; keep the one the card has ('radicale-ext card show --stored')")
         try:
-            holder = find_item(self._folder, me.collection, uid, ".vcf")
+            holder = self._collections.find_item(me.collection, uid, ".vcf")
         except NotFound:
             holder = me.href
         if holder != me.href:
@@ -263,13 +264,10 @@ class CardBook:
         return row[0] if row else None
 
     def stored(self, me: MeCard) -> StoredCard | None:
-        path = os.path.join(layout.collection_folder(self._folder, me.collection), me.href)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-                modified = os.fstat(f.fileno()).st_mtime
-        except OSError:
+        found = self._collections.item_data(me.collection, me.href)
+        if found is None:
             return None
+        data, modified = found
         return StoredCard(data.decode("utf-8", errors="replace"), hashlib.sha256(data).hexdigest(), modified)
 
     def card(self, stored: StoredCard | None) -> Card | None:

@@ -27,7 +27,7 @@ def homes_of(site: Site) -> Homes:
     """The core's homes, writing as the command line does."""
     writer = FolderWriter(site.settings.collections_folder, outbox=site.outbox, shares=site.shares,
                           invitations=site.invitations, links=site.links)
-    return Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
+    return Homes(collections=site.collections, user_exists=site.user_exists,
                  shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from ..base import collection_folders as folders
 from ..base import layout
+from ..base.collection_store import FolderStore
 from ..base.errors import NotFound
 from ..base.names import shown
 from ..links.share_links import LinkBook
@@ -47,9 +48,10 @@ class FolderWriter:
 
     def change_properties(self, path: str, changes: Mapping[str, str | None], actor: str) -> None:
         with folders.storage_lock(self._folder):
-            if layout.collection_tag(self._folder, path) is None:
+            stored = FolderStore(self._folder)
+            if stored.tag(path) is None:
                 raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
-            props = layout.collection_props(self._folder, path)
+            props = stored.props(path)
             for key, value in changes.items():
                 if value is None:
                     props.pop(key, None)

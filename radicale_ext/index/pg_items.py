@@ -152,6 +152,27 @@ class _Held:
 class PgItems:
     """The items of every collection in one PostgreSQL database, for one process (thread-safe)."""
 
+    _shared: dict[str, PgItems] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, dsn: str, pool_size: int = 8) -> PgItems:
+        """The process's one store of this database (the storage plugin and the core's readers share its
+        connections; the pool is as large as the first asked)."""
+        with cls._shared_lock:
+            found = cls._shared.get(dsn)
+            if found is None:
+                found = cls._shared[dsn] = cls(dsn, pool_size)
+            return found
+
+    @property
+    def max_token_age_s(self) -> int:
+        return self._max_token_age_ns // 1_000_000_000
+
+    @max_token_age_s.setter
+    def max_token_age_s(self, seconds: int) -> None:
+        self._max_token_age_ns = seconds * 1_000_000_000
+
     def __init__(self, dsn: str, pool_size: int = 8, max_token_age_s: int = 30 * 24 * 3600) -> None:
         from psycopg_pool import ConnectionPool
 
@@ -234,6 +255,15 @@ class PgItems:
         with self._connection() as db:
             rows = db.execute("SELECT path FROM dav_collections WHERE parent = %s ORDER BY path", (path,)).fetchall()
         return [row[0] for row in rows]
+
+    def collections_in(self, path: str) -> list[tuple[StoredCollection, int]]:
+        """The collections directly inside ``path``, each with its number of items, by path."""
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT {', '.join('c.' + c.strip() for c in _COLLECTION_COLUMNS.split(','))}, "
+                "(SELECT count(*) FROM dav_items i WHERE i.collection_id = c.id AND i.deleted_ns IS NULL) "
+                "FROM dav_collections c WHERE c.parent = %s ORDER BY c.path", (path,)).fetchall()
+        return [(StoredCollection(*row[:-1]), row[-1]) for row in rows]
 
     def collections_under(self, path: str) -> list[str]:
         """Every collection inside ``path`` (at any depth), by path."""

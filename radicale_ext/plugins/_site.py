@@ -6,9 +6,12 @@ from radicale import config
 
 from radicale_ext.site import Settings, Site
 
+from .options import storage_options
+
 
 def settings_from(configuration: config.Configuration) -> Settings:
     collections = configuration.get("storage", "filesystem_folder")
+    storage = storage_options(configuration)
     database = configuration.get("sharing", "database_path") or Settings.default_database_path(collections)
     return Settings(
         collections_folder=collections,
@@ -16,6 +19,8 @@ def settings_from(configuration: config.Configuration) -> Settings:
         groups_file=configuration.get("group", "htgroup_filename") or None,
         htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
         rights_file=configuration.get("rights", "file") or None,
+        postgresql_dsn=storage.postgresql_dsn,
+        postgresql_pool_size=storage.postgresql_pool_size,
     )
 
 

@@ -11,7 +11,6 @@ as Radicale's multifilesystem checks them, so the same requests are refused on b
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -27,19 +26,13 @@ from .indexed_items import facts_of, http_date
 from .options import storage_options
 from .recorded_storage import RecordedStorage, ViewedCollection
 
-_ITEMS: dict[tuple[str, int, int], PgItems] = {}
-_ITEMS_LOCK = threading.Lock()
-
 
 def items_for(configuration: config.Configuration) -> PgItems:
-    """The process's one :class:`PgItems` for the configured database (its pool is shared)."""
+    """The process's one :class:`PgItems` for the configured database (its pool shared with the core's readers)."""
     options = storage_options(configuration)
-    key = (options.postgresql_dsn, options.postgresql_pool_size, configuration.get("storage", "max_sync_token_age"))
-    with _ITEMS_LOCK:
-        found = _ITEMS.get(key)
-        if found is None:
-            found = _ITEMS[key] = PgItems(options.postgresql_dsn, options.postgresql_pool_size, key[2])
-        return found
+    items = PgItems.shared(options.postgresql_dsn, options.postgresql_pool_size)
+    items.max_token_age_s = configuration.get("storage", "max_sync_token_age")
+    return items
 
 
 def _check_name(name: str) -> None:
