@@ -29,9 +29,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 
 from . import layout
-from .collection_store import PROPS_NAME, FolderStore
-from .errors import Conflict, NotFound
-from .names import shown
+from .collection_store import PROPS_NAME, FolderStore, already_there, no_collection
 
 LOCK_NAME = ".Radicale.lock"
 TEMPORARY_PREFIX = ".Radicale.tmp-"
@@ -90,8 +88,7 @@ def create_collection(collections_folder: str, path: str, props: Mapping[str, st
     """
     target = layout.collection_folder(collections_folder, path)
     if os.path.lexists(target):
-        raise Conflict(f"{shown(path.strip('/'))} already exists; nothing changed "
-                       f"(choose another name, or delete it first)")
+        raise already_there(path)
     home = os.path.dirname(target)
     _makedirs_synced(home)
     with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX, dir=home) as tmp:
@@ -114,8 +111,28 @@ def delete_collection(collections_folder: str, path: str) -> None:
     """
     target = layout.collection_folder(collections_folder, path)
     if FolderStore(collections_folder).tag(path) is None:
-        raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
+        raise no_collection(path)
     home = os.path.dirname(target)
     with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX, dir=home) as tmp:
         os.rename(target, os.path.join(tmp, "collection"))
         sync_folder(home)
+
+
+class FolderWrites:
+    """:class:`~.collection_store.CollectionWrites` in Radicale's folder layout (the functions above)."""
+
+    def __init__(self, collections_folder: str) -> None:
+        self.collections_folder = collections_folder
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return storage_lock(self.collections_folder)
+
+    def create(self, path: str, props: Mapping[str, str]) -> None:
+        create_collection(self.collections_folder, path, props)
+
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        collection = layout.collection_folder(self.collections_folder, path)
+        atomic_write(collection, os.path.join(collection, PROPS_NAME), json.dumps(dict(props), sort_keys=True))
+
+    def delete(self, path: str) -> None:
+        delete_collection(self.collections_folder, path)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import NotFound
+from .errors import Conflict, NotFound
 from .layout import _is_item_name, collection_folder
 from .names import shown
 
@@ -89,6 +91,33 @@ class CollectionStore(Protocol):
     def stamp(self, path: str, href: str | None = None) -> tuple | None:
         """A value that changes whenever the collection (or the item ``href``) changes, each part with the
         time of its last change in nanoseconds at index 2; None when it is not there."""
+
+
+class CollectionWrites(Protocol):
+    """Writing collections from outside the server (the command line), under the storage's own lock, so that
+    no request sees half a change: :class:`~radicale_ext.base.collection_folders.FolderWrites` on files,
+    :class:`~radicale_ext.index.pg_collections.PgWrites` on PostgreSQL."""
+
+    def locked(self) -> AbstractContextManager[None]:
+        """The storage's write lock: no request reads or writes meanwhile."""
+
+    def create(self, path: str, props: Mapping[str, str]) -> None:
+        """Make the collection (and its owner's home); :class:`Conflict` when anything is there already."""
+
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        """Replace a collection's properties."""
+
+    def delete(self, path: str) -> None:
+        """Remove a collection and everything in it; :class:`NotFound` when there is none."""
+
+
+def already_there(path: str) -> Conflict:
+    return Conflict(f"{shown(path.strip('/'))} already exists; nothing changed "
+                    f"(choose another name, or delete it first)")
+
+
+def no_collection(path: str) -> NotFound:
+    return NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
 
 
 def _text(value: object) -> str | None:

@@ -37,9 +37,9 @@ from functools import lru_cache
 import vobject
 
 from ..base import names
-from ..base.collection_store import CollectionStore
+from ..base.collection_store import CollectionStore, FolderStore
 from ..base.database import Database, Writer
-from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
+from ..base.errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name
 from ..base.model import Grantee, GranteeKind
 from ..notices.outbox import Change, ChangeKind, Outbox
@@ -242,6 +242,9 @@ class CardBook:
             holder = me.href
         if holder != me.href:
             raise Conflict(f"another card of {me.collection} ({holder}) has the UID {uid!r}; keep the me card's own")
+        if not isinstance(self._collections, FolderStore):
+            raise ExtError("the command line cannot write cards yet when the calendars and address books are in "
+                           "PostgreSQL ([storage] postgresql_dsn); save the card from a client or the web page")
         # stored as Radicale stores a PUT (vobject's serialization), so that a card edited here and then
         # by a client differs only where it was changed
         card_files.replace_card(self._folder, self._outbox, me.collection, me.href, parsed.serialize(),

@@ -5,8 +5,21 @@ Radicale's folders: PostgreSQL when ``[storage] postgresql_dsn`` is set."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
-from ..base.collection_store import TAGS, CollectionStore, CollectionSummary, FolderStore, not_found, summary
+from ..base.collection_folders import FolderWrites
+from ..base.collection_store import (
+    TAGS,
+    CollectionStore,
+    CollectionSummary,
+    CollectionWrites,
+    FolderStore,
+    already_there,
+    no_collection,
+    not_found,
+    summary,
+)
 from ..base.layout import _is_item_name
 from .pg_items import PgItems
 
@@ -100,3 +113,34 @@ class PgCollectionStore:
         if entry is None:
             return None
         return ((stored.id, hashlib.sha256(entry.facts.etag.encode()).hexdigest(), entry.stamp.mtime_ns),)
+
+
+def collection_writes(collections_folder: str, postgresql_dsn: str = "", pool_size: int = 8) -> CollectionWrites:
+    """How the command line writes collections: into PostgreSQL's tables, or Radicale's folders."""
+    if postgresql_dsn:
+        return PgWrites(PgItems.shared(postgresql_dsn, pool_size))
+    return FolderWrites(collections_folder)
+
+
+class PgWrites:
+    """:class:`CollectionWrites` on the tables of :mod:`.pg_items`, under the storage's advisory lock."""
+
+    def __init__(self, items: PgItems) -> None:
+        self._items = items
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self._items.locked("w")
+
+    def create(self, path: str, props: Mapping[str, str]) -> None:
+        if self._items.collection(_key(path)) is not None:
+            raise already_there(path)
+        self._items.make_collection(_key(path), props)
+
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        self._items.set_props(_key(path), props)
+
+    def delete(self, path: str) -> None:
+        stored = self._items.collection(_key(path))
+        if stored is None or stored.props.get("tag") not in TAGS:
+            raise no_collection(path)
+        self._items.delete_collection(_key(path))
