@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.errors import DatabaseUnavailable
 from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch
 
 logger = logging.getLogger(__name__)
@@ -174,8 +175,21 @@ class PgItems:
         self._max_token_age_ns = seconds * 1_000_000_000
 
     def __init__(self, dsn: str, pool_size: int = 8, max_token_age_s: int = 30 * 24 * 3600) -> None:
-        from psycopg_pool import ConnectionPool
-
+        """Raises :class:`DatabaseUnavailable` with a sentence when psycopg is missing or the database
+        cannot be reached."""
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise DatabaseUnavailable("[storage] postgresql_dsn is set, but psycopg is not installed; install "
+                                      "radicale-ext with its postgres extra (pip install 'radicale-ext[postgres]')"
+                                      ) from None
+        try:
+            psycopg.connect(dsn, connect_timeout=10).close()
+        except psycopg.Error as e:
+            reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL ({_shown(dsn)}): {reason}; check "
+                                      "[storage] postgresql_dsn and that the database server runs") from None
         self._max_token_age_ns = max_token_age_s * 1_000_000_000
         self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size), kwargs={"autocommit": True},
                                     open=False, name="radicale-ext-items")
@@ -492,6 +506,17 @@ class PgItems:
                    "etag = NULL, uid = NULL, name = NULL, component = NULL, start = NULL, \"end\" = NULL, "
                    "names = NULL WHERE collection_id = %s AND href = %s", (seq, now, now, collection_id, href))
         return True
+
+
+def _shown(dsn: str) -> str:
+    """The DSN without its password, for a message."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(dsn)
+    except Exception:
+        return "the configured database"
+    return " ".join(f"{key}={value}" for key, value in parts.items() if key != "password")
 
 
 def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:
