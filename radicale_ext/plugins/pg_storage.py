@@ -202,12 +202,9 @@ class PgStorageBase(storage.BaseStorage):
                 item = collection._get(href, verify_href=False)
                 if item is not None:
                     yield item
-        for child in self.items.children(sane_path):
-            found = self.items.collection(child)
-            if found is None:
-                continue
-            with child_context_manager(child, None):
-                yield self._collection(child, found)
+        for child in self.items.children_rows(sane_path):
+            with child_context_manager(child.path, None):
+                yield self._collection(child.path, child)
 
     def create_collection(self, href: str, items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None
