@@ -23,7 +23,7 @@ from .cards.me_cards import CardBook
 from .cards.name_index import NameIndex
 from .cards.shared_contacts import SharedContacts
 from .cards.through_shares import CardThroughShares, MeCardNotices
-from .index.pg_collections import collection_store
+from .index.pg_collections import collection_store, collection_writes
 from .links import tables as link_tables
 from .links.share_links import LinkBook
 from .notices import tables as notice_tables
@@ -121,7 +121,9 @@ class Site:
                               collections=self.collections)
         self._card_names = NameIndex(self.db)
         self.cards = CardBook(self.db, self.circles, self.notices, ConsentBook(self.db), self._card_names, self.outbox,
-                              collections=self.collections, collections_folder=settings.collections_folder,
+                              collections=self.collections,
+                              writes=collection_writes(settings.collections_folder, settings.postgresql_dsn,
+                                                       settings.postgresql_pool_size),
                               user_exists=self.user_exists)
         self.shared_contacts = SharedContacts(self.db, self.cards, ConsentBook(self.db), self.circles.circles_of)
         self.directory = Directory(self._card_names, self.shared_contacts)

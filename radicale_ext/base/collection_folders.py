@@ -136,3 +136,7 @@ class FolderWrites:
 
     def delete(self, path: str) -> None:
         delete_collection(self.collections_folder, path)
+
+    def write_card(self, path: str, href: str, text: str) -> None:
+        folder = layout.collection_folder(self.collections_folder, path)
+        atomic_write(folder, os.path.join(folder, href), text)

@@ -110,6 +110,9 @@ class CollectionWrites(Protocol):
     def delete(self, path: str) -> None:
         """Remove a collection and everything in it; :class:`NotFound` when there is none."""
 
+    def write_card(self, path: str, href: str, text: str) -> None:
+        """Store ``text`` (a vCard, as Radicale stores a PUT) as the card ``href`` of the address book."""
+
 
 def already_there(path: str) -> Conflict:
     return Conflict(f"{shown(path.strip('/'))} already exists; nothing changed "

@@ -37,9 +37,9 @@ from functools import lru_cache
 import vobject
 
 from ..base import names
-from ..base.collection_store import CollectionStore, FolderStore
+from ..base.collection_store import CollectionStore, CollectionWrites
 from ..base.database import Database, Writer
-from ..base.errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
+from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
 from ..base.layout import check_item_name
 from ..base.model import Grantee, GranteeKind
 from ..notices.outbox import Change, ChangeKind, Outbox
@@ -161,7 +161,7 @@ def grantee_of(text: str) -> Grantee:
 
 class CardBook:
     def __init__(self, db: Database, circles: CircleBook, notices: NoticeBox, consent: ConsentBook,
-                 name_index: NameIndex, outbox: Outbox, *, collections: CollectionStore, collections_folder: str,
+                 name_index: NameIndex, outbox: Outbox, *, collections: CollectionStore, writes: CollectionWrites,
                  user_exists: Callable[[str], bool], cache_size: int = 50_000) -> None:
         self._db = db
         self._outbox = outbox
@@ -170,7 +170,7 @@ class CardBook:
         self._consent = consent
         self._names = name_index
         self._collections = collections
-        self._folder = collections_folder   # where the command line writes a card (card_files), on files
+        self._writes = writes   # how the command line writes a card (card_files)
         self._user_exists = user_exists
         self._cards: OrderedDict[str, Card | None] = OrderedDict()
         self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
@@ -242,12 +242,10 @@ class CardBook:
             holder = me.href
         if holder != me.href:
             raise Conflict(f"another card of {me.collection} ({holder}) has the UID {uid!r}; keep the me card's own")
-        if not isinstance(self._collections, FolderStore):
-            raise ExtError("the command line cannot write cards yet when the calendars and address books are in "
-                           "PostgreSQL ([storage] postgresql_dsn); save the card from a client or the web page")
         # stored as Radicale stores a PUT (vobject's serialization), so that a card edited here and then
         # by a client differs only where it was changed
-        card_files.replace_card(self._folder, self._outbox, me.collection, me.href, parsed.serialize(),
+        card_files.replace_card(self._writes, self._collections, self._outbox, me.collection, me.href,
+                                parsed.serialize(),
                                 actor=actor or owner, uid=uid)
         self.settle(owner)
         return me

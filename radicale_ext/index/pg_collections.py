@@ -5,8 +5,12 @@ Radicale's folders: PostgreSQL when ``[storage] postgresql_dsn`` is set."""
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+
+import vobject
 
 from ..base.collection_folders import FolderWrites
 from ..base.collection_store import (
@@ -21,7 +25,9 @@ from ..base.collection_store import (
     summary,
 )
 from ..base.layout import _is_item_name
-from .pg_items import PgItems
+from .item_index import ItemFacts
+from .pg_items import NewItem, PgItems
+from .query_prefilter import card_names
 
 
 def collection_store(collections_folder: str, postgresql_dsn: str = "", pool_size: int = 8) -> CollectionStore:
@@ -144,3 +150,18 @@ class PgWrites:
         if stored is None or stored.props.get("tag") not in TAGS:
             raise no_collection(path)
         self._items.delete_collection(_key(path))
+
+    def write_card(self, path: str, href: str, text: str) -> None:
+        """The card with the facts Radicale would read from it: its ETag (the SHA-256 of the text), UID, FN
+        values for name queries, and no time range (Radicale's widest, a card has none)."""
+        card = vobject.readOne(text)
+        uid = card.uid.value.strip() if hasattr(card, "uid") else ""
+        names = card_names([line.value for line in card.contents.get("fn", [])])
+        facts = ItemFacts(f'"{hashlib.sha256(text.encode()).hexdigest()}"', uid, "VCARD", "VCARD",
+                          NO_START, NO_END, names)
+        self._items.put(_key(path), NewItem(href, text, facts))
+
+
+#: Radicale's time range of an item without one (``radicale.item.filter.TIMESTAMP_MIN`` and ``_MAX``)
+NO_START = math.floor(datetime.min.replace(tzinfo=UTC).timestamp())
+NO_END = math.ceil(datetime.max.replace(tzinfo=UTC).timestamp())

@@ -4,6 +4,7 @@ name in the sharee's home, links to a calendar and to one of its events found by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from .. import dav_kit as dav
-from ..samples import event
+from ..samples import address_book_mkcol, event
 from ..server import Server, make_server
 
 FAMILY = "/alice/" + quote("家庭") + "/"
@@ -85,3 +86,26 @@ def test_links_to_a_calendar_and_to_an_event_found_by_its_uid(srv: Server) -> No
     missing = srv.cli("link", "create", "alice/家庭", "--event", "no-such-uid", "--base-url", srv.url)
     assert missing.code != 0 and "no event named or with UID" in missing.err
     ET.fromstring(srv.request("PROPFIND", FAMILY, "alice", DISPLAYNAME, headers={"Depth": "0"}).content)
+
+
+def test_a_me_card_chosen_and_replaced_at_the_command_line(srv: Server, tmp_path_factory: pytest.TempPathFactory
+                                                          ) -> None:
+    book = "/alice/" + quote("Kontakte Müller") + "/"
+    assert srv.request("MKCOL", book, "alice", address_book_mkcol("Kontakte")).status_code == 201
+    href = book + quote("ich.vcf")
+    first = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:alice-me\r\nFN:Alice Müller\r\nN:Müller;Alice;;;\r\n"
+             "END:VCARD\r\n")
+    assert srv.request("PUT", href, "alice", first, headers=dav.VCF).status_code == 201
+    srv.ok("card", "set-me", "alice/Kontakte Müller", "--card", "alice-me", acting_as="alice")   # found by UID
+    token = dav.parse_sync(dav.sync(srv, book, "alice")).token
+    new = tmp_path_factory.mktemp("card") / "me.vcf"
+    new.write_text(first.replace("FN:Alice Müller", "FN:Alice Müller-家庭"), newline="")
+    assert "is replaced" in srv.ok("card", "replace", str(new), acting_as="alice")
+    got = srv.request("GET", href, "alice")
+    assert got.status_code == 200 and "FN:Alice Müller-家庭" in got.text
+    assert got.headers["ETag"] == '"' + hashlib.sha256(got.text.encode()).hexdigest() + '"'
+    changed = dav.parse_sync(dav.sync(srv, book, "alice", token))
+    assert changed.found == {href: got.headers["ETag"]}
+    r = srv.request("REPORT", book, "alice", dav.addressbook_query(dav.prop_filter("FN", dav.text_match("家庭"))),
+                    headers={"Depth": "1"})
+    assert dav.report_etags(r) == {href: got.headers["ETag"]}
