@@ -4,6 +4,7 @@ server, with names as people give them (家庭, Müller, 🎉 party, spaces)."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -214,3 +215,40 @@ def test_data_outlives_a_restart(srv: Server) -> None:
     assert again.token == token and not again.reported
     root = ET.fromstring(srv.request("PROPFIND", FAMILY, "alice", DISPLAYNAME, headers={"Depth": "0"}).content)
     assert root.tag == "{DAV:}multistatus"
+
+
+@pytest.mark.parametrize("write_happened", [True, False])
+def test_a_write_interrupted_by_a_crash_is_settled_at_the_next_start(
+        storage_backend: dict[str, dict[str, str]], tmp_path, write_happened: bool) -> None:
+    """A pending outbox record whose 'ready' mark never came: kept if the change is stored, dropped if not,
+    by looking at the storage (files or PostgreSQL) at the next start."""
+    from radicale_ext.site import Settings, Site
+
+    srv = make_server(tmp_path / "srv", **storage_backend).start()
+    cal = "/alice/" + quote(f"crash {write_happened}") + "/"
+    try:
+        assert srv.request("MKCALENDAR", cal, "alice").status_code == 201
+        if write_happened:
+            assert srv.request("PUT", cal + "crash.ics", "alice", event(f"crash-{write_happened}"),
+                               headers=dav.ICS).status_code == 201
+    finally:
+        srv.stop()
+    site = Site(Settings.from_ini(str(srv.config)))
+    try:
+        with site.db.write() as w:
+            if write_happened:   # stored; the process died before marking the record ready
+                w.execute("UPDATE outbox SET state = 'pending' WHERE item = 'crash.ics'")
+            else:                # the intent recorded; the process died before storing
+                w.execute("INSERT INTO outbox(state, kind, actor, owner, collection, item, etag, created_at)"
+                          " VALUES ('pending', 'item-changed', 'alice', 'alice', ?, 'ghost.ics', '\"nope\"', 0)",
+                          (cal.replace("%20", " "),))
+    finally:
+        site.db.close()
+    srv.start()
+    try:
+        assert json.loads(srv.ok("--json", "outbox", "list", "--state", "pending")) == []
+        rows = json.loads(srv.ok("--json", "outbox", "list"))
+        kept = [(r["item"], r["recovered"]) for r in rows if r["item"] in ("crash.ics", "ghost.ics")]
+        assert kept == ([("crash.ics", True)] if write_happened else [])
+    finally:
+        srv.stop()
