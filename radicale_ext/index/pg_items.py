@@ -264,6 +264,15 @@ class PgItems:
                              (path,)).fetchone()
         return StoredCollection(*row) if row is not None else None
 
+    def collection_or_parent(self, path: str) -> tuple[StoredCollection | None, StoredCollection | None]:
+        """The collection at ``path``, or else the one above it (where ``path`` may name an item), in one query."""
+        parent = parent_of(path)
+        with self._connection() as db:
+            rows = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = ANY(%s)",
+                              ([path] if parent is None else [path, parent],)).fetchall()
+        found = {row[1]: StoredCollection(*row) for row in rows}
+        return found.get(path), (found.get(parent) if parent is not None else None)
+
     def children(self, path: str) -> list[str]:
         """The paths of the collections directly inside ``path``, by name."""
         return [stored.path for stored in self.children_rows(path)]

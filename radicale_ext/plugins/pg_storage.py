@@ -175,15 +175,12 @@ class PgStorageBase(storage.BaseStorage):
         if child_context_manager is None:
             child_context_manager = _no_context
         sane_path = pathutils.strip_path(path)
-        stored = self.items.collection(sane_path)
+        stored, above = self.items.collection_or_parent(sane_path)
         if stored is None:
             if not sane_path:
                 return
             parent, _, href = sane_path.rpartition("/")
-            if not pathutils.is_safe_filesystem_path_component(href):
-                return
-            above = self.items.collection(parent)
-            if above is None:
+            if not pathutils.is_safe_filesystem_path_component(href) or above is None:
                 return
             item = self._collection(parent, above)._get(href)
             if item is not None and len(item.serialize().encode()) <= self._max_resource_size:
