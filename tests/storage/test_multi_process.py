@@ -6,7 +6,8 @@ acknowledged write; ``If-None-Match: *`` creates once; one UID per calendar unde
 a write acknowledged by one process is seen by the next request to any other; sync tokens read
 anywhere never go backwards and an incremental sync never misses a change.
 
-Only items are shared this way on this branch: the sharing database (shares, circles, the outbox)
+Collections made, renamed and deleted at the command line are seen by every process at once too.
+Only items and collections are shared this way on this branch: the sharing database (shares, circles, the outbox)
 is still each server's own SQLite file, so shares across processes are not tested here.
 """
 
@@ -17,6 +18,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -166,3 +168,25 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     assert listings[0] == listings[1] == listings[2]
     tokens_now = {dav.parse_sync(dav.sync(server, CAL, "alice")).token for server in cluster}
     assert len(tokens_now) == 1, "the processes hand out different tokens for the same state"
+
+
+def shown_name(server: Server, path: str) -> str | None:
+    body = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop>'
+            "</D:propfind>")
+    r = server.request("PROPFIND", path, "alice", body, headers={"Depth": "0"})
+    assert r.status_code == 207, (server.port, r.status_code)
+    [(_, element)] = dav.responses(r.content)
+    return dav.found_prop(element, "{DAV:}displayname")
+
+
+def test_a_collection_made_at_the_command_line_is_seen_by_every_process(cluster: list[Server]) -> None:
+    for server in cluster:   # each process has listed alice's home once (and keeps what it read)
+        assert server.request("PROPFIND", "/alice/", "alice", headers={"Depth": "1"}).status_code == 207
+    cluster[0].ok("collection", "create", "alice/Neu 🎉", "--calendar", "--name", "Neues 家庭")
+    path = "/alice/" + quote("Neu 🎉") + "/"
+    assert [shown_name(server, path) for server in cluster] == ["Neues 家庭"] * 3
+    cluster[1].ok("collection", "change", "alice/Neu 🎉", "--name", "Neu (Müller)")
+    assert [shown_name(server, path) for server in cluster] == ["Neu (Müller)"] * 3
+    cluster[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
+    for server in cluster:
+        assert server.request("PROPFIND", path, "alice", headers={"Depth": "0"}).status_code == 404
