@@ -51,6 +51,7 @@ class PgCollectionBase(storage.BaseCollection):
         self._path = path.strip("/")
         self._stored = stored
         self._texts: dict[tuple[str, str], str] = {}  # (href, ETag): text, read ahead for this request
+        self._meta: tuple[str, Mapping[str, str]] | None = None   # the properties' JSON text, read
 
     @property
     def path(self) -> str:
@@ -65,10 +66,13 @@ class PgCollectionBase(storage.BaseCollection):
         return self._stored
 
     def get_meta(self, key: str | None = None) -> Any:
-        try:
-            meta = radicale_item.check_and_sanitize_props(self._row().props)
-        except ValueError as e:
-            raise RuntimeError(f"Failed to load properties of collection {self.path!r}: {e}") from e
+        props_text = self._row().props_text
+        if self._meta is None or self._meta[0] != props_text:
+            try:
+                self._meta = (props_text, radicale_item.check_and_sanitize_props(self._row().props))
+            except ValueError as e:
+                raise RuntimeError(f"Failed to load properties of collection {self.path!r}: {e}") from e
+        meta = self._meta[1]
         return meta if key is None else meta.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
