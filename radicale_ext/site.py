@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from .base import ini, layout, postgres
+from .base import ini, postgres
 from .base.database import Database
 from .base.errors import DatabaseUnavailable, ExtError
 from .base.model import CircleOrigin
@@ -24,6 +24,7 @@ from .cards.me_cards import CardBook
 from .cards.name_index import NameIndex
 from .cards.shared_contacts import SharedContacts
 from .cards.through_shares import CardThroughShares, MeCardNotices
+from .index.pg_collections import collection_store, collection_writes
 from .links import tables as link_tables
 from .links.share_links import LinkBook
 from .notices import tables as notice_tables
@@ -131,6 +132,8 @@ class Site:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.collections = collection_store(settings.collections_folder, settings.postgresql_dsn,
+                                            settings.postgresql_pool_size)
         self.db = open_database(settings)
         self.users = UserFile(settings.htpasswd_file) if settings.htpasswd_file else None
         self.groups_file = GroupsFile(settings.groups_file)
@@ -148,10 +151,13 @@ class Site:
                                           in_scope=self.scopes.in_scope, user_exists=self.user_exists)
         self.inbox = Inbox(self.notices, self.invitations, self.collection_tag, InboxHistory(self.db))
         self.links = LinkBook(self.db, shares=self.shares, circles_of=self.circles.circles_of,
-                              collections_folder=settings.collections_folder)
+                              collections=self.collections)
         self._card_names = NameIndex(self.db)
         self.cards = CardBook(self.db, self.circles, self.notices, ConsentBook(self.db), self._card_names, self.outbox,
-                              collections_folder=settings.collections_folder, user_exists=self.user_exists)
+                              collections=self.collections,
+                              writes=collection_writes(settings.collections_folder, settings.postgresql_dsn,
+                                                       settings.postgresql_pool_size),
+                              user_exists=self.user_exists)
         self.shared_contacts = SharedContacts(self.db, self.cards, ConsentBook(self.db), self.circles.circles_of)
         self.directory = Directory(self._card_names, self.shared_contacts)
         self.cards_through_shares = CardThroughShares(self.db, self.cards, self.circles.circles_of)
@@ -198,14 +204,14 @@ class Site:
         return self.groups_file.circles_of(user)
 
     def collection_tag(self, path: str) -> str | None:
-        return layout.collection_tag(self.settings.collections_folder, path)
+        return self.collections.tag(path)
 
     def collection_exists(self, path: str) -> bool:
-        """Whether a collection is on disk at ``path`` (one ``stat``)."""
-        return os.path.isdir(layout.collection_folder(self.settings.collections_folder, path))
+        """Whether a collection is stored at ``path`` (one ``stat``, or one indexed query)."""
+        return self.collections.exists(path)
 
     def display_name(self, path: str) -> str | None:
-        return layout.display_name(self.settings.collections_folder, path)
+        return self.collections.display_name(path)
 
     def is_admin_circle(self, name: str) -> bool:
         """A circle whose members the admin vouches for: one of the groups file."""

@@ -84,3 +84,22 @@ def postgres_database(postgres: Cluster, request: pytest.FixtureRequest) -> Iter
     dsn = postgres.create_database(name)
     yield dsn
     postgres.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database(postgres: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The DSN of a new, empty database shared by one test module (cheaper than one per test)."""
+    name = f"m{abs(hash(request.module.__name__)) % 10**12}_{os.getpid()}"
+    dsn = postgres.create_database(name)
+    yield dsn
+    postgres.drop_database(name)
+
+
+@pytest.fixture(scope="module", params=["files", "postgresql"])
+def storage_backend(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
+    """``make_server`` overrides for each storage: files (the embedded default) and PostgreSQL (a database of
+    this module's own); a test module using it runs once on each."""
+    if request.param == "files":
+        return {}
+    dsn = request.getfixturevalue("module_postgres_database")
+    return {"storage": {"postgresql_dsn": dsn, "postgresql_pool_size": "4"}}

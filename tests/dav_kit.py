@@ -292,3 +292,35 @@ def stock_state(collections_folder: Path, path: str) -> tuple[str, dict[str, str
         collection = next(iter(storage.discover(path)))
         items = {path + item.href: item.etag for item in collection.get_all() if item.href}
         return collection.etag, items
+
+
+def stock_state_of_rows(dsn: str, path: str) -> tuple[str, dict[str, str]]:
+    """:func:`stock_state` for a collection stored in PostgreSQL (radicale_ext/index/pg_items.py): its rows
+    read here, its ETag made by Radicale's own ``BaseCollection.etag`` over them, items in name order."""
+    import json
+
+    import psycopg
+    from radicale import item as radicale_item
+    from radicale import storage
+
+    with psycopg.connect(dsn) as db:
+        props, collection_id = db.execute("SELECT props, id FROM dav_collections WHERE path = %s",
+                                          (path.strip("/"),)).fetchone()
+        rows = db.execute("SELECT href, text FROM dav_items WHERE collection_id = %s AND deleted_ns IS NULL "
+                          "ORDER BY href COLLATE \"C\"", (collection_id,)).fetchall()
+
+    class Rows(storage.BaseCollection):
+        @property
+        def path(self) -> str:
+            return path.strip("/")
+
+        def get_all(self):
+            for href, text in rows:
+                yield radicale_item.Item(collection=self, href=href, text=text)
+
+        def get_meta(self, key=None):
+            meta = radicale_item.check_and_sanitize_props(json.loads(props))
+            return meta if key is None else meta.get(key)
+
+    collection = Rows()
+    return collection.etag, {path + item.href: item.etag for item in collection.get_all()}

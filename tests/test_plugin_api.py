@@ -16,6 +16,8 @@ from radicale.storage import multifilesystem
 from radicale_ext.plugins import auth as our_auth
 from radicale_ext.plugins import card_books as our_cards
 from radicale_ext.plugins import hook as our_hook
+from radicale_ext.plugins import pg_storage as our_pg_storage
+from radicale_ext.plugins import recorded_storage as our_recorded
 from radicale_ext.plugins import rights as our_rights
 from radicale_ext.plugins import sharing as our_sharing
 from radicale_ext.plugins import storage as our_storage
@@ -27,6 +29,10 @@ PAIRS = [
     (our_hook.Hook, hook.BaseHook),
     (our_storage.Storage, multifilesystem.Storage),
     (our_storage.Collection, multifilesystem.Collection),
+    (our_recorded.ViewedCollection, storage.BaseCollection),
+    (our_recorded.RecordedStorage, storage.BaseStorage),
+    (our_pg_storage.PgCollectionBase, storage.BaseCollection),
+    (our_pg_storage.PgStorageBase, storage.BaseStorage),
     (our_cards.SharedContactsBook, storage.BaseCollection),
     (our_cards.DirectoryBook, storage.BaseCollection),
 ]

@@ -27,16 +27,12 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from . import layout
-from .errors import Conflict, NotFound
-from .names import shown
+from .collection_store import PROPS_NAME, FolderStore, already_there, no_collection
 
 LOCK_NAME = ".Radicale.lock"
-PROPS_NAME = ".Radicale.props"
 TEMPORARY_PREFIX = ".Radicale.tmp-"
-EXTENSIONS = {"VCALENDAR": ".ics", "VADDRESSBOOK": ".vcf"}
 
 
 @contextlib.contextmanager
@@ -92,8 +88,7 @@ def create_collection(collections_folder: str, path: str, props: Mapping[str, st
     """
     target = layout.collection_folder(collections_folder, path)
     if os.path.lexists(target):
-        raise Conflict(f"{shown(path.strip('/'))} already exists; nothing changed "
-                       f"(choose another name, or delete it first)")
+        raise already_there(path)
     home = os.path.dirname(target)
     _makedirs_synced(home)
     with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX, dir=home) as tmp:
@@ -115,70 +110,33 @@ def delete_collection(collections_folder: str, path: str) -> None:
     then removed.  Call it holding :func:`storage_lock`.  Raises :class:`NotFound`.
     """
     target = layout.collection_folder(collections_folder, path)
-    if layout.collection_tag(collections_folder, path) is None:
-        raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
+    if FolderStore(collections_folder).tag(path) is None:
+        raise no_collection(path)
     home = os.path.dirname(target)
     with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX, dir=home) as tmp:
         os.rename(target, os.path.join(tmp, "collection"))
         sync_folder(home)
 
 
-@dataclass(frozen=True)
-class CollectionFolder:
-    """A calendar or address book as it is on disk."""
+class FolderWrites:
+    """:class:`~.collection_store.CollectionWrites` in Radicale's folder layout (the functions above)."""
 
-    path: str                 # "/alice/family/"
-    tag: str                  # "VCALENDAR" or "VADDRESSBOOK"
-    display_name: str | None
-    colour: str | None
-    items: int                # events, tasks and journal entries, or cards
-    changed_at: float = 0.0   # seconds since the epoch: the folder (an item added, replaced or removed)
-                              # or its properties last changed
+    def __init__(self, collections_folder: str) -> None:
+        self.collections_folder = collections_folder
 
-    @property
-    def name(self) -> str:
-        return self.path.strip("/").split("/")[-1]
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return storage_lock(self.collections_folder)
 
+    def create(self, path: str, props: Mapping[str, str]) -> None:
+        create_collection(self.collections_folder, path, props)
 
-COLOUR_PROPS = {"VCALENDAR": "ICAL:calendar-color", "VADDRESSBOOK": "{http://inf-it.com/ns/ab/}addressbook-color"}
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        collection = layout.collection_folder(self.collections_folder, path)
+        atomic_write(collection, os.path.join(collection, PROPS_NAME), json.dumps(dict(props), sort_keys=True))
 
+    def delete(self, path: str) -> None:
+        delete_collection(self.collections_folder, path)
 
-def collections_of(collections_folder: str, owner: str) -> list[CollectionFolder]:
-    """The calendars and address books directly in ``owner``'s home, by name."""
-    home = layout.collection_folder(collections_folder, f"/{owner}/")
-    try:
-        entries = sorted(os.scandir(home), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    found = []
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-            continue
-        path = f"/{owner}/{entry.name}/"
-        props = layout.collection_props(collections_folder, path)
-        tag = props.get("tag")
-        if tag not in EXTENSIONS:
-            continue
-        found.append(CollectionFolder(path=path, tag=tag, display_name=_text(props.get("D:displayname")),
-                                      colour=_text(props.get(COLOUR_PROPS[tag])),
-                                      items=_count_items(entry.path), changed_at=_changed_at(entry.path)))
-    return found
-
-
-def _changed_at(folder: str) -> float:
-    """Radicale writes every item and its properties by renaming a new file into the folder, which
-    changes the folder's mtime; the properties file's own mtime covers an older copy restored in place."""
-    stamps = [os.stat(folder).st_mtime]
-    with contextlib.suppress(OSError):
-        stamps.append(os.stat(os.path.join(folder, PROPS_NAME)).st_mtime)
-    return max(stamps)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _count_items(folder: str) -> int:
-    """Radicale's items: the files of the folder whose names do not start with "."."""
-    with os.scandir(folder) as entries:
-        return sum(1 for e in entries if not e.name.startswith(".") and e.is_file(follow_symlinks=False))
+    def write_card(self, path: str, href: str, text: str) -> None:
+        folder = layout.collection_folder(self.collections_folder, path)
+        atomic_write(folder, os.path.join(folder, href), text)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import unicodedata
@@ -39,10 +38,11 @@ from typing import Literal
 
 import vobject
 
-from ..base import layout, names
+from ..base import names
+from ..base.collection_store import CollectionStore, CollectionWrites
 from ..base.database import Database, Writer
 from ..base.errors import Conflict, Forbidden, InvalidName, NotFound
-from ..base.layout import check_item_name, find_item
+from ..base.layout import check_item_name
 from ..base.model import Grantee, GranteeKind
 from ..notices.outbox import Change, ChangeKind, Outbox
 from ..notices.preferences import ALL, Preferences
@@ -213,7 +213,7 @@ def grantee_of(text: str) -> Grantee:
 
 class CardBook:
     def __init__(self, db: Database, circles: CircleBook, notices: NoticeBox, consent: ConsentBook,
-                 name_index: NameIndex, outbox: Outbox, *, collections_folder: str,
+                 name_index: NameIndex, outbox: Outbox, *, collections: CollectionStore, writes: CollectionWrites,
                  user_exists: Callable[[str], bool], cache_size: int = 50_000) -> None:
         self._db = db
         self._outbox = outbox
@@ -221,11 +221,12 @@ class CardBook:
         self._notices = notices
         self._consent = consent
         self._names = name_index
-        self._folder = collections_folder
+        self._collections = collections
+        self._writes = writes   # how the command line writes a card (card_files)
         self._user_exists = user_exists
         self._cards: OrderedDict[str, Card | None] = OrderedDict()
         self._projections: OrderedDict[tuple, ProjectedCard | None] = OrderedDict()
-        self._file_names: OrderedDict[str, tuple[tuple[int, int, int], str | None]] = OrderedDict()
+        self._file_names: OrderedDict[str, tuple[tuple, str | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -242,11 +243,11 @@ class CardBook:
         owner, collection = names.collection_path("/".join(parts))
         if actor is not None and actor != owner:
             raise Forbidden(f"only {owner!r} chooses their me card")
-        if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+        if self._collections.tag(collection) != "VADDRESSBOOK":
             raise NotFound(f"no address book at {collection}")
         if card is None:
             raise InvalidName(f"name the card: {place.strip('/')}/CARD.vcf, or --card UID")
-        href = check_item_name(find_item(self._folder, collection, card, ".vcf"))
+        href = check_item_name(self._collections.find_item(collection, card, ".vcf"))
         me = MeCard(owner, collection, href)
         stored = self.stored(me)
         if stored is None:
@@ -289,14 +290,15 @@ class CardBook:
         if not uid:
             raise BadCard("the new card needs a UID; keep the one the card has ('radicale-ext card show --stored')")
         try:
-            holder = find_item(self._folder, me.collection, uid, ".vcf")
+            holder = self._collections.find_item(me.collection, uid, ".vcf")
         except NotFound:
             holder = me.href
         if holder != me.href:
             raise Conflict(f"another card of {me.collection} ({holder}) has the UID {uid!r}; keep the me card's own")
         # stored as Radicale stores a PUT (vobject's serialization), so that a card edited here and then
         # by a client differs only where it was changed
-        card_files.replace_card(self._folder, self._outbox, me.collection, me.href, parsed.serialize(),
+        card_files.replace_card(self._writes, self._collections, self._outbox, me.collection, me.href,
+                                parsed.serialize(),
                                 actor=actor or owner, uid=uid)
         self.settle(owner)
         return me
@@ -343,13 +345,10 @@ class CardBook:
         return row[0] if row else None
 
     def stored(self, me: MeCard) -> StoredCard | None:
-        path = os.path.join(layout.collection_folder(self._folder, me.collection), me.href)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-                modified = os.fstat(f.fileno()).st_mtime
-        except OSError:
+        found = self._collections.item_data(me.collection, me.href)
+        if found is None:
             return None
+        data, modified = found
         return StoredCard(data.decode("utf-8", errors="replace"), hashlib.sha256(data).hexdigest(), modified)
 
     def card(self, stored: StoredCard | None) -> Card | None:
@@ -444,49 +443,36 @@ class CardBook:
         """Every card of ``owner``'s own address books (not those shared with them), by address book
         and name: the cards they may choose as their me card.  Raises :class:`Forbidden`.
 
-        A card's name is read once per version of its file (cached by inode, modification time and size:
-        Radicale replaces a file to change it).
+        A card's name is read once per version of it (the store's stamp of the item: on files its
+        inode, size and times, as Radicale replaces a file to change it).
         """
         self._require_owner(owner, actor, "chooses their me card")
-        home = layout.collection_folder(self._folder, f"/{owner}/")
-        try:
-            books = sorted(e.name for e in os.scandir(home) if e.is_dir() and not e.name.startswith("."))
-        except OSError:
-            return []
         found: list[Candidate] = []
-        for book in books:
-            collection = f"/{owner}/{book}/"
-            if layout.collection_tag(self._folder, collection) != "VADDRESSBOOK":
+        for book in self._collections.collections_of(owner):
+            if book.tag != "VADDRESSBOOK":
                 continue
-            shown = layout.display_name(self._folder, collection) or book
-            try:
-                entries = [e for e in os.scandir(layout.collection_folder(self._folder, collection))
-                           if not e.name.startswith(".") and e.is_file()]
-            except OSError:
-                continue
-            for entry in entries:
-                name = self._file_name_of(entry)
+            shown = book.display_name or book.name
+            for href in self._collections.item_names(book.path):
+                name = self._card_name_of(book.path, href)
                 if name is not False:
-                    found.append(Candidate(collection, shown, entry.name, name or entry.name))
+                    found.append(Candidate(book.path, shown, href, name or href))
         return sorted(found, key=lambda c: (c.book.casefold(), c.collection, c.name.casefold(), c.href))
 
-    def _file_name_of(self, entry: os.DirEntry) -> str | None | Literal[False]:
-        """The FN of the card in ``entry`` (``None``: it has none; ``False``: it cannot be read)."""
-        try:
-            st = entry.stat()
-        except OSError:
+    def _card_name_of(self, collection: str, href: str) -> str | None | Literal[False]:
+        """The FN of a stored card (``None``: it has none; ``False``: it cannot be read)."""
+        stamp = self._collections.stamp(collection, href)
+        if stamp is None:
             return False
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        key = collection + href
         with self._lock:
-            known = self._file_names.get(entry.path)
+            known = self._file_names.get(key)
         if known is not None and known[0] == stamp:
             return known[1]
-        try:
-            with open(entry.path, "rb") as f:
-                name = card_name(f.read())
-        except OSError:
+        data = self._collections.item_data(collection, href)
+        if data is None:
             return False
-        self._remember(self._file_names, entry.path, (stamp, name))
+        name = card_name(data[0])
+        self._remember(self._file_names, key, (stamp, name))
         return name
 
     def audiences(self, owner: str) -> list[Audience]:

@@ -19,15 +19,18 @@ from ..base.errors import ExtError
 from ..homes.folder_writer import FolderWriter
 from ..homes.home import Homes, OwnCollection
 from ..homes.properties import Kind
+from ..index.pg_collections import collection_writes
 from ..site import Site
 from ._common import Commands, out
 
 
 def homes_of(site: Site) -> Homes:
     """The core's homes, writing as the command line does."""
-    writer = FolderWriter(site.settings.collections_folder, outbox=site.outbox, shares=site.shares,
+    settings = site.settings
+    writes = collection_writes(settings.collections_folder, settings.postgresql_dsn, settings.postgresql_pool_size)
+    writer = FolderWriter(writes, site.collections, outbox=site.outbox, shares=site.shares,
                           invitations=site.invitations, links=site.links)
-    return Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
+    return Homes(collections=site.collections, user_exists=site.user_exists,
                  shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
 
 

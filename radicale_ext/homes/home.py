@@ -6,7 +6,8 @@ delete in a home.  How the folders are written is a :class:`CollectionWriter`
 handed in: the server writes through Radicale's storage (so the item index,
 sync tokens and the outbox see the change as a DAV client's), the command line
 writes Radicale's folder layout under its lock (:mod:`.folder_writer`).
-Reading is from the folders (:func:`radicale_ext.base.collection_folders.collections_of`).
+Reading is from the stored collections (:class:`radicale_ext.base.collection_store.CollectionStore`: files or
+PostgreSQL).
 
 Making a collection is MKCALENDAR (RFC 4791 section 5.3.1) or an extended
 MKCOL (RFC 5689) with its properties; changing the name or colour is a
@@ -20,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..base import collection_folders as folders
 from ..base import names
+from ..base.collection_store import CollectionStore, CollectionSummary
 from ..base.errors import Conflict, Forbidden, NotFound
 from ..base.model import Share
 from ..base.names import shown
@@ -87,9 +88,9 @@ class Deleted:
 
 
 class Homes:
-    def __init__(self, *, collections_folder: str, user_exists: Callable[[str], bool], shares: ShareBook,
+    def __init__(self, *, collections: CollectionStore, user_exists: Callable[[str], bool], shares: ShareBook,
                  invitations: InvitationBook, links: LinkBook, writer: CollectionWriter) -> None:
-        self._folder = collections_folder
+        self._collections = collections
         self._user_exists = user_exists
         self._shares = shares
         self._invitations = invitations
@@ -117,26 +118,26 @@ class Homes:
             shares.setdefault(share.collection, []).append(share)
         people = self._invitations.people_by_collection(s for listed in shares.values() for s in listed)
         return [self._own(found, shares.get(found.path, []), people.get(found.path, []))
-                for found in folders.collections_of(self._folder, owner)]
+                for found in self._collections.collections_of(owner)]
 
-    def to_choose_from(self, owner: str, *, actor: str | None) -> list[folders.CollectionFolder]:
+    def to_choose_from(self, owner: str, *, actor: str | None) -> list[CollectionSummary]:
         """``owner``'s calendars and address books as a list to choose one from: what
         :meth:`collections` gives without who each reaches (cheaper: no sharing data read)."""
         self._acting(owner, actor)
-        return folders.collections_of(self._folder, owner)
+        return self._collections.collections_of(owner)
 
     def collection(self, path: str, *, actor: str | None) -> OwnCollection:
         """One of them (``/alice/家庭/`` or ``alice/家庭``); :class:`NotFound` when there is none."""
         owner, path = names.collection_path(path)
         self._acting(owner, actor)
-        found = next((f for f in folders.collections_of(self._folder, owner) if f.path == path), None)
+        found = next((f for f in self._collections.collections_of(owner) if f.path == path), None)
         if found is None:
             raise NotFound(f"no calendar or address book at {shown(path.strip('/'))}")
         shares = self._shares.shares_of(found.path)
         return self._own(found, shares, self._invitations.people_of_shares(shares))
 
     @staticmethod
-    def _own(found: folders.CollectionFolder, shares: list[Share], people: list[Person]) -> OwnCollection:
+    def _own(found: CollectionSummary, shares: list[Share], people: list[Person]) -> OwnCollection:
         return OwnCollection(path=found.path, kind=Kind(found.tag), display_name=found.display_name,
                              colour=found.colour, items=found.items, shares=len(shares), people=tuple(people),
                              changed_at=found.changed_at)

@@ -13,7 +13,7 @@ import re
 import unicodedata
 
 from ..base import names
-from ..base.collection_folders import COLOUR_PROPS
+from ..base.collection_store import COLOUR_PROPS
 from ..base.errors import InvalidName
 from ..base.names import shown
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import os
 import re
 import threading
 import time
@@ -32,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..base import layout
+from ..base.collection_store import CollectionStore
 from ..base.content_lines import first_text
 from ..base.errors import ExtError, Forbidden, NotFound
 from . import qr
@@ -125,14 +124,6 @@ def _http_date(timestamp: float) -> str:
     return email.utils.formatdate(timestamp, usegmt=True)
 
 
-def _stat(path: str) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
 def _filename(name: str, extension: str) -> str:
     cleaned = "".join(ch for ch in name if ch.isprintable() and ch not in '/\\"*:<>?|;').strip(" .")[:100]
     return (cleaned or "shared") + extension
@@ -145,12 +136,12 @@ def content_disposition(filename: str) -> str:
 
 
 class LinkReader:
-    def __init__(self, links: LinkBook, *, collections_folder: str, owner_exists: Callable[[str], bool],
+    def __init__(self, links: LinkBook, *, collections: CollectionStore, owner_exists: Callable[[str], bool],
                  throttle: BadTokenThrottle | None = None, feeds: FeedMaker | None = None,
                  wall_clock: Callable[[], float] = time.time, max_validators: int = 4096,
                  me_cards: MeCards | None = None) -> None:
         self._links = links
-        self._folder = collections_folder
+        self._collections = collections
         self._owner_exists = owner_exists
         self.throttle = throttle or BadTokenThrottle()
         self._feeds = feeds or FeedMaker()
@@ -229,12 +220,7 @@ class LinkReader:
         return Reply(304, {"ETag": validator.etag, "Last-Modified": validator.last_modified, **_COMMON_HEADERS})
 
     def _stamp(self, link: Link) -> tuple | None:
-        folder = layout.collection_folder(self._folder, link.target.collection)
-        if link.target.item is not None:
-            item = _stat(os.path.join(folder, link.target.item))
-            return None if item is None else (item,)
-        here = _stat(folder)
-        return None if here is None else (here, _stat(os.path.join(folder, ".Radicale.props")))
+        return self._collections.stamp(link.target.collection, link.target.item)
 
     @staticmethod
     def _settled(stamp: tuple, started: float) -> bool:

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..base import layout, names
+from ..base import names
+from ..base.collection_store import CollectionStore
 from ..base.content_lines import unescape_text
 from ..base.database import Database
 from ..base.errors import Conflict, ExtError, Forbidden, InvalidName, NotFound
-from ..base.layout import check_item_name, find_item
+from ..base.layout import check_item_name
 from ..base.model import Grant, Role
 from ..base.summary import summarize
 from ..sharing.shares import ShareBook
@@ -196,11 +196,11 @@ class LinkBook:
     """The links of every collection, kept in the sharing database."""
 
     def __init__(self, db: Database, *, shares: ShareBook, circles_of: Callable[[str], frozenset[str]],
-                 collections_folder: str, clock: Clock = time.time) -> None:
+                 collections: CollectionStore, clock: Clock = time.time) -> None:
         self._db = db
         self._shares = shares
         self._circles_of = circles_of
-        self._collections_folder = collections_folder
+        self._collections = collections
         self.clock = clock
 
     # -- targets --------------------------------------------------------------
@@ -214,7 +214,7 @@ class LinkBook:
         when the event is looked for in an address book or the card in a calendar.
         """
         owner, path = names.collection_path(collection)
-        tag = layout.collection_tag(self._collections_folder, path)
+        tag = self._collections.tag(path)
         if tag is None:
             raise NotFound(f"no calendar or address book at {path}")
         if item is not None and event is None and card is None:
@@ -224,12 +224,12 @@ class LinkBook:
                 raise InvalidName(f"{path} is a calendar; link one of its events with --event")
             if event is None:
                 return LinkTarget(LinkKind.CALENDAR, owner, path)
-            return LinkTarget(LinkKind.EVENT, owner, path, find_item(self._collections_folder, path, event, ".ics"))
+            return LinkTarget(LinkKind.EVENT, owner, path, self._collections.find_item(path, event, ".ics"))
         if event is not None:
             raise InvalidName(f"{path} is an address book; link one of its cards with --card")
         if card is None:
             return LinkTarget(LinkKind.ADDRESS_BOOK, owner, path)
-        return LinkTarget(LinkKind.CARD, owner, path, find_item(self._collections_folder, path, card, ".vcf"))
+        return LinkTarget(LinkKind.CARD, owner, path, self._collections.find_item(path, card, ".vcf"))
 
     # -- creating, listing, revoking ------------------------------------------
 
@@ -321,13 +321,11 @@ class LinkBook:
         may create links to it (:class:`Forbidden` first, then :class:`NotFound`)."""
         self.require_may_create(collection, actor)
         _owner, path = names.collection_path(collection)
-        tag = layout.collection_tag(self._collections_folder, path)
+        tag = self._collections.tag(path)
         if tag is None:
             raise NotFound(f"no calendar or address book at {path}")
-        folder = layout.collection_folder(self._collections_folder, path)
-        with os.scandir(folder) as entries:   # Radicale's items: the files whose names do not start with "."
-            names_found = [e.name for e in entries if not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
-        found = [item for item in (_read_item(folder, name, tag) for name in names_found) if item is not None]
+        found = [item for item in (_read_item(self._collections.item_text(path, name), name, tag)
+                                   for name in self._collections.item_names(path)) if item is not None]
         return sorted(found, key=lambda i: (i.starts, (i.name or i.href).casefold(), i.href))
 
     def item_of(self, target: LinkTarget) -> LinkableItem | None:
@@ -335,7 +333,7 @@ class LinkBook:
         if target.item is None:
             return None
         tag = "VCALENDAR" if target.kind is LinkKind.EVENT else "VADDRESSBOOK"
-        return _read_item(layout.collection_folder(self._collections_folder, target.collection), target.item, tag)
+        return _read_item(self._collections.item_text(target.collection, target.item), target.item, tag)
 
     def revoke(self, link_id: str, *, actor: str | None = None) -> Link:
         """Revoke a link for good: from the next request on, its address answers 404."""
@@ -370,7 +368,7 @@ class LinkBook:
         owner, path = names.collection_path(collection)
         if actor is not None and actor != owner:
             raise Forbidden(f"only {owner!r} (the owner) may decide whether collaborators create links")
-        if layout.collection_tag(self._collections_folder, path) is None:
+        if self._collections.tag(path) is None:
             raise NotFound(f"no calendar or address book at {path}")
         with self._db.write() as w:
             w.execute("INSERT INTO link_settings(collection, collaborators_may_link) VALUES (?, ?) "
@@ -414,13 +412,11 @@ class LinkBook:
                         f"'radicale-ext link allow-collaborators {target.owner}/{target.collection.split('/')[2]} on'")
 
 
-def _read_item(folder: str, href: str, tag: str) -> LinkableItem | None:
+def _read_item(text: str | None, href: str, tag: str) -> LinkableItem | None:
     """An event's SUMMARY and start, or a card's FN, read with the cheap line scan of :mod:`..base.summary`."""
-    try:
-        with open(os.path.join(folder, href), encoding="utf-8", errors="replace") as f:
-            fields = summarize(f.read())
-    except OSError:
+    if text is None:
         return None
+    fields = summarize(text)
     if tag == "VCALENDAR":
         return LinkableItem(href, unescape_text(fields.get("SUMMARY", "")), fields.get("DTSTART", ""))
     return LinkableItem(href, unescape_text(fields.get("FN", "")))

@@ -12,14 +12,14 @@ shared with them that counts) or about all of them: for any other the answer is 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..base import layout, names
+from ..base import names
+from ..base.collection_store import CollectionStore
 from ..base.database import Database
 from ..base.errors import Forbidden, NotFound
 from ..base.model import Grant
@@ -36,16 +36,11 @@ RECENT = 50   # notices the page lists
 TAGS = ("VCALENDAR", "VADDRESSBOOK")
 
 
-class Folders(Protocol):
-    @property
-    def collections_folder(self) -> str: ...
-
-
 class PersonSite(Protocol):
     """What a person's settings need of the server's objects (:class:`radicale_ext.site.Site` has it)."""
 
     @property
-    def settings(self) -> Folders: ...
+    def collections(self) -> CollectionStore: ...
     @property
     def db(self) -> Database: ...
     @property
@@ -148,7 +143,7 @@ _INVITATION_KINDS = {"noresponse": "invited", "accepted": "access-changed", "del
 class MyNotices:
     def __init__(self, site: PersonSite, settings: NoticeSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._site = site
-        self._folder = site.settings.collections_folder
+        self._collections = site.collections
         self.preferences = Preferences(site.db)
         self.settings = settings
         self._devices = PushSubscriptions(site.db, outbound=settings.outbound(), max_days=settings.push_max_days)
@@ -169,7 +164,7 @@ class MyNotices:
     # -- what a person reads ----------------------------------------------------------------------
 
     def _name(self, collection: str) -> str:
-        return layout.display_name(self._folder, collection) or collection.strip("/").split("/")[-1]
+        return self._collections.display_name(collection) or collection.strip("/").split("/")[-1]
 
     def readings(self, user: str, *, actor: str | None) -> list[Reading]:
         """Every calendar and address book ``user`` reads: their own by name, then the shared ones."""
@@ -177,23 +172,14 @@ class MyNotices:
         return self._readings(user)
 
     def _readings(self, user: str) -> list[Reading]:
-        own = []
-        home = layout.collection_folder(self._folder, f"/{user}/")
-        try:
-            entries = sorted(e.name for e in os.scandir(home) if not e.name.startswith(".") and e.is_dir())
-        except (FileNotFoundError, NotADirectoryError):
-            entries = []
-        for name in entries:
-            path = f"/{user}/{name}/"
-            props = layout.collection_props(self._folder, path)
-            if props.get("tag") in TAGS:
-                own.append(Reading(path, path, _display_name(props) or name, props["tag"]))
+        own = [Reading(c.path, c.path, c.display_name or c.name, c.tag)
+               for c in self._collections.collections_of(user) if c.tag in TAGS]
         shared = [found for grant in self._site.shares.grants_for(user, self._site.circles.circles_of(user))
                   if (found := self._shared(user, grant)) is not None]
         return own + sorted(shared, key=lambda r: (r.shown_as.casefold(), r.collection))
 
     def _shared(self, user: str, grant: Grant) -> Reading | None:
-        props = layout.collection_props(self._folder, grant.collection)
+        props = self._collections.props(grant.collection)
         if props.get("tag") not in TAGS:
             return None
         name = _display_name(props) or grant.collection.strip("/").split("/")[-1]
@@ -207,7 +193,7 @@ class MyNotices:
         owner, path = names.collection_path(collection)
         found: Reading | None = None
         if owner == user:
-            props = layout.collection_props(self._folder, path)
+            props = self._collections.props(path)
             if props.get("tag") in TAGS:
                 found = Reading(path, path, _display_name(props) or path.strip("/").split("/")[-1], props["tag"])
         else:

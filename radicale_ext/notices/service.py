@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ..base.collection_store import CollectionStore
 from ..base.database import Database
 from ..sharing.circles import CircleBook
 from ..sharing.invitations import InvitationBook
@@ -19,7 +20,7 @@ from ..sharing.shares import ShareBook
 from . import compose
 from .changes import ChangeNotices, ItemChange
 from .channels import Sender
-from .channels.email import EmailSender, item_reader
+from .channels.email import EmailSender
 from .channels.push import PushSender, SyncToken
 from .channels.webhook import WebhookSender
 from .compose import NoticeComposer
@@ -36,16 +37,11 @@ from .settings import NoticeSettings
 from .wording import Wording
 
 
-class Folders(Protocol):
-    @property
-    def collections_folder(self) -> str: ...
-
-
 class NoticeSite(Protocol):
     """What change notices and reminders need of the server's objects (:class:`radicale_ext.site.Site` has it)."""
 
     @property
-    def settings(self) -> Folders: ...
+    def collections(self) -> CollectionStore: ...
     @property
     def db(self) -> Database: ...
     @property
@@ -89,7 +85,7 @@ class Notices:
         self.wording = Wording(self.collection_name)
         self.audience = Audience(site.shares, site.invitations, may_read, site.private_items)
         self.composer = NoticeComposer(db, site.outbox, self.changes, window=settings.window,
-                                       read_item=item_reader(site.settings.collections_folder),
+                                       read_item=site.collections.item_text,
                                        is_private=site.private_items.is_private)
         self.fanout = Fanout(db, self.changes, self.queue, site.notices, self.audience, self.preferences,
                              self.subscriptions, self.wording, daily_at=settings.daily_at,
@@ -141,7 +137,7 @@ class Notices:
         """A fresh sender per channel (each keeps its own connections)."""
         s = self.settings
         return {
-            Channel.EMAIL.value: EmailSender(s.smtp, self.wording, item_reader(self.site.settings.collections_folder),
+            Channel.EMAIL.value: EmailSender(s.smtp, self.wording, self.site.collections.item_text,
                                              timeout=s.timeout, public_url=s.public_url),
             Channel.WEBHOOK.value: WebhookSender(self.wording, outbound=self.outbound,
                                                  max_bytes=s.webhook_max_bytes, timeout=s.timeout),

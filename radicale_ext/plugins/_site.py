@@ -5,7 +5,9 @@ from __future__ import annotations
 from radicale import config
 
 from radicale_ext.base.users import admins_from
-from radicale_ext.site import Settings, Site, pool_size
+from radicale_ext.site import Settings, Site
+
+from .options import storage_options
 
 
 def _ours(configuration: config.Configuration, section: str, option: str) -> str:
@@ -20,6 +22,7 @@ def _ours(configuration: config.Configuration, section: str, option: str) -> str
 
 def settings_from(configuration: config.Configuration) -> Settings:
     collections = configuration.get("storage", "filesystem_folder")
+    storage = storage_options(configuration)
     database = configuration.get("sharing", "database_path") or Settings.default_database_path(collections)
     return Settings(
         collections_folder=collections,
@@ -28,8 +31,8 @@ def settings_from(configuration: config.Configuration) -> Settings:
         htpasswd_file=configuration.get("auth", "htpasswd_filename") or None,
         rights_file=configuration.get("rights", "file") or None,
         admins=admins_from(_ours(configuration, "auth", "admins")),
-        postgresql_dsn=_ours(configuration, "storage", "postgresql_dsn").strip(),
-        postgresql_pool_size=pool_size(_ours(configuration, "storage", "postgresql_pool_size")),
+        postgresql_dsn=storage.postgresql_dsn,
+        postgresql_pool_size=storage.postgresql_pool_size,
     )
 
 

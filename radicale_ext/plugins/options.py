@@ -5,9 +5,9 @@ own choosing (ours), so a misspelt option would be silently ignored.  Its
 own remedy is a *plugin schema*: ``Configuration.copy(plugin_schema)``
 declares a plugin's options and re-checks the whole file against them.  We
 declare the options radicale-ext adds (``[sharing] links_base_url``, the
-change-notice options of ``[hook]`` and ``[auth] admins``), plus none for the
-other sections our plugins serve, and let Radicale do the check; its error is
-reworded into one line that says what to do.
+change-notice options of ``[hook]``, ``[auth] admins`` and ``[storage] postgresql_dsn`` and
+``postgresql_pool_size``), plus none for the other sections our plugins serve, and let Radicale
+do the check; its error is reworded into one line that says what to do.
 
 ``admins`` is in ``[auth]`` rather than ``[web]``: ``[web]`` is Radicale's own
 section (``type = internal``, its collection manager, which stays), and
@@ -19,11 +19,13 @@ the accounts are (``htpasswd_filename``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from radicale import config
 
 from radicale_ext.notices.settings import radicale_schema
+from radicale_ext.site import pool_size
 
 SHARING_OPTIONS: dict[str, dict[str, Any]] = {
     "links_base_url": {"value": "", "type": str,
@@ -36,10 +38,33 @@ AUTH_OPTIONS: dict[str, dict[str, Any]] = {
                        "(docs/admin.md)"},
 }
 
-STORAGE_OPTIONS: dict[str, dict[str, Any]] = {   # read by radicale_ext/site.py (docs/scale-out.md)
-    "postgresql_dsn": {"value": "", "type": str, "help": "PostgreSQL connection string; empty: files and SQLite"},
-    "postgresql_pool_size": {"value": "8", "type": str, "help": "PostgreSQL connections per process"},
+#: PostgreSQL for everything (docs/scale-out.md); empty: the embedded default, files and SQLite
+STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "postgresql_dsn": {"value": "", "type": str,
+                       "help": "libpq connection string or URI of the PostgreSQL database (docs/scale-out.md)"},
+    "postgresql_pool_size": {"value": "8", "type": int,
+                             "help": "connections to PostgreSQL per server or worker process"},
 }
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    postgresql_dsn: str = ""
+    postgresql_pool_size: int = 8
+
+
+def storage_options(configuration: config.Configuration) -> StorageOptions:
+    """``[storage] postgresql_dsn`` and ``postgresql_pool_size`` (Radicale keeps options of a plugin's
+    section only where the file sets them).  Raises ExtError for a pool size that is no whole number from 1."""
+    values: dict[str, Any] = {}
+    for name in ("postgresql_dsn", "postgresql_pool_size"):
+        try:
+            values[name] = configuration.get("storage", name)
+        except KeyError:
+            continue
+    size = values.get("postgresql_pool_size")
+    return StorageOptions(str(values.get("postgresql_dsn") or "").strip(), pool_size("" if size is None else str(size)))
+
 
 _RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")
 

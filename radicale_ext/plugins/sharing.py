@@ -30,7 +30,6 @@ from typing import Any
 from radicale import config, pathutils, sharing
 from radicale.log import logger
 
-from radicale_ext.base import layout
 from radicale_ext.base.model import Grant, Role
 
 from ._site import site_for
@@ -128,7 +127,7 @@ class Sharing(sharing.BaseSharing):
 
     def _default_name(self, grant: Grant) -> str:
         """What a sharee sees until they rename it: "family (alice)"."""
-        name = layout.display_name(self._site.settings.collections_folder, grant.collection) \
+        name = self._site.collections.display_name(grant.collection) \
             or grant.collection.strip("/").split("/")[1]
         return f"{name} ({grant.owner})"
 

@@ -38,17 +38,15 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..base import layout, names
+from ..base import names
 from ..base.database import Writer
 from ..base.errors import ExtError, NotFound
 from ..notices.changes import ChangeNotice, ChangeNotices, ItemChange
-from ..notices.channels.email import item_reader
 from ..notices.delivery import DeliveryQueue, Planned, idempotency_key
 from ..notices.fanout import Audience
 from ..notices.outbox import ChangeKind, Leases, Record
@@ -238,8 +236,8 @@ class ReminderScheduler:
         self._notices = notices
         self._db = notices.site.db
         self._settings = notices.settings
-        self._folder = notices.site.settings.collections_folder
-        self._read_item = item_reader(self._folder)
+        self._collections = notices.site.collections
+        self._read_item = self._collections.item_text
         self.choices = ReminderChoices(self._db)
         self._audience: Audience = notices.audience
         self._preferences: Preferences = notices.preferences
@@ -319,16 +317,11 @@ class ReminderScheduler:
         return planned
 
     def _calendar_items(self) -> Iterator[tuple[str, str]]:
-        root = os.path.join(self._folder, "collection-root")
-        for owner in sorted(_entries(root)):
-            for name in sorted(_entries(os.path.join(root, owner))):
-                collection = f"/{owner}/{name}/"
-                if layout.collection_tag(self._folder, collection) != "VCALENDAR":
-                    continue
-                folder = layout.collection_folder(self._folder, collection)
-                for href in sorted(os.listdir(folder)):
-                    if not href.startswith(".") and os.path.isfile(os.path.join(folder, href)):
-                        yield collection, href
+        for owner in self._collections.owners():
+            for found in self._collections.collections_of(owner):
+                if found.tag == "VCALENDAR":
+                    for href in self._collections.item_names(found.path):
+                        yield found.path, href
 
     def follow_outbox(self, now: float) -> int:
         """Plan again the items that changed since the watermark (never past a record still pending)."""
@@ -367,9 +360,8 @@ class ReminderScheduler:
         if kind in (ChangeKind.COLLECTION_REPLACED, ChangeKind.COLLECTION_DELETED, ChangeKind.PROPERTIES_CHANGED):
             known = {(c, i) for c, i in self._db.read(
                 "SELECT collection, item FROM reminder_items WHERE collection = ?", (change.collection,))}
-            folder = layout.collection_folder(self._folder, change.collection)
-            if layout.collection_tag(self._folder, change.collection) == "VCALENDAR":
-                known |= {(change.collection, h) for h in _entries(folder, files=True)}
+            if self._collections.tag(change.collection) == "VCALENDAR":
+                known |= {(change.collection, h) for h in self._collections.item_names(change.collection)}
             return sorted(known)
         return []
 
@@ -467,7 +459,7 @@ class ReminderScheduler:
     def _zone_of(self, collection: str) -> str:
         """Where floating times and all-day events of ``collection`` happen: its calendar-timezone
         (RFC 4791 5.2.2), else its owner's chosen zone, else ``[hook] notices_reminder_timezone``."""
-        props = layout._props(self._folder, collection)
+        props = self._collections.props(collection)
         zone = props.get("C:calendar-timezone")
         if isinstance(zone, str):
             match = _TZID.search(zone.replace("\r\n", "\n"))
@@ -589,17 +581,16 @@ class ReminderScheduler:
         site = self._notices.site
         circles = frozenset(site.circles.circles_of(user))
         found: dict[str, str] = {}
-        for name in _entries(os.path.join(self._folder, "collection-root", user)):
-            collection = f"/{user}/{name}/"
-            if layout.collection_tag(self._folder, collection) == "VCALENDAR":
-                found[collection] = collection
+        for own in self._collections.collections_of(user):
+            if own.tag == "VCALENDAR":
+                found[own.path] = own.path
         for grant in site.shares.grants_for(user, circles):
-            if layout.collection_tag(self._folder, grant.collection) == "VCALENDAR":
+            if self._collections.tag(grant.collection) == "VCALENDAR":
                 found.setdefault(grant.collection, grant.mount_path(user))
         return found
 
     def require_calendar(self, collection: str) -> None:
-        if layout.collection_tag(self._folder, collection) != "VCALENDAR":
+        if self._collections.tag(collection) != "VCALENDAR":
             raise NotFound(f"no calendar {collection.strip('/')!r}")
 
 
@@ -625,10 +616,3 @@ def _fire_again(w: Writer, subject: Mapping[str, Any]) -> None:
               (int(subject["reminder"]),))
 
 
-def _entries(folder: str, *, files: bool = False) -> list[str]:
-    try:
-        names_ = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return [n for n in names_ if not n.startswith(".")
-            and (os.path.isfile(os.path.join(folder, n)) if files else os.path.isdir(os.path.join(folder, n)))]

@@ -76,7 +76,7 @@ class WebPage:
                  sessions_path: str | None = None, clock: Callable[[], float] | None = None,
                  notice_settings: NoticeSettings | None = None) -> None:
         self.site = site
-        self.homes = Homes(collections_folder=site.settings.collections_folder, user_exists=site.user_exists,
+        self.homes = Homes(collections=site.collections, user_exists=site.user_exists,
                            shares=site.shares, invitations=site.invitations, links=site.links, writer=writer)
         self.preferences = Preferences(site.db)
         self.finder = PeopleFinder(site.circles, site.users.users if site.users is not None else frozenset)

@@ -30,6 +30,7 @@ import zxingcpp
 from PIL import Image
 
 from radicale_ext.base import content_lines, layout
+from radicale_ext.base.collection_store import FolderStore
 from radicale_ext.base.database import Database
 from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.links import feeds
@@ -827,7 +828,7 @@ def book(tmp_path: Path) -> tuple[LinkBook, FakeClock]:
     (cal / "dinner.ics").write_text(DINNER)
     db = Database.open(str(tmp_path / "db.sqlite"), schemas=(SCHEMA,))
     clock = FakeClock()
-    return LinkBook(db, shares=ShareBook(db), circles_of=lambda _u: frozenset(), collections_folder=str(folder),
+    return LinkBook(db, shares=ShareBook(db), circles_of=lambda _u: frozenset(), collections=FolderStore(str(folder)),
                     clock=clock), clock
 
 
@@ -860,7 +861,7 @@ def test_reader_refuses_an_expired_link_without_sleeping(book: tuple[LinkBook, F
         def item(self, collection: str, href: str):
             return feeds.StoredItem(href, DINNER, '"e"'), "Thu, 01 Jan 2026 00:00:00 GMT"
 
-    reader = LinkReader(links, collections_folder=links._collections_folder, owner_exists=lambda _u: True,
+    reader = LinkReader(links, collections=links._collections, owner_exists=lambda _u: True,
                         throttle=BadTokenThrottle(clock=clock))
     assert reader.read(new.path, address="a", source=Source()).status == 200
     clock.now += 3600
@@ -890,13 +891,13 @@ class CountingSource:
 
 def test_revalidation_of_settled_data_reads_no_item(book: tuple[LinkBook, FakeClock]) -> None:
     links, _clock = book
-    folder = Path(layout.collection_folder(links._collections_folder, "/alice/family/"))
+    folder = Path(layout.collection_folder(links._collections.collections_folder, "/alice/family/"))
     old = time.time() - 3600
     for path in (folder / "dinner.ics", folder / ".Radicale.props", folder):
         os.utime(path, (old, old))
     new = links.create(links.target("alice/family"))
     source = CountingSource(folder)
-    reader = LinkReader(links, collections_folder=links._collections_folder, owner_exists=lambda _u: True)
+    reader = LinkReader(links, collections=links._collections, owner_exists=lambda _u: True)
     first = reader.read(new.path, address="a", source=source)
     assert first.status == 200 and source.reads == 1
     etag = first.headers["ETag"]

@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from radicale_ext.base import layout
+from radicale_ext.base.collection_store import FolderStore
 from radicale_ext.notices.changes import ChangeNotice, ItemChange
 from radicale_ext.notices.channels import Outgoing
-from radicale_ext.notices.channels.email import EmailSender, item_reader
+from radicale_ext.notices.channels.email import EmailSender
 from radicale_ext.notices.delivery import Delivery, State
 from radicale_ext.notices.outbox import ChangeKind
 from radicale_ext.notices.preferences import Contact
@@ -286,7 +287,7 @@ def test_the_attachment_keeps_its_non_ascii_name(tmp_path, name: str) -> None:
                         state=State.QUEUED, due_at=0, attempts=0, last_error="", created_at=0)
     port, mailbox = free_port(), Mailbox()
     sender = EmailSender(SmtpSettings(server="127.0.0.1", port=port, sender=SENDER), Wording(lambda _c: "家庭"),
-                         item_reader(str(tmp_path / "collections")), timeout=5)
+                         FolderStore(str(tmp_path / "collections")).item_text, timeout=5)
     with smtp_server(mailbox, port):
         sender.send(Outgoing((delivery,), (notice,), Contact("bob", email="bob@example.org")), time.time())
         sender.close()

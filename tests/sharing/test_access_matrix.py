@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import requests
 
-from radicale_ext.base import layout
+from radicale_ext.base.collection_store import FolderStore
 
 from ..samples import address_book_mkcol, card, event
 from ..server import USERS, Server
@@ -443,7 +443,7 @@ def proppatch(world: World, target: Target, viewer: Viewer) -> Outcome:
     name = fresh("renamed")
     url = viewer.url(target.collection)
     r = world.request(viewer, "PROPPATCH", url, proppatch_body(name))
-    shown = layout.display_name(str(world.disk("/").parent), target.owner_url)
+    shown = FolderStore(str(world.disk("/").parent)).display_name(target.owner_url)
     if not target.exists:
         return Outcome(r.status_code, r.text)
     if viewer.home_user is None:

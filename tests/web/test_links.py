@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from radicale_ext.base.collection_folders import FolderWrites
 from radicale_ext.base.errors import Forbidden, NotFound
 from radicale_ext.base.model import Grantee, GranteeKind, Role, ShareBasis
 from radicale_ext.cli.collections import homes_of
@@ -166,8 +167,8 @@ def test_the_writable_link_warning_follows_the_cores_role_of_a_link(site: Site, 
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """No link writes today; the page warns about every working link whose role the core says writes.
     Shown by changing the core's notion of a view's role (VIEW_ROLES), not a flag of the page."""
-    writer = FolderWriter(site.settings.collections_folder, outbox=site.outbox, shares=site.shares,
-                          invitations=site.invitations, links=site.links)
+    writer = FolderWriter(FolderWrites(site.settings.collections_folder), site.collections, outbox=site.outbox,
+                          shares=site.shares, invitations=site.invitations, links=site.links)
     web = WebPage(site, check_password=lambda *_: "", writer=writer, sessions_path=str(tmp_path / "sessions"))
     path = _calendar(site, "alice", "家庭", {})
     kept = site.links.create(site.links.target(path), actor="alice").link

@@ -24,14 +24,12 @@ import email.errors
 import email.policy
 import email.utils
 import html
-import os
 import smtplib
 import ssl
 from collections.abc import Callable
 from email import headerregistry
 from email.message import EmailMessage
 
-from ...base import layout
 from ...base.errors import ExtError
 from ..changes import ChangeNotice
 from ..outbox import ChangeKind
@@ -62,21 +60,9 @@ MAX_ATTACHMENTS = 3
 ATTACHED = frozenset({ChangeKind.ITEM_CREATED, ChangeKind.ITEM_UPDATED, ChangeKind.ITEM_CHANGED,
                       ChangeKind.ITEM_MOVED})
 
+#: reads an item as Radicale stored it (``/owner/collection/``, ``href``), or ``None``: a
+#: :class:`~radicale_ext.base.collection_store.CollectionStore`'s ``item_text``
 ItemReader = Callable[[str, str], str | None]
-
-
-def item_reader(collections_folder: str) -> ItemReader:
-    """Reads an item as Radicale stored it (``/owner/collection/``, ``href``), or ``None``."""
-    def read(collection: str, href: str) -> str | None:
-        if not href or "/" in href or href.startswith("."):
-            return None
-        path = os.path.join(layout.collection_folder(collections_folder, collection), href)
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                return f.read()
-        except (OSError, UnicodeDecodeError):
-            return None
-    return read
 
 
 class EmailSender:

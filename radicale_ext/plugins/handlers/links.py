@@ -115,7 +115,7 @@ def _reader(app: Application) -> LinkReader:
     with _readers_lock:
         reader = _readers.get(site)
         if reader is None:
-            reader = LinkReader(site.links, collections_folder=site.settings.collections_folder,
+            reader = LinkReader(site.links, collections=site.collections,
                                 owner_exists=site.user_exists, me_cards=LinkedMeCards(site.cards))
             _readers[site] = reader
     return reader

@@ -32,8 +32,8 @@ from radicale_ext.base.xml_names import dav
 from radicale_ext.index.item_index import Entry
 
 from ..indexed_items import content_type, http_date
+from ..recorded_storage import ViewedCollection
 from ..routes import route
-from ..storage import Collection
 
 # what Radicale answers for an item, from its index entry (resourcetype: empty for an item)
 VALUES: dict[str, Callable[[Entry, str], str]] = {
@@ -73,14 +73,14 @@ def listing_from_index(app, environ: types.WSGIEnviron, base_prefix: str, path: 
         return None  # Radicale answers the whole request itself (its copy of the body is unread)
     with app._storage.acquire_lock("r", owner):
         collection = next(iter(app._storage.discover(mapped, "0")), None)
-        if not isinstance(collection, Collection) or collection.tag not in ("VCALENDAR", "VADDRESSBOOK"):
+        if not isinstance(collection, ViewedCollection) or collection.tag not in ("VCALENDAR", "VADDRESSBOOK"):
             return None
         items = _item_responses(app, collection, owner, user_groups, base_prefix, mount, asked)
     end = body.rstrip().rfind(CLOSING)
     return status, headers, body[:end] + items + body[end:], *answer[3:]
 
 
-def _item_responses(app, collection: Collection, owner: str, user_groups: set, base_prefix: str,
+def _item_responses(app, collection: ViewedCollection, owner: str, user_groups: set, base_prefix: str,
                     mount: tuple[str, str] | None, asked: list[str]) -> bytes:
     """The items' <response> elements, as Radicale would write them for these properties."""
     collection_path = pathutils.unstrip_path(collection.path, True)

@@ -1,0 +1,544 @@
+"""Calendars and address books in PostgreSQL: collections, their properties, items and the change log.
+
+Chosen with ``[storage] postgresql_dsn`` (docs/scale-out.md); the files stay the default.  Three tables:
+
+* ``dav_collections``: one row per collection (its sanitized path, ``"alice/family"``; ``""`` is
+  the root), its properties as Radicale's JSON text, and its change counter (``seq``) with the
+  *epoch* that names this life of the collection (a collection deleted and made again starts a
+  new one, so the old tokens are refused);
+* ``dav_items``: one row per item (text and the facts Radicale would read from it: ETag, UID,
+  component, time range, a card's names), and a *tombstone* row per deleted item, each with the
+  number of its last change; one UID per collection is a UNIQUE index, the last line behind
+  Radicale's own check;
+* ``dav_changes``: a random check per change number, so that a token of a timeline restored
+  away from (a backup put back) is refused rather than answered wrongly.
+
+Every write is one transaction that bumps the collection's counter (``UPDATE ... RETURNING``:
+the row lock orders writers of one collection, and their commits come in counter order), so a
+sync token (RFC 6578) never goes backwards and a change is never skipped.  Readers are answered
+from the same :class:`~radicale_ext.index.item_index.FolderView` the files' index makes, kept per
+process and brought up to date by reading only the rows changed since (one indexed query).
+
+Radicale's storage lock (``acquire_lock``) is a PostgreSQL advisory lock held by the connection
+of the request for its duration: exclusive for a write, shared for a read, in every process
+that uses the database (:meth:`PgItems.locked`).  Nothing here imports Radicale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..base.errors import DatabaseUnavailable
+from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch
+
+logger = logging.getLogger(__name__)
+
+#: the advisory lock standing for Radicale's storage lock ("Radicale" in ASCII)
+STORAGE_LOCK = 0x5261646963616C65
+#: held while the schema is made, so that two processes starting together do not both make it
+SCHEMA_LOCK = STORAGE_LOCK + 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dav_collections (
+    id BIGSERIAL PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    parent TEXT,
+    props TEXT NOT NULL DEFAULT '{}',
+    epoch TEXT NOT NULL,
+    seq BIGINT NOT NULL DEFAULT 0,
+    floor BIGINT NOT NULL DEFAULT 0,
+    modified_ns BIGINT NOT NULL,
+    props_modified_ns BIGINT NOT NULL,
+    pruned_ns BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS dav_collections_by_parent ON dav_collections (parent);
+CREATE TABLE IF NOT EXISTS dav_items (
+    collection_id BIGINT NOT NULL REFERENCES dav_collections (id) ON DELETE CASCADE,
+    href TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    deleted_ns BIGINT,
+    modified_ns BIGINT NOT NULL,
+    size BIGINT NOT NULL DEFAULT 0,
+    text TEXT,
+    etag TEXT, uid TEXT, name TEXT, component TEXT, start BIGINT, "end" BIGINT, names TEXT,
+    PRIMARY KEY (collection_id, href)
+);
+CREATE INDEX IF NOT EXISTS dav_items_by_seq ON dav_items (collection_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS dav_items_one_uid ON dav_items (collection_id, uid)
+    WHERE deleted_ns IS NULL AND uid <> '';
+CREATE TABLE IF NOT EXISTS dav_changes (
+    collection_id BIGINT NOT NULL REFERENCES dav_collections (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    nonce TEXT NOT NULL,
+    made_ns BIGINT NOT NULL,
+    PRIMARY KEY (collection_id, seq)
+);
+"""
+
+_ITEM_COLUMNS = 'href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names'
+_COLLECTION_COLUMNS = "id, path, props, epoch, seq, floor, modified_ns, props_modified_ns"
+#: how often a collection's old tombstones and change checks are pruned (at a write)
+PRUNE_EVERY_NS = 3600 * 1_000_000_000
+
+
+class DuplicateUid(ValueError):
+    """Another item of the collection has this UID (CALDAV:no-uid-conflict, RFC 4791 5.3.2.1)."""
+
+
+class NoCollection(ValueError):
+    """The collection a write names is not there (any more)."""
+
+
+@dataclass(frozen=True)
+class StoredCollection:
+    """One collection's row: what Radicale asks of a collection besides its items."""
+
+    id: int
+    path: str
+    props_text: str
+    epoch: str
+    seq: int
+    floor: int
+    modified_ns: int
+    props_modified_ns: int
+
+    @property
+    def props(self) -> dict[str, str]:
+        loaded = json.loads(self.props_text or "{}")
+        return loaded if isinstance(loaded, dict) else {}
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item to store: its name, text and the facts of it the views answer from."""
+
+    href: str
+    text: str
+    facts: ItemFacts
+
+
+def parent_of(path: str) -> str | None:
+    """``"alice"`` for ``"alice/family"``, ``""`` for ``"alice"``, ``None`` for the root."""
+    if not path:
+        return None
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def ancestors(path: str) -> list[str]:
+    """The root and every collection above ``path``, outermost first (``path`` itself not included)."""
+    parts = path.split("/") if path else []
+    return [""] + ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+@dataclass
+class _Held:
+    """A thread's hold on the storage lock: its connection, mode and nesting depth."""
+
+    connection: Any
+    mode: str
+    depth: int = 1
+
+
+class PgItems:
+    """The items of every collection in one PostgreSQL database, for one process (thread-safe)."""
+
+    _shared: dict[str, PgItems] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, dsn: str, pool_size: int = 8) -> PgItems:
+        """The process's one store of this database (the storage plugin and the core's readers share its
+        connections; the pool is as large as the first asked)."""
+        with cls._shared_lock:
+            found = cls._shared.get(dsn)
+            if found is None:
+                found = cls._shared[dsn] = cls(dsn, pool_size)
+            return found
+
+    @property
+    def max_token_age_s(self) -> int:
+        return self._max_token_age_ns // 1_000_000_000
+
+    @max_token_age_s.setter
+    def max_token_age_s(self, seconds: int) -> None:
+        self._max_token_age_ns = seconds * 1_000_000_000
+
+    def __init__(self, dsn: str, pool_size: int = 8, max_token_age_s: int = 30 * 24 * 3600) -> None:
+        """Raises :class:`DatabaseUnavailable` with a sentence when psycopg is missing or the database
+        cannot be reached."""
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise DatabaseUnavailable("[storage] postgresql_dsn is set, but psycopg is not installed; install "
+                                      "radicale-ext with its postgres extra (pip install 'radicale-ext[postgres]')"
+                                      ) from None
+        try:
+            psycopg.connect(dsn, connect_timeout=10).close()
+        except psycopg.Error as e:
+            reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL ({_shown(dsn)}): {reason}; check "
+                                      "[storage] postgresql_dsn and that the database server runs") from None
+        self._max_token_age_ns = max_token_age_s * 1_000_000_000
+        self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size), kwargs={"autocommit": True},
+                                    open=False, name="radicale-ext-items")
+        self._pool.open(wait=True, timeout=30)
+        self._local = threading.local()
+        self._views: dict[str, FolderView] = {}  # by path; each names its epoch and counter
+        self._views_lock = threading.Lock()
+        self._made_schema()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _made_schema(self) -> None:
+        with self._pool.connection() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            db.execute(SCHEMA)
+            self._ensure(db, "", _now_ns())
+
+    # -- Radicale's storage lock, across processes ------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, mode: str) -> Iterator[None]:
+        """Radicale's storage lock: ``"w"`` exclusive, ``"r"`` shared, for every process on this database.
+
+        A session-level advisory lock on a connection the thread keeps until it lets go (PostgreSQL
+        drops it when that connection ends, so a killed process holds nothing).  Nested use in one
+        thread shares the hold: Radicale takes the read lock again inside a PROPFIND."""
+        if mode not in ("r", "w"):
+            raise ValueError(f"lock mode must be 'r' or 'w', not {mode!r}")
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            if mode == "w" and held.mode == "r":
+                raise RuntimeError("the storage's write lock was asked for inside its read lock")
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+            return
+        with self._pool.connection() as db:
+            db.execute("SELECT pg_advisory_lock(%s)" if mode == "w" else "SELECT pg_advisory_lock_shared(%s)",
+                       (STORAGE_LOCK,))
+            self._local.held = _Held(db, mode)
+            try:
+                yield
+            finally:
+                self._local.held = None
+                with contextlib.suppress(Exception):   # a broken connection has let go of it already
+                    db.execute("SELECT pg_advisory_unlock(%s)" if mode == "w"
+                               else "SELECT pg_advisory_unlock_shared(%s)", (STORAGE_LOCK,))
+
+    def lock_mode(self) -> str:
+        """``"r"``, ``"w"`` or ``""``: what this thread holds."""
+        held: _Held | None = getattr(self._local, "held", None)
+        return held.mode if held is not None else ""
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """The connection of the thread's lock where it holds one, else one from the pool."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            yield held.connection
+            return
+        with self._pool.connection() as db:
+            yield db
+
+    # -- reads -------------------------------------------------------------------
+
+    def collection(self, path: str) -> StoredCollection | None:
+        with self._connection() as db:
+            row = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = %s",
+                             (path,)).fetchone()
+        return StoredCollection(*row) if row is not None else None
+
+    def collection_or_parent(self, path: str) -> tuple[StoredCollection | None, StoredCollection | None]:
+        """The collection at ``path``, or else the one above it (where ``path`` may name an item), in one query."""
+        parent = parent_of(path)
+        with self._connection() as db:
+            rows = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = ANY(%s)",
+                              ([path] if parent is None else [path, parent],)).fetchall()
+        found = {row[1]: StoredCollection(*row) for row in rows}
+        return found.get(path), (found.get(parent) if parent is not None else None)
+
+    def children(self, path: str) -> list[str]:
+        """The paths of the collections directly inside ``path``, by name."""
+        return [stored.path for stored in self.children_rows(path)]
+
+    def children_rows(self, path: str) -> list[StoredCollection]:
+        """The collections directly inside ``path``, by name, in one query."""
+        with self._connection() as db:
+            rows = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE parent = %s ORDER BY path",
+                              (path,)).fetchall()
+        return [StoredCollection(*row) for row in rows]
+
+    def collections_in(self, path: str) -> list[tuple[StoredCollection, int]]:
+        """The collections directly inside ``path``, each with its number of items, by path."""
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT {', '.join('c.' + c.strip() for c in _COLLECTION_COLUMNS.split(','))}, "
+                "(SELECT count(*) FROM dav_items i WHERE i.collection_id = c.id AND i.deleted_ns IS NULL) "
+                "FROM dav_collections c WHERE c.parent = %s ORDER BY c.path", (path,)).fetchall()
+        return [(StoredCollection(*row[:-1]), row[-1]) for row in rows]
+
+    def collections_under(self, path: str) -> list[str]:
+        """Every collection inside ``path`` (at any depth), by path."""
+        with self._connection() as db:
+            rows = db.execute("SELECT path FROM dav_collections WHERE starts_with(path, %s) ORDER BY path",
+                              (path + "/" if path else "",)).fetchall()
+        return [row[0] for row in rows if row[0]]
+
+    def view(self, stored: StoredCollection) -> FolderView:
+        """The collection's items and change log as of ``stored`` (or later), from this process's copy
+        brought up to date with the rows changed since it."""
+        with self._views_lock:
+            known = self._views.get(stored.path)
+        if known is not None and known.epoch == stored.epoch and known.seq >= stored.seq \
+                and known.floor == stored.floor:
+            return known
+        with self._connection() as db:
+            if known is None or known.epoch != stored.epoch or known.floor != stored.floor:
+                view = self._loaded(db, stored)
+            else:
+                view = self._caught_up(db, stored, known)
+        with self._views_lock:
+            current = self._views.get(stored.path)
+            if current is None or current.epoch != view.epoch or current.seq <= view.seq:
+                self._views[stored.path] = view
+        return view
+
+    def _loaded(self, db: Any, stored: StoredCollection) -> FolderView:
+        rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s",
+                          (stored.id,)).fetchall()
+        checks = dict(db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s",
+                                 (stored.id,)).fetchall())
+        entries, tombstones = _records(rows)
+        return FolderView(stored.epoch, stored.seq, stored.floor, tuple(sorted(entries)), entries, tombstones, checks)
+
+    def _caught_up(self, db: Any, stored: StoredCollection, known: FolderView) -> FolderView:
+        rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s AND seq > %s",
+                          (stored.id, known.seq)).fetchall()
+        fresh = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s AND seq > %s",
+                           (stored.id, known.seq)).fetchall()
+        entries, tombstones = dict(known.entries), dict(known.tombstones)
+        new_entries, new_tombstones = _records(rows)
+        for href, stone in new_tombstones.items():
+            entries.pop(href, None)
+            tombstones[href] = stone
+        for href, entry in new_entries.items():
+            tombstones.pop(href, None)
+            entries[href] = entry
+        checks = {**known.checks, **dict(fresh)}
+        listed = known.listed if all(href in known.entries for href in new_entries) and not new_tombstones \
+            else tuple(sorted(entries))
+        return FolderView(stored.epoch, stored.seq, stored.floor, listed, entries, tombstones, checks)
+
+    def text(self, stored: StoredCollection, href: str) -> str | None:
+        with self._connection() as db:
+            row = db.execute("SELECT text FROM dav_items WHERE collection_id = %s AND href = %s "
+                             "AND deleted_ns IS NULL", (stored.id, href)).fetchone()
+        return row[0] if row is not None else None
+
+    def texts(self, stored: StoredCollection, hrefs: Iterable[str]) -> dict[str, str]:
+        """The texts of several items of one collection, in one query."""
+        wanted = list(hrefs)
+        if not wanted:
+            return {}
+        with self._connection() as db:
+            rows = db.execute("SELECT href, text FROM dav_items WHERE collection_id = %s AND href = ANY(%s) "
+                              "AND deleted_ns IS NULL", (stored.id, wanted)).fetchall()
+        return dict(rows)
+
+    # -- writes: each one transaction that moves the collection's counter on ------------
+
+    def make_collection(self, path: str, props: Mapping[str, str] | None = None,
+                        items: Iterable[NewItem] | None = None) -> tuple[set[str], list[str]]:
+        """Make ``path`` (and the collections above it); with ``props``, replace what is there: its
+        properties, and with ``items`` its items (those not among them are deleted, as is any
+        collection inside it).  Returns the hrefs replaced and those new."""
+        now = _now_ns()
+        with self._connection() as db, db.transaction():
+            for above in ancestors(path):
+                self._ensure(db, above, now)
+            if props is None:
+                self._ensure(db, path, now)
+                return set(), []
+            props_text = json.dumps(dict(props), sort_keys=True)
+            row = db.execute("SELECT id FROM dav_collections WHERE path = %s FOR UPDATE", (path,)).fetchone()
+            if row is None:
+                row = (self._created(db, path, now, props_text),)
+                existing: set[str] = set()
+            else:
+                db.execute("DELETE FROM dav_collections WHERE starts_with(path, %s)", (path + "/",))
+                db.execute("UPDATE dav_collections SET props = %s, props_modified_ns = %s, modified_ns = %s "
+                           "WHERE id = %s", (props_text, now, now, row[0]))
+                existing = {r[0] for r in db.execute("SELECT href FROM dav_items WHERE collection_id = %s "
+                                                     "AND deleted_ns IS NULL", (row[0],)).fetchall()}
+            collection_id = row[0]
+            new_items = list(items or [])
+            kept = {item.href for item in new_items}
+            for href in sorted(existing - kept):
+                self._tombstone(db, collection_id, href, now)
+            # a UID moves between hrefs of a replaced collection: free them all before storing any
+            if existing & kept:
+                db.execute("UPDATE dav_items SET uid = '' WHERE collection_id = %s AND deleted_ns IS NULL "
+                           "AND href = ANY(%s)", (collection_id, list(existing & kept)))
+            for item in new_items:
+                self._store(db, collection_id, item, now)
+        with self._views_lock:
+            self._views.pop(path, None)
+        return existing & kept, [item.href for item in new_items if item.href not in existing]
+
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        """A collection's properties, replaced (Radicale hands all of them)."""
+        now = _now_ns()
+        with self._connection() as db:
+            done = db.execute("UPDATE dav_collections SET props = %s, props_modified_ns = %s, modified_ns = %s "
+                              "WHERE path = %s", (json.dumps(dict(props), sort_keys=True), now, now, path))
+            if done.rowcount == 0:
+                raise NoCollection(f"no collection at {path!r}")
+
+    def put(self, path: str, item: NewItem) -> None:
+        """Store ``item`` in the collection at ``path`` (new or replacing the one at its href)."""
+        now = _now_ns()
+        with self._connection() as db, db.transaction():
+            self._store(db, self._writable(db, path), item, now)
+
+    def delete_item(self, path: str, href: str) -> bool:
+        """Delete one item; False where there was none."""
+        now = _now_ns()
+        with self._connection() as db, db.transaction():
+            collection_id = self._writable(db, path)
+            return self._tombstone(db, collection_id, href, now)
+
+    def delete_collection(self, path: str) -> None:
+        """A collection and everything in it, gone (its items, history and the collections inside)."""
+        with self._connection() as db, db.transaction():
+            db.execute("DELETE FROM dav_collections WHERE path = %s OR starts_with(path, %s)", (path, path + "/"))
+        with self._views_lock:
+            for known in [p for p in self._views if p == path or p.startswith(path + "/")]:
+                del self._views[known]
+
+    def move(self, path: str, href: str, to_path: str, to_href: str) -> None:
+        """One item to another name (and collection): a deletion in one log, a change in the other."""
+        now = _now_ns()
+        with self._connection() as db, db.transaction():
+            source = self._writable(db, path)
+            target = source if to_path == path else self._writable(db, to_path)
+            row = db.execute("SELECT text, etag, uid, name, component, start, \"end\", names FROM dav_items "
+                             "WHERE collection_id = %s AND href = %s AND deleted_ns IS NULL FOR UPDATE",
+                             (source, href)).fetchone()
+            if row is None:
+                raise ValueError(f"no item {href!r} in {path!r} to move")
+            text, *facts = row
+            self._tombstone(db, source, href, now)
+            self._store(db, target, NewItem(to_href, text, ItemFacts(*facts)), now)
+
+    def _ensure(self, db: Any, path: str, now: int) -> None:
+        if db.execute("SELECT 1 FROM dav_collections WHERE path = %s", (path,)).fetchone() is None:
+            self._created(db, path, now)
+
+    @staticmethod
+    def _created(db: Any, path: str, now: int, props_text: str = "{}") -> int:
+        """A new collection, in a new epoch whose first number (1) is its creation."""
+        collection_id = db.execute(
+            "INSERT INTO dav_collections (path, parent, props, epoch, seq, floor, modified_ns, props_modified_ns) "
+            "VALUES (%s, %s, %s, %s, 1, 1, %s, %s) RETURNING id",
+            (path, parent_of(path), props_text, new_epoch(), now, now)).fetchone()[0]
+        db.execute("INSERT INTO dav_changes (collection_id, seq, nonce, made_ns) VALUES (%s, 1, %s, %s)",
+                   (collection_id, new_check(), now))
+        return collection_id
+
+    @staticmethod
+    def _writable(db: Any, path: str) -> int:
+        row = db.execute("SELECT id FROM dav_collections WHERE path = %s", (path,)).fetchone()
+        if row is None:
+            raise NoCollection(f"no collection at {path!r}")
+        return row[0]
+
+    def _next(self, db: Any, collection_id: int, now: int) -> int:
+        """The collection's next change number (its row stays locked until the transaction ends)."""
+        seq, pruned_ns = db.execute("UPDATE dav_collections SET seq = seq + 1, modified_ns = %s WHERE id = %s "
+                                    "RETURNING seq, pruned_ns", (now, collection_id)).fetchone()
+        db.execute("INSERT INTO dav_changes (collection_id, seq, nonce, made_ns) VALUES (%s, %s, %s, %s)",
+                   (collection_id, seq, new_check(), now))
+        if pruned_ns < now - PRUNE_EVERY_NS:
+            self._prune(db, collection_id, seq, now)
+        return seq
+
+    def _prune(self, db: Any, collection_id: int, seq: int, now: int) -> None:
+        """Tombstones and change checks older than the token age go; tokens from before them are
+        then refused (the floor), and their clients sync afresh."""
+        oldest = now - self._max_token_age_ns
+        gone = db.execute("DELETE FROM dav_items WHERE collection_id = %s AND deleted_ns IS NOT NULL "
+                          "AND deleted_ns < %s RETURNING seq", (collection_id, oldest)).fetchall()
+        checks = db.execute("DELETE FROM dav_changes WHERE collection_id = %s AND made_ns < %s AND seq < %s "
+                            "RETURNING seq", (collection_id, oldest, seq)).fetchall()
+        floor = max([row[0] for row in gone + checks], default=0)
+        db.execute("UPDATE dav_collections SET pruned_ns = %s, floor = GREATEST(floor, %s) WHERE id = %s",
+                   (now, floor, collection_id))
+
+    def _store(self, db: Any, collection_id: int, item: NewItem, now: int) -> None:
+        from psycopg import errors
+
+        seq = self._next(db, collection_id, now)
+        f = item.facts
+        try:
+            with db.transaction():
+                db.execute(
+                    f"INSERT INTO dav_items (collection_id, text, {_ITEM_COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (collection_id, href) DO UPDATE SET seq = EXCLUDED.seq, deleted_ns = NULL, "
+                    "modified_ns = EXCLUDED.modified_ns, size = EXCLUDED.size, text = EXCLUDED.text, "
+                    "etag = EXCLUDED.etag, uid = EXCLUDED.uid, name = EXCLUDED.name, "
+                    "component = EXCLUDED.component, start = EXCLUDED.start, \"end\" = EXCLUDED.\"end\", "
+                    "names = EXCLUDED.names",
+                    (collection_id, item.text, item.href, seq, now, len(item.text.encode()), f.etag, f.uid,
+                     f.name, f.component, f.start, f.end, f.names))
+        except errors.UniqueViolation as e:
+            raise DuplicateUid(f"another item of this collection has the UID {f.uid!r}") from e
+
+    def _tombstone(self, db: Any, collection_id: int, href: str, now: int) -> bool:
+        present = db.execute("SELECT 1 FROM dav_items WHERE collection_id = %s AND href = %s "
+                             "AND deleted_ns IS NULL FOR UPDATE", (collection_id, href)).fetchone()
+        if present is None:
+            return False
+        seq = self._next(db, collection_id, now)
+        db.execute("UPDATE dav_items SET seq = %s, deleted_ns = %s, modified_ns = %s, size = 0, text = NULL, "
+                   "etag = NULL, uid = NULL, name = NULL, component = NULL, start = NULL, \"end\" = NULL, "
+                   "names = NULL WHERE collection_id = %s AND href = %s", (seq, now, now, collection_id, href))
+        return True
+
+
+def _shown(dsn: str) -> str:
+    """The DSN without its password, for a message."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(dsn)
+    except Exception:
+        return "the configured database"
+    return " ".join(f"{key}={value}" for key, value in parts.items() if key != "password")
+
+
+def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:
+    entries: dict[str, Entry] = {}
+    tombstones: dict[str, Tombstone] = {}
+    for href, seq, deleted_ns, modified_ns, size, *facts in rows:
+        if deleted_ns is not None:
+            tombstones[href] = Tombstone(seq, deleted_ns)
+        else:
+            entries[href] = Entry(FileStamp(0, modified_ns, modified_ns, size), ItemFacts(*facts), seq, modified_ns)
+    return entries, tombstones

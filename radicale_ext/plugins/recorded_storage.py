@@ -1,0 +1,347 @@
+"""What the storage plugin's two storages share (files, :mod:`.storage`; PostgreSQL, :mod:`.pg_storage`):
+reads answered from a view of a collection's items and change log, as the request's reader sees
+them (:mod:`.reader_views`), and every write recorded in the outbox.
+
+Each write (item upload or delete, MOVE, MKCOL/MKCALENDAR, whole-collection
+PUT, collection delete, PROPPATCH) stores a pending outbox record before the
+storage changes and marks it ready right after; see :mod:`radicale_ext.notices.outbox`.
+Radicale's hook misses MOVE and MKCOL, so this is the one place that sees
+them all.  Pending records left by a crash are settled at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import radicale.item as radicale_item
+from radicale import config, pathutils
+from radicale.item import filter as radicale_filter
+from radicale.log import logger
+
+from radicale_ext.index.item_index import Entry, FolderView
+from radicale_ext.index.query_prefilter import name_needle
+from radicale_ext.notices.fanout import Audience
+from radicale_ext.notices.outbox import Change, ChangeKind
+
+from . import _request, card_books, personal_writes, reader_views, recurrence_guard
+from ._site import site_for
+from .indexed_items import http_date
+
+
+def _collection_path(path: str) -> str:
+    """Any form Radicale uses ("alice/family", "/alice/family/") as "/alice/family/"."""
+    return pathutils.unstrip_path(pathutils.strip_path(pathutils.sanitize_path(path)), True)
+
+
+@contextlib.contextmanager
+def _recorded(storage: Any, change: Change, **done: Any) -> Iterator[int]:
+    """Store a pending record, run the write, then mark the record ready."""
+    outbox = site_for(storage.configuration).outbox
+    record_id = outbox.begin(change)
+    try:
+        yield record_id
+    except BaseException:
+        outbox.discard(record_id)
+        raise
+    outbox.complete(record_id, **done)
+
+
+class ViewedCollection:
+    """What both storages' collections share (files and PostgreSQL, docs/scale-out.md): reads answered
+    from a :class:`FolderView` of the collection (its items' facts and change log), as the request's
+    reader sees them, and every write recorded in the outbox.
+
+    A storage's collection supplies ``_view`` (the view now), ``_read_stored`` (an item as stored),
+    ``_get``, ``last_modified``, ``_absent`` (get_multi's answer for an href the view does not list)
+    and ``_forget`` (a deleted collection's leftovers), and sits before Radicale's collection class,
+    whose ``upload``, ``delete`` and ``set_meta`` do the storing."""
+
+    _storage: Any
+    path: str
+    tag: str
+    _seen_cache: tuple[int, reader_views.ReaderView | None] | None = None
+
+    def _view(self) -> FolderView:
+        raise NotImplementedError
+
+    def _read_stored(self, href: str) -> radicale_item.Item | None:
+        raise NotImplementedError
+
+    def _absent(self, href: str) -> Iterator[tuple[str, radicale_item.Item | None]]:
+        """get_multi's answer for an href the view does not list (or one too large)."""
+        yield href, None
+
+    def _prefetch(self, hrefs: Iterable[str]) -> None:
+        """Several items about to be read (a storage that can read them at once does)."""
+
+    def _forget(self) -> None:
+        """The collection was deleted: what the storage keeps beside it goes too."""
+
+    def _read(self, href: str) -> radicale_item.Item | None:
+        """An item the index lists, read now (under the request's storage lock) by Radicale,
+        as the request's reader sees it (:mod:`.reader_views`).
+
+        Radicale writes a REPORT's answer after releasing the lock, so an item's
+        text must be read while it is held, never later."""
+        return self._as_seen(self._read_stored(href))
+
+    # -- what the request's reader sees (radicale_ext/plugins/reader_views.py) -------------
+
+    def _reader_view(self) -> reader_views.ReaderView | None:
+        """The collection as the request's reader sees it (a me card projected, their own alarms);
+        ``None``: they see what is stored.  Kept for the request outside writes (Radicale writes a
+        PROPFIND's answer after it released the lock); within a write, asked afresh."""
+        reader = _request.reader()
+        if not reader:
+            return None
+        config = self._storage.configuration
+        if _request.current().writing:
+            return reader_views.view_for(config, self.path, self.tag, reader, True, self._read_stored, self._view())
+        serial = _request.serial()
+        if self._seen_cache is None or self._seen_cache[0] != serial:
+            self._seen_cache = (serial, reader_views.view_for(config, self.path, self.tag, reader, False,
+                                                              self._read_stored, self._view()))
+        return self._seen_cache[1]
+
+    def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
+        seen = self._reader_view() if item is not None else None
+        return item if seen is None or item is None else seen.item(item)
+
+    def entries_as_seen(self) -> Iterator[tuple[str, Entry]]:
+        """The index's entries in directory order, as the request's reader sees them
+        (for handlers/listing.py, which answers from them)."""
+        view = self._view()
+        seen = self._reader_view()
+        for href in view.order:
+            entry = view.entries[href] if seen is None else seen.entry(href, view.entries[href])
+            if entry is not None:
+                yield href, entry
+
+    @property
+    def etag(self) -> str:
+        """Radicale's collection ETag (the ctag), same value, without reading every item."""
+        seen = self._reader_view()
+        return seen.ctag(self._view(), self.get_meta()) if seen else self._view().ctag(self.get_meta())
+
+    def _dated(self, props_mtime_ns: int, folder_mtime_ns: int) -> str:
+        """Radicale's ``last_modified``: the newest of the collection, its properties and its items."""
+        seen = self._reader_view()
+        if seen is not None:
+            return seen.last_modified(self._view(), props_mtime_ns, folder_mtime_ns)
+        return http_date(max(folder_mtime_ns, props_mtime_ns, self._view().newest_mtime_ns))
+
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        """Token and changes from the index's change log (tokens are the index's own: a stock
+        Radicale token is refused, and the client syncs afresh)."""
+        view = self._view()
+        seen = self._reader_view()
+        if seen is not None:
+            return seen.token(view), seen.changes(view, old_token)
+        return view.token, view.changes_since(old_token)
+
+    def _list(self) -> Iterator[str]:
+        return iter(self._view().order)
+
+    def get_all(self) -> Iterator[radicale_item.Item]:
+        view = self._view()
+        limit = self._storage._max_resource_size
+        self._prefetch(href for href in view.order if view.entries[href].stamp.size <= limit)
+        for href in view.order:
+            if view.entries[href].stamp.size <= limit:
+                item = self._read(href)
+                if item is not None:
+                    yield item
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, radicale_item.Item | None]]:
+        view = self._view()
+        hrefs = list(hrefs)
+        self._prefetch(href for href in hrefs if href in view.entries)
+        for href in hrefs:
+            entry = view.entries.get(href)
+            if entry is not None and entry.stamp.size <= self._storage._max_resource_size:
+                item = self._read(href)
+                if item is not None:   # a CALDAV:expand walks its series (radicale_ext/plugins/recurrence_guard.py)
+                    recurrence_guard.check(self._storage.configuration, item, entry.facts.start, entry.facts.end)
+                yield href, item
+            else:
+                yield from self._absent(href)
+
+    def get_filtered(self, filters) -> Iterator[tuple[radicale_item.Item, bool]]:
+        """Radicale's pre-filter (component, time range) and, for cards, the FN needle, from the index."""
+        if not self.tag:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+        needle = name_needle(filters) if self.tag == "VADDRESSBOOK" else None
+        view = self._view()
+        wanted = []
+        for href in view.order:
+            facts = view.entries[href].facts
+            if tag is not None and tag != facts.component:
+                continue
+            if facts.start >= end or facts.end <= start:
+                continue
+            if needle is not None and needle not in facts.names:
+                continue
+            wanted.append(href)
+        self._prefetch(wanted)
+        for href in wanted:
+            facts = view.entries[href].facts
+            item = self._read(href)
+            if item is not None:
+                # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
+                recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,
+                                       end if end < radicale_filter.TIMESTAMP_MAX else None)
+                yield item, simple and (start <= facts.start or facts.end <= end)
+
+    def has_uid(self, uid: str) -> bool:
+        return uid in self._view().uids
+
+    # -- writes, each recorded in the outbox -------------------------------------
+
+    def _change(self, kind: ChangeKind, **fields: Any) -> Change:
+        actor = _request.current().actor or "system"
+        return Change(kind=kind, actor=actor, collection=_collection_path(self.path),
+                      push_dont_notify=_request.push_dont_notify(), **fields)
+
+    def upload(self, href, item):
+        person = personal_writes.sharee(self.path, self.tag)
+        if person:  # their alarms are theirs, the rest is the owner's file (radicale_ext/plugins/personal_writes.py)
+            return personal_writes.upload(self, person, href, item, self._upload_stored,
+                                          may_write_shared=not _request.current().personal_only)
+        return self._upload_stored(href, item)
+
+    def _upload_stored(self, href, item):
+        outbox = site_for(self._storage.configuration).outbox
+        record_id = outbox.begin(self._change(ChangeKind.ITEM_CHANGED, item=href, etag=item.etag))
+        try:
+            result = super().upload(href, item)
+        except BaseException:
+            outbox.discard(record_id)
+            raise
+        kind = ChangeKind.ITEM_UPDATED if result[1] is not None else ChangeKind.ITEM_CREATED
+        outbox.complete(record_id, kind=kind, component=item.component_name, uid=item.uid)
+        _request.current().item_records.setdefault(_collection_path(self.path), []).append(record_id)
+        return result
+
+    def delete(self, href=None):
+        if href is None:
+            site = site_for(self._storage.configuration)
+            with _recorded(self._storage, self._change(ChangeKind.COLLECTION_DELETED)) as record_id:
+                # its shares go with it: keep who had access, for the notice (radicale_ext.notices.fanout)
+                if site.shares.is_shared(_collection_path(self.path)):
+                    site.outbox.annotate(record_id, {"audience": Audience(site.shares, site.invitations)
+                                                     .with_access(_collection_path(self.path))})
+                super().delete(href)
+            self._forget()
+            site.shares.forget_collection(_collection_path(self.path))
+            site.personal_data.forget_collection(_collection_path(self.path))
+            site.links.revoke_all_of(_collection_path(self.path))
+            return
+        with _recorded(self._storage, self._change(ChangeKind.ITEM_DELETED, item=href)) as record_id:
+            super().delete(href)
+        site_for(self._storage.configuration).personal_data.forget_item(_collection_path(self.path), href)
+        _request.current().item_records.setdefault(_collection_path(self.path), []).append(record_id)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        if _request.current().creating_collection:
+            return super().set_meta(props)
+        with _recorded(self._storage, self._change(ChangeKind.PROPERTIES_CHANGED)):
+            return super().set_meta(props)
+
+
+class RecordedStorage:
+    """What both storages share (files and PostgreSQL): the outbox record of every write, settled
+    after a crash; the request's actor taken from the write lock; the cards feature's virtual
+    address books.  Sits before the storage class that stores (``super()``)."""
+
+    configuration: config.Configuration
+    settles_outbox = True   # False for a reader beside the server (plugins/sync_tokens.py): the records are its
+
+    def _settle_outbox(self) -> None:
+        """Pending records of writes a crash interrupted: kept if the write happened, else dropped."""
+        kept, dropped = site_for(self.configuration).outbox.recover(self._happened) if self.settles_outbox \
+            else (0, 0)
+        if kept or dropped:
+            logger.warning("outbox: settled records interrupted by a crash: %d kept, %d dropped",
+                           kept, dropped)
+
+    @contextlib.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
+        with super().acquire_lock(mode, user, *args, **kwargs):  # type: ignore[misc]
+            if mode != "w":
+                yield
+                return
+            ctx = _request.start(actor=kwargs.get("actor") or user or "")
+            try:
+                yield
+            finally:
+                ctx.writing = False
+
+    # -- the virtual address books of the cards feature (radicale_ext/plugins/card_books.py) -----
+
+    def discover(self, path, depth="0", child_context_manager=None, user_groups=frozenset()):
+        virtual = card_books.discover(self, path, depth)
+        if virtual is not None:
+            return virtual
+        found = super().discover(path, depth, child_context_manager, user_groups)  # type: ignore[misc]
+        return card_books.with_home_books(self, path, depth, found)
+
+    # -- writes ---------------------------------------------------------------
+
+    def create_collection(self, href, items=None, props=None):
+        ctx = _request.current()
+        existed = next(iter(self.discover(href)), None) is not None
+        kind = ChangeKind.COLLECTION_REPLACED if items is not None and existed else ChangeKind.COLLECTION_CREATED
+        change = Change(kind=kind, actor=ctx.actor or "system", collection=_collection_path(href),
+                        push_dont_notify=_request.push_dont_notify())
+        detail_count = None
+        if items is not None:
+            items = list(items)
+            detail_count = len(items)
+        with _recorded(self, change) as record_id:
+            ctx.creating_collection = True
+            try:
+                result = super().create_collection(href, items, props)  # type: ignore[misc]
+            finally:
+                ctx.creating_collection = False
+        if detail_count is not None:
+            site_for(self.configuration).outbox.annotate(record_id, {"items": detail_count})
+        if kind is ChangeKind.COLLECTION_REPLACED:  # its events are new ones: nobody's own alarms stay
+            site_for(self.configuration).personal_data.forget_collection(_collection_path(href))
+        return result
+
+    def move(self, item, to_collection, to_href):
+        change = Change(kind=ChangeKind.ITEM_MOVED, actor=_request.current().actor or "system",
+                        collection=_collection_path(item.collection.path), item=item.href,
+                        to_collection=_collection_path(to_collection.path), to_item=to_href,
+                        push_dont_notify=_request.push_dont_notify())
+        with _recorded(self, change, component=item.component_name, uid=item.uid):
+            result = super().move(item, to_collection, to_href)  # type: ignore[misc]
+        # everyone's own alarms follow the event (docs/sharing.md)
+        site_for(self.configuration).personal_data.move(change.collection, item.href, change.to_collection or "",
+                                                         to_href)
+        return result
+
+    # -- crash recovery -------------------------------------------------------
+
+    def _happened(self, change: Change) -> bool:
+        """Did a change whose record is still pending reach the disk?"""
+        with self.acquire_lock("r"):
+            if change.kind is ChangeKind.ITEM_MOVED:
+                return self._item(change.to_collection, change.to_item) is not None
+            if change.kind is ChangeKind.ITEM_CHANGED:
+                found = self._item(change.collection, change.item)
+                return found is not None and found.etag == change.etag
+            if change.kind is ChangeKind.ITEM_DELETED:
+                return self._item(change.collection, change.item) is None
+            exists = next(iter(self.discover(change.collection)), None) is not None
+            if change.kind is ChangeKind.COLLECTION_DELETED:
+                return not exists
+            return exists
+
+    def _item(self, collection: str | None, href: str | None):
+        if collection is None or href is None:
+            return None
+        return next(iter(self.discover(collection + href)), None)

@@ -1,0 +1,102 @@
+"""The PostgreSQL item store's own guarantees (radicale_ext/index/pg_items.py), each with two stores on one
+database standing for two server processes (each has its own pool of connections)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from radicale_ext.index.item_index import ItemFacts
+from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems
+
+CAL = "alice/家庭"
+
+
+def item(href: str, uid: str, summary: str = "x") -> NewItem:
+    text = f"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    return NewItem(href, text, ItemFacts(f'"{uid}-{summary}"', uid, "VCALENDAR", "VEVENT", 0, 1))
+
+
+@pytest.fixture
+def stores(postgres_database: str) -> Iterator[tuple[PgItems, PgItems]]:
+    one, two = PgItems(postgres_database, 2), PgItems(postgres_database, 2)
+    one.make_collection(CAL, {"tag": "VCALENDAR"})
+    yield one, two
+    one.close()
+    two.close()
+
+
+def test_the_unique_index_refuses_a_second_item_with_a_uid(stores: tuple[PgItems, PgItems]) -> None:
+    one, two = stores
+    one.put(CAL, item("a.ics", "fußball"))
+    with pytest.raises(DuplicateUid):
+        two.put(CAL, item("b b.ics", "fußball"))
+    one.put(CAL, item("a.ics", "fußball", "again"))   # the same item replaced keeps its UID
+    one.delete_item(CAL, "a.ics")
+    two.put(CAL, item("b b.ics", "fußball"))          # a deleted item's UID is free again
+
+
+def test_the_change_counter_moves_by_one_per_change_and_never_back(stores: tuple[PgItems, PgItems]) -> None:
+    one, two = stores
+    seen = []
+    for n, store in enumerate([one, two, one, two]):
+        store.put(CAL, item(f"{n}.ics", f"uid-{n}"))
+        stored = (one if n % 2 else two).collection(CAL)
+        assert stored is not None
+        seen.append(stored.seq)
+        view = (one if n % 2 else two).view(stored)
+        assert view.seq == stored.seq and f"{n}.ics" in view.entries   # the other process sees it at once
+    assert seen == list(range(seen[0], seen[0] + 4))
+    two.delete_item(CAL, "0.ics")
+    stored = one.collection(CAL)
+    assert stored is not None
+    view = one.view(stored)
+    assert view.seq == seen[-1] + 1 and "0.ics" in view.tombstones
+    assert view.changes_since(view.token_at(seen[1]) or "") == ["2.ics", "3.ics", "0.ics"]
+
+
+def test_the_write_lock_excludes_writers_and_readers_of_another_process(stores: tuple[PgItems, PgItems]) -> None:
+    one, two = stores
+    order: list[str] = []
+    holding = threading.Event()
+
+    def other_process(mode: str) -> None:
+        with two.locked(mode):
+            order.append(f"two {mode}")
+
+    with one.locked("w"):
+        holding.set()
+        waiting = [threading.Thread(target=other_process, args=(mode,)) for mode in ("r", "w")]
+        for thread in waiting:
+            thread.start()
+        time.sleep(0.5)
+        order.append("one done")
+    for thread in waiting:
+        thread.join(10)
+    assert order[0] == "one done" and sorted(order[1:]) == ["two r", "two w"]
+
+
+def test_readers_share_and_a_nested_read_lock_does_not_wait_behind_a_writer(stores: tuple[PgItems, PgItems]
+                                                                            ) -> None:
+    one, two = stores
+    order: list[str] = []
+    with one.locked("r"):
+        with two.locked("r"):   # readers of two processes at once
+            order.append("both read")
+        def write() -> None:
+            with two.locked("w"):
+                order.append("written")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.3)
+        with one.locked("r"):   # Radicale takes the read lock again inside a PROPFIND: same hold, no wait
+            order.append("nested read")
+        assert order == ["both read", "nested read"]
+    writer.join(10)
+    assert order[-1] == "written"
+    with pytest.raises(RuntimeError), one.locked("r"), one.locked("w"):
+        pass
