@@ -22,6 +22,7 @@ from . import (
     collections,
     invitations,
     links,
+    migrate,
     notices,
     outbox,
     reminders,
@@ -37,7 +38,7 @@ DEFAULT_CONFIG = os.environ.get("RADICALE_EXT_CONFIG", "config/radicale.ini")
 
 # One module per feature; each adds its commands.
 COMMAND_MODULES = (serve, users, collections, circles, shares, outbox, links, invitations, scopes, cards, notices,
-                   reminders, worker)
+                   reminders, worker, migrate)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -79,7 +80,7 @@ def _fail(message: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("serve", "worker"):  # they run in this process's place
+        if args.command in ("serve", "worker", "migrate"):  # they run in this process's place
             args.serve(args)
             return 0
         site = Site(Settings.from_ini(args.config))
