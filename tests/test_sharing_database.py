@@ -204,3 +204,11 @@ def test_sharing_invitations_and_an_email_notice_with_the_sharing_database_in_po
         assert not (tmp_path / "srv" / "data" / "collections" / ".radicale-ext-database-id").exists()
     finally:
         srv.stop()
+
+
+def test_a_bad_pool_size_stops_the_server_with_one_sentence(tmp_path: Path, postgres_database: str) -> None:
+    srv = make_server(tmp_path / "srv", storage={"postgresql_dsn": postgres_database, "postgresql_pool_size": "0"})
+    with pytest.raises(RuntimeError) as refused:
+        srv.start()
+    assert "[storage] postgresql_pool_size must be a whole number from 1, not '0'" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
