@@ -22,6 +22,7 @@ from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
 from radicale_ext.notices.outbox import ChangeKind
 from radicale_ext.site import FEATURE_SCHEMAS, Settings, Site
+from radicale_ext.web.sessions import SessionBook
 
 from .notice_kit import TEST_OPTIONS, Mailbox, change_texts, put_event, smtp_server, worker_of
 from .postgres_cluster import Cluster
@@ -204,3 +205,28 @@ def test_sharing_invitations_and_an_email_notice_with_the_sharing_database_in_po
         assert not (tmp_path / "srv" / "data" / "collections" / ".radicale-ext-database-id").exists()
     finally:
         srv.stop()
+
+
+def test_a_bad_pool_size_stops_the_server_with_one_sentence(tmp_path: Path, postgres_database: str) -> None:
+    srv = make_server(tmp_path / "srv", storage={"postgresql_dsn": postgres_database, "postgresql_pool_size": "0"})
+    with pytest.raises(RuntimeError) as refused:
+        srv.start()
+    assert "[storage] postgresql_pool_size must be a whole number from 1, not '0'" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
+
+
+def test_a_web_session_made_on_one_host_is_known_on_another_and_changes_no_rights(opener: Opener) -> None:
+    """With the sharing database in PostgreSQL the page's sessions are in it (docs/scale-out.md)."""
+    def book(db: Database) -> SessionBook:
+        return SessionBook(db, user_exists=lambda _u: True, password_stamp=lambda _u: "stamp")
+
+    here, there = opener(), opener()
+    first, other = book(here), book(there)
+    version = there.version()
+    session_id, session = first.start("Müller")
+    found = other.find(session_id)
+    assert found is not None and (found.user, found.csrf) == ("Müller", session.csrf)
+    if there.engine == "postgresql":
+        assert there.version() == version, "a page view changes nothing a rights check compares"
+    other.end(session_id)
+    assert first.find(session_id) is None
