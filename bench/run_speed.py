@@ -98,7 +98,10 @@ from speed_servers import (  # noqa: E402
     xandikos_site,
 )
 
+from tests.postgres_cluster import start_cluster  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
+
+OURS_PG = "ours (PostgreSQL)"   # --postgresql: ours with everything in PostgreSQL
 
 ROWS = ("ctag", "sync", "etags", "week", "cards", "mixed", "bulk")
 WEEK = ("20260302T000000Z", "20260309T000000Z")
@@ -240,6 +243,11 @@ def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report
             sites.append(xandikos_site(xandikos))
         servers[OURS] = ours
         sites.append(radicale_site(OURS, ours))
+        if args.cluster is not None:   # ours with everything in PostgreSQL (docs/scale-out.md)
+            dsn = args.cluster.create_database(f"speed_{size}")
+            on_pg = start(make_server(work / f"ours-pg-{size}", users=("alice",), storage={"postgresql_dsn": dsn}))
+            servers[OURS_PG] = on_pg
+            sites.append(radicale_site(OURS_PG, on_pg))
         commands.update({name: command_line(server) for name, server in servers.items()})
         for site in sites:
             with took(report, f"{size:,} load {site.name}"):
@@ -257,7 +265,7 @@ def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report
 
 def render(args: argparse.Namespace, report: Report, seconds: float, load: tuple[str, str],
            commands: dict[str, str]) -> str:
-    names = [STOCK] + ([] if args.skip_xandikos else [XANDIKOS]) + [OURS]
+    names = [STOCK] + ([] if args.skip_xandikos else [XANDIKOS]) + [OURS] + ([OURS_PG] if args.postgresql else [])
     command = " ".join(["python bench/run_speed.py", *sys.argv[1:]])
     servers = ", ".join(f"{name} `{commands.get(name, '?')}`" for name in names)
     lines = [
@@ -292,6 +300,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cell-budget", type=float, default=30, help="seconds per server and cell (default: 30)")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), help="rows to run (default: all)")
     parser.add_argument("--skip-xandikos", action="store_true", help="stock and ours only")
+    parser.add_argument("--postgresql", action="store_true",
+                        help=f"also '{OURS_PG}': ours with [storage] postgresql_dsn, on a private PostgreSQL server")
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32], help="mixed load (default: 8 32)")
     parser.add_argument("--mixed-seconds", type=float, default=20)
     parser.add_argument("--bulk-items", type=int, default=10000)
@@ -306,10 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     began, load_before = time.monotonic(), load_average()
     work = work_folder("speed-")
     report, commands = Report(), {}
+    args.cluster = start_cluster() if args.postgresql else None
     try:
         for i, size in enumerate(args.sizes):
             run_size(size, i == len(args.sizes) - 1, work, args, report, commands)
     finally:
+        if args.cluster is not None:
+            args.cluster.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = render(args, report, time.monotonic() - began, (load_before, load_average()), commands)
