@@ -28,13 +28,13 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import requests
 
-from radicale_ext.base.collection_store import FolderStore
+from radicale_ext.base.collection_store import CollectionStore
+from radicale_ext.site import Settings, Site
 
 from ..samples import address_book_mkcol, card, event
 from ..server import USERS, Server
@@ -284,8 +284,14 @@ class World:
         return self.server.request(method, path, viewer.user, body, headers={k.replace("_", "-"): v
                                                                              for k, v in headers.items()})
 
-    def disk(self, path: str) -> Path:
-        return self.server.root / "data" / "collections" / "collection-root" / path.strip("/")
+    def disk(self, path: str) -> Stored:
+        """What is stored at ``path`` (files or PostgreSQL), read through the core's collection store."""
+        return Stored(self.store, path)
+
+    @property
+    def store(self) -> CollectionStore:
+        site = Site.for_settings(Settings.from_ini(str(self.server.config)))
+        return site.collections
 
     def owner_put(self, kind: Kind, collection: str, uid: str, text: str) -> str:
         """Alice stores an item in her collection; its ETag."""
@@ -299,6 +305,37 @@ class World:
         assert kind.create(self.server, OWNER, f"/{OWNER}/{name}/").status_code == 201
         share_as_in_the_matrix(self.server, name)
         return name
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A path of the store as the matrix asks of it: an item (``.../uid.ics``) or a collection."""
+
+    store: CollectionStore
+    path: str
+
+    def _split(self) -> tuple[str, str]:
+        collection, _, href = self.path.rstrip("/").rpartition("/")
+        return collection + "/", href
+
+    def _item(self) -> bool:
+        return self.path.endswith((".ics", ".vcf"))
+
+    def exists(self) -> bool:
+        if self._item():
+            return self.read_text() is not None
+        return self.store.exists(self.path.rstrip("/") + "/")
+
+    def is_dir(self) -> bool:
+        return not self._item() and self.exists()
+
+    def read_text(self) -> str | None:
+        return self.store.item_text(*self._split())
+
+    def texts(self) -> list[str]:
+        """The items of a collection, as stored."""
+        folder = self.path.rstrip("/") + "/"
+        return [text for href in self.store.item_names(folder) if (text := self.store.item_text(folder, href))]
 
 
 @pytest.fixture(scope="module")
@@ -402,7 +439,7 @@ def put_existing(world: World, target: Target, viewer: Viewer) -> Outcome:
     r = world.request(viewer, "PUT", viewer.url(target.collection) + uid + kind.ext, kind.item(uid, changed),
                       Content_Type=kind.content_type, If_Match=etag)
     stored = world.disk(target.owner_url + uid + kind.ext)
-    return Outcome(r.status_code, r.text, took_effect=stored.exists() and changed in stored.read_text())
+    return Outcome(r.status_code, r.text, took_effect=stored.exists() and changed in (stored.read_text() or ""))
 
 
 def delete_item(world: World, target: Target, viewer: Viewer) -> Outcome:
@@ -431,8 +468,7 @@ def put_collection(world: World, target: Target, viewer: Viewer) -> Outcome:
     url = viewer.url(name)
     r = world.request(viewer, "PUT", url, body, Content_Type=kind.content_type)
     owners = world.disk(f"/{OWNER}/{name}/")
-    replaced = owners.is_dir() and any(uid in f.read_text() for f in owners.iterdir() if f.is_file()
-                                       and f.name.endswith(kind.ext))
+    replaced = owners.is_dir() and any(uid in text for text in owners.texts())
     made_elsewhere = url != f"/{OWNER}/{name}/" and world.disk(url).exists()
     return Outcome(r.status_code, r.text, took_effect=replaced or made_elsewhere)
 
@@ -443,7 +479,7 @@ def proppatch(world: World, target: Target, viewer: Viewer) -> Outcome:
     name = fresh("renamed")
     url = viewer.url(target.collection)
     r = world.request(viewer, "PROPPATCH", url, proppatch_body(name))
-    shown = FolderStore(str(world.disk("/").parent)).display_name(target.owner_url)
+    shown = world.store.display_name(target.owner_url)
     if not target.exists:
         return Outcome(r.status_code, r.text)
     if viewer.home_user is None:
@@ -466,7 +502,7 @@ def make_inside(method: str) -> Request:
     return run
 
 
-def moved(source: Path, destination: Path) -> bool | str:
+def moved(source: Stored, destination: Stored) -> bool | str:
     if not source.exists() and destination.exists():
         return True
     if source.exists() and not destination.exists():
