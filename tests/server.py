@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -227,3 +228,32 @@ def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[st
     (root / "data" / "groups").write_text("")
     port = free_port()
     return Server(root=root, port=port, config=write_config(root, port, **overrides))
+
+
+def stored_beforehand(server: Server, path: str, props: dict[str, str], items: dict[str, str] | None = None) -> None:
+    """A collection already in the store before the server starts (restored from a backup, made before a rule
+    existed), written where the server's storage keeps it: Radicale's folders, or PostgreSQL's tables."""
+    dsn = server.sharing_dsn
+    if not dsn:
+        folder = server.root / "data" / "collections" / "collection-root" / path.strip("/")
+        folder.mkdir(parents=True)
+        (folder / ".Radicale.props").write_text(json.dumps(props), encoding="utf-8")
+        for href, text in (items or {}).items():
+            (folder / href).write_text(text, encoding="utf-8")
+        return
+    from radicale import item as radicale_item
+
+    from radicale_ext.index.pg_items import NewItem, PgItems
+    from radicale_ext.plugins.indexed_items import facts_of
+
+    key = path.strip("/")
+    new = []
+    for href, text in (items or {}).items():
+        item = radicale_item.Item(collection_path=key, text=text)
+        item.prepare()
+        new.append(NewItem(href, text, facts_of(item)))
+    store = PgItems(dsn, pool_size=1)
+    try:
+        store.make_collection(key, props, items=new)
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote
 import pytest
 
 from ..notice_kit import change_documents, change_texts, notice_server, put_event, worker_of
-from ..server import USERS, Server
+from ..server import USERS, Server, stored_beforehand
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +141,7 @@ def test_a_notice_names_the_share_where_it_is_in_the_persons_home(tmp_path) -> N
     """bob kept a calendar of his own at ``家庭~alice`` (from before mount names were reserved), so
     alice's share of 家庭 is ``家庭~alice~2`` in his home: the notice's links lead there, not to his own."""
     server = notice_server(tmp_path / "displaced")
-    own = server.root / "data" / "collections" / "collection-root" / "bob" / "家庭~alice"
-    own.mkdir(parents=True)
-    (own / ".Radicale.props").write_text('{"tag": "VCALENDAR", "D:displayname": "Bobs eigener"}', encoding="utf-8")
+    stored_beforehand(server, "/bob/家庭~alice/", {"tag": "VCALENDAR", "D:displayname": "Bobs eigener"})
     server.start()
     try:
         assert server.request("MKCALENDAR", f"/alice/{quote('家庭')}/", "alice").status_code == 201

@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlparse
 import pytest
 
 from ..samples import ICS, VCF, address_book_mkcol, card, event
-from ..server import Server, make_server
+from ..server import Server, make_server, stored_beforehand
 
 DAV, CALDAV, CARDDAV, CS = "DAV:", "urn:ietf:params:xml:ns:caldav", "urn:ietf:params:xml:ns:carddav", \
     "http://calendarserver.org/ns/"
@@ -136,21 +136,17 @@ def test_leaving_a_share_does_not_free_its_name(srv: Server, name: str) -> None:
 # -- bob's own collection already there -------------------------------------------------------------
 
 
-def bobs_own_calendar(root: Path, segment: str, uid: str) -> Path:
-    """A calendar of bob's in Radicale's folder layout, as a backup from before the rule restores it."""
-    folder = root / "data" / "collections" / "collection-root" / "bob" / segment
-    folder.mkdir(parents=True)
-    (folder / ".Radicale.props").write_text(json.dumps({"tag": "VCALENDAR", "D:displayname": "Bobs eigener"}),
-                                            encoding="utf-8")
-    (folder / f"{uid}.ics").write_text(event(uid, "Bobs eigener Termin"), encoding="utf-8")
-    return folder
+def bobs_own_calendar(server: Server, segment: str, uid: str) -> None:
+    """A calendar of bob's, as a backup from before the rule restores it."""
+    stored_beforehand(server, f"/bob/{segment}/", {"tag": "VCALENDAR", "D:displayname": "Bobs eigener"},
+                      {f"{uid}.ics": event(uid, "Bobs eigener Termin")})
 
 
 @pytest.fixture
 def legacy(tmp_path: Path) -> Iterator[Server]:
     server = make_server(tmp_path / "legacy")
     for name in NAMES:
-        bobs_own_calendar(server.root, f"{name}~alice", "bobs-own")
+        bobs_own_calendar(server, f"{name}~alice", "bobs-own")
     server.start()
     yield server
     server.stop()
