@@ -257,3 +257,32 @@ def stored_beforehand(server: Server, path: str, props: dict[str, str], items: d
         store.make_collection(key, props, items=new)
     finally:
         store.close()
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One item as the server's storage keeps it (a file, or a row on PostgreSQL), read through the core's
+    collection store: what the tests compare byte for byte."""
+
+    server: Server
+    collection: str      # "/alice/家庭/"
+    href: str
+
+    def _data(self) -> bytes | None:
+        from radicale_ext.site import Settings, Site
+
+        found = Site.for_settings(Settings.from_ini(str(self.server.config))).collections.item_data(
+            self.collection, self.href)
+        return None if found is None else found[0]
+
+    def exists(self) -> bool:
+        return self._data() is not None
+
+    def read_bytes(self) -> bytes:
+        data = self._data()
+        if data is None:
+            raise FileNotFoundError(f"{self.collection}{self.href} is not stored")
+        return data
+
+    def read_text(self) -> str:
+        return self.read_bytes().decode("utf-8")

@@ -155,7 +155,7 @@ def test_an_unreachable_postgresql_stops_the_server_and_the_cli_with_one_sentenc
     with pytest.raises(RuntimeError) as refused:
         srv.start()
     log = str(refused.value)
-    assert "sharing database on PostgreSQL" in log and "cannot be reached" in log and "postgresql_dsn" in log
+    assert "error: PostgreSQL " in log and "cannot be reached" in log and "postgresql_dsn" in log
     assert "s3cr3t-pw" not in log and "host=127.0.0.1" in log and "user=radicale" in log
     assert "Traceback" not in log
     done = srv.cli_process("circle", "list")

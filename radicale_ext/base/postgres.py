@@ -77,6 +77,13 @@ def without_password(dsn: str) -> str:
     return make_conninfo(**{k: v for k, v in parts.items() if v is not None}) or "(the libpq defaults)"
 
 
+def unreachable(dsn: str, error: BaseException) -> DatabaseUnavailable:
+    """The one sentence for a PostgreSQL that cannot be used (the storage's and the sharing database's)."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return DatabaseUnavailable(f"PostgreSQL {without_password(dsn)!r} cannot be reached: {reason}; check [storage] "
+                               "postgresql_dsn and that PostgreSQL runs and lets this user in")
+
+
 def _words(sql: str) -> str:
     out = []
     for token in _TOKEN.findall(sql):
@@ -220,14 +227,10 @@ class PostgresDatabase(Database):
         import psycopg
         from psycopg_pool import ConnectionPool
 
-        shown = without_password(dsn)
         try:
             psycopg.connect(dsn, connect_timeout=connect_timeout).close()
         except psycopg.Error as e:
-            reason = " ".join(str(e).split()) or type(e).__name__
-            raise DatabaseUnavailable(
-                f"sharing database on PostgreSQL {shown!r} cannot be reached: {reason}; check [storage] "
-                "postgresql_dsn and that PostgreSQL runs and lets this user in") from e
+            raise unreachable(dsn, e) from e
         except Exception as e:  # noqa: BLE001 - a DSN libpq cannot read
             raise DatabaseUnavailable(
                 f"[storage] postgresql_dsn is not a PostgreSQL connection string libpq can read: {e}") from e

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import DatabaseUnavailable
+from ..base.postgres import unreachable
 from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch
 
 logger = logging.getLogger(__name__)
@@ -187,9 +188,7 @@ class PgItems:
         try:
             psycopg.connect(dsn, connect_timeout=10).close()
         except psycopg.Error as e:
-            reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL ({_shown(dsn)}): {reason}; check "
-                                      "[storage] postgresql_dsn and that the database server runs") from None
+            raise unreachable(dsn, e) from None
         self._max_token_age_ns = max_token_age_s * 1_000_000_000
         self._pool = ConnectionPool(dsn, min_size=1, max_size=max(1, pool_size), kwargs={"autocommit": True},
                                     open=False, name="radicale-ext-items")
@@ -520,17 +519,6 @@ class PgItems:
                    "etag = NULL, uid = NULL, name = NULL, component = NULL, start = NULL, \"end\" = NULL, "
                    "names = NULL WHERE collection_id = %s AND href = %s", (seq, now, now, collection_id, href))
         return True
-
-
-def _shown(dsn: str) -> str:
-    """The DSN without its password, for a message."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        parts = conninfo_to_dict(dsn)
-    except Exception:
-        return "the configured database"
-    return " ".join(f"{key}={value}" for key, value in parts.items() if key != "password")
 
 
 def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:

@@ -13,7 +13,7 @@ import pytest
 
 from ..dav_kit import NS, calendar_multiget, calendar_query, ctag, listing, parse_sync, responses, sync
 from ..samples import ICS
-from ..server import Server, make_server
+from ..server import Server, StoredItem, make_server
 
 CALENDAR = "家庭"
 ITEM = "Fußball 🎉 training.ics"
@@ -65,8 +65,9 @@ def family(tmp_path_factory: pytest.TempPathFactory, sharing_database: str):
     server.stop()
 
 
-def file_of(server: Server, item: str = ITEM) -> Path:
-    return server.root / "data" / "collections" / "collection-root" / "alice" / CALENDAR / item
+def file_of(server: Server, item: str = ITEM) -> StoredItem:
+    """alice's item as stored (her file, or its row on PostgreSQL)."""
+    return StoredItem(server, f"/alice/{CALENDAR}/", item)
 
 
 def put(server: Server, user: str, text: str, item: str = ITEM, **headers: str):

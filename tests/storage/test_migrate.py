@@ -97,5 +97,6 @@ def test_a_database_that_cannot_be_reached_is_one_sentence_and_nothing_is_copied
     files = make_server(tmp_path / "files")
     done = migrate(files, "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("radicale-ext: error: cannot connect to PostgreSQL"), done.stderr
+    assert done.stderr.startswith("radicale-ext: error: PostgreSQL ") and "cannot be reached" in done.stderr, \
+        done.stderr
     assert "postgresql_dsn" in done.stderr or "127.0.0.1:9" in done.stderr
