@@ -286,3 +286,10 @@ class StoredItem:
 
     def read_text(self) -> str:
         return self.read_bytes().decode("utf-8")
+
+
+def stored_item_names(server: Server, collection: str) -> list[str]:
+    """The names of a collection's items as the server's storage keeps them (files or PostgreSQL)."""
+    from radicale_ext.site import Settings, Site
+
+    return Site.for_settings(Settings.from_ini(str(server.config))).collections.item_names(collection)
