@@ -62,6 +62,9 @@ class Client:
 
 # -- request bodies ------------------------------------------------------------
 
+PROPPATCH_NAME = (HEAD + '<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:displayname>{name}</D:displayname>'
+                  "</D:prop></D:set></D:propertyupdate>")
+PROPFIND_NAME = HEAD + '<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>'
 PROPFIND_LISTING = (HEAD + '<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:getcontenttype/><D:resourcetype/>'
                     "</D:prop></D:propfind>")
 PROPFIND_CTAG = (HEAD + '<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">'

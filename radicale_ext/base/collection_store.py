@@ -114,6 +114,17 @@ class CollectionWrites(Protocol):
         """Store ``text`` (a vCard, as Radicale stores a PUT) as the card ``href`` of the address book."""
 
 
+def tag_of(props: Mapping[str, object]) -> str | None:
+    """``"VCALENDAR"`` or ``"VADDRESSBOOK"`` from a collection's properties; ``None`` for anything else."""
+    tag = props.get("tag")
+    return tag if tag in TAGS else None
+
+
+def display_name_of(props: Mapping[str, object]) -> str | None:
+    value = props.get("D:displayname")
+    return value if isinstance(value, str) else None
+
+
 def already_there(path: str) -> Conflict:
     return Conflict(f"{shown(path.strip('/'))} already exists; nothing changed "
                     f"(choose another name, or delete it first)")
@@ -154,12 +165,10 @@ class FolderStore:
         return value if isinstance(value, dict) else {}
 
     def tag(self, path: str) -> str | None:
-        tag = self.props(path).get("tag")
-        return tag if tag in TAGS else None
+        return tag_of(self.props(path))
 
     def display_name(self, path: str) -> str | None:
-        value = self.props(path).get("D:displayname")
-        return value if isinstance(value, str) else None
+        return display_name_of(self.props(path))
 
     def exists(self, path: str) -> bool:
         return os.path.isdir(self._folder(path))

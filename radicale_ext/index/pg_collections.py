@@ -20,9 +20,11 @@ from ..base.collection_store import (
     CollectionWrites,
     FolderStore,
     already_there,
+    display_name_of,
     no_collection,
     not_found,
     summary,
+    tag_of,
 )
 from ..base.layout import _is_item_name
 from .item_index import ItemFacts
@@ -56,12 +58,10 @@ class PgCollectionStore:
         return stored.props if stored is not None else {}
 
     def tag(self, path: str) -> str | None:
-        tag = self.props(path).get("tag")
-        return tag if tag in TAGS else None
+        return tag_of(self.props(path))
 
     def display_name(self, path: str) -> str | None:
-        value = self.props(path).get("D:displayname")
-        return value if isinstance(value, str) else None
+        return display_name_of(self.props(path))
 
     def exists(self, path: str) -> bool:
         return self._items.collection(_key(path)) is not None

@@ -19,10 +19,8 @@ from ..server import Server, make_server
 FAMILY = "/alice/" + quote("家庭") + "/"
 PARTY = "/alice/" + quote("🎉 party") + "/"
 BOOK = "/alice/" + quote("Müller Adressen") + "/"
-PROPPATCH = ('<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
-             "<D:displayname>{name}</D:displayname></D:prop></D:set></D:propertyupdate>")
-DISPLAYNAME = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
-               "</D:prop></D:propfind>")
+PROPPATCH = dav.PROPPATCH_NAME
+DISPLAYNAME = dav.PROPFIND_NAME
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,8 @@ from ..samples import address_book_mkcol, event
 from ..server import Server, make_server
 
 FAMILY = "/alice/" + quote("家庭") + "/"
-DISPLAYNAME = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
-               "</D:prop></D:propfind>")
-PROPPATCH = ('<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
-             "<D:displayname>{name}</D:displayname></D:prop></D:set></D:propertyupdate>")
+DISPLAYNAME = dav.PROPFIND_NAME
+PROPPATCH = dav.PROPPATCH_NAME
 
 
 @pytest.fixture(scope="module")
