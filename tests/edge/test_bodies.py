@@ -10,6 +10,7 @@ not either.
 from __future__ import annotations
 
 import base64
+import re
 import socket
 from collections.abc import Iterator
 
@@ -52,18 +53,27 @@ def head(server: Server, method: str, path: str, length: int | None, user: str |
 
 
 def answer_of(sock: socket.socket, wait: float = 10) -> bytes:
-    """The status line and headers the server sent (whatever it sent within ``wait`` seconds)."""
+    """The status line, headers and body (as long as its Content-Length says) the server sent, whatever
+    arrived within ``wait`` seconds: the body may come in a packet of its own."""
     sock.settimeout(wait)
     data = b""
     try:
-        while b"\r\n\r\n" not in data:
+        while not _complete(data):
             chunk = sock.recv(65536)
             if not chunk:
                 break
             data += chunk
-    except TimeoutError:
+    except (TimeoutError, ConnectionResetError):
         pass
     return data
+
+
+def _complete(data: bytes) -> bool:
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return length is None or len(body) >= int(length.group(1))
 
 
 # -- XML bodies (item 14) ------------------------------------------------------------------------
