@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -37,3 +39,19 @@ def work_folder(prefix: str) -> Path:
     work = RESULTS.parent / "work"
     work.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=work))
+
+
+def ms(values: list[float]) -> str:
+    """Seconds as the tables show them: "median (p90)" in ms."""
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+    return f"{statistics.median(values) * 1000:.1f} ({p90 * 1000:.1f})"
+
+
+def machine_line(load: tuple[float, ...]) -> str:
+    """The "- machine: ..." line of a run: cores, Python, Radicale, kernel, and the load before it."""
+    import radicale
+
+    return (f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Radicale {radicale.VERSION}, "
+            f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) "
+            f"{' '.join(f'{x:.2f}' for x in load)} before")

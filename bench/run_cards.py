@@ -34,7 +34,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -47,10 +46,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-import radicale  # noqa: E402
 import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -188,12 +186,6 @@ def measure_directory(server: Server, repeat: int) -> dict[str, tuple[list[float
     return found
 
 
-def ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-    return f"{statistics.median(values) * 1000:.1f} ({p90 * 1000:.1f})"
-
-
 def report(args: argparse.Namespace, samples: dict, counts: dict, directory: dict, seconds: float,
            load: tuple[float, ...]) -> tuple[str, bool]:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -215,9 +207,7 @@ def report(args: argparse.Namespace, samples: dict, counts: dict, directory: dic
     lines = [
         f"Run of {when}: `{command}`",
         "",
-        f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Radicale {radicale.VERSION}, "
-        f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) "
-        f"{' '.join(f'{x:.2f}' for x in load)} before",
+        machine_line(load),
         f"- data: {args.owners} people with a me card, all shared with bob's circle; {args.shared} of them also "
         f"with carol's, so carol's \"Shared contacts\" lists {counts['shared']} projected cards and her plain "
         f"address book the same {counts['plain']} cards; {args.repeat} timed rounds after {args.warmup} "

@@ -23,7 +23,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -35,10 +34,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-import radicale  # noqa: E402
 import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
 
 from radicale_ext.links.reader import RACY_SECONDS  # noqa: E402
 from tests.server import Server, make_server, password  # noqa: E402
@@ -104,12 +102,6 @@ def measure(server: Server, url: str, repeat: int, warmup: int) -> tuple[dict[st
     return samples, cold, len(authenticated.content)
 
 
-def ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-    return f"{statistics.median(values) * 1000:.1f} ({p90 * 1000:.1f})"
-
-
 def report(args: argparse.Namespace, samples: dict[str, list[float]], cold: float, size: int, seconds: float,
            load: tuple[float, float, float]) -> tuple[str, bool]:
     med = {name: statistics.median(values) for name, values in samples.items()}
@@ -121,9 +113,7 @@ def report(args: argparse.Namespace, samples: dict[str, list[float]], cold: floa
     lines = [
         f"Run of {when}: `{command}`",
         "",
-        f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Radicale {radicale.VERSION}, "
-        f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) "
-        f"{' '.join(f'{x:.2f}' for x in load)} before",
+        machine_line(load),
         f"- data: {args.events} events in alice's calendar ({size // 1024} KiB as served); one server "
         f"(`python -m radicale_ext.plugins.server`); {args.repeat} timed rounds after {args.warmup} untimed, "
         f"the three requests interleaved; {seconds:.0f} s in all",

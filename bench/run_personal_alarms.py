@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -37,10 +36,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-import radicale  # noqa: E402
 import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
 
 from tests.server import Server, make_server, password  # noqa: E402
 
@@ -146,12 +144,6 @@ def measure(server: Server, repeat: int, warmup: int, own: list[int]
     return samples, counts
 
 
-def ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-    return f"{statistics.median(values) * 1000:.1f} ({p90 * 1000:.1f})"
-
-
 def report(args: argparse.Namespace, samples: dict, counts: dict, seconds: float,
            load: tuple[float, ...]) -> tuple[str, bool]:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -167,9 +159,7 @@ def report(args: argparse.Namespace, samples: dict, counts: dict, seconds: float
     lines = [
         f"Run of {when}: `{command}`",
         "",
-        f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Radicale {radicale.VERSION}, "
-        f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) "
-        f"{' '.join(f'{x:.2f}' for x in load)} before",
+        machine_line(load),
         f"- data: alice's calendar with {args.events} events (each with her alarm), shared with bob and carol; bob "
         f"set alarms of his own on {args.own} of them through his mount, carol on none; the week's query answers "
         f"{counts['week']} events, {counts['own in the week']} with bob's alarms; {args.repeat} timed rounds after "

@@ -25,7 +25,6 @@ import argparse
 import datetime
 import html
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -38,10 +37,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-import radicale  # noqa: E402
 import requests  # noqa: E402
 from http_timing import expect  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -155,12 +153,6 @@ def measure(server: Server, repeat: int, warmup: int) -> dict[str, dict[str, lis
     return samples
 
 
-def ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-    return f"{statistics.median(values) * 1000:.1f} ({p90 * 1000:.1f})"
-
-
 def report(args: argparse.Namespace, samples: dict[str, list[float]], counts: dict[str, int], seconds: float,
            load: tuple[float, ...]) -> tuple[str, bool]:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -175,9 +167,7 @@ def report(args: argparse.Namespace, samples: dict[str, list[float]], counts: di
     lines = [
         f"Run of {when}: `{command}`",
         "",
-        f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Radicale {radicale.VERSION}, "
-        f"{platform.system()} {platform.release()}; load average (1, 5, 15 min) "
-        f"{' '.join(f'{x:.2f}' for x in load)} before",
+        machine_line(load),
         f"- data: alice owns 40 collections shared {counts['shares']} times (people and circles, by invitation), "
         f"manages {counts['circles']} circles of five, has {counts['links']} share links, and "
         f"{counts['invitations']} invitations wait for her; {args.repeat} timed rounds after {args.warmup} untimed, "
