@@ -4,8 +4,6 @@ events have German, Chinese and emoji names (docs/clients.md says what to set)."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote
@@ -14,7 +12,8 @@ import icalendar
 import pytest
 
 from ..samples import ICS
-from ..server import Server, make_server, password
+from ..server import Server, make_server
+from ..vdirsyncer_kit import vdirsyncer, vdirsyncer_config
 
 CALENDAR = "家庭"
 ITEMS = {  # file name on the server -> summary
@@ -50,46 +49,6 @@ def family(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-def _config(server: Server, user: str, root: Path, *, read_only: bool = False) -> Path:
-    """One pair: the user's whole calendar home on the server, and a folder per calendar."""
-    (root / "local").mkdir(parents=True, exist_ok=True)
-    (root / "password").write_text(password(user))
-    config = root / "config"
-    config.write_text(f"""[general]
-status_path = "{root / 'status'}/"
-
-[pair calendars]
-a = "server"
-b = "local"
-collections = ["from a"]
-conflict_resolution = "a wins"
-
-[storage server]
-type = "caldav"
-url = "{server.url}/{user}/"
-username = "{user}"
-password.fetch = ["command", "cat", "{root / 'password'}"]
-{"read_only = true" if read_only else ""}
-
-[storage local]
-type = "filesystem"
-path = "{root / 'local'}/"
-fileext = ".ics"
-""", encoding="utf-8")
-    return config
-
-
-def _vdirsyncer(config: Path, *steps: str) -> subprocess.CompletedProcess:
-    done = None
-    for step in steps:
-        done = subprocess.run([sys.executable, "-m", "vdirsyncer", "-c", str(config), step], input="y\n" * 5,
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            return done
-    assert done is not None
-    return done
-
-
 def _local_folder(root: Path) -> Path:
     """The folder vdirsyncer made for alice's calendar as the user's share of it."""
     [folder] = [p for p in (root / "local").iterdir() if p.is_dir() and CALENDAR in p.name]
@@ -122,8 +81,8 @@ def _server_summaries(server: Server) -> dict[str, str]:
 
 
 def test_a_collaborator_syncs_both_ways(family: Server, tmp_path: Path) -> None:
-    config = _config(family, "bob", tmp_path)
-    done = _vdirsyncer(config, "discover", "sync")
+    config = vdirsyncer_config(family, "bob", tmp_path)
+    done = vdirsyncer(config, "discover", "sync")
     assert done.returncode == 0, done.stderr + done.stdout
     folder = _local_folder(tmp_path)
     assert _summaries(folder) == {name.removesuffix(".ics"): s for name, s in ITEMS.items()}
@@ -132,7 +91,7 @@ def test_a_collaborator_syncs_both_ways(family: Server, tmp_path: Path) -> None:
     (folder / "Grillen am See.ics").write_text(_event("Grillen am See", "Grillen am See 🔥"), encoding="utf-8")
     changed = next(p for p in folder.glob("*.ics") if "家庭聚会 (family dinner)" in p.read_text(encoding="utf-8"))
     changed.write_text(_event("家庭聚会", "家庭聚会 moved to Sunday", "20260111T180000"), encoding="utf-8")
-    done = _vdirsyncer(config, "sync")
+    done = vdirsyncer(config, "sync")
     assert done.returncode == 0, done.stderr + done.stdout
 
     on_server = _server_summaries(family)
@@ -142,7 +101,7 @@ def test_a_collaborator_syncs_both_ways(family: Server, tmp_path: Path) -> None:
     # alice's change reaches bob on the next sync
     family.request("PUT", _path("alice", CALENDAR, "Oma Müller.ics"), "alice",
                    _event("Oma Müller", "Oma Müllers 80. Geburtstag 🎂"), headers=ICS)
-    done = _vdirsyncer(config, "sync")
+    done = vdirsyncer(config, "sync")
     assert done.returncode == 0, done.stderr + done.stdout
     assert _summaries(folder)["Oma Müller"] == "Oma Müllers 80. Geburtstag 🎂"
     # put the server back as the other tests expect it
@@ -152,8 +111,8 @@ def test_a_collaborator_syncs_both_ways(family: Server, tmp_path: Path) -> None:
 
 def test_a_subscriber_with_read_only_syncs_and_local_edits_are_reverted(family: Server, tmp_path: Path) -> None:
     before = _server_summaries(family)
-    config = _config(family, "carol", tmp_path, read_only=True)
-    done = _vdirsyncer(config, "discover", "sync")
+    config = vdirsyncer_config(family, "carol", tmp_path, read_only=True)
+    done = vdirsyncer(config, "discover", "sync")
     assert done.returncode == 0, done.stderr + done.stdout
     folder = _local_folder(tmp_path)
     assert _summaries(folder) == before
@@ -162,7 +121,7 @@ def test_a_subscriber_with_read_only_syncs_and_local_edits_are_reverted(family: 
     edited.write_text(_event("Fußball 🎉", "carol was here"), encoding="utf-8")
     (folder / "new.ics").write_text(_event("carols-own", "Carol's own"), encoding="utf-8")
     for _ in range(2):  # every later sync succeeds too
-        done = _vdirsyncer(config, "sync")
+        done = vdirsyncer(config, "sync")
         assert done.returncode == 0, done.stderr + done.stdout
     assert _server_summaries(family) == before, "a subscriber never writes"
     assert _summaries(folder)["Fußball 🎉"] == ITEMS["Fußball 🎉.ics"], "the local edit is reverted"
@@ -170,13 +129,13 @@ def test_a_subscriber_with_read_only_syncs_and_local_edits_are_reverted(family: 
 
 def test_a_subscriber_without_read_only_is_refused_with_a_reason(family: Server, tmp_path: Path) -> None:
     before = _server_summaries(family)
-    config = _config(family, "carol", tmp_path)
-    done = _vdirsyncer(config, "discover", "sync")
+    config = vdirsyncer_config(family, "carol", tmp_path)
+    done = vdirsyncer(config, "discover", "sync")
     assert done.returncode == 0, done.stderr + done.stdout
     folder = _local_folder(tmp_path)
     edited = next(p for p in folder.glob("*.ics") if "Fußball" in p.read_text(encoding="utf-8"))
     edited.write_text(_event("Fußball 🎉", "carol was here"), encoding="utf-8")
-    done = _vdirsyncer(config, "sync")
+    done = vdirsyncer(config, "sync")
     assert done.returncode != 0
     assert "403" in done.stderr + done.stdout
     assert _server_summaries(family) == before, "a subscriber never writes"

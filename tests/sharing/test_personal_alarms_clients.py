@@ -5,8 +5,6 @@ their own through their own path and reads back theirs, and alice's file never c
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -16,6 +14,7 @@ import pytest
 
 from ..samples import ICS
 from ..server import Server, make_server, password
+from ..vdirsyncer_kit import vdirsyncer, vdirsyncer_config
 from .test_personal_alarms import CALENDAR, ITEM, alarm, file_of, series, triggers
 
 PEOPLE = {"alice": "-PT30M", "bob": "-PT2H", "carol": "-P1D"}   # each one's alarm before the training
@@ -71,38 +70,9 @@ def test_with_the_caldav_library(family: Server) -> None:
     assert triggers(changed) == {"": ["-PT30M"], "0323": ["-PT30M"]}, "alice's own change is hers"
 
 
-def _config(server: Server, user: str, root: Path) -> Path:
-    (root / "local").mkdir(parents=True, exist_ok=True)
-    (root / "password").write_text(password(user))
-    config = root / "config"
-    config.write_text(f"""[general]
-status_path = "{root / 'status'}/"
-
-[pair calendars]
-a = "server"
-b = "local"
-collections = ["from a"]
-conflict_resolution = "a wins"
-
-[storage server]
-type = "caldav"
-url = "{server.url}/{user}/"
-username = "{user}"
-password.fetch = ["command", "cat", "{root / 'password'}"]
-
-[storage local]
-type = "filesystem"
-path = "{root / 'local'}/"
-fileext = ".ics"
-""", encoding="utf-8")
-    return config
-
-
 def _vdirsyncer(config: Path, *steps: str) -> None:
-    for step in steps:
-        done = subprocess.run([sys.executable, "-m", "vdirsyncer", "-c", str(config), step], input="y\n" * 5,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr + done.stdout
+    done = vdirsyncer(config, *steps)
+    assert done.returncode == 0, done.stderr + done.stdout
 
 
 def _local_event(root: Path) -> Path:
@@ -115,7 +85,7 @@ def test_with_vdirsyncer(family: Server, tmp_path: Path) -> None:
     before = file_of(family).read_bytes()
     configs = {}
     for user in ("bob", "carol"):
-        configs[user] = _config(family, user, tmp_path / user)
+        configs[user] = vdirsyncer_config(family, user, tmp_path / user)
         _vdirsyncer(configs[user], "discover", "sync")
         local = _local_event(tmp_path / user)
         local.write_text(with_alarm(local.read_text(encoding="utf-8"), PEOPLE[user]), encoding="utf-8")

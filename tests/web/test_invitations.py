@@ -19,42 +19,23 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from radicale_ext.base.errors import Conflict, Forbidden, NotFound
-from radicale_ext.base.model import Grantee, GranteeKind, InvitationState, Role, ShareBasis
+from radicale_ext.base.model import InvitationState, Role, ShareBasis
 from radicale_ext.cli.collections import homes_of
 from radicale_ext.homes.properties import Kind, folder_name_for
 from radicale_ext.sharing.scopes import NotInScope
-from radicale_ext.site import Settings, Site
+from radicale_ext.site import Site
 
-from ..server import USERS, Server, password, write_users
+from ..server import Server, password
 from .conftest import screenshot
+from .core_kit import EVIL, FAMILY, family_site, unique, user
 from .page_kit import PAGE, Browser
 from .test_browser import create, log_in, log_out, submit
-
-FAMILY = Grantee(GranteeKind.CIRCLE, "family")
-EVIL = "<script>alert(1)</script>"
-
-
-def user(name: str) -> Grantee:
-    return Grantee(GranteeKind.USER, name)
-
-
-def unique(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:4]}"
-
 
 # -- the core, without a server -----------------------------------------------------------------
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    write_users(tmp_path / "users", USERS)
-    (tmp_path / "groups").write_text("staff: dave erin\n")
-    site = Site(Settings(collections_folder=str(tmp_path / "collections"), database_path=str(tmp_path / "db.sqlite"),
-                         groups_file=str(tmp_path / "groups"), htpasswd_file=str(tmp_path / "users"),
-                         rights_file=None))
-    site.circles.create("family", ["alice"])
-    site.circles.add_members("family", ["bob", "carol"], actor="alice")
-    yield site
-    site.db.close()
+    yield from family_site(tmp_path)
 
 
 def test_core_a_person_answers_only_their_own_invitations(site: Site) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote
 
@@ -16,11 +15,8 @@ import requests
 from ..dav_kit import parse_sync, rejects_token, sync
 from ..samples import ICS, event
 from ..server import Server, make_server
+from .core_kit import unique
 from .page_kit import PAGE, Browser
-
-
-def unique(name: str) -> str:
-    return f"{name} {uuid.uuid4().hex[:4]}"
 
 
 def cookie_line(r: requests.Response) -> str:
