@@ -3,6 +3,8 @@ of each page in tests/artifacts/."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import caldav
 import pytest
 from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
@@ -24,7 +26,13 @@ def submit(driver, button) -> None:
 
 
 def go(driver, server: Server, path: str) -> None:
-    driver.get(server.url + "/.my" + path)
+    """Open a page and wait until it is the one shown (or the login page it sends a stranger to), loaded: not
+    a page that a navigation still under way from the step before puts in its place."""
+    address = server.url + "/.my" + path
+    driver.get(address)
+    shown = {unquote(urlsplit(address).path), "/.my/login"}
+    WebDriverWait(driver, 15).until(lambda d: unquote(urlsplit(d.current_url).path) in shown
+                                    and d.execute_script("return document.readyState") == "complete")
 
 
 def log_in(driver, server: Server, user: str, secret: str | None = None) -> None:
