@@ -46,6 +46,10 @@ def log_in(driver, server: Server, user: str, secret: str | None = None) -> None
             driver.find_element(By.ID, "user").send_keys(user)
             driver.find_element(By.ID, "password").send_keys(secret if secret is not None else password(user))
             submit(driver, driver.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]"))
+            # the login answers with a redirect: wait for the page it leads to (or the refusal) to be the one shown
+            WebDriverWait(driver, 15).until(
+                lambda d: d.execute_script("return document.readyState") == "complete"
+                and (urlsplit(d.current_url).path != "/.my/login" or d.find_elements(By.CSS_SELECTOR, ".problem")))
             return
         except (StaleElementReferenceException, WebDriverException):
             if attempt == 2:
