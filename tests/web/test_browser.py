@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 import caldav
 import pytest
-from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -16,13 +16,25 @@ from ..server import Server, password
 from .conftest import screenshot
 
 
+def mark_page(driver) -> None:
+    """Mark the page shown now, so that `wait_for_next_page` can tell when another one replaced it."""
+    driver.execute_script("window.__shownBefore = true")
+
+
+def wait_for_next_page(driver) -> None:
+    """Wait until a page other than the marked one is shown and loaded.  Each page gets a new window
+    object, so the mark is gone once the answer replaced it; while Chromium swaps the documents, a
+    question about the page may fail with an error of its own (stale element, a node "that does not
+    belong to the document"): that is asked again, not a failure."""
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return window.__shownBefore === undefined && document.readyState === 'complete'"))
+
+
 def submit(driver, button) -> None:
     """Click a form's button and wait for the page that answers."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     button.click()
-    wait = WebDriverWait(driver, 15)
-    wait.until(expected_conditions.staleness_of(old))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_for_next_page(driver)
 
 
 def go(driver, server: Server, path: str) -> None:
@@ -31,8 +43,9 @@ def go(driver, server: Server, path: str) -> None:
     address = server.url + "/.my" + path
     driver.get(address)
     shown = {unquote(urlsplit(address).path), "/.my/login"}
-    WebDriverWait(driver, 15).until(lambda d: unquote(urlsplit(d.current_url).path) in shown
-                                    and d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: unquote(urlsplit(d.current_url).path) in shown
+        and d.execute_script("return document.readyState") == "complete")
 
 
 def log_in(driver, server: Server, user: str, secret: str | None = None) -> None:
@@ -47,22 +60,20 @@ def log_in(driver, server: Server, user: str, secret: str | None = None) -> None
             driver.find_element(By.ID, "password").send_keys(secret if secret is not None else password(user))
             submit(driver, driver.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]"))
             # the login answers with a redirect: wait for the page it leads to (or the refusal) to be the one shown
-            WebDriverWait(driver, 15).until(
+            WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
                 lambda d: d.execute_script("return document.readyState") == "complete"
                 and (urlsplit(d.current_url).path != "/.my/login" or d.find_elements(By.CSS_SELECTOR, ".problem")))
             return
-        except (StaleElementReferenceException, WebDriverException):
+        except WebDriverException:
             if attempt == 2:
                 raise
 
 
 def pick_language(driver, value: str) -> None:
     """Pick a language in the page's list: page.js sends its form at once; wait for that answer."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     Select(driver.find_element(By.ID, "language")).select_by_value(value)
-    wait = WebDriverWait(driver, 15)
-    wait.until(expected_conditions.staleness_of(old))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_for_next_page(driver)
 
 
 def log_out(driver) -> None:
