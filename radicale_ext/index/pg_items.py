@@ -149,6 +149,7 @@ class _Held:
     connection: Any
     mode: str
     depth: int = 1
+    taken: bool = False   # a read's shared lock is taken with its first query (see PgItems.locked)
 
 
 class PgItems:
@@ -215,7 +216,9 @@ class PgItems:
 
         A session-level advisory lock on a connection the thread keeps until it lets go (PostgreSQL
         drops it when that connection ends, so a killed process holds nothing).  Nested use in one
-        thread shares the hold: Radicale takes the read lock again inside a PROPFIND."""
+        thread shares the hold: Radicale takes the read lock again inside a PROPFIND.  A read's shared
+        lock is sent together with its first query, in one round trip (:meth:`_connection`); a read
+        that asks nothing of the database takes none."""
         if mode not in ("r", "w"):
             raise ValueError(f"lock mode must be 'r' or 'w', not {mode!r}")
         held: _Held | None = getattr(self._local, "held", None)
@@ -229,16 +232,18 @@ class PgItems:
                 held.depth -= 1
             return
         with self._pool.connection() as db:
-            db.execute("SELECT pg_advisory_lock(%s)" if mode == "w" else "SELECT pg_advisory_lock_shared(%s)",
-                       (STORAGE_LOCK,))
-            self._local.held = _Held(db, mode)
+            hold = self._local.held = _Held(db, mode)
+            if mode == "w":
+                db.execute("SELECT pg_advisory_lock(%s)", (STORAGE_LOCK,))
+                hold.taken = True
             try:
                 yield
             finally:
                 self._local.held = None
-                with contextlib.suppress(Exception):   # a broken connection has let go of it already
-                    db.execute("SELECT pg_advisory_unlock(%s)" if mode == "w"
-                               else "SELECT pg_advisory_unlock_shared(%s)", (STORAGE_LOCK,))
+                if hold.taken:
+                    with contextlib.suppress(Exception):   # a broken connection has let go of it already
+                        db.execute("SELECT pg_advisory_unlock(%s)" if mode == "w"
+                                   else "SELECT pg_advisory_unlock_shared(%s)", (STORAGE_LOCK,))
 
     def lock_mode(self) -> str:
         """``"r"``, ``"w"`` or ``""``: what this thread holds."""
@@ -249,11 +254,17 @@ class PgItems:
     def _connection(self) -> Iterator[Any]:
         """The connection of the thread's lock where it holds one, else one from the pool."""
         held: _Held | None = getattr(self._local, "held", None)
-        if held is not None:
+        if held is None:
+            with self._pool.connection() as db:
+                yield db
+        elif held.taken:
             yield held.connection
-            return
-        with self._pool.connection() as db:
-            yield db
+        else:   # the read's first query: its shared lock goes first, in the same round trip
+            db = held.connection
+            with db.pipeline():
+                db.execute("SELECT pg_advisory_lock_shared(%s)", (STORAGE_LOCK,))
+                held.taken = True
+                yield db
 
     # -- reads -------------------------------------------------------------------
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +54,21 @@ def begin_request() -> None:
 def serial() -> int:
     """This thread's request number; 0 outside a request (then nothing may be cached)."""
     return getattr(_local, "serial", 0)
+
+
+def once_per_request(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``'s answer for ``key``, asked once in this request (Radicale asks a person's circles in its
+    login, its sharing lookups and its rights, each a query when the database is PostgreSQL); outside a
+    request, asked every time."""
+    number = serial()
+    if number == 0:
+        return compute()
+    memo = getattr(_local, "memo", None)
+    if memo is None or memo[0] != number:
+        memo = _local.memo = (number, {})
+    if key not in memo[1]:
+        memo[1][key] = compute()
+    return memo[1][key]
 
 
 def set_reader(user: str) -> None:

@@ -7,6 +7,7 @@ from radicale import config
 from radicale_ext.base.users import admins_from
 from radicale_ext.site import Settings, Site
 
+from . import _request
 from .options import storage_options
 
 
@@ -39,3 +40,9 @@ def settings_from(configuration: config.Configuration) -> Settings:
 def site_for(configuration: config.Configuration) -> Site:
     """The process-wide core objects for this configuration (created once)."""
     return Site.for_settings(settings_from(configuration))
+
+
+def circles_now(site: Site, user: str) -> frozenset[str]:
+    """The circles ``user`` is in, read once per request (the login, the sharing lookups, the rights and
+    the handlers of one request all ask it)."""
+    return _request.once_per_request(("circles", user), lambda: site.circles.circles_of(user))

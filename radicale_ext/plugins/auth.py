@@ -30,7 +30,7 @@ from radicale import config
 from radicale.auth import AuthContext, htpasswd
 from radicale.log import logger
 
-from ._site import site_for
+from ._site import circles_now, site_for
 
 
 def _stamp(path: str) -> tuple[int, ...] | None:
@@ -67,7 +67,7 @@ class Auth(htpasswd.Auth):
 
     def _login_ext_with_groups(self, login: str, password: str, context: AuthContext) -> tuple[str, set]:
         user = self._checked(login, password)
-        return user, set(self._site.circles.circles_of(user)) if user else set()
+        return user, set(circles_now(self._site, user)) if user else set()
 
     def _checked(self, login: str, password: str) -> str:
         key = hmac.new(self._salt, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()

@@ -58,8 +58,10 @@ class PgCollectionBase(storage.BaseCollection):
         return self._path
 
     def _row(self) -> StoredCollection:
-        """The collection's row now; within a read-locked request, the one it was found with."""
-        if self._storage.items.lock_mode() != "r":
+        """The collection's row: read again under the write lock (this request's writes move it on), else
+        the one it was found with.  Radicale writes a PROPFIND's answer after letting go of the read lock:
+        the row it found gives that answer's getctag, sync-token and items from one state, for one query."""
+        if self._storage.items.lock_mode() == "w":
             fresh = self._storage.items.collection(self._path)
             if fresh is not None:
                 self._stored = fresh

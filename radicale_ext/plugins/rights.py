@@ -27,7 +27,7 @@ from radicale.rights import from_file
 from radicale_ext.base.model import Role
 
 from . import _request
-from ._site import site_for
+from ._site import circles_now, site_for
 
 NO_RULE = "\x00"  # what from_file answers through our catch-all rule when nothing else matched
 
@@ -103,6 +103,6 @@ class Rights(from_file.Rights):
         parts = pathutils.strip_path(path).split("/")
         if not user or len(parts) != 2 or parts[0] == user:
             return ""
-        circles = self._site.circles.circles_of(user)
+        circles = circles_now(self._site, user)
         grant = self._site.shares.grant_on(user, circles, f"/{parts[0]}/{parts[1]}/")
         return ROLE_PERMISSIONS[grant.role] if grant else ""

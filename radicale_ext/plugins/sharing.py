@@ -32,7 +32,7 @@ from radicale.log import logger
 
 from radicale_ext.base.model import Grant, Role
 
-from ._site import site_for
+from ._site import circles_now, site_for
 from .options import check_options
 
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
@@ -76,7 +76,7 @@ class Sharing(sharing.BaseSharing):
         parts = pathutils.strip_path(PathOrToken).split("/")
         if len(parts) != 2 or parts[0] != user:
             return None
-        circles = self._site.circles.circles_of(user)
+        circles = circles_now(self._site, user)
         grant = self._site.shares.grant_at_mount(user, circles, parts[1])
         if grant is None:
             return None
@@ -98,7 +98,7 @@ class Sharing(sharing.BaseSharing):
         if not who:
             return []
         user = who.split(sharing.SHARING_SEPARATOR_GROUP, 1)[0]
-        circles = self._site.circles.circles_of(user)
+        circles = circles_now(self._site, user)
         rows = [self._row(g, user, circles) for g in self._site.shares.grants_for(user, circles)]
         if PathOrToken is not None:
             rows = [r for r in rows if r["PathOrToken"] == PathOrToken]
@@ -156,7 +156,7 @@ class Sharing(sharing.BaseSharing):
             return {"status": "not-implemented"}
         user = OwnerOrUser.split(sharing.SHARING_SEPARATOR_GROUP, 1)[0]
         parts = pathutils.strip_path(PathOrToken).split("/")
-        grant = self._site.shares.grant_at_mount(user, self._site.circles.circles_of(user), parts[1]) \
+        grant = self._site.shares.grant_at_mount(user, circles_now(self._site, user), parts[1]) \
             if len(parts) == 2 and parts[0] == user else None
         if grant is None:
             return {"status": "not-found"}

@@ -182,9 +182,19 @@ def move_expiry(server: Server, link_id: str, when: float) -> None:
 
 
 def settle(server: Server, *collections: str) -> None:
-    """Make a collection's files an hour old, as a calendar's usually are when it is read (on PostgreSQL
-    nothing settles: each change has its number in the row at once)."""
+    """Make a collection's files an hour old, as a calendar's usually are when it is read.  On PostgreSQL
+    each change has its number in the row at once, but a Last-Modified date still has whole seconds: wait
+    until the last change is older than the reader's RACY_SECONDS, as it is when a client comes back."""
     if server.sharing_dsn:
+        from radicale_ext.index.pg_items import PgItems
+        from radicale_ext.links.reader import RACY_SECONDS
+
+        items = PgItems.shared(server.sharing_dsn, 1)
+        for collection in collections:
+            stored = items.collection(collection.strip("/"))
+            assert stored is not None, collection
+            newest = max(stored.modified_ns, stored.props_modified_ns) / 1e9
+            time.sleep(max(0.0, newest + RACY_SECONDS + 0.2 - time.time()))
         return
     old = time.time() - 3600
     for collection in collections:

@@ -65,6 +65,8 @@ def test_the_write_lock_excludes_writers_and_readers_of_another_process(stores: 
 
     def other_process(mode: str) -> None:
         with two.locked(mode):
+            if mode == "r":   # a read takes its shared lock with its first query: that query waits
+                two.collection(CAL)
             order.append(f"two {mode}")
 
     with one.locked("w"):
@@ -84,7 +86,9 @@ def test_readers_share_and_a_nested_read_lock_does_not_wait_behind_a_writer(stor
     one, two = stores
     order: list[str] = []
     with one.locked("r"):
+        assert one.collection(CAL) is not None   # the shared lock is taken with the read's first query
         with two.locked("r"):   # readers of two processes at once
+            assert two.collection(CAL) is not None
             order.append("both read")
         def write() -> None:
             with two.locked("w"):

@@ -31,7 +31,7 @@ from radicale_ext.cards.projection import EVERYTHING, BadCard, fields_text, read
 from radicale_ext.sharing import addresses
 
 from .. import _http
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..card_books import DIRECTORY, virtual_place
 from ..request_checks import radicales_destination
 from ..routes import after, propfind_step, route
@@ -109,7 +109,7 @@ def _me_card_at(app, path: str, user: str, user_groups: set) -> _Reach | None:
 
 def _refusal(app, reach: _Reach, user: str, sentence: str) -> types.WSGIResponse:
     site = site_for(app.configuration)
-    fields = site.cards.fields_seen_by(user, site.circles.circles_of(user), reach.owner)
+    fields = site.cards.fields_seen_by(user, circles_now(site, user), reach.owner)
     if sentence == PART_OF_IT and not fields:
         sentence = NONE_OF_IT
     return _http.error(Forbidden(sentence.format(href=reach.href, owner=reach.owner, fields=fields_text(fields))),
@@ -124,7 +124,7 @@ def check_me_card(app, environ: types.WSGIEnviron, base_prefix: str, path: str, 
         return None  # not a me card, or Radicale's refusal, which says nothing of me cards
     if reach.owner != user:
         site = site_for(app.configuration)
-        if site.cards.fields_seen_by(user, site.circles.circles_of(user), reach.owner) != EVERYTHING:
+        if site.cards.fields_seen_by(user, circles_now(site, user), reach.owner) != EVERYTHING:
             return _refusal(app, reach, user, PART_OF_IT)
     try:
         body = _http.read_body(app, environ)

@@ -46,7 +46,7 @@ from radicale_ext.sharing.invitations import Person, Standing
 from radicale_ext.site import Site
 
 from .._http import read_body, segments, xml
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..routes import propfind_step, route
 from .notifications import notification_url
 
@@ -77,7 +77,7 @@ class _View:
 
     @cached_property
     def mounts(self) -> dict[str, Grant]:
-        return {g.mount: g for g in self.site.shares.grants_for(self.user, self.site.circles.circles_of(self.user))}
+        return {g.mount: g for g in self.site.shares.grants_for(self.user, circles_now(self.site, self.user))}
 
     @cached_property
     def own_shares(self) -> dict[str, list[Share]]:
@@ -232,7 +232,7 @@ def _take_ours(root: ET.Element) -> tuple[list[ET.Element], list[str]]:
 
 def _collection_in_home(site: Site, user: str, name: str) -> str | None:
     """The calendar or address book ``/<user>/<name>/`` is: one of theirs, or a share mounted there."""
-    grant = site.shares.grant_at_mount(user, site.circles.circles_of(user), name)
+    grant = site.shares.grant_at_mount(user, circles_now(site, user), name)
     if grant is not None:
         return grant.collection
     own = f"/{user}/{name}/"

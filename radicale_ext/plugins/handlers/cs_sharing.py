@@ -29,7 +29,7 @@ from radicale_ext.sharing.participants import participant_addresses
 from radicale_ext.site import Site
 
 from .. import _http
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..routes import DAV_FEATURES, after, route
 
 # Apple's clients read "-no-scheduling" as: no scheduling (RFC 6638) on behalf of sharees in shared calendars;
@@ -75,7 +75,7 @@ def _share(site: Site, parts: list[str], user: str, changes: list[cs_xml.ShareeC
         raise Forbidden("only a collection's owner may share it, by a POST on the collection in their own home")
     collection = f"/{parts[0]}/{parts[1]}/"
     if site.collection_tag(collection) is None:
-        if site.shares.grant_at_mount(user, site.circles.circles_of(user), parts[1]) is not None:
+        if site.shares.grant_at_mount(user, circles_now(site, user), parts[1]) is not None:
             raise Forbidden(f"{collection} is shared with {user!r}; only its owner may share it")
         raise NotFound(f"{user!r} has no calendar or address book at {collection}")
     sharees, refused = _sharees(site, user, changes, base_prefix)
@@ -140,7 +140,7 @@ def remove_from_home(app, environ: types.WSGIEnviron, base_prefix: str, path: st
     if not user or len(parts) != 2 or parts[0] != user or not path.endswith("/"):
         return None
     site = site_for(app.configuration)
-    counting = [r for r in site.shares.reaches_at_mount(user, site.circles.circles_of(user), parts[1]) if r.counts]
+    counting = [r for r in site.shares.reaches_at_mount(user, circles_now(site, user), parts[1]) if r.counts]
     if not counting or any(r.share.basis is ShareBasis.AT_ONCE for r in counting):
         return None  # not a share, or one the admin put there: Radicale refuses as before
     collection = counting[0].share.collection
@@ -163,7 +163,7 @@ def sharer_principal(app, environ: types.WSGIEnviron, base_prefix: str, path: st
         return None
     site = site_for(app.configuration)
     sharer = parts[0]
-    if not any(g.owner == sharer for g in site.shares.grants_for(user, site.circles.circles_of(user))):
+    if not any(g.owner == sharer for g in site.shares.grants_for(user, circles_now(site, user))):
         return None
     try:
         asked, names_only = _http.asked_properties(_http.read_body(app, environ))

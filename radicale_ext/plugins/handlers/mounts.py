@@ -32,7 +32,7 @@ from radicale_ext.base.xml_names import dav
 from radicale_ext.sharing import mounts
 
 from .. import _http
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..routes import propfind_step, route
 
 CALDAV, CARDDAV = "urn:ietf:params:xml:ns:caldav", "urn:ietf:params:xml:ns:carddav"
@@ -110,7 +110,7 @@ def read_only_looks_read_only(app, multistatus: ET.Element, user: str, base_pref
             continue
         if shares is None:  # one query per answer, only for answers that need it
             site = site_for(app.configuration)
-            shares = {g.mount for g in site.shares.grants_for(user, site.circles.circles_of(user))}
+            shares = {g.mount for g in site.shares.grants_for(user, circles_now(site, user))}
         if href[1] in shares:
             for tag, wrapper in granted.items():
                 if tag in WRITING:

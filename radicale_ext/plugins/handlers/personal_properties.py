@@ -27,7 +27,7 @@ from radicale_ext.base.xml_names import dav
 from radicale_ext.sharing.shares import TRANSPARENCY
 
 from .. import _http
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..routes import propfind_step, route
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -99,7 +99,7 @@ def _mounted(app, path: str, user: str) -> Grant | None:
     site = site_for(app.configuration)
     if site.collection_exists(f"/{parts[0]}/{parts[1]}/"):
         return None
-    return site.shares.grant_at_mount(user, site.circles.circles_of(user), parts[1])
+    return site.shares.grant_at_mount(user, circles_now(site, user), parts[1])
 
 
 def _replace_body(environ: types.WSGIEnviron, root: ET.Element) -> None:

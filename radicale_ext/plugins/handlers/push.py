@@ -35,7 +35,7 @@ from radicale_ext.notices.service import Notices
 from radicale_ext.sharing import addresses
 
 from .. import _http, _request
-from .._site import site_for
+from .._site import circles_now, site_for
 from ..card_books import SHARED_CONTACTS
 from ..hook import notice_settings
 from ..routes import DAV_FEATURES, propfind_step, route
@@ -65,7 +65,7 @@ def _collection(app, user: str, segment: str) -> str | None:
     if segment == SHARED_CONTACTS:   # each person's own, of the cards shared with them (docs/cards.md)
         return f"/{user}/{SHARED_CONTACTS}/"
     site = site_for(app.configuration)
-    grant = site.shares.grant_at_mount(user, site.circles.circles_of(user), segment)
+    grant = site.shares.grant_at_mount(user, circles_now(site, user), segment)
     if grant is not None:
         return grant.collection
     own = f"/{user}/{segment}/"
