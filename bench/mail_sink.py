@@ -1,7 +1,8 @@
 """A real SMTP server for the benchmarks: aiosmtpd on 127.0.0.1 in a process of its own.
 
 It accepts every message and notes, for each, its recipients, its
-``Message-ID`` and when it arrived; stopped (SIGTERM), it writes them to a
+``Message-ID``, when it arrived and the connection (client address and
+port) it came over; stopped (SIGTERM), it writes them to a
 JSON file that :meth:`MailSink.stop` reads back.  Its own process, so the
 benchmark's clients and the server's workers do not share an interpreter
 with it.
@@ -33,6 +34,7 @@ class Message:
     recipient: str
     message_id: str  # without the angle brackets; "" when the message has none
     at: float  # time.time() when the server had it
+    connection: str  # the client's address and port: one per SMTP connection
 
 
 @dataclass
@@ -45,6 +47,14 @@ class Received:
 
     def by_recipient_and_id(self) -> Counter[tuple[str, str]]:
         return Counter((m.recipient, m.message_id) for m in self.messages)
+
+    def per_connection(self) -> list[int]:
+        """Messages per SMTP connection, most first: how the senders shared the work."""
+        return [n for _c, n in Counter(m.connection for m in self.messages).most_common()]
+
+    def first(self) -> float:
+        """When the first message arrived (time.time())."""
+        return min(m.at for m in self.messages)
 
     def span(self) -> float:
         """Seconds from the first message to the last."""
@@ -94,14 +104,14 @@ def serve(port: int, out: Path) -> None:
     """The server's process: run until SIGTERM, then write what arrived to ``out``."""
     from aiosmtpd.controller import Controller
 
-    arrived: list[tuple[str, str, float]] = []
+    arrived: list[tuple[str, str, float, str]] = []
 
     class Handler:
         async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's
             found = MESSAGE_ID.search(envelope.original_content or b"")
             message_id = found.group(1).decode("ascii", "replace") if found else ""
-            now = time.time()
-            arrived.extend((recipient, message_id, now) for recipient in envelope.rcpt_tos)
+            now, peer = time.time(), f"{session.peer[0]}:{session.peer[1]}"
+            arrived.extend((recipient, message_id, now, peer) for recipient in envelope.rcpt_tos)
             return "250 OK"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)

@@ -1,7 +1,7 @@
 """Several processes on one PostgreSQL (issue 16): the mixed load, notice workers and the bulk PUT, side by side.
 
-    python bench/run_scale_out.py            # full size, about 15 minutes; writes bench/RESULTS.md
-    python bench/run_scale_out.py --quick    # smoke run, about 3 minutes; prints only
+    python bench/run_scale_out.py            # full size, about 15-20 minutes; writes bench/RESULTS.md
+    python bench/run_scale_out.py --quick    # smoke run, about 2 minutes; prints only
 
 One private PostgreSQL server (tests/postgres_cluster.py: a cluster in a
 temporary folder on 127.0.0.1, fsync off as in the tests), a new database
@@ -64,6 +64,7 @@ from tests.server import make_server  # noqa: E402
 
 EMBEDDED = "embedded default (files + SQLite)"
 POSTGRESQL = "PostgreSQL"
+PARTS = ("mixed", "notices", "bulk")
 QUICK = {"clients": 4, "seconds": 3.0, "items": 300, "notices": 500, "members": 100, "bulk_items": 300,
          "bulk_budget": 60.0}
 
@@ -162,13 +163,14 @@ def measure_setup(setup: Setup, args: argparse.Namespace, work: Path, cluster: C
         with took(run, f"{setup.name}: load {args.items:,} events and cards"):
             load_radicale(site, args.items)
             time.sleep(settle_seconds())  # the files: ours re-checks just-written files until they settle
-        with took(run, f"{setup.name}: mixed load"):
-            before = CpuTimes.now()
-            result = mixed_load(site, args.items, args.clients, args.seconds)
-            loaded = Loaded(setup, result, CpuTimes.now().busy_since(before), os.getloadavg()[0])
-        run.loads.append(loaded)
-        print(f"    {result.cell()}; {result.detail()}", flush=True)
-        if setup.storage == EMBEDDED or setup.processes in args.bulk_processes:
+        if "mixed" in args.parts:
+            with took(run, f"{setup.name}: mixed load"):
+                before = CpuTimes.now()
+                result = mixed_load(site, args.items, args.clients, args.seconds)
+                loaded = Loaded(setup, result, CpuTimes.now().busy_since(before), os.getloadavg()[0])
+            run.loads.append(loaded)
+            print(f"    {result.cell()}; {result.detail()}", flush=True)
+        if "bulk" in args.parts and (setup.storage == EMBEDDED or setup.processes in args.bulk_processes):
             with took(run, f"{setup.name}: bulk PUT of {args.bulk_items:,}"):
                 bulk = bulk_put(site, args.bulk_items, args.bulk_clients, args.bulk_budget)
                 listed = responses(site.client().etags(dataclasses.replace(site, calendar=site.bulk))) - 1
@@ -193,14 +195,16 @@ def mixed_table(run: Run) -> list[str]:
 def notices_table(run: Run) -> list[str]:
     one = next((n.rate for n in run.notices if n.workers == 1), 0.0)
     lines = ["| workers | e-mails queued | delivered | received by the SMTP server | seconds | notices/s "
-             "| vs 1 worker | first to last message: s (notices/s) | duplicates | lost | extra | result |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| vs 1 worker | first message after (s) | first to last message: s (notices/s) | duplicates | lost "
+             "| extra | result |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for n in run.notices:
         seconds = f"{n.seconds:.1f}" if n.seconds is not None else "not all in the budget"
         ratio = f"{n.rate / one:.2f}x" if one and n.rate else "-"
         span = n.received.span()
         lines.append(f"| {n.workers} | {n.queued:,} | {n.delivered:,} | {n.received.count:,} | {seconds} "
-                     f"| {n.rate:.0f} | {ratio} | {span:.1f} ({n.received.count / span if span else 0:.0f}) "
+                     f"| {n.rate:.0f} | {ratio} | {n.first_after:.1f} "
+                     f"| {span:.1f} ({n.received.count / span if span else 0:.0f}) "
                      f"| {n.duplicates} | {n.lost} "
                      f"| {n.unexpected} | {'PASS' if n.exactly_once else 'FAIL'} |")
     return lines
@@ -227,8 +231,11 @@ def details(run: Run) -> list[str]:
         lines += [f"  - {m}" for m in b.result.tally.error_lines()]
     for n in run.notices:
         states = ", ".join(f"{k} {v:,}" for k, v in sorted(n.states.items()))
+        shares = n.received.per_connection()
         lines.append(f"- notices, {n.workers} worker(s): composing and queueing them took {n.handed_out:.1f} s "
-                     f"(before the clock started); deliveries afterwards: {states}")
+                     f"(before the clock started); deliveries afterwards: {states}; messages per SMTP "
+                     f"connection: {', '.join(f'{x:,}' for x in shares[:8])}{' ...' if len(shares) > 8 else ''} "
+                     f"({len(shares)} connection{'s' if len(shares) != 1 else ''}; a worker keeps one while busy)")
     lines.append(f"- time taken: {'; '.join(run.times)}")
     return lines
 
@@ -244,33 +251,35 @@ def render(args: argparse.Namespace, run: Run, seconds: float, load_before: tupl
         "fsync, synchronous_commit and full_page_writes off), a new database for every row; ours "
         "`python -m radicale_ext.plugins.server` with config/radicale.ini as tests/server.py writes it, each "
         "process on its own port, `[storage] postgresql_dsn` for the PostgreSQL rows",
-        f"- mixed load: {args.items:,} events (and as many cards) loaded as bench/run_speed.py loads them; "
-        f"{args.clients} client processes for {args.seconds:g} s, a keep-alive connection to each process, "
-        "each request to one process at random; mix: " + ", ".join(f"{w}% {what}" for _k, w, what in MIX),
-        f"- the machine has {cores} cores, shared by the server processes, PostgreSQL and the client processes; "
-        "\"cores busy\" is the share of all cores' time not idle while the clients ran (/proc/stat)",
-        "",
-        *mixed_table(run),
-        "",
-        f"Notices: {args.notices:,} e-mails ({args.notices // args.members} changes to a calendar shared with a "
-        f"circle of {args.members:,}, `[hook] notices_window = 0`, `notices_worker = none`) queued in the "
-        "PostgreSQL sharing database, then delivered by `radicale-ext worker` processes to an SMTP server on "
-        "127.0.0.1 (aiosmtpd, its own process); seconds from starting the workers (their start-up included) "
-        "until none is queued, and from the first message the SMTP server received to the last; each message "
-        "counted by recipient and Message-ID against the queue:",
-        "",
-        *notices_table(run),
-        "",
-        f"Bulk PUT: {args.bulk_items:,} new events (If-None-Match: *) from {args.bulk_clients} client processes "
-        f"into an empty calendar, each PUT to one process at random, at most {args.bulk_budget:g} s per server; "
-        "the calendar listed (PROPFIND depth 1) afterwards:",
-        "",
-        *bulk_table(run),
-        "",
-        "Details:",
-        "",
-        *details(run),
+        f"- the machine has {cores} cores, shared by the server processes, PostgreSQL, the workers and the client "
+        "processes",
     ]
+    if "mixed" in args.parts:
+        lines += [
+            "",
+            f"Mixed load: {args.items:,} events (and as many cards) loaded as bench/run_speed.py loads them; "
+            f"{args.clients} client processes for {args.seconds:g} s, a keep-alive connection to each process, "
+            "each request to one process at random; mix: " + ", ".join(f"{w}% {what}" for _k, w, what in MIX)
+            + "; \"cores busy\": the share of all cores' time not idle while the clients ran (/proc/stat):",
+            "", *mixed_table(run)]
+    if "notices" in args.parts:
+        lines += [
+            "",
+            f"Notices: {args.notices:,} e-mails ({args.notices // args.members} changes to a calendar shared with "
+            f"a circle of {args.members:,}, `[hook] notices_window = 0`, `notices_worker = none`) queued in the "
+            "PostgreSQL sharing database, then delivered by `radicale-ext worker` processes to an SMTP server on "
+            "127.0.0.1 (aiosmtpd, its own process); seconds from starting the workers (their start-up included) "
+            "until none is queued, and from the first message the SMTP server received to the last; each "
+            "message counted by recipient and Message-ID against the queue:",
+            "", *notices_table(run)]
+    if "bulk" in args.parts:
+        lines += [
+            "",
+            f"Bulk PUT: {args.bulk_items:,} new events (If-None-Match: *) from {args.bulk_clients} client "
+            f"processes into an empty calendar, each PUT to one process at random, at most {args.bulk_budget:g} s "
+            "per server; the calendar listed (PROPFIND depth 1) afterwards:",
+            "", *bulk_table(run)]
+    lines += ["", "Details:", "", *details(run)]
     return "\n".join(lines) + "\n"
 
 
@@ -279,6 +288,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: " + ", ".join(f"{k.replace('_', '-')} {v:g}" for k, v in QUICK.items())
                         + "; prints only")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="what to measure (default: all; a part left out is left out of the block too)")
     parser.add_argument("--seconds", type=float, default=20, help="of mixed load per server (default: 20)")
     parser.add_argument("--clients", type=int, default=32, help="mixed load clients (default: 32)")
     parser.add_argument("--items", type=int, default=1000, help="events in the calendar (default: 1000)")
@@ -293,7 +304,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bulk-clients", type=int, default=4)
     parser.add_argument("--bulk-processes", type=int, nargs="+", default=[1, 2],
                         help="server processes on PostgreSQL with the bulk PUT (default: 1 2)")
-    parser.add_argument("--bulk-budget", type=float, default=300, help="seconds per server (default: 300)")
+    parser.add_argument("--bulk-budget", type=float, default=600, help="seconds per server (default: 600)")
     add_run_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
@@ -313,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     cluster = start_cluster()
     try:
         for setup in [Setup(EMBEDDED, 1), *(Setup(POSTGRESQL, n) for n in args.processes)]:
-            measure_setup(setup, args, work, cluster, run)
-        for workers in args.workers:
+            if "mixed" in args.parts or ("bulk" in args.parts and (setup.storage == EMBEDDED
+                                                                     or setup.processes in args.bulk_processes)):
+                measure_setup(setup, args, work, cluster, run)
+        for workers in args.workers if "notices" in args.parts else []:
             with took(run, f"{args.notices:,} notices, {workers} worker(s)"):
                 delivered = deliver(workers, cluster, work, args.members, args.notices // args.members,
                                     args.notices_budget)

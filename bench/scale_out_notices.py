@@ -47,6 +47,12 @@ class Delivered:
     lost: int  # queued deliveries whose message never arrived
     unexpected: int  # messages for no queued delivery
     handed_out: float  # seconds to compose and queue them (untimed part)
+    started: float  # time.time() when the workers were started
+
+    @property
+    def first_after(self) -> float:
+        """Seconds from starting the workers to the first message received: their start-up."""
+        return self.received.first() - self.started if self.received.count else 0.0
 
     @property
     def delivered(self) -> int:
@@ -145,7 +151,7 @@ def deliver(workers: int, cluster: Cluster, work: Path, members: int, changes: i
         if len(expected) != changes * members:
             raise RuntimeError(f"{len(expected)} e-mail deliveries queued for {changes} changes x {members} members")
         with MailSink(folder, port) as sink:
-            began = time.monotonic()
+            began, started = time.monotonic(), time.time()
             running = start_workers(server, workers, folder)
             try:
                 done = wait_until_delivered(server, running, budget, folder)
@@ -156,4 +162,4 @@ def deliver(workers: int, cluster: Cluster, work: Path, members: int, changes: i
     finally:
         server.stop()
     return Delivered(workers, len(expected), states, None if done is None else done - began, sink.received,
-                     *checked(expected, sink.received), handed_out)
+                     *checked(expected, sink.received), handed_out, started)
