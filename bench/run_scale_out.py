@@ -2,6 +2,7 @@
 
     python bench/run_scale_out.py            # full size, about 15-20 minutes; writes bench/RESULTS.md
     python bench/run_scale_out.py --quick    # smoke run, about 2 minutes; prints only
+    python bench/run_scale_out.py --parts notices --no-write    # one part (mixed, notices, bulk) of the full run
 
 One private PostgreSQL server (tests/postgres_cluster.py: a cluster in a
 temporary folder on 127.0.0.1, fsync off as in the tests), a new database
@@ -14,7 +15,8 @@ PostgreSQL and N processes share one database; the embedded default (files
 1. Mixed load: the 1,000-event calendar (and 1,000-card address book) that
    run_speed.py loads, then --clients client processes for --seconds, each
    looping over run_speed's mix (bench/speed_load.py: MIX), each request sent
-   to one of the processes at random, as a load balancer would.  Requests
+   to one of the processes at random, as a load balancer would (every
+   process has answered a listing, a week's query and a sync before).  Requests
    per second, latency median (p90), errors; the ratio to one PostgreSQL
    process; how busy the machine's cores were and its load average.  With
    2 cores the curve is expected to flatten there (the clients and
@@ -156,6 +158,20 @@ def serving(setup: Setup, work: Path, cluster: Cluster) -> Iterator[Site]:
         yield radicale_site(setup.name, *servers)
 
 
+def warm(site: Site) -> None:
+    """One listing, one week's query and one sync on each process, so that every process has read the
+    calendar once before the clock runs (as the processes behind a load balancer have), not only the ones
+    the loading happened to reach."""
+    for port in site.ports:
+        one = dataclasses.replace(site, port=port, others=())
+        client = one.client()
+        token = client.sync_token(one)
+        client.etags(one)
+        client.week(one, "20260302T000000Z", "20260309T000000Z")
+        client.sync(one, token)
+        client.close()
+
+
 def measure_setup(setup: Setup, args: argparse.Namespace, work: Path, cluster: Cluster, run: Run) -> None:
     """Load the data, the mixed load, then (for the setups that have it) the bulk PUT, on the same processes."""
     print(setup.name, flush=True)
@@ -163,6 +179,7 @@ def measure_setup(setup: Setup, args: argparse.Namespace, work: Path, cluster: C
         with took(run, f"{setup.name}: load {args.items:,} events and cards"):
             load_radicale(site, args.items)
             time.sleep(settle_seconds())  # the files: ours re-checks just-written files until they settle
+            warm(site)
         if "mixed" in args.parts:
             with took(run, f"{setup.name}: mixed load"):
                 before = CpuTimes.now()
@@ -259,7 +276,8 @@ def render(args: argparse.Namespace, run: Run, seconds: float, load_before: tupl
             "",
             f"Mixed load: {args.items:,} events (and as many cards) loaded as bench/run_speed.py loads them; "
             f"{args.clients} client processes for {args.seconds:g} s, a keep-alive connection to each process, "
-            "each request to one process at random; mix: " + ", ".join(f"{w}% {what}" for _k, w, what in MIX)
+            "each request to one process at random, every process warmed first (a listing, a week's query and "
+            "a sync); mix: " + ", ".join(f"{w}% {what}" for _k, w, what in MIX)
             + "; \"cores busy\": the share of all cores' time not idle while the clients ran (/proc/stat):",
             "", *mixed_table(run)]
     if "notices" in args.parts:
