@@ -42,6 +42,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
+from mail_sink import MailSink  # noqa: E402
 from results import add_run_options, work_folder, write_section  # noqa: E402
 from run_foundation import Stat, Target, expect, interleaved, load_average, machine, step, timed  # noqa: E402
 
@@ -59,31 +60,14 @@ DAV_TARGET_SECONDS = 10.0
 MAIL_TARGET_RATE = 200.0
 ICS = {"Content-Type": "text/calendar"}
 
-SINK = """
-import asyncio, signal, sys, threading
-from aiosmtpd.controller import Controller
-class Count:
-    n = 0
-    async def handle_DATA(self, server, session, envelope):
-        Count.n += 1
-        return "250 OK"
-controller = Controller(Count(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
-print("ready", flush=True)
-done.wait()
-controller.stop()
-print(Count.n, flush=True)
-"""
-
-
 def members(count: int) -> list[str]:
     return [f"m{i:04d}@example.org" for i in range(count)]
 
 
-def club_server(root: Path, member_count: int, **hook: str) -> Server:
-    server = make_server(root, users=("alice",), hook=hook)
+def club_server(root: Path, member_count: int, storage: dict[str, str] | None = None, **hook: str) -> Server:
+    """A started server whose alice shares her calendar ``club`` with a circle of ``member_count``;
+    ``storage``: its ``[storage]`` options (``postgresql_dsn``)."""
+    server = make_server(root, users=("alice",), hook=hook, **({"storage": storage} if storage else {}))
     if hook.get("type") == "none":
         server.config.write_text("\n".join(line for line in server.config.read_text().splitlines()
                                            if not line.startswith("notices_")) + "\n")
@@ -126,33 +110,30 @@ def measure_dav(server: Server, changes: int) -> tuple[int, float]:
     return db.read_one("SELECT COUNT(*) FROM notices")[0] - before, seconds
 
 
+def hand_out(notices: Notices) -> float:
+    """Compose what the outbox holds and hand it out to every recipient (queue the deliveries), as the
+    worker holding the compose lease does; the seconds it took."""
+    began = time.perf_counter()
+    notices.composer.compose_due(time.time())
+    while notices.fanout.fan_out(time.time()):
+        pass
+    return time.perf_counter() - began
+
+
 def measure_mail(server: Server, changes: int, work: Path) -> tuple[int, int, float, float]:
     """``changes`` PUTs, handed out untimed; then the e-mails are delivered, timed:
     (delivered, received by the SMTP server, seconds, seconds of the hand-out)."""
-    port = free_port()
-    (work / "sink.py").write_text(SINK)
-    sink = subprocess.Popen([sys.executable, str(work / "sink.py"), str(port)], stdout=subprocess.PIPE, text=True)
-    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-    try:
-        smtp = SmtpSettings(server="127.0.0.1", port=port, sender="calendar@example.org")
+    with MailSink(work, free_port()) as sink:
+        smtp = SmtpSettings(server="127.0.0.1", port=sink.port, sender="calendar@example.org")
         worker = worker_on(server, window=0.0, smtp=smtp)
         worker.run_until_idle()
         for i in range(changes):
             put(server, f"mail{i}")
-        notices = worker.notices
-        began = time.perf_counter()
-        notices.composer.compose_due(time.time())
-        while notices.fanout.fan_out(time.time()):
-            pass
-        handed_out = time.perf_counter() - began
+        handed_out = hand_out(worker.notices)
         began = time.perf_counter()
         progress = worker.run_until_idle()
         seconds = time.perf_counter() - began
-    finally:
-        sink.terminate()
-        out, _ = sink.communicate(timeout=30)
-    received = int(out.strip().splitlines()[-1])
-    return progress.delivered, received, seconds, handed_out
+    return progress.delivered, sink.received.count, seconds, handed_out
 
 
 def report(latency: dict[str, Stat], dav: tuple[int, float], mail: tuple[int, int, float, float],

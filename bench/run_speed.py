@@ -268,10 +268,11 @@ def render(args: argparse.Namespace, report: Report, seconds: float, load: tuple
     names = [STOCK] + ([] if args.skip_xandikos else [XANDIKOS]) + [OURS] + ([OURS_PG] if args.postgresql else [])
     command = " ".join(["python bench/run_speed.py", *sys.argv[1:]])
     servers = ", ".join(f"{name} `{commands.get(name, '?')}`" for name in names)
+    xandikos = "" if args.skip_xandikos else f", Xandikos {version('xandikos')}"  # the bench extra
     lines = [
         f"Run of {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: `{command}` ({seconds / 60:.1f} min)",
         "",
-        f"- machine: {machine()}, Xandikos {version('xandikos')}; load average (1, 5, 15 min) {load[0]} "
+        f"- machine: {machine()}{xandikos}; load average (1, 5, 15 min) {load[0]} "
         f"before, {load[1]} after",
         f"- servers, started side by side on 127.0.0.1 for each size: {servers} (Xandikos without "
         "authentication; its items committed to its git store in one commit, see bench/speed_servers.py)",

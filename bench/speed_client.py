@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import random
 import re
 from dataclasses import dataclass
 
@@ -102,7 +103,10 @@ def sync_token_of(body: str, who: str) -> str:
 
 @dataclass(frozen=True)
 class Site:
-    """One server as the benchmark sees it: where its data is.  Picklable (client processes get it)."""
+    """One server as the benchmark sees it: where its data is.  Picklable (client processes get it).
+
+    ``others``: the ports of more processes of the same server (one database behind them all); a
+    client then sends each request to one of them at random, as a load balancer would."""
 
     name: str
     port: int
@@ -110,9 +114,14 @@ class Site:
     calendar: str  # the loaded calendar, N events
     cards: str  # the loaded address book, N vCards
     bulk: str  # an empty calendar, made for the bulk PUT
+    others: tuple[int, ...] = ()
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, *self.others)
 
     def client(self) -> Http:
-        return Http(self.port, self.user)
+        return Http(self.ports, self.user)
 
 
 class RequestFailed(RuntimeError):
@@ -129,27 +138,36 @@ class RequestFailed(RuntimeError):
 
 
 class Http:
-    """One keep-alive connection to 127.0.0.1:port as ``user`` (password from tests.server)."""
+    """Keep-alive connections to 127.0.0.1 as ``user`` (password from tests.server): one to ``ports``, or,
+    given several, one to each, every request going to one of them at random (its own random numbers,
+    seeded afresh in each client process)."""
 
-    def __init__(self, port: int, user: str, timeout: float = 300) -> None:
-        self.port, self.timeout = port, timeout
+    def __init__(self, ports: int | tuple[int, ...], user: str, timeout: float = 300) -> None:
+        self.ports = (ports,) if isinstance(ports, int) else ports
+        self.timeout = timeout
         token = base64.b64encode(f"{user}:{password(user)}".encode()).decode()
         self.auth = f"Basic {token}"
-        self.conn: http.client.HTTPConnection | None = None
+        self.conns: dict[int, http.client.HTTPConnection] = {}
+        self._pick = random.Random()
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        for conn in self.conns.values():
+            conn.close()
+        self.conns.clear()
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        self.conn.request(method, path, body, headers)
-        response = self.conn.getresponse()
+    def _port(self) -> int:
+        return self.ports[0] if len(self.ports) == 1 else self._pick.choice(self.ports)
+
+    def _send(self, port: int, method: str, path: str, body: bytes | None,
+              headers: dict[str, str]) -> tuple[int, bytes]:
+        conn = self.conns.get(port)
+        if conn is None:
+            conn = self.conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
+        conn.request(method, path, body, headers)
+        response = conn.getresponse()
         data = response.read()
         if response.will_close:
-            self.close()
+            self.conns.pop(port).close()
         return response.status, data
 
     def call(self, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None,
@@ -159,17 +177,20 @@ class Http:
         if body is not None:
             sent.setdefault("Content-Type", "application/xml; charset=utf-8")
         data = body.encode() if body is not None else None
-        reused = self.conn is not None
+        port = self._port()
+        reused = port in self.conns
         try:
-            status, answer = self._send(method, path, data, sent)
+            status, answer = self._send(port, method, path, data, sent)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            self.close()
+            conn = self.conns.pop(port, None)
+            if conn is not None:
+                conn.close()
             if not reused:
                 raise
-            status, answer = self._send(method, path, data, sent)
+            status, answer = self._send(port, method, path, data, sent)
         text = answer.decode("utf-8", errors="replace")
         if status not in codes:
-            raise RequestFailed(method, f"http://127.0.0.1:{self.port}{path}", status, codes, text)
+            raise RequestFailed(method, f"http://127.0.0.1:{port}{path}", status, codes, text)
         return text
 
     # the requests of the benchmark, each checked

@@ -2,7 +2,9 @@
 
 Python threads in one client process would share one GIL and measure the
 client; with processes the server is the bottleneck.  Every client keeps one
-keep-alive connection (``speed_client.Http``).
+keep-alive connection (``speed_client.Http``) to each process of the server
+(several when the site has ``others``: run_scale_out.py), sending each
+request to one of them at random.
 """
 
 from __future__ import annotations

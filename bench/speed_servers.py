@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dulwich.repo import Repo
 from run_foundation import (
     ALICE,
     FAMILY,
@@ -86,8 +85,11 @@ def command_line(server: Server) -> str:
     return " ".join(["python", *shown])
 
 
-def radicale_site(name: str, server: Server) -> Site:
-    return Site(name=name, port=server.port, user=ALICE, calendar=FAMILY, cards=CARDS, bulk=BULK)
+def radicale_site(name: str, server: Server, *others: Server) -> Site:
+    """Stock's or ours' data; with ``others``, processes of ours on the same PostgreSQL database, each request
+    going to one of them at random."""
+    return Site(name=name, port=server.port, user=ALICE, calendar=FAMILY, cards=CARDS, bulk=BULK,
+                others=tuple(o.port for o in others))
 
 
 def xandikos_site(server: XandikosServer) -> Site:
@@ -115,6 +117,8 @@ def load_radicale(site: Site, items: int) -> None:
 
 def commit_files(folder: Path, files: dict[str, str]) -> None:
     """Write ``files`` into the git-backed collection at ``folder`` and commit them at once."""
+    from dulwich.repo import Repo  # Xandikos' library (the bench extra): only the runs with Xandikos need it
+
     for name, text in files.items():
         (folder / name).write_bytes(text.encode())
     repo = Repo(str(folder))
