@@ -20,7 +20,7 @@ from radicale_ext.base.errors import DatabaseUnavailable
 from radicale_ext.base.postgres import PostgresDatabase
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
-from radicale_ext.notices.outbox import ChangeKind
+from radicale_ext.notices.outbox import ChangeKind, Leases
 from radicale_ext.site import FEATURE_SCHEMAS, Settings, Site
 from radicale_ext.web.sessions import SessionBook
 
@@ -104,6 +104,27 @@ def test_the_version_changes_on_every_commit_of_anyone(opener: Opener) -> None:
     with db.write() as w:
         w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("b", 1))
     assert db.version() not in seen, "its own commit"
+
+
+def test_a_workers_bookkeeping_leaves_the_version_and_a_share_moves_it(opener: Opener, sharing_database: str
+                                                                      ) -> None:
+    """An idle worker renews its lease every few seconds: on PostgreSQL that must not empty every host's
+    caches of what shares grant (SQLite's version is its own: any commit moves it, answered in-process)."""
+    db, worker = opener(), opener()
+    before, writes_before = db.version(), db.thread_writes
+    Leases(worker).hold("notices", "host:1:Müller", time.time(), 30)
+    with worker.write() as w:
+        w.execute("INSERT INTO meta(key, value) VALUES (?, ?)", ("家庭 watermark", "1"))
+    if sharing_database == "postgresql":
+        assert db.version() == before, "bookkeeping only"
+    with worker.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("Familie Müller", 1))
+    assert db.version() != before, "a circle is an answer"
+    assert db.thread_writes == writes_before, "the writes were another connection's"
+    changed = db.version()
+    with db.write() as w:
+        w.execute("INSERT INTO circle_members(circle, user) VALUES (?, ?)", ("Familie Müller", "bob"))
+    assert db.thread_writes == writes_before + 1 and db.version() != changed
 
 
 def test_concurrent_claims_never_hand_a_delivery_out_twice(opener: Opener) -> None:

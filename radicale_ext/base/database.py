@@ -321,6 +321,13 @@ class Database:
                         conn.execute("ROLLBACK")
                 raise
             self._local_writes += 1
+            self._local.writes = getattr(self._local, "writes", 0) + 1
+
+    @property
+    def thread_writes(self) -> int:
+        """How many writes this thread committed (that could change a sharing answer, on PostgreSQL): what
+        the request in progress changed itself, known without asking."""
+        return getattr(self._local, "writes", 0)
 
     def version(self) -> tuple[int, int]:
         """A value that changes whenever anyone commits to the database.

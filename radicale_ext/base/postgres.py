@@ -24,9 +24,12 @@ notice worker's watermark never passes one still to come), counters are read and
 claim of work rows (``write(serial=False)``) does not take it: it locks only the rows it claims,
 ``FOR UPDATE SKIP LOCKED``, so workers on several hosts claim different rows at once.
 
-:meth:`PostgresDatabase.version` reads a commit counter every serial write increments, one query per
-request (the rights cache asks once per request), so a share or a revocation made on any host is seen on
-the next request everywhere.
+:meth:`PostgresDatabase.version` reads a commit counter, one query per request (the rights cache and the
+plugins' remembered circles and grants ask once per request), so a share or a revocation made on any
+host is seen on the next request everywhere.  A write moves the counter unless it wrote only the
+workers' bookkeeping (:data:`BOOKKEEPING`: leases, watermarks, the outbox, notices and reminders on their
+way): an idle worker renews its leases every few seconds, and each renewal would otherwise empty every
+host's caches of what shares and circles grant.
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ CREATE TABLE IF NOT EXISTS database_commits (
 );
 INSERT INTO database_commits(id, n) VALUES (1, 0) ON CONFLICT DO NOTHING
 """
+
+#: tables whose rows no sharing answer reads (who may read what, circles, mounts): writing only these
+#: does not move the commit counter.  A table not named here always moves it.
+BOOKKEEPING = frozenset({
+    "worker_leases", "meta", "outbox", "outbox_taken", "change_notices", "notices", "deliveries",
+    "notices_set_aside", "inbox_history", "inbox_versions", "reminder_items", "reminder_schedule",
+    "reminders_sent", "sessions",
+})
+_WRITTEN_TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|::|:[A-Za-z_]\w*|[A-Za-z_][A-Za-z0-9_]*|\s+|.""", re.S)
 _INSERT_OR = re.compile(r"\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*(\(([^)]*)\))?", re.S | re.I)
@@ -160,17 +172,29 @@ class PostgresWriter(Writer):
     def __init__(self, conn: Any, db: PostgresDatabase) -> None:  # noqa: ANN401 - psycopg.Connection
         self._conn = conn
         self._db = db
+        self.moves_answers = False   # wrote a table outside BOOKKEEPING (or ran a statement it cannot tell)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self._note_table(sql)
         cur = self._conn.execute(self._db.translated(sql), _params(params))
         self._follow_given_ids(sql)
         return cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        self._note_table(sql)
         cur = self._conn.cursor()
         cur.executemany(self._db.translated(sql), [_params(r) for r in rows])
         self._follow_given_ids(sql)
         return cur
+
+    def _note_table(self, sql: str) -> None:
+        if self.moves_answers:
+            return
+        written = _WRITTEN_TABLE.match(sql)
+        if written is not None:
+            self.moves_answers = written.group(1).lower() not in BOOKKEEPING
+        elif not sql.lstrip()[:6].upper().startswith("SELECT"):
+            self.moves_answers = True
 
     def _follow_given_ids(self, sql: str) -> None:
         """After an INSERT that names an identity column's values (an upgrade or a copy keeping its ids), the
@@ -333,15 +357,18 @@ class PostgresDatabase(Database):
             if serial:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             self._local.conn = conn
+            writer = PostgresWriter(conn, self)
             try:
-                yield PostgresWriter(conn, self)
-                if serial:
+                yield writer
+                if writer.moves_answers:
                     conn.execute("UPDATE database_commits SET n = n + 1 WHERE id = 1")
             finally:
                 self._local.conn = None
+        if writer.moves_answers:
+            self._local.writes = getattr(self._local, "writes", 0) + 1
 
     def version(self) -> tuple[int, int]:
-        """Changes whenever anyone on any host commits a serial write (one query)."""
+        """Changes whenever anyone on any host commits a write that can change a sharing answer (one query)."""
         row = self.read_one("SELECT n FROM database_commits WHERE id = 1")
         return (row[0] if row else 0), 0
 

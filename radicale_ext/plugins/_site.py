@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 from radicale import config
 
 from radicale_ext.base.users import admins_from
@@ -9,6 +14,8 @@ from radicale_ext.site import Settings, Site
 
 from . import _request
 from .options import storage_options
+
+T = TypeVar("T")
 
 
 def _ours(configuration: config.Configuration, section: str, option: str) -> str:
@@ -42,7 +49,50 @@ def site_for(configuration: config.Configuration) -> Site:
     return Site.for_settings(settings_from(configuration))
 
 
+def file_stamp(path: str | None) -> tuple[int, int] | None:
+    """A file's modification time and size (``None`` when it is not there): it changed when this did."""
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def sharing_state(site: Site) -> tuple[Hashable, ...]:
+    """What every sharing answer depends on: the sharing database's commit counter (any host's committed
+    change moves it) and the groups file's stamp, read once per request, and this thread's own writes
+    (a request that changes a share and then reads it sees its change)."""
+    return (_request.once_per_request(("sharing state", id(site)),
+                                      lambda: (site.db.version(), file_stamp(site.settings.groups_file))),
+            site.db.thread_writes)
+
+
+_answers = threading.local()
+_MOST_ANSWERS = 4096
+
+
+def remembered(site: Site, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``'s answer, kept by this thread until the sharing state changes (:func:`sharing_state`):
+    a person's circles and a mount's grant are asked on every request, and on PostgreSQL each is a round
+    trip.  Per thread, as the rights' cache: SQLite's commit counter is per connection."""
+    state = sharing_state(site)
+    kept = getattr(_answers, "by_site", None)
+    if kept is None:
+        kept = _answers.by_site = {}
+    entry = kept.get(id(site))
+    if entry is None or entry[0] != state:
+        entry = kept[id(site)] = (state, {})
+    answers = entry[1]
+    if key not in answers:
+        if len(answers) >= _MOST_ANSWERS:
+            answers.clear()
+        answers[key] = compute()
+    return answers[key]
+
+
 def circles_now(site: Site, user: str) -> frozenset[str]:
-    """The circles ``user`` is in, read once per request (the login, the sharing lookups, the rights and
-    the handlers of one request all ask it)."""
-    return _request.once_per_request(("circles", user), lambda: site.circles.circles_of(user))
+    """The circles ``user`` is in (the login, the sharing lookups, the rights and the handlers of each
+    request ask it), read again once anything is committed."""
+    return remembered(site, ("circles", user), lambda: site.circles.circles_of(user))

@@ -18,7 +18,6 @@ groups file or the sharing database changes (checked once per request).
 
 from __future__ import annotations
 
-import os
 import threading
 
 from radicale import config, pathutils
@@ -27,23 +26,13 @@ from radicale.rights import from_file
 from radicale_ext.base.model import Role
 
 from . import _request
-from ._site import circles_now, site_for
+from ._site import circles_now, file_stamp, sharing_state, site_for
 
 NO_RULE = "\x00"  # what from_file answers through our catch-all rule when nothing else matched
 
 # Radicale's letters: "d" refuses DELETE of the collection, "o" refuses a PUT
 # that overwrites it whole, "l" refuses PROPPATCH (and hides write-properties).
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rwdol"}
-
-
-def _stamp(path: str | None) -> tuple[int, int] | None:
-    if not path:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
 
 
 class Rights(from_file.Rights):
@@ -58,7 +47,7 @@ class Rights(from_file.Rights):
         super().__init__(self._configuration)
         self._rights_config["radicale-ext: no rule matched"] = {
             "user_pattern": ".*", "collection_pattern": ".*", "allowed_groups": [""], "permission": NO_RULE}
-        self._file_stamp = _stamp(self._filename)
+        self._file_stamp = file_stamp(self._filename)
 
     def _cache_for_this_request(self) -> dict:
         """Answers cached while nothing they depend on has changed.
@@ -70,7 +59,7 @@ class Rights(from_file.Rights):
         cache = getattr(self._cache, "entries", None)
         if cache is not None and serial and self._cache.serial == serial:
             return cache
-        version = (_stamp(self._filename), self._site.db.version(), _stamp(self._site.settings.groups_file))
+        version = (file_stamp(self._filename), sharing_state(self._site))
         if cache is None or self._cache.version != version:
             cache = {}
             self._cache.entries, self._cache.version = cache, version
@@ -79,7 +68,7 @@ class Rights(from_file.Rights):
 
     def file_decision(self, user: str, user_groups: set, path: str) -> str | None:
         """The rights file's answer, or ``None`` when no section matches."""
-        stamp = _stamp(self._filename)
+        stamp = file_stamp(self._filename)
         if stamp != self._file_stamp:
             with self._load_lock:
                 if stamp != self._file_stamp:

@@ -32,7 +32,7 @@ from radicale.log import logger
 
 from radicale_ext.base.model import Grant, Role
 
-from ._site import circles_now, site_for
+from ._site import circles_now, remembered, site_for
 from .options import check_options
 
 ROLE_PERMISSIONS = {Role.SUBSCRIBER: "r", Role.COLLABORATOR: "rw"}
@@ -77,7 +77,8 @@ class Sharing(sharing.BaseSharing):
         if len(parts) != 2 or parts[0] != user:
             return None
         circles = circles_now(self._site, user)
-        grant = self._site.shares.grant_at_mount(user, circles, parts[1])
+        grant = remembered(self._site, ("grant at mount", user, parts[1]),
+                           lambda: self._site.shares.grant_at_mount(user, circles, parts[1]))
         if grant is None:
             return None
         return self._row(grant, user, circles)
