@@ -51,6 +51,7 @@ class PgCollectionBase(storage.BaseCollection):
         self._path = path.strip("/")
         self._stored = stored
         self._texts: dict[tuple[str, str], str] = {}  # (href, ETag): text, read ahead for this request
+        self._row_read_at = (storage_.items.lock_mode(), storage_.items.thread_writes())
         self._meta: tuple[str, Mapping[str, str]] | None = None   # the properties' JSON text, read
 
     @property
@@ -58,13 +59,17 @@ class PgCollectionBase(storage.BaseCollection):
         return self._path
 
     def _row(self) -> StoredCollection:
-        """The collection's row: read again under the write lock (this request's writes move it on), else
-        the one it was found with.  Radicale writes a PROPFIND's answer after letting go of the read lock:
-        the row it found gives that answer's getctag, sync-token and items from one state, for one query."""
-        if self._storage.items.lock_mode() == "w":
-            fresh = self._storage.items.collection(self._path)
+        """The collection's row: the one it was found with, read again under the write lock once this
+        thread wrote since (nobody else writes while it holds that lock).  Radicale writes a PROPFIND's
+        answer after letting go of the read lock: the row it found gives that answer's getctag, sync-token
+        and items from one state, for one query."""
+        items = self._storage.items
+        now = (items.lock_mode(), items.thread_writes())
+        if now[0] == "w" and now != self._row_read_at:
+            fresh = items.collection(self._path)
             if fresh is not None:
                 self._stored = fresh
+            self._row_read_at = now
         return self._stored
 
     def get_meta(self, key: str | None = None) -> Any:
