@@ -9,6 +9,7 @@ expected ETags and collection ETag (the ctag) of the same content.
 
 from __future__ import annotations
 
+import re
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
@@ -186,6 +187,17 @@ def parse_sync(response: requests.Response) -> SyncAnswer:
             raise AssertionError(f"sync-collection: {href} reported neither 404 nor with a getetag: "
                                  f"{ET.tostring(element, encoding='unicode')}")
     return answer
+
+
+# the PostgreSQL storage's sync token: the collection's epoch, its change number, a check (docs/scale-out.md);
+# a reader's token through a share may add "-" and a count of their own (radicale_ext/plugins/view_tokens.py)
+_PG_TOKEN = re.compile(r"^http://radicale\.org/ns/sync/[0-9a-f]{32}([0-9a-f]{16})[0-9a-f]{16}(?:-\d+)?$")
+
+
+def change_number(token: str) -> int | None:
+    """The change number of a sync token of the PostgreSQL storage, ``None`` for a token of another form."""
+    found = _PG_TOKEN.match(token)
+    return int(found.group(1), 16) if found else None
 
 
 def rejects_token(response: requests.Response) -> bool:

@@ -118,15 +118,25 @@ def change_texts(server: Server, user: str) -> list[str]:
 # -- an SMTP server on loopback --------------------------------------------------------------
 
 
+def _open() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass
 class Mailbox:
-    """aiosmtpd handler: keeps what it accepts; ``refuse`` answers RCPT TO for some addresses."""
+    """aiosmtpd handler: keeps what it accepts; ``refuse`` answers RCPT TO for some addresses.  While ``gate``
+    is clear, a message's DATA waits (``waiting`` is set): its sender is held in the middle of sending it,
+    and the message is kept once the gate opens (as a mail server that accepted it before its sender died)."""
 
     messages: list[email.message.EmailMessage] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)        # each message's bytes as received
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refuse: Callable[[str], str | None] = lambda _address: None
     data_delay: float = 0.0
+    gate: threading.Event = field(default_factory=_open)
+    waiting: threading.Event = field(default_factory=threading.Event)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         answer = self.refuse(address)
@@ -136,6 +146,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if not self.gate.is_set():
+            self.waiting.set()
+            self.gate.wait(60)
         if self.data_delay:
             time.sleep(self.data_delay)
         self.raw.append(envelope.original_content)

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -17,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,9 +180,21 @@ class Server:
 
     def cli_process(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         """The installed console script, as an admin types it."""
-        exe = shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"
-        return subprocess.run([exe, "--config", str(self.config), *args], input=stdin,
+        return subprocess.run([console_script(), "--config", str(self.config), *args], input=stdin,
                               capture_output=True, text=True, cwd=self.root, timeout=60)
+
+    def worker_process(self, name: str, *extra: str) -> subprocess.Popen:
+        """``radicale-ext worker --name NAME`` on this server's config, running on its own (as on a host of its
+        own); its output goes to ``worker-NAME.log`` beside the config."""
+        log = open(self.root / f"worker-{name}.log", "ab")
+        return subprocess.Popen([console_script(), "--config", str(self.config), "worker", "--name", name, *extra],
+                                cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def console_script() -> str:
+    """The installed ``radicale-ext`` command of this environment."""
+    return shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"
 
 
 class PostgresConnection:
@@ -228,6 +241,41 @@ def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[st
     (root / "data" / "groups").write_text("")
     port = free_port()
     return Server(root=root, port=port, config=write_config(root, port, **overrides))
+
+
+@contextlib.contextmanager
+def servers_on_one_database(root: Path, dsn: str, count: int = 3, users: tuple[str, ...] = USERS,
+                            **overrides: dict[str, str]) -> Iterator[list[Server]]:
+    """``count`` servers, each in a folder of its own as on a host of its own, on one PostgreSQL database
+    (``[storage] postgresql_dsn``: items, collections and the sharing database), on different ports of
+    127.0.0.1; stopped afterwards."""
+    storage = {"postgresql_dsn": dsn, "postgresql_pool_size": "4", **overrides.pop("storage", {})}
+    servers = [make_server(root / f"host{n}", users, storage=storage, **overrides) for n in range(count)]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+class AnyServer:
+    """A client behind a load balancer: its own connections, each request to a random one of the servers.
+    ``request`` has ``Server.request``'s signature, so the helpers of tests/dav_kit.py take it."""
+
+    def __init__(self, servers: list[Server], seed: int) -> None:
+        self.servers = servers
+        self.rng = random.Random(seed)
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,
+                headers: dict[str, str] | None = None) -> requests.Response:
+        server = self.rng.choice(self.servers)
+        auth = (user, password(user)) if user else None
+        data = body.encode() if isinstance(body, str) else body
+        return self.session.request(method, server.url + path, auth=auth, data=data, headers=headers or {},
+                                    allow_redirects=False, timeout=60)
 
 
 def stored_beforehand(server: Server, path: str, props: dict[str, str], items: dict[str, str] | None = None) -> None:

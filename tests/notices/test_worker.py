@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -78,7 +76,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path) -> None:
             server.ok("notices", "webhook", f"{hooks.url}/bob", acting_as="bob")
             for i in range(20):
                 put_event(server, "alice", f"{path}c{i}.ics", f"c{i}", f"Crash test {i}")
-            first = _worker_process(server, "first")
+            first = server.worker_process("first")
             deadline = time.monotonic() + 60
             while len(mailbox.messages) + len(hooks.requests) < 25 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -87,7 +85,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path) -> None:
             sent_before = len(mailbox.messages) + len(hooks.requests)
             assert 25 <= sent_before < 80, "killed in the middle"
             time.sleep(2.5)                       # the dead worker's leases run out (notices_lease = 2)
-            second = _worker_process(server, "second", "--once")
+            second = server.worker_process("second", "--once")
             assert second.wait(120) == 0, server.log()
         mails = collections.Counter(m["Message-ID"] for m in mailbox.messages)
         hook_ids = collections.Counter(r.headers["webhook-id"] for r in hooks.requests)
@@ -122,7 +120,7 @@ def test_worker_processes_on_one_database_deliver_each_notice_once_while_one_is_
             server.ok("notices", "webhook", f"{hooks.url}/bob", acting_as="bob")
             for i in range(20):
                 put_event(server, "alice", f"{path}m{i}.ics", f"m{i}", f"Spiel {i} 家庭")
-            workers = [_worker_process(server, f"host-{n}") for n in range(3)]
+            workers = [server.worker_process(f"host-{n}") for n in range(3)]
             deadline = time.monotonic() + 60
             while len(mailbox.messages) + len(hooks.requests) < 20 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -153,13 +151,6 @@ def test_worker_processes_on_one_database_deliver_each_notice_once_while_one_is_
                 worker.kill()
                 worker.wait(10)
         server.stop()
-
-
-def _worker_process(server: Server, name: str, *extra: str) -> subprocess.Popen:
-    log = open(server.root / f"worker-{name}.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "radicale_ext.plugins.worker", "--config", str(server.config),
-                             "--name", name, *extra], cwd=server.root, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def test_the_worker_command_runs_once(srv: Server) -> None:

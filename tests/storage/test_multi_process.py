@@ -7,60 +7,34 @@ a write acknowledged by one process is seen by the next request to any other; sy
 anywhere never go backwards and an incremental sync never misses a change.
 
 Collections made, renamed and deleted at the command line are seen by every process at once too.
-Only items and collections are shared this way on this branch: the sharing database (shares, circles, the outbox)
-is still each server's own SQLite file, so shares across processes are not tested here.
+The sharing database (shares, circles, invitations, the outbox) is in the same PostgreSQL database
+(``[storage] postgresql_dsn``); shares, revocations, circle changes and notice workers across processes are
+tested in tests/storage/test_multi_host_sharing.py.
 """
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from .. import dav_kit as dav
 from ..samples import event
-from ..server import Server, make_server, password
+from ..server import AnyServer, Server, servers_on_one_database
 
 CAL = "/alice/" + "Gemeinsam%20%E5%AE%B6%E5%BA%AD" + "/"   # "Gemeinsam 家庭"
 COUNTERS = [f"{CAL}counter-{n}.ics" for n in range(3)]
 WRITERS = 6
 ROUNDS = 8
-TOKEN_SEQ = re.compile(r"^http://radicale\.org/ns/sync/[0-9a-f]{32}([0-9a-f]{16})[0-9a-f]{16}$")
 
 
-@pytest.fixture
-def cluster(postgres_database: str, tmp_path: Path) -> Iterator[list[Server]]:
-    storage = {"storage": {"postgresql_dsn": postgres_database, "postgresql_pool_size": "4"}}
-    servers = [make_server(tmp_path / f"host{n}", **storage) for n in range(3)]
-    try:
-        for server in servers:
-            server.start()
+@pytest.fixture(scope="module")
+def cluster(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    with servers_on_one_database(tmp_path_factory.mktemp("cluster"), module_postgres_database) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
-
-
-class Client:
-    """One person's device: its own connection pool, each request to a random process."""
-
-    def __init__(self, servers: list[Server], seed: int) -> None:
-        self.servers = servers
-        self.rng = random.Random(seed)
-        self.session = requests.Session()
-
-    def request(self, method: str, path: str, user: str = "alice", body: str | None = None,
-                headers: dict[str, str] | None = None) -> requests.Response:
-        server = self.rng.choice(self.servers)
-        return self.session.request(method, server.url + path, auth=(user, password(user)),
-                                    data=body.encode() if body is not None else None, headers=headers or {},
-                                    allow_redirects=False, timeout=60)
 
 
 def counted(n: int) -> str:
@@ -74,10 +48,10 @@ def count_of(text: str) -> int:
 
 
 def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
-    setup = Client(cluster, 0)
-    assert setup.request("MKCALENDAR", CAL).status_code == 201
+    setup = AnyServer(cluster, 0)
+    assert setup.request("MKCALENDAR", CAL, "alice").status_code == 201
     for href in COUNTERS:
-        assert setup.request("PUT", href, body=event(href[-13:-4], counted(0)), headers=dav.ICS).status_code == 201
+        assert setup.request("PUT", href, "alice", event(href[-13:-4], counted(0)), headers=dav.ICS).status_code == 201
 
     acknowledged = {href: 0 for href in COUNTERS}
     created: list[int] = []
@@ -86,16 +60,16 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     lock = threading.Lock()
 
     def writer(n: int) -> None:
-        client = Client(cluster, 100 + n)
+        client = AnyServer(cluster, 100 + n)
         done = 0
         while done < ROUNDS:
             href = client.rng.choice(COUNTERS)
-            got = client.request("GET", href)
+            got = client.request("GET", href, "alice")
             if got.status_code != 200:
                 problems.append(f"GET {href}: {got.status_code}")
                 return
             value = count_of(got.text)
-            put = client.request("PUT", href, body=event(href[-13:-4], counted(value + 1)),
+            put = client.request("PUT", href, "alice", event(href[-13:-4], counted(value + 1)),
                                  headers={**dav.ICS, "If-Match": got.headers["ETag"]})
             if put.status_code == 412:
                 continue   # someone else wrote it in between: read again
@@ -106,14 +80,14 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
                 acknowledged[href] += 1
             done += 1
             # acknowledged by one process: the next request to any other sees it (or a later write)
-            seen = client.request("GET", href)
+            seen = client.request("GET", href, "alice")
             if seen.status_code != 200 or count_of(seen.text) < value + 1:
                 problems.append(f"{href}: wrote {value + 1}, then read {seen.text[-120:]!r}")
         # all at once: If-None-Match creates one item once; one UID per calendar under different names
-        r = client.request("PUT", f"{CAL}once.ics", body=event("once", f"by {n}"),
+        r = client.request("PUT", f"{CAL}once.ics", "alice", event("once", f"by {n}"),
                            headers={**dav.ICS, "If-None-Match": "*"})
         created.append(r.status_code)
-        r = client.request("PUT", f"{CAL}same uid {n}.ics".replace(" ", "%20"), body=event("same-uid", f"by {n}"),
+        r = client.request("PUT", f"{CAL}same uid {n}.ics".replace(" ", "%20"), "alice", event("same-uid", f"by {n}"),
                            headers=dav.ICS)
         same_uid.append(r.status_code)
 
@@ -121,7 +95,7 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     stop = threading.Event()
 
     def syncer() -> None:
-        client = Client(cluster, 7)
+        client = AnyServer(cluster, 7)
         token, copy = "", {}
         while True:
             last = stop.is_set()
@@ -132,11 +106,11 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
             answer = dav.parse_sync(r)
             copy = dav.applied(copy, answer)
             token = answer.token
-            found = TOKEN_SEQ.match(token)
-            if found is None:
+            number = dav.change_number(token)
+            if number is None:
                 problems.append(f"token of another form: {token}")
                 return
-            tokens.append(int(found.group(1), 16))
+            tokens.append(number)
             if last:
                 break
         listing = dav.listing(client, CAL, "alice")
