@@ -31,7 +31,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,16 @@ def _record(row: tuple) -> Record:
                   detail=json.loads(row[11]), recovered=bool(row[12]), created_at=row[13])
 
 
+@dataclass
+class Finished:
+    """What a written change's record gets when it is marked ready (:meth:`Outbox.finish`)."""
+
+    kind: ChangeKind | None = None
+    component: str | None = None
+    uid: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 class Outbox:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -150,6 +160,24 @@ class Outbox:
                 "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind),"
                 " component = COALESCE(?, component), uid = COALESCE(?, uid) WHERE id = ?",
                 (kind.value if kind else None, component, uid, record_id))
+
+    def finish(self, finished: Mapping[int, Finished]) -> None:
+        """Mark the records of one request's writes ready, each with what its write and Radicale's hook
+        told, in one transaction: a worker (in this process or on another host) takes a record only once
+        all of it is there, never a change without its title."""
+        if not finished:
+            return
+        with self._db.write() as w:
+            for record_id, done in finished.items():
+                row = w.execute("SELECT detail FROM outbox WHERE id = ?", (record_id,)).fetchone()
+                if row is None:
+                    continue
+                detail = {**json.loads(row[0]), **done.detail}
+                w.execute(
+                    "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind), component = COALESCE(?, component),"
+                    " uid = COALESCE(?, uid), detail = ? WHERE id = ?",
+                    (done.kind.value if done.kind else None, done.component, done.uid,
+                     json.dumps(detail, sort_keys=True), record_id))
 
     def discard(self, record_id: int) -> None:
         """The write failed: nothing changed, so nothing is recorded."""

@@ -17,6 +17,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from radicale_ext.notices.outbox import Finished
+
 T = TypeVar("T")
 
 
@@ -28,6 +30,8 @@ class RequestContext:
     personal_only: bool = False  # the writer may change only their own alarms (plugins/personal_writes.py)
     # collection path ("/alice/family/") -> outbox record ids of item writes, in order
     item_records: dict[str, list[int]] = field(default_factory=dict)
+    # outbox record id -> what it gets when the write lock is let go (notices.outbox.Outbox.finish)
+    finished: dict[int, Finished] = field(default_factory=dict)
 
 
 _local = threading.local()

@@ -3,8 +3,9 @@
 The storage plugin has already written the record (before the change hit
 the disk); Radicale then calls this hook, inside its global write lock, with
 the old and new content of the item.  We keep a short summary of both
-(UID, SUMMARY/FN, DTSTART...) so that a notice can later say what changed.
-One small SQLite update; nothing slow happens here.
+(UID, SUMMARY/FN, DTSTART...) so that a notice can later say what changed:
+it goes into the record when the storage marks it ready, as the write lock is
+let go (nothing is written to the database here).
 
 The options of change notices live in this plugin's section, ``[hook]``:
 they are declared to Radicale as our plugin schema
@@ -60,6 +61,10 @@ class Hook(hook.BaseHook):
             detail = {"old": old, "new": new} if old else {"new": new}
             if notification_item.type == "delete":
                 detail = {"old": old}
-            site_for(self.configuration).outbox.annotate(record_id, detail)
+            finished = _request.current().finished.get(record_id)
+            if finished is not None:   # marked ready with it when the write lock is let go
+                finished.detail.update(detail)
+            else:
+                site_for(self.configuration).outbox.annotate(record_id, detail)
         except Exception:  # never fail a request that is already written
             logger.exception("outbox: could not add the hook's summary to record %d", record_id)

@@ -23,7 +23,7 @@ from radicale.log import logger
 from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.index.query_prefilter import name_needle
 from radicale_ext.notices.fanout import Audience
-from radicale_ext.notices.outbox import Change, ChangeKind
+from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 
 from . import _request, card_books, personal_writes, reader_views, recurrence_guard
 from ._site import site_for
@@ -37,7 +37,7 @@ def _collection_path(path: str) -> str:
 
 @contextlib.contextmanager
 def _recorded(storage: Any, change: Change, **done: Any) -> Iterator[int]:
-    """Store a pending record, run the write, then mark the record ready."""
+    """Store a pending record, run the write, then mark the record ready (:func:`_written`)."""
     outbox = site_for(storage.configuration).outbox
     record_id = outbox.begin(change)
     try:
@@ -45,7 +45,19 @@ def _recorded(storage: Any, change: Change, **done: Any) -> Iterator[int]:
     except BaseException:
         outbox.discard(record_id)
         raise
-    outbox.complete(record_id, **done)
+    _written(outbox, record_id, Finished(**done))
+
+
+def _written(outbox: Outbox, record_id: int, done: Finished) -> None:
+    """The write of ``record_id`` is stored.  Inside Radicale's write lock its record is marked ready when
+    the lock is let go, with what Radicale's hook adds meanwhile (plugins/hook.py), in one transaction
+    for the whole request; outside it, at once.  (Were it ready before the hook's summary, a worker
+    could tell the change without its title.)"""
+    ctx = _request.current()
+    if ctx.writing:
+        ctx.finished[record_id] = done
+    else:
+        outbox.complete(record_id, kind=done.kind, component=done.component, uid=done.uid)
 
 
 class ViewedCollection:
@@ -221,7 +233,7 @@ class ViewedCollection:
             outbox.discard(record_id)
             raise
         kind = ChangeKind.ITEM_UPDATED if result[1] is not None else ChangeKind.ITEM_CREATED
-        outbox.complete(record_id, kind=kind, component=item.component_name, uid=item.uid)
+        _written(outbox, record_id, Finished(kind=kind, component=item.component_name, uid=item.uid))
         _request.current().item_records.setdefault(_collection_path(self.path), []).append(record_id)
         return result
 
@@ -270,7 +282,7 @@ class RecordedStorage:
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
         with super().acquire_lock(mode, user, *args, **kwargs):  # type: ignore[misc]
-            if mode != "w":
+            if mode != "w" or _request.current().writing:   # a read, or a write lock taken again inside one
                 yield
                 return
             ctx = _request.start(actor=kwargs.get("actor") or user or "")
@@ -278,6 +290,17 @@ class RecordedStorage:
                 yield
             finally:
                 ctx.writing = False
+                self._finish_records(ctx)
+
+    def _finish_records(self, ctx: _request.RequestContext) -> None:
+        """The records of the writes done under the lock, marked ready (whatever else failed, they are
+        stored); if even that fails, they stay pending and the next start settles them."""
+        finished, ctx.finished = ctx.finished, {}
+        try:
+            site_for(self.configuration).outbox.finish(finished)
+        except Exception:
+            logger.exception("outbox: could not mark records %s ready; they are settled at the next start",
+                             sorted(finished))
 
     # -- the virtual address books of the cards feature (radicale_ext/plugins/card_books.py) -----
 

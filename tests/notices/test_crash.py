@@ -31,14 +31,14 @@ KILLER = textwrap.dedent("""
     import os, signal
     from radicale_ext.notices import outbox
 
-    _complete = outbox.Outbox.complete
+    _finish = outbox.Outbox.finish
 
-    def complete(self, record_id, **kwargs):
+    def finish(self, finished):
         if os.path.exists(os.environ["RADICALE_EXT_TEST_KILL_MARKER"]):
             os.kill(os.getpid(), signal.SIGKILL)     # the write is on disk; its record stays pending
-        return _complete(self, record_id, **kwargs)
+        return _finish(self, finished)
 
-    outbox.Outbox.complete = complete
+    outbox.Outbox.finish = finish
 """)
 
 
