@@ -27,6 +27,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("sharing_database", BACKENDS, indirect=True, scope="module")
 
 
+_DATABASE_NUMBERS = itertools.count()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def sharing_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """Which engine the sharing database of the servers this module makes runs on: "sqlite" (the embedded
@@ -37,10 +40,10 @@ def sharing_database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield backend
         return
     cluster: Cluster = request.getfixturevalue("postgres")
-    numbers = itertools.count()
 
     def new_database() -> str:
-        return cluster.create_database(f"s{os.getpid()}_{next(numbers)}_{abs(hash(request.node.nodeid)) % 10**9}")
+        # numbered per process, not per module: a worker that steals tests may set a module up twice
+        return cluster.create_database(f"s{os.getpid()}_{next(_DATABASE_NUMBERS)}")
 
     server_module.new_sharing_database = new_database
     try:
