@@ -28,6 +28,15 @@ def write_section(name: str, text: str, heading: str, path: Path = RESULTS) -> N
     os.replace(tmp, path)
 
 
+def publish(text: str, args: argparse.Namespace, name: str, heading: str, path: Path = RESULTS) -> None:
+    """Print a run's text and, unless ``--no-write``, put it between its markers in RESULTS.md."""
+    print()
+    print(text)
+    if not args.no_write:
+        write_section(name, text, heading, path)
+        print(f"written to {path.relative_to(path.parent.parent)}")
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--keep`` and ``--no-write``, which every benchmark of ours offers."""
     parser.add_argument("--keep", action="store_true", help="keep the server's folder under bench/work/")

@@ -48,7 +48,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -253,10 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     text, passed = report(args, samples, counts, directory, time.monotonic() - began, load)
-    print(text)
-    if not args.no_write:
-        write_section("cards", text, "## Me cards: Shared contacts and the directory (issue 5, `bench/run_cards.py`)")
-        print(f"written to {RESULTS.relative_to(PROJECT)}")
+    publish(text, args, "cards",
+            "## Me cards: Shared contacts and the directory (issue 5, `bench/run_cards.py`)")
     return 0 if passed else 1
 
 

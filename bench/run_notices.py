@@ -43,7 +43,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))
 
 from mail_sink import MailSink  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, publish, work_folder  # noqa: E402
 from run_foundation import Stat, Target, expect, interleaved, load_average, machine, step, timed  # noqa: E402
 
 from radicale_ext.notices.service import Notices  # noqa: E402
@@ -213,9 +213,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = report(latency, dav, mail, args, time.monotonic() - began, load)
-    print(text)
-    if not args.no_write:
-        write_section("notices", text, "## Change notices (`bench/run_notices.py`)")
+    publish(text, args, "notices", "## Change notices (`bench/run_notices.py`)")
     return 0
 
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import requests  # noqa: E402
 from http_timing import expect, timed  # noqa: E402
-from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
 
 from tests.server import Server, make_server, password  # noqa: E402
 
@@ -197,11 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     text, passed = report(args, samples, counts, time.monotonic() - began, load)
-    print(text)
-    if not args.no_write:
-        write_section("personal-alarms", text,
-                      "## Per-person alarms on a shared calendar (issue 15, `bench/run_personal_alarms.py`)")
-        print(f"written to {RESULTS.relative_to(PROJECT)}")
+    publish(text, args, "personal-alarms",
+            "## Per-person alarms on a shared calendar (issue 15, `bench/run_personal_alarms.py`)")
     return 0 if passed else 1
 
 

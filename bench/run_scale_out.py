@@ -55,7 +55,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
 from scale_out_notices import Delivered, deliver  # noqa: E402
 from speed_client import Site, responses  # noqa: E402
 from speed_load import MIX, BulkResult, MixedResult, bulk_put, mixed_load  # noqa: E402
@@ -357,10 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = render(args, run, time.monotonic() - began, load_before)
-    print()
-    print(text)
-    if not args.no_write:
-        write_section("scale-out", text, "## Several processes on one PostgreSQL (issue 16, `bench/run_scale_out.py`)")
+    publish(text, args, "scale-out",
+            "## Several processes on one PostgreSQL (issue 16, `bench/run_scale_out.py`)")
     return 0 if run.passed else 1
 
 

@@ -56,7 +56,7 @@ sys.path.insert(0, str(PROJECT / "bench"))
 
 import requests  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, publish, work_folder  # noqa: E402
 from run_foundation import load_average, machine, step  # noqa: E402
 
 from tests.server import Server, free_port, make_server, password  # noqa: E402
@@ -377,9 +377,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = report(args, changes, verdict, len(mailroom.mails), time.monotonic() - began, load, errors)
-    print(text)
-    if not args.no_write:
-        write_section("soak", text, "## Soak: notices over ten minutes (`bench/run_soak.py`)")
+    publish(text, args, "soak", "## Soak: notices over ten minutes (`bench/run_soak.py`)")
     return 0 if "**PASS**" in text else 1
 
 

@@ -59,7 +59,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-from results import add_run_options, work_folder, write_section  # noqa: E402
+from results import add_run_options, publish, work_folder  # noqa: E402
 from run_foundation import (  # noqa: E402
     SYNC_CHANGES,
     calendar_of,
@@ -327,10 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     text = render(args, report, time.monotonic() - began, (load_before, load_average()), commands)
-    print()
-    print(text)
-    if not args.no_write:
-        write_section("speed", text, "## Speed at size (issue 8, `bench/run_speed.py`)")
+    publish(text, args, "speed", "## Speed at size (issue 8, `bench/run_speed.py`)")
     return 0 if report.passed else 1
 
 

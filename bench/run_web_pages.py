@@ -39,7 +39,7 @@ sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server
 
 import requests  # noqa: E402
 from http_timing import expect  # noqa: E402
-from results import add_run_options, machine_line, ms, work_folder, write_section  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
@@ -207,10 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     text, passed = report(args, samples, counts, time.monotonic() - began, load)
-    print(text)
-    if not args.no_write:
-        write_section("web-pages", text, "## Web page render times (issue 14, `bench/run_web_pages.py`)")
-        print(f"written to {RESULTS.relative_to(PROJECT)}")
+    publish(text, args, "web-pages",
+            "## Web page render times (issue 14, `bench/run_web_pages.py`)")
     return 0 if passed else 1
 
 

@@ -10,6 +10,7 @@ import email.policy
 import email.utils
 import http.server
 import json
+import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -307,3 +309,11 @@ def shared(srv: Server, name: str, *sharees: str) -> str:
     for user in sharees:
         srv.ok("share", "add", f"alice/{name}", "--user", user, "--role", "collaborator")
     return f"/alice/{name}/"
+
+
+def servers_run_with(code: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers and workers started from now on run ``code`` first (a ``sitecustomize`` module in ``folder``,
+    put on their PYTHONPATH): a test's way to make them die, or be slow, at one chosen step."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(code)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))

@@ -11,7 +11,6 @@ is shared with must hear of the write, with its words, on every channel.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import textwrap
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..notice_kit import Mailbox, change_texts, event, notice_server, smtp_server, worker_of
+from ..notice_kit import Mailbox, change_texts, event, notice_server, servers_run_with, smtp_server, worker_of
 from ..server import Server, free_port, make_server
 
 ICS = {"Content-Type": "text/calendar"}
@@ -45,11 +44,8 @@ KILLER = textwrap.dedent("""
 @pytest.fixture
 def killable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The marker file: while it exists, the server dies the moment a write has reached the disk."""
-    (tmp_path / "killer").mkdir()
-    (tmp_path / "killer" / "sitecustomize.py").write_text(KILLER)
+    servers_run_with(KILLER, tmp_path / "killer", monkeypatch)
     marker = tmp_path / "kill-now"
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path / "killer"),
-                                                                    os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("RADICALE_EXT_TEST_KILL_MARKER", str(marker))
     yield marker
 

@@ -7,7 +7,6 @@ record made ready before it."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..notice_kit import change_texts, event, notice_server
+from ..notice_kit import change_texts, event, notice_server, servers_run_with
 from ..server import Server
 
 ICS = {"Content-Type": "text/calendar"}
@@ -36,10 +35,7 @@ SLOW_HOOK = textwrap.dedent("""
 
 @pytest.fixture
 def slow_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    (tmp_path / "slow").mkdir()
-    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_HOOK)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path / "slow"),
-                                                                    os.environ.get("PYTHONPATH")])))
+    servers_run_with(SLOW_HOOK, tmp_path / "slow", monkeypatch)
     yield
 
 
