@@ -1,11 +1,13 @@
-"""Speed at size (issue 8): stock Radicale 3.9, Xandikos and radicale-ext, side by side in one run.
+"""Speed at size (issues 8 and 16): stock Radicale 3.9, Xandikos and radicale-ext, side by side in one run;
+with --postgresql also radicale-ext on PostgreSQL, with --davical also DAViCal (PHP + PostgreSQL).
 
     python bench/run_speed.py                       # 1,000 and 10,000 items; writes bench/RESULTS.md
+    python bench/run_speed.py --postgresql --davical   # the same and issue 16's rows (as root)
     python bench/run_speed.py --sizes 1000 --skip-xandikos --no-write
     python bench/run_speed.py --rows ctag sync --sizes 10000
 
-For each size N the three servers are started afresh on free loopback ports
-(bench/speed_servers.py) and get the same data: a calendar of N events spread
+For each size N the servers are started afresh on free loopback ports
+(bench/speed_servers.py, bench/speed_davical.py) and get the same data: a calendar of N events spread
 over 2026 (run_foundation.event) and an address book of N vCards (FN "Person
 00042 Lindqvist", N, EMAIL, TEL).  The client is a bare keep-alive
 http.client connection with Basic auth (bench/speed_client.py); every status
@@ -39,7 +41,19 @@ Rows (the target is ours'):
    --bulk-clients processes, for at most --bulk-budget seconds per server;
    ours must complete them all at twice stock's rate at least.
 
-The exit status is 1 when one of ours' targets fails; the table is written either way.
+With ``--postgresql``, "ours (PostgreSQL)" is ours with ``[storage] postgresql_dsn`` (one process,
+everything in a private PostgreSQL server, tests/postgres_cluster.py); its targets (issue 16) get
+their own columns: within 1.5x of ours' median time on every single-request row (1-5), and, with
+``--davical``, faster than DAViCal on every row (1-7; the mixed and bulk rows by rate, with no
+errors and all done).  ``--davical`` starts Debian's DAViCal 1.1 (PHP-FPM + nginx, its database in
+the same PostgreSQL server; bench/speed_davical.py) for each size; it needs root and the packages
+(``apt-get install -y davical php8.2-fpm php8.2-cli php8.2-pgsql php8.2-xml php8.2-curl nginx``):
+without them the run stops at once with that command.  DAViCal's incremental sync-collection may
+list one more member than changed (the change that made the token, which RFC 6578 allows): row 2
+accepts 10 or 11 responses from it and the details say how many it gave.
+
+The exit status is 1 when one of ours' targets (or ours (PostgreSQL)'s) fails; the table is written
+either way.  Everything started is stopped at the end, on an error, on Ctrl-C and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -47,7 +61,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -71,9 +87,21 @@ from run_foundation import (  # noqa: E402
     make_stock_server,
 )
 from speed_client import Http, Site, card_matches, responses, sync_token_of  # noqa: E402
+from speed_davical import (  # noqa: E402
+    IMPORT_CHUNK,
+    SYNC_NOTE,
+    SYNC_REPEATS_LAST,
+    davical_site,
+    load_davical,
+    make_davical_server,
+    missing,
+)
 from speed_load import MIX, bulk_put, mixed_load  # noqa: E402
 from speed_report import (  # noqa: E402
+    DAVICAL,
     OURS,
+    OURS_PG,
+    PG_WITHIN,
     STOCK,
     WARMUP,
     XANDIKOS,
@@ -81,6 +109,8 @@ from speed_report import (  # noqa: E402
     Report,
     Row,
     checked,
+    per_request,
+    pg_verdict,
     sample,
     speedup,
     table,
@@ -100,8 +130,6 @@ from speed_servers import (  # noqa: E402
 
 from tests.postgres_cluster import start_cluster  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
-
-OURS_PG = "ours (PostgreSQL)"   # --postgresql: ours with everything in PostgreSQL
 
 ROWS = ("ctag", "sync", "etags", "week", "cards", "mixed", "bulk")
 WEEK = ("20260302T000000Z", "20260309T000000Z")
@@ -162,7 +190,13 @@ def single_rows(size: int, sites: list[Site], args: argparse.Namespace, report: 
                 client.put(s.calendar + item_href(n), calendar_of([event(item_uid(n), n, summary=f"Changed {k}")]))
             client.close()
         time.sleep(settle_seconds())
-        return checked(lambda c, s: c.sync(s, tokens[s.name]), lambda _s: SYNC_CHANGES, "sync-collection")
+        call = checked(lambda c, s: c.sync(s, tokens[s.name]), sync_answers, "sync-collection")
+        if any(s.name == DAVICAL for s in sites):
+            davical = next(s for s in sites if s.name == DAVICAL)
+            found = responses(davical.client().sync(davical, tokens[DAVICAL]))
+            report.notes.append(f"{size:,} sync-collection: {DAVICAL} answered {found} responses for "
+                                f"{SYNC_CHANGES} changes{SYNC_NOTE if found != SYNC_CHANGES else ''}")
+        return call
 
     def big_only(ratio: float) -> Callable[[dict[str, float]], bool | None]:
         return lambda m: speedup(m[STOCK], m[OURS]) >= ratio if size >= BIG else None
@@ -182,6 +216,11 @@ def single_rows(size: int, sites: list[Site], args: argparse.Namespace, report: 
         indexed)
 
 
+def sync_answers(site: Site) -> int | range:
+    """The responses a sync-collection after SYNC_CHANGES changes must have (DAViCal: or one more)."""
+    return range(SYNC_CHANGES, SYNC_CHANGES + SYNC_REPEATS_LAST + 1) if site.name == DAVICAL else SYNC_CHANGES
+
+
 def mixed_rows(size: int, sites: list[Site], args: argparse.Namespace, report: Report) -> None:
     for clients in args.clients:
         request = f"mixed load, {clients} clients, {args.mixed_seconds:g} s"
@@ -197,8 +236,12 @@ def mixed_rows(size: int, sites: list[Site], args: argparse.Namespace, report: R
             report.notes.append(f"{size:,} {request}, {name}: {result.detail()}")
             report.notes.extend(f"  - {name}: {m}" for m in result.tally.error_lines())
         ratio = speedup(results[OURS].rate, results[STOCK].rate)
+        postgresql = (pg_verdict(per_request({n: r.rate for n, r in results.items()}), (), single=False,
+                                 also="no errors", clean=results[OURS_PG].errors == 0)
+                      if OURS_PG in results else None)
         report.rows.append(Row(f"{size:,}", request, {name: r.cell() for name, r in results.items()},
-                               f"{ratio:.1f}x", target, verdict(ratio >= 10 and results[OURS].errors == 0)))
+                               f"{ratio:.1f}x", target, verdict(ratio >= 10 and results[OURS].errors == 0),
+                               postgresql))
 
 
 def bulk_row(sites: list[Site], args: argparse.Namespace, report: Report) -> None:
@@ -221,8 +264,12 @@ def bulk_row(sites: list[Site], args: argparse.Namespace, report: Report) -> Non
             report.notes.append(f"bulk PUT, {name}: {result.done:,} PUTs succeeded, {listed[name]:,} items listed")
     ours, stock = results[OURS], results[STOCK]
     ratio = speedup(ours.rate, stock.rate)
+    on_pg = results.get(OURS_PG)
+    postgresql = (pg_verdict(per_request({n: r.rate for n, r in results.items()}), (), single=False,
+                             also="all done", clean=on_pg.complete and listed[OURS_PG] == on_pg.done)
+                  if on_pg is not None else None)
     report.rows.append(Row("per run", request, {name: r.cell() for name, r in results.items()}, f"{ratio:.1f}x",
-                           target, verdict(ours.complete and listed[OURS] == ours.done and ratio >= 2)))
+                           target, verdict(ours.complete and listed[OURS] == ours.done and ratio >= 2), postgresql))
 
 
 def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report: Report,
@@ -243,16 +290,22 @@ def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report
             sites.append(xandikos_site(xandikos))
         servers[OURS] = ours
         sites.append(radicale_site(OURS, ours))
-        if args.cluster is not None:   # ours with everything in PostgreSQL (docs/scale-out.md)
+        if args.postgresql:   # ours with everything in PostgreSQL (docs/scale-out.md)
             dsn = args.cluster.create_database(f"speed_{size}")
             on_pg = start(make_server(work / f"ours-pg-{size}", users=("alice",), storage={"postgresql_dsn": dsn}))
             servers[OURS_PG] = on_pg
             sites.append(radicale_site(OURS_PG, on_pg))
         commands.update({name: command_line(server) for name, server in servers.items()})
+        if args.davical:   # its database in the same PostgreSQL server
+            davical = start(make_davical_server(work / f"davical-{size}", args.cluster, size))
+            sites.append(davical_site(davical))
+            commands[DAVICAL] = davical.summary()
         for site in sites:
             with took(report, f"{size:,} load {site.name}"):
                 if site.name == XANDIKOS:
                     load_xandikos(xandikos, site, size)
+                elif site.name == DAVICAL:
+                    load_davical(site, size)
                 else:
                     load_radicale(site, size)
         time.sleep(settle_seconds())  # ours re-checks just-written files until they settle
@@ -265,7 +318,8 @@ def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report
 
 def render(args: argparse.Namespace, report: Report, seconds: float, load: tuple[str, str],
            commands: dict[str, str]) -> str:
-    names = [STOCK] + ([] if args.skip_xandikos else [XANDIKOS]) + [OURS] + ([OURS_PG] if args.postgresql else [])
+    names = ([STOCK] + ([] if args.skip_xandikos else [XANDIKOS]) + [OURS] + ([OURS_PG] if args.postgresql else [])
+             + ([DAVICAL] if args.davical else []))
     command = " ".join(["python bench/run_speed.py", *sys.argv[1:]])
     servers = ", ".join(f"{name} `{commands.get(name, '?')}`" for name in names)
     xandikos = "" if args.skip_xandikos else f", Xandikos {version('xandikos')}"  # the bench extra
@@ -282,6 +336,16 @@ def render(args: argparse.Namespace, report: Report, seconds: float, load: tuple
         f"property once 5 queries have used it), servers interleaved, at most {args.cell_budget:g} s per server "
         "and cell (n = samples where fewer)",
         "- mixed load mix: " + ", ".join(f"{w}% {what}" for _k, w, what in MIX),
+        *([f"- {OURS_PG}: ours with `[storage] postgresql_dsn` (items and the sharing database in a private "
+           "PostgreSQL 15 on loopback, fsync off as in the tests), one process; its targets (issue 16): within "
+           f"{PG_WITHIN:g}x of ours' time on single requests" + (f" and faster than {DAVICAL} on every row"
+                                                                  if args.davical else "")
+           + f"; \"{OURS_PG} / X\" is its median time divided by X's (mixed and bulk rows: X's rate divided by "
+           "its own)"] if args.postgresql else []),
+        *([f"- {DAVICAL}: Debian's package as its install notes set it up (PHP-FPM + nginx), its database in "
+           "the same PostgreSQL server; the calendar and the address book imported by PUTs of "
+           f"{IMPORT_CHUNK:,} items onto the collection, the calendar's last event PUT alone, the same store as "
+           "N PUTs leave (see bench/speed_davical.py)"] if args.davical else []),
         "",
         *table(report.rows, names),
         "",
@@ -303,6 +367,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-xandikos", action="store_true", help="stock and ours only")
     parser.add_argument("--postgresql", action="store_true",
                         help=f"also '{OURS_PG}': ours with [storage] postgresql_dsn, on a private PostgreSQL server")
+    parser.add_argument("--davical", action="store_true",
+                        help=f"also {DAVICAL} (PHP + PostgreSQL; Debian's packages, run as root), on the same "
+                             "PostgreSQL server")
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32], help="mixed load (default: 8 32)")
     parser.add_argument("--mixed-seconds", type=float, default=20)
     parser.add_argument("--bulk-items", type=int, default=10000)
@@ -312,12 +379,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def stop_on_kill() -> None:
+    """A kill (SIGTERM) unwinds the benchmark like Ctrl-C: its servers, DAViCal's /etc/davical file and
+    PostgreSQL are stopped.  A forked client process goes back to the default (its pool ends it with
+    SIGTERM, which must work wherever it is blocked)."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.davical and (why := missing()):
+        print(why, file=sys.stderr)
+        return 2
+    stop_on_kill()
     began, load_before = time.monotonic(), load_average()
     work = work_folder("speed-")
     report, commands = Report(), {}
-    args.cluster = start_cluster() if args.postgresql else None
+    args.cluster = start_cluster() if args.postgresql or args.davical else None
     try:
         for i, size in enumerate(args.sizes):
             run_size(size, i == len(args.sizes) - 1, work, args, report, commands)

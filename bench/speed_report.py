@@ -1,12 +1,12 @@
 """The speed benchmark's timing and table (see run_speed.py): interleaved samples within a time budget,
-one row per request and size, PASS/FAIL for ours' target."""
+one row per request and size, PASS/FAIL for ours' target and, with --postgresql, for ours (PostgreSQL)'s."""
 
 from __future__ import annotations
 
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -14,7 +14,21 @@ from run_foundation import Stat
 from speed_client import Http, Site, responses
 
 STOCK, XANDIKOS, OURS = "stock", "Xandikos", "ours"
+OURS_PG = "ours (PostgreSQL)"  # --postgresql: ours with everything in PostgreSQL
+DAVICAL = "DAViCal"  # --davical: DAViCal 1.1 (PHP + PostgreSQL), bench/speed_davical.py
 WARMUP, MIN_SAMPLES = 3, 3
+PG_WITHIN = 1.5  # issue 16: ours (PostgreSQL) within 1.5x of ours' time on single requests
+
+
+@dataclass(frozen=True)
+class PgVerdict:
+    """ours (PostgreSQL)'s targets on one row: its time per request divided by ours' and by DAViCal's
+    (for a throughput, the other's rate divided by its own)."""
+
+    vs_ours: str
+    vs_davical: str
+    target: str
+    result: str  # PASS, FAIL, ERROR (a server it is compared with failed) or "-" (no target)
 
 
 @dataclass
@@ -25,6 +39,7 @@ class Row:
     ratio: str
     target: str
     result: str  # PASS, FAIL or "-" (no target at this size)
+    postgresql: PgVerdict | None = None  # with --postgresql
 
 
 @dataclass
@@ -35,7 +50,8 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.result not in ("FAIL", "ERROR") for r in self.rows)
+        results = [r.result for r in self.rows] + [r.postgresql.result for r in self.rows if r.postgresql]
+        return all(result not in ("FAIL", "ERROR") for result in results)
 
     def failed(self, size: str, request: str, target: str, error: Exception) -> None:
         """A row that could not be measured (its set-up failed): the run fails, with the reason."""
@@ -109,29 +125,71 @@ def timing_row(size: int, request: str, samples: dict[str, list[float]], errors:
                target: str, ok: Callable[[dict[str, float]], bool | None]) -> Row:
     cells = {name: "error" if name in errors else ms_cell(s, repeat) for name, s in samples.items()}
     medians = {name: statistics.median(s) for name, s in samples.items() if name not in errors}
+    postgresql = pg_verdict(medians, errors, single=True) if OURS_PG in samples else None
     if errors:  # ours failing fails its target; another server failing spoils the comparison
         ratio = "-" if OURS in errors or STOCK in errors else f"{speedup(medians[STOCK], medians[OURS]):.1f}x"
-        return Row(f"{size:,}", request, cells, ratio, target, "FAIL" if OURS in errors else "ERROR")
+        return Row(f"{size:,}", request, cells, ratio, target, "FAIL" if OURS in errors else "ERROR", postgresql)
     passed = ok(medians)
     return Row(f"{size:,}", request, cells, f"{speedup(medians[STOCK], medians[OURS]):.1f}x", target,
-               "-" if passed is None else verdict(passed))
+               "-" if passed is None else verdict(passed), postgresql)
 
 
-def checked(call: Call, expected: Callable[[Site], int], what: str) -> Call:
-    """``call``, failing unless its multistatus has the expected number of responses."""
+def pg_verdict(times: dict[str, float], failed: Collection[str], single: bool, also: str = "",
+               clean: bool = True) -> PgVerdict:
+    """ours (PostgreSQL)'s targets (issue 16) from each server's seconds per request (median; for a
+    throughput row 1 / rate): at most PG_WITHIN x ours' on a single request (``single``), below
+    DAViCal's on every row when DAViCal runs.  ``failed``: servers without a number; ``clean``: what
+    ``also`` names (no errors, all done) held for ours (PostgreSQL)."""
+    has_davical = DAVICAL in times or DAVICAL in failed
+    parts = ([f"within {PG_WITHIN:g}x of ours"] if single else []) + ([f"faster than {DAVICAL}"] if has_davical else [])
+    target = ", ".join(parts + ([also] if parts and also else [])) or "-"
+
+    def over(other: str) -> float | None:
+        return times[OURS_PG] / times[other] if OURS_PG in times and other in times and times[other] else None
+
+    vs_ours, vs_davical = over(OURS), over(DAVICAL)
+    shown = [f"{r:.2f}x" if r is not None else "-" for r in (vs_ours, vs_davical)]
+    if target == "-":
+        result = "-"
+    elif OURS_PG in failed:
+        result = "FAIL"
+    elif (single and vs_ours is None) or (has_davical and vs_davical is None):
+        result = "ERROR"
+    else:
+        result = verdict(clean and (not single or vs_ours <= PG_WITHIN) and (not has_davical or vs_davical < 1))
+    return PgVerdict(shown[0], shown[1] if has_davical else "-", target, result)
+
+
+def per_request(rates: dict[str, float]) -> dict[str, float]:
+    """Seconds per request from requests per second (a server that completed nothing: infinity)."""
+    return {name: 1 / rate if rate else float("inf") for name, rate in rates.items()}
+
+
+def checked(call: Call, expected: Callable[[Site], int | Collection[int]], what: str) -> Call:
+    """``call``, failing unless its multistatus has the expected number of responses (or one of them)."""
     def run(client: Http, site: Site) -> str:
         body = call(client, site)
-        found = responses(body)
-        if found != expected(site):
-            raise RuntimeError(f"{site.name}: {what} answered {found} responses, expected {expected(site)}")
+        found, want = responses(body), expected(site)
+        if found not in (want if isinstance(want, Collection) else (want,)):
+            shown = want if isinstance(want, int) else " or ".join(map(str, want))
+            raise RuntimeError(f"{site.name}: {what} answered {found} responses, expected {shown}")
         return body
     return run
 
 
 def table(rows: list[Row], names: list[str]) -> list[str]:
-    lines = [f"| items | request | {' | '.join(names)} | ours vs stock | target (ours) | result |",
-             "| ---: | --- | " + " | ".join("---:" for _ in names) + " | ---: | --- | --- |"]
+    """The markdown table; with ours (PostgreSQL) among ``names``, its ratios, target and result as well."""
+    pg = ([f"{OURS_PG} / ours"] + ([f"{OURS_PG} / {DAVICAL}"] if DAVICAL in names else [])
+          if OURS_PG in names else [])
+    pg_heads = [*pg, f"target ({OURS_PG})", f"result ({OURS_PG})"] if pg else []
+    heads = ["items", "request", *names, "ours vs stock", "target (ours)", "result", *pg_heads]
+    lines = ["| " + " | ".join(heads) + " |",
+             "| ---: | --- | " + " | ".join("---:" for _ in names) + " | ---: | --- | --- |"
+             + "".join(" ---: |" for _ in pg) + (" --- | --- |" if pg_heads else "")]
     for r in rows:
-        cells = " | ".join(r.cells.get(n, "-") for n in names)
-        lines.append(f"| {r.size} | {r.request} | {cells} | {r.ratio} | {r.target} | {r.result} |")
+        cells = [r.size, r.request, *(r.cells.get(n, "-") for n in names), r.ratio, r.target, r.result]
+        if pg_heads:
+            v = r.postgresql or PgVerdict("-", "-", "-", "-")
+            cells += [v.vs_ours] + ([v.vs_davical] if len(pg) > 1 else []) + [v.target, v.result]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines

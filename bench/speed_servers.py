@@ -1,4 +1,5 @@
-"""The three servers of the speed benchmark (see run_speed.py): starting them and loading the same data.
+"""The servers of the speed benchmark (see run_speed.py): starting them and loading the same data
+(DAViCal, with --davical: bench/speed_davical.py).
 
 - stock Radicale 3.9 and ours get the calendar and the address book in one
   whole-collection PUT each (Radicale's fastest import; the address book as a
