@@ -307,7 +307,7 @@ def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report
                 elif site.name == DAVICAL:
                     load_davical(site, size)
                 else:
-                    load_radicale(site, size)
+                    load_radicale(site, size, servers[site.name] if site.name in (OURS, OURS_PG) else None)
         time.sleep(settle_seconds())  # ours re-checks just-written files until they settle
         single_rows(size, sites, args, report)
         if "mixed" in args.rows:

@@ -31,7 +31,7 @@ from run_foundation import (
 )
 from speed_client import Site, address_book_of, card_href, responses, vcard
 
-from tests.server import Server, free_port
+from tests.server import Server, free_port, stored_beforehand
 
 CARDS = f"/{ALICE}/contacts/"
 BULK = f"/{ALICE}/bulk/"
@@ -105,12 +105,24 @@ def check_loaded(site: Site, path: str, items: int, first: str) -> None:
         raise RuntimeError(f"{site.name}: {found} items in {path} after loading {items}")
 
 
-def load_radicale(site: Site, items: int) -> None:
-    """Stock and ours: the calendar and the address book in one PUT each, and the empty bulk calendar."""
+def load_radicale(site: Site, items: int, ours: Server | None = None) -> None:
+    """Stock and ours: the calendar and the address book in one PUT each, and the empty bulk calendar.
+
+    Ours replaces a whole collection with at most MAX_ITEMS_PER_UPLOAD items per PUT (nothing else can be
+    written meanwhile; docs/limits.md): a larger calendar of ``ours`` is written into its store as a
+    restored backup would be (tests/server.py ``stored_beforehand``: its folders, or its PostgreSQL
+    tables), which leaves what the PUT would, and then listed through the server like the others."""
+    from radicale_ext.base.recurrence_limits import MAX_ITEMS_PER_UPLOAD
+
     client = site.client()
-    client.call("PUT", site.calendar, calendar_of([event(item_uid(n), n) for n in range(items)]),
-                {"Content-Type": "text/calendar"}, (201,))
-    client.call("PUT", site.cards, address_book_of(items), {"Content-Type": "text/vcard"}, (201,))
+    if ours is not None and items > MAX_ITEMS_PER_UPLOAD:
+        stored_beforehand(ours, site.calendar, {"tag": "VCALENDAR"},
+                          {item_href(n): calendar_of([event(item_uid(n), n)]) for n in range(items)})
+        stored_beforehand(ours, site.cards, {"tag": "VADDRESSBOOK"}, {card_href(n): vcard(n) for n in range(items)})
+    else:
+        client.call("PUT", site.calendar, calendar_of([event(item_uid(n), n) for n in range(items)]),
+                    {"Content-Type": "text/calendar"}, (201,))
+        client.call("PUT", site.cards, address_book_of(items), {"Content-Type": "text/vcard"}, (201,))
     client.call("MKCALENDAR", site.bulk, codes=(201,))
     check_loaded(site, site.calendar, items, item_href(0))
     check_loaded(site, site.cards, items, card_href(0))
