@@ -16,13 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import requests
 from radicale import config
 from radicale.storage import multifilesystem
 
-from .server import password
+from .server import AnyServer, Server, password
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -339,3 +340,30 @@ def stock_state_of_rows(dsn: str, path: str) -> tuple[str, dict[str, str]]:
 
     collection = Rows()
     return collection.etag, {path + item.href: item.etag for item in collection.get_all()}
+
+
+def syncer(cluster: list[Server], user: str, where: str, seed: int, stop: threading.Event, numbers: list[int],
+           problems: list[str]) -> None:
+    """Incremental syncs, each from a random process, until ``stop``: the change numbers of the tokens, in
+    order; at the end the synced copy is the collection's listing."""
+    client = AnyServer(cluster, seed)
+    where = quote(where)   # as the answers' hrefs are
+    token, copy = "", {}
+    while True:
+        last = stop.is_set()
+        r = sync(client, where, user, token)
+        if r.status_code != 207:
+            problems.append(f"{user} sync with a token of ours: {r.status_code} {r.text[:200]}")
+            return
+        answer = parse_sync(r)
+        copy, token = applied(copy, answer), answer.token
+        number = change_number(token)
+        if number is None:
+            problems.append(f"{user}: a token of another form: {token}")
+            return
+        numbers.append(number)
+        if last:
+            break
+    listed = listing(client, where, user)
+    if copy != listed:
+        problems.append(f"{user}: the synced copy differs from the listing: {sorted(set(copy) ^ set(listed))}")

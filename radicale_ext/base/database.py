@@ -321,13 +321,16 @@ class Database:
                         conn.execute("ROLLBACK")
                 raise
             self._local_writes += 1
-            self._local.writes = getattr(self._local, "writes", 0) + 1
+            self._thread_wrote()
 
     @property
     def thread_writes(self) -> int:
         """How many writes this thread committed (that could change a sharing answer, on PostgreSQL): what
         the request in progress changed itself, known without asking."""
         return getattr(self._local, "writes", 0)
+
+    def _thread_wrote(self) -> None:
+        self._local.writes = self.thread_writes + 1
 
     def version(self) -> tuple[int, int]:
         """A value that changes whenever anyone commits to the database.

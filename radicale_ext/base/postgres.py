@@ -365,7 +365,7 @@ class PostgresDatabase(Database):
             finally:
                 self._local.conn = None
         if writer.moves_answers:
-            self._local.writes = getattr(self._local, "writes", 0) + 1
+            self._thread_wrote()
 
     def version(self) -> tuple[int, int]:
         """Changes whenever anyone on any host commits a write that can change a sharing answer (one query)."""

@@ -20,7 +20,7 @@ import hashlib
 
 from ..base.collection_store import CollectionStore, CollectionWrites
 from ..base.summary import summarize
-from ..notices.outbox import Change, ChangeKind, Outbox
+from ..notices.outbox import Change, ChangeKind, Finished, Outbox
 
 
 def item_etag(text: str) -> str:
@@ -40,7 +40,8 @@ def replace_card(writes: CollectionWrites, collections: CollectionStore, outbox:
         except BaseException:
             outbox.discard(record)
             raise
-        outbox.complete(record, kind=ChangeKind.ITEM_UPDATED if old is not None else ChangeKind.ITEM_CREATED,
-                        component="VCARD", uid=uid)
-        outbox.annotate(record, {"old": summarize(old), "new": summarize(text)} if old else
-                        {"new": summarize(text)})
+        # ready with its summary in one transaction: no worker tells the change without the card's name
+        outbox.finish({record: Finished(kind=ChangeKind.ITEM_UPDATED if old is not None else ChangeKind.ITEM_CREATED,
+                                        component="VCARD", uid=uid,
+                                        detail={"old": summarize(old), "new": summarize(text)} if old else
+                                        {"new": summarize(text)})})

@@ -249,6 +249,9 @@ class PgItems:
         """How many writes this thread began: a collection's row read before the last of them is out of date."""
         return getattr(self._local, "writes", 0)
 
+    def _wrote(self) -> None:
+        self._local.writes = self.thread_writes() + 1
+
     def lock_mode(self) -> str:
         """``"r"``, ``"w"`` or ``""``: what this thread holds."""
         held: _Held | None = getattr(self._local, "held", None)
@@ -382,7 +385,7 @@ class PgItems:
         """Make ``path`` (and the collections above it); with ``props``, replace what is there: its
         properties, and with ``items`` its items (those not among them are deleted, as is any
         collection inside it).  Returns the hrefs replaced and those new."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         now = _now_ns()
         with self._connection() as db, db.transaction():
             for above in ancestors(path):
@@ -418,7 +421,7 @@ class PgItems:
 
     def set_props(self, path: str, props: Mapping[str, str]) -> None:
         """A collection's properties, replaced (Radicale hands all of them)."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         now = _now_ns()
         with self._connection() as db:
             done = db.execute("UPDATE dav_collections SET props = %s, props_modified_ns = %s, modified_ns = %s "
@@ -428,14 +431,14 @@ class PgItems:
 
     def put(self, path: str, item: NewItem) -> None:
         """Store ``item`` in the collection at ``path`` (new or replacing the one at its href)."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         now = _now_ns()
         with self._connection() as db, db.transaction():
             self._store(db, self._writable(db, path), item, now)
 
     def delete_item(self, path: str, href: str) -> bool:
         """Delete one item; False where there was none."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         now = _now_ns()
         with self._connection() as db, db.transaction():
             collection_id = self._writable(db, path)
@@ -443,7 +446,7 @@ class PgItems:
 
     def delete_collection(self, path: str) -> None:
         """A collection and everything in it, gone (its items, history and the collections inside)."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         with self._connection() as db, db.transaction():
             db.execute("DELETE FROM dav_collections WHERE path = %s OR starts_with(path, %s)", (path, path + "/"))
         with self._views_lock:
@@ -452,7 +455,7 @@ class PgItems:
 
     def move(self, path: str, href: str, to_path: str, to_href: str) -> None:
         """One item to another name (and collection): a deletion in one log, a change in the other."""
-        self._local.writes = self.thread_writes() + 1
+        self._wrote()
         now = _now_ns()
         with self._connection() as db, db.transaction():
             source = self._writable(db, path)

@@ -155,11 +155,7 @@ class Outbox:
     def complete(self, record_id: int, *, kind: ChangeKind | None = None,
                  component: str | None = None, uid: str | None = None) -> None:
         """Mark a pending record ready: the change is on disk."""
-        with self._db.write() as w:
-            w.execute(
-                "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind),"
-                " component = COALESCE(?, component), uid = COALESCE(?, uid) WHERE id = ?",
-                (kind.value if kind else None, component, uid, record_id))
+        self.finish({record_id: Finished(kind=kind, component=component, uid=uid)})
 
     def finish(self, finished: Mapping[int, Finished]) -> None:
         """Mark the records of one request's writes ready, each with what its write and Radicale's hook

@@ -57,7 +57,7 @@ def _written(outbox: Outbox, record_id: int, done: Finished) -> None:
     if ctx.writing:
         ctx.finished[record_id] = done
     else:
-        outbox.complete(record_id, kind=done.kind, component=done.component, uid=done.uid)
+        outbox.finish({record_id: done})
 
 
 class ViewedCollection:

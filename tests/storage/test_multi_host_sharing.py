@@ -405,33 +405,6 @@ def writer(cluster: list[Server], actor: str, seed: int, ledger: Ledger, problem
         done += 1
 
 
-def syncer(cluster: list[Server], user: str, where: str, seed: int, stop: threading.Event, numbers: list[int],
-           problems: list[str]) -> None:
-    """Incremental syncs, each from a random process, until ``stop``: the change numbers of the tokens, in
-    order; at the end the synced copy is the collection's listing."""
-    client = AnyServer(cluster, seed)
-    where = quote(where)   # as the answers' hrefs are
-    token, copy = "", {}
-    while True:
-        last = stop.is_set()
-        r = dav.sync(client, where, user, token)
-        if r.status_code != 207:
-            problems.append(f"{user} sync with a token of ours: {r.status_code} {r.text[:200]}")
-            return
-        answer = dav.parse_sync(r)
-        copy, token = dav.applied(copy, answer), answer.token
-        number = dav.change_number(token)
-        if number is None:
-            problems.append(f"{user}: a token of another form: {token}")
-            return
-        numbers.append(number)
-        if last:
-            break
-    listing = dav.listing(client, where, user)
-    if copy != listing:
-        problems.append(f"{user}: the synced copy differs from the listing: {sorted(set(copy) ^ set(listing))}")
-
-
 def sharer(cluster: list[Server], writing: threading.Event, problems: list[str]) -> None:
     """While the writers write (once at least), the coach shares the parents' evening and takes it back, by
     invitation and at the command line, each step on a random process (the command line: on one host's
@@ -469,8 +442,9 @@ def test_writers_readers_a_sharer_and_workers_at_once(cluster: list[Server], wor
     fan_tokens: list[int] = []
     writers = [collecting(problems, writer, cluster, actor, 100 + n, spielplan, problems)
                for n, actor in enumerate((COACH, *PLAYERS))]
-    readers = [collecting(problems, syncer, cluster, COACH, plan, 7, stop, coach_tokens, problems),
-               collecting(problems, syncer, cluster, FAN, mount(FAN, COACH, SPIELPLAN), 8, stop, fan_tokens, problems)]
+    readers = [collecting(problems, dav.syncer, cluster, COACH, plan, 7, stop, coach_tokens, problems),
+               collecting(problems, dav.syncer, cluster, FAN, mount(FAN, COACH, SPIELPLAN), 8, stop, fan_tokens,
+                          problems)]
     sharing = collecting(problems, sharer, cluster, writing, problems)
     writing.set()
     for thread in (*readers, *writers, sharing):

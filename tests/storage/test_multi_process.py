@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -94,31 +94,8 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     tokens: list[int] = []
     stop = threading.Event()
 
-    def syncer() -> None:
-        client = AnyServer(cluster, 7)
-        token, copy = "", {}
-        while True:
-            last = stop.is_set()
-            r = dav.sync(client, CAL, "alice", token)
-            if r.status_code != 207:
-                problems.append(f"sync with a token of ours: {r.status_code} {r.text[:200]}")
-                return
-            answer = dav.parse_sync(r)
-            copy = dav.applied(copy, answer)
-            token = answer.token
-            number = dav.change_number(token)
-            if number is None:
-                problems.append(f"token of another form: {token}")
-                return
-            tokens.append(number)
-            if last:
-                break
-        listing = dav.listing(client, CAL, "alice")
-        if copy != listing:
-            problems.append(f"synced copy differs from the listing: {sorted(set(copy) ^ set(listing))}")
-
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
-    watcher = threading.Thread(target=syncer)
+    watcher = threading.Thread(target=dav.syncer, args=(cluster, "alice", unquote(CAL), 7, stop, tokens, problems))
     watcher.start()
     for thread in threads:
         thread.start()
