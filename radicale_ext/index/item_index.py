@@ -52,7 +52,7 @@ RACY_NS = 2_000_000_000
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     folder TEXT PRIMARY KEY,
@@ -109,7 +109,7 @@ class ItemFacts:
     component: str  # VEVENT, VTODO, VJOURNAL, VCARD
     start: int
     end: int
-    names: str = ""  # a card's FN values, case-folded, one per line
+    names: str = ""  # a card's FN values as Radicale compares them (radicale_ext.index.query_prefilter.card_names)
 
 
 @dataclass(frozen=True, slots=True)

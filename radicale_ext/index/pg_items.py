@@ -21,7 +21,10 @@ process and brought up to date by reading only the rows changed since (one index
 
 Radicale's storage lock (``acquire_lock``) is a PostgreSQL advisory lock held by the connection
 of the request for its duration: exclusive for a write, shared for a read, in every process
-that uses the database (:meth:`PgItems.locked`).  Nothing here imports Radicale.
+that uses the database (:meth:`PgItems.locked`).  Every write also moves one commit counter
+(``dav_commits``) on in its transaction: a request reads it once, and while it has not moved the
+collections' rows this process read are still what is stored, so a request asks for none of
+them again (a ctag PROPFIND is then that one read).  Nothing here imports Radicale.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +84,16 @@ CREATE TABLE IF NOT EXISTS dav_changes (
     made_ns BIGINT NOT NULL,
     PRIMARY KEY (collection_id, seq)
 );
+CREATE TABLE IF NOT EXISTS dav_commits (
+    id INTEGER PRIMARY KEY,
+    n BIGINT NOT NULL
+);
+INSERT INTO dav_commits (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
+#: moves the storage's commit counter on, in the transaction of every write (see PgItems.collection)
+_COMMIT = "UPDATE dav_commits SET n = n + 1 WHERE id = 1"
+#: the most collection rows a process remembers between commits
+_MOST_ROWS = 4096
 
 _ITEM_COLUMNS = 'href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names'
 _COLLECTION_COLUMNS = "id, path, props, epoch, seq, floor, modified_ns, props_modified_ns"
@@ -197,6 +209,11 @@ class PgItems:
         self._local = threading.local()
         self._views: dict[str, FolderView] = {}  # by path; each names its epoch and counter
         self._views_lock = threading.Lock()
+        # collection rows (None: no collection there) as of the commit counter's value ``_rows_at``
+        self._rows: dict[str, StoredCollection | None] = {}
+        self._rows_at = -1
+        self._rows_lock = threading.Lock()
+        self.request_number: Callable[[], int] = lambda: 0   # the storage plugin's (0: not in a request)
         self._made_schema()
 
     def close(self) -> None:
@@ -206,7 +223,9 @@ class PgItems:
         with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             db.execute(SCHEMA)
-            self._ensure(db, "", _now_ns())
+            if db.execute("SELECT 1 FROM dav_collections WHERE path = ''").fetchone() is None:
+                db.execute(_COMMIT)
+                self._created(db, "", _now_ns())
 
     # -- Radicale's storage lock, across processes ------------------------------
 
@@ -276,19 +295,57 @@ class PgItems:
     # -- reads -------------------------------------------------------------------
 
     def collection(self, path: str) -> StoredCollection | None:
-        with self._connection() as db:
-            row = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = %s",
-                             (path,)).fetchone()
-        return StoredCollection(*row) if row is not None else None
+        return self._collection_rows([path])[path]
 
     def collection_or_parent(self, path: str) -> tuple[StoredCollection | None, StoredCollection | None]:
         """The collection at ``path``, or else the one above it (where ``path`` may name an item), in one query."""
         parent = parent_of(path)
+        found = self._collection_rows([path] if parent is None else [path, parent])
+        return found[path], (found[parent] if parent is not None else None)
+
+    def _collection_rows(self, paths: list[str]) -> dict[str, StoredCollection | None]:
+        """The rows at ``paths`` (None where there is no collection): remembered while the commit counter
+        stays where this request found it, else read in one query.  Under the write lock, or outside a
+        request, always read."""
+        at = self._commits_now()
+        known: dict[str, StoredCollection | None] = {}
+        if at is not None:
+            with self._rows_lock:
+                if self._rows_at == at:
+                    known = {path: self._rows[path] for path in paths if path in self._rows}
+        missing = [path for path in paths if path not in known]
+        if not missing:
+            return known
         with self._connection() as db:
             rows = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = ANY(%s)",
-                              ([path] if parent is None else [path, parent],)).fetchall()
+                              (missing,)).fetchall()
         found = {row[1]: StoredCollection(*row) for row in rows}
-        return found.get(path), (found.get(parent) if parent is not None else None)
+        read = {path: found.get(path) for path in missing}
+        if at is not None:
+            with self._rows_lock:
+                if self._rows_at != at or len(self._rows) >= _MOST_ROWS:
+                    self._rows, self._rows_at = {}, at
+                self._rows.update(read)
+        return {**known, **read}
+
+    def _commits_now(self) -> int | None:
+        """The commit counter as this request first read it (again after this thread wrote), or None where
+        rows must be read afresh: outside a request, or under the write lock.  The read takes no lock: a
+        write commits its rows and its move of the counter together."""
+        number = self.request_number()
+        if number == 0 or self.lock_mode() == "w":
+            return None
+        key = (number, self.thread_writes())
+        seen = getattr(self._local, "commits", None)
+        if seen is None or seen[0] != key:
+            held: _Held | None = getattr(self._local, "held", None)
+            if held is not None:
+                n = held.connection.execute("SELECT n FROM dav_commits WHERE id = 1").fetchone()[0]
+            else:
+                with self._pool.connection() as db:
+                    n = db.execute("SELECT n FROM dav_commits WHERE id = 1").fetchone()[0]
+            seen = self._local.commits = (key, n)
+        return seen[1]
 
     def children(self, path: str) -> list[str]:
         """The paths of the collections directly inside ``path``, by name."""
@@ -388,6 +445,7 @@ class PgItems:
         self._wrote()
         now = _now_ns()
         with self._connection() as db, db.transaction():
+            db.execute(_COMMIT)
             for above in ancestors(path):
                 self._ensure(db, above, now)
             if props is None:
@@ -424,7 +482,8 @@ class PgItems:
         self._wrote()
         now = _now_ns()
         with self._connection() as db:
-            done = db.execute("UPDATE dav_collections SET props = %s, props_modified_ns = %s, modified_ns = %s "
+            done = db.execute(f"WITH commit AS ({_COMMIT}) "
+                              "UPDATE dav_collections SET props = %s, props_modified_ns = %s, modified_ns = %s "
                               "WHERE path = %s", (json.dumps(dict(props), sort_keys=True), now, now, path))
             if done.rowcount == 0:
                 raise NoCollection(f"no collection at {path!r}")
@@ -448,7 +507,8 @@ class PgItems:
         """A collection and everything in it, gone (its items, history and the collections inside)."""
         self._wrote()
         with self._connection() as db, db.transaction():
-            db.execute("DELETE FROM dav_collections WHERE path = %s OR starts_with(path, %s)", (path, path + "/"))
+            db.execute(f"WITH commit AS ({_COMMIT}) "
+                       "DELETE FROM dav_collections WHERE path = %s OR starts_with(path, %s)", (path, path + "/"))
         with self._views_lock:
             for known in [p for p in self._views if p == path or p.startswith(path + "/")]:
                 del self._views[known]
@@ -486,7 +546,9 @@ class PgItems:
 
     @staticmethod
     def _writable(db: Any, path: str) -> int:
-        row = db.execute("SELECT id FROM dav_collections WHERE path = %s", (path,)).fetchone()
+        """The id of the collection a write goes to, with the commit counter moved on in the same statement."""
+        row = db.execute(f"WITH commit AS ({_COMMIT}) SELECT id FROM dav_collections WHERE path = %s",
+                         (path,)).fetchone()
         if row is None:
             raise NoCollection(f"no collection at {path!r}")
         return row[0]

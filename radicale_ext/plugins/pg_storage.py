@@ -22,6 +22,7 @@ from radicale_ext.base.errors import Conflict
 from radicale_ext.index.item_index import FolderView
 from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCollection
 
+from . import _request
 from .indexed_items import facts_of, http_date
 from .options import storage_options
 from .recorded_storage import RecordedStorage, ViewedCollection
@@ -32,6 +33,7 @@ def items_for(configuration: config.Configuration) -> PgItems:
     options = storage_options(configuration)
     items = PgItems.shared(options.postgresql_dsn, options.postgresql_pool_size)
     items.max_token_age_s = configuration.get("storage", "max_sync_token_age")
+    items.request_number = _request.serial   # collection rows are remembered per request (PgItems.collection)
     return items
 
 

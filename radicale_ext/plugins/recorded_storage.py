@@ -21,7 +21,7 @@ from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
 from radicale_ext.index.item_index import Entry, FolderView
-from radicale_ext.index.query_prefilter import name_needle
+from radicale_ext.index.query_prefilter import name_decision, name_narrowing
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 
@@ -185,27 +185,35 @@ class ViewedCollection:
         if not self.tag:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
-        needle = name_needle(filters) if self.tag == "VADDRESSBOOK" else None
+        cards = self.tag == "VADDRESSBOOK"
+        narrowing = name_narrowing(filters) if cards else None
+        decision = name_decision(filters) if cards else None
         view = self._view()
-        wanted = []
+        wanted: list[tuple[str, bool | None]] = []
         for href in view.order:
             facts = view.entries[href].facts
             if tag is not None and tag != facts.component:
                 continue
             if facts.start >= end or facts.end <= start:
                 continue
-            if needle is not None and needle not in facts.names:
+            if narrowing is not None and not narrowing(facts.names):
                 continue
-            wanted.append(href)
-        self._prefetch(wanted)
-        for href in wanted:
+            decided = decision(facts.names) if decision is not None else None
+            if decided is not False:
+                wanted.append((href, decided))
+        self._prefetch(href for href, _ in wanted)
+        for href, decided in wanted:
             facts = view.entries[href].facts
             item = self._read(href)
-            if item is not None:
-                # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
-                recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,
-                                       end if end < radicale_filter.TIMESTAMP_MAX else None)
-                yield item, simple and (start <= facts.start or facts.end <= end)
+            if item is None:
+                continue
+            if decided:   # Radicale's answer from the names, for the card as stored (not a projection of it)
+                yield item, item.etag == facts.etag
+                continue
+            # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
+            recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,
+                                   end if end < radicale_filter.TIMESTAMP_MAX else None)
+            yield item, simple and (start <= facts.start or facts.end <= end)
 
     def has_uid(self, uid: str) -> bool:
         return uid in self._view().uids

@@ -230,7 +230,8 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
 
 
 NAMES = ["Anna Smith", "anna smythe", "Ånne Ångström", "Bob Anders", "BOB SMITH", "Chloé Martin", "Dan Annandale",
-         "Eve O'Smith", "Zoë Ånnsdóttir", "smith"]
+         "Eve O'Smith", "Zoë Ånnsdóttir", "smith", "Jörg Müller-Straße", "ΟΔΥΣΣΕΑΣ Παπαδόπουλος", "王 小明",
+         "Smith\\, Anna", "🎂 Ännchen"]
 EMAILS = ["anna@example.org", "ANNA@EXAMPLE.ORG", "bob.work@example.net", "chloe@Example.org", "dan@work.example",
           "eve@example.org", "zoe@annex.example", "smith@example.net"]
 
@@ -268,6 +269,19 @@ CARD_QUERIES = [
                           dav.prop_filter("EMAIL", dav.text_match(".net")), test="allof"),
     dav.addressbook_query(dav.prop_filter("FN", dav.text_match("a", match_type="starts-with", negate=True)),
                           dav.prop_filter("EMAIL", dav.text_match("ANNA", match_type="starts-with")), test="anyof"),
+    # names where lowering and case folding part ways (ß, final sigma), escapes, CJK, emoji
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("STRASSE"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("straße"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("ΑΣ"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("ΑΣ", collation="i;octet"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("σ", match_type="ends-with"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("smith, anna", match_type="equals"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("王"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("🎂", match_type="starts-with"))),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("anna")), dav.prop_filter("FN", dav.text_match("bob")),
+                          test="anyof"),
+    dav.addressbook_query(dav.prop_filter("FN", dav.text_match("anna")),
+                          dav.prop_filter("FN", dav.text_match("smith", match_type="ends-with")), test="allof"),
 ]
 
 WINDOWS: list[tuple[str | None, str | None]] = [

@@ -104,3 +104,56 @@ def test_readers_share_and_a_nested_read_lock_does_not_wait_behind_a_writer(stor
     assert order[-1] == "written"
     with pytest.raises(RuntimeError), one.locked("r"), one.locked("w"):
         pass
+
+
+class Requests:
+    """A request counter standing for the storage plugin's (PgItems.request_number)."""
+
+    def __init__(self) -> None:
+        self.number = 0
+
+    def next(self) -> None:
+        self.number += 1
+
+
+def test_a_request_reuses_the_rows_read_while_nothing_was_committed_and_sees_any_commit(
+        stores: tuple[PgItems, PgItems]) -> None:
+    one, two = stores
+    requests = Requests()
+    one.request_number = lambda: requests.number
+    requests.next()
+    first = one.collection(CAL)
+    requests.next()
+    assert one.collection(CAL) is first                 # nothing committed since: not asked again
+    assert one.collection_or_parent(CAL)[0] is first
+    two.set_props(CAL, {"tag": "VCALENDAR", "D:displayname": "Familie Müller"})   # another process
+    assert one.collection(CAL) is first                 # the request in progress keeps its state
+    requests.next()
+    again = one.collection(CAL)
+    assert again is not None and again.props["D:displayname"] == "Familie Müller"
+    for write in (lambda: two.put(CAL, item("🎂 birthday.ics", "b")), lambda: two.delete_item(CAL, "🎂 birthday.ics"),
+                  lambda: two.make_collection("bob/学校", {"tag": "VCALENDAR"}),
+                  lambda: two.delete_collection("bob/学校")):
+        before = one.collection(CAL)
+        write()
+        requests.next()
+        after = one.collection(CAL), one.collection("bob/学校")
+        assert after[0] is not before       # every kind of write moves the counter
+        stored = two.collection("bob/学校")
+        assert (after[1] is None) == (stored is None)
+
+
+def test_rows_are_read_afresh_outside_a_request_and_under_the_write_lock(stores: tuple[PgItems, PgItems]) -> None:
+    one, _ = stores
+    requests = Requests()
+    one.request_number = lambda: requests.number
+    assert one.collection(CAL) is not one.collection(CAL)   # request 0: no request, nothing remembered
+    requests.next()
+    with one.locked("w"):
+        assert one.collection(CAL) is not one.collection(CAL)
+    with one.locked("r"):
+        assert one.collection(CAL) is one.collection(CAL)
+    one.set_props(CAL, {"tag": "VCALENDAR", "D:displayname": "家庭 ✓"})   # this thread's own write, same request
+    with one.locked("r"):
+        fresh = one.collection(CAL)
+    assert fresh is not None and fresh.props["D:displayname"] == "家庭 ✓"
