@@ -52,7 +52,7 @@ RACY_NS = 2_000_000_000
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     folder TEXT PRIMARY KEY,
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER NOT NULL,
     deleted_ns INTEGER,
     inode INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, size INTEGER, indexed_ns INTEGER,
-    etag TEXT, uid TEXT, name TEXT, component TEXT, start INTEGER, "end" INTEGER, names TEXT,
+    etag TEXT, uid TEXT, name TEXT, component TEXT, start INTEGER, "end" INTEGER, names TEXT, occurrences BLOB,
     PRIMARY KEY (folder, href)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_seq ON entries (folder, seq);
@@ -110,6 +110,7 @@ class ItemFacts:
     start: int
     end: int
     names: str = ""  # a card's FN values as Radicale compares them (radicale_ext.index.query_prefilter.card_names)
+    occurrences: bytes | None = None  # an event's spans (radicale_ext.index.occurrences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,11 +472,12 @@ class ItemIndex:
             if entry is not None:
                 f, s = entry.facts, entry.stamp
                 rows.append((href, entry.seq, None, s.inode, s.mtime_ns, s.ctime_ns, s.size,
-                             entry.indexed_ns, f.etag, f.uid, f.name, f.component, f.start, f.end, f.names, key))
+                             entry.indexed_ns, f.etag, f.uid, f.name, f.component, f.start, f.end, f.names,
+                             f.occurrences, key))
             elif href in view.tombstones:
                 stone = view.tombstones[href]
-                rows.append((href, stone.seq, stone.deleted_ns, *([None] * 12), key))
-        db.executemany(f"INSERT OR REPLACE INTO entries ({ROW_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)
+                rows.append((href, stone.seq, stone.deleted_ns, *([None] * 13), key))
+        db.executemany(f"INSERT OR REPLACE INTO entries ({ROW_COLUMNS}) VALUES ({', '.join('?' * 17)})", rows)
         db.execute("DELETE FROM entries WHERE folder = ? AND deleted_ns IS NOT NULL AND seq <= ?",
                    (key, view.floor))
 
@@ -565,7 +567,7 @@ class ItemIndex:
 
 
 ROW_COLUMNS = ("href, seq, deleted_ns, inode, mtime_ns, ctime_ns, size, indexed_ns, "
-               "etag, uid, name, component, start, \"end\", names, folder")
+               "etag, uid, name, component, start, \"end\", names, occurrences, folder")
 
 
 def _from_row(row: tuple) -> tuple[str, Entry | Tombstone]:

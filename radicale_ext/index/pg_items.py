@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS dav_items (
     etag TEXT, uid TEXT, name TEXT, component TEXT, start BIGINT, "end" BIGINT, names TEXT,
     PRIMARY KEY (collection_id, href)
 );
+ALTER TABLE dav_items ADD COLUMN IF NOT EXISTS occurrences BYTEA;
 CREATE INDEX IF NOT EXISTS dav_items_by_seq ON dav_items (collection_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS dav_items_one_uid ON dav_items (collection_id, uid)
     WHERE deleted_ns IS NULL AND uid <> '';
@@ -95,7 +96,8 @@ _COMMIT = "UPDATE dav_commits SET n = n + 1 WHERE id = 1"
 #: the most collection rows a process remembers between commits
 _MOST_ROWS = 4096
 
-_ITEM_COLUMNS = 'href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names'
+_ITEM_COLUMNS = ('href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names, '
+                 'occurrences')
 _COLLECTION_COLUMNS = "id, path, props, epoch, seq, floor, modified_ns, props_modified_ns"
 #: how often a collection's old tombstones and change checks are pruned (at a write)
 PRUNE_EVERY_NS = 3600 * 1_000_000_000
@@ -520,8 +522,8 @@ class PgItems:
         with self._connection() as db, db.transaction():
             source = self._writable(db, path)
             target = source if to_path == path else self._writable(db, to_path)
-            row = db.execute("SELECT text, etag, uid, name, component, start, \"end\", names FROM dav_items "
-                             "WHERE collection_id = %s AND href = %s AND deleted_ns IS NULL FOR UPDATE",
+            row = db.execute("SELECT text, etag, uid, name, component, start, \"end\", names, occurrences "
+                             "FROM dav_items WHERE collection_id = %s AND href = %s AND deleted_ns IS NULL FOR UPDATE",
                              (source, href)).fetchone()
             if row is None:
                 raise ValueError(f"no item {href!r} in {path!r} to move")
@@ -584,14 +586,14 @@ class PgItems:
             with db.transaction():
                 db.execute(
                     f"INSERT INTO dav_items (collection_id, text, {_ITEM_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (collection_id, href) DO UPDATE SET seq = EXCLUDED.seq, deleted_ns = NULL, "
                     "modified_ns = EXCLUDED.modified_ns, size = EXCLUDED.size, text = EXCLUDED.text, "
                     "etag = EXCLUDED.etag, uid = EXCLUDED.uid, name = EXCLUDED.name, "
                     "component = EXCLUDED.component, start = EXCLUDED.start, \"end\" = EXCLUDED.\"end\", "
-                    "names = EXCLUDED.names",
+                    "names = EXCLUDED.names, occurrences = EXCLUDED.occurrences",
                     (collection_id, item.text, item.href, seq, now, len(item.text.encode()), f.etag, f.uid,
-                     f.name, f.component, f.start, f.end, f.names))
+                     f.name, f.component, f.start, f.end, f.names, f.occurrences))
         except errors.UniqueViolation as e:
             raise DuplicateUid(f"another item of this collection has the UID {f.uid!r}") from e
 
@@ -603,7 +605,8 @@ class PgItems:
         seq = self._next(db, collection_id, now)
         db.execute("UPDATE dav_items SET seq = %s, deleted_ns = %s, modified_ns = %s, size = 0, text = NULL, "
                    "etag = NULL, uid = NULL, name = NULL, component = NULL, start = NULL, \"end\" = NULL, "
-                   "names = NULL WHERE collection_id = %s AND href = %s", (seq, now, now, collection_id, href))
+                   "names = NULL, occurrences = NULL WHERE collection_id = %s AND href = %s",
+                   (seq, now, now, collection_id, href))
         return True
 
 

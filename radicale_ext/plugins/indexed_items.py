@@ -14,6 +14,8 @@ from radicale import xmlutils
 from radicale_ext.index.item_index import ItemFacts
 from radicale_ext.index.query_prefilter import card_names
 
+from .occurrence_spans import occurrences_of
+
 
 def http_date(mtime_ns: int) -> str:
     """Radicale's ``last_modified`` for a file modified at ``mtime_ns``."""
@@ -26,7 +28,7 @@ def facts_of(item: radicale_item.Item) -> ItemFacts:
     if item.name == "VCARD":
         names = card_names([line.value for line in item.vobject_item.contents.get("fn", [])])
     start, end = item.time_range
-    return ItemFacts(item.etag, item.uid, item.name, item.component_name, start, end, names)
+    return ItemFacts(item.etag, item.uid, item.name, item.component_name, start, end, names, occurrences_of(item))
 
 
 @functools.lru_cache(maxsize=64)

@@ -21,6 +21,7 @@ from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
 from radicale_ext.index.item_index import Entry, FolderView
+from radicale_ext.index.occurrences import overlaps
 from radicale_ext.index.query_prefilter import name_decision, name_narrowing
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
@@ -28,6 +29,7 @@ from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 from . import _request, card_books, personal_writes, reader_views, recurrence_guard
 from ._site import site_for
 from .indexed_items import http_date
+from .occurrence_spans import event_window
 
 
 def _collection_path(path: str) -> str:
@@ -181,13 +183,18 @@ class ViewedCollection:
                 yield from self._absent(href)
 
     def get_filtered(self, filters) -> Iterator[tuple[radicale_item.Item, bool]]:
-        """Radicale's pre-filter (component, time range) and, for cards, the FN needle, from the index."""
+        """Radicale's pre-filter (component, time range) from the index, and Radicale's whole answer from it
+        where the index can give it: an event query's time range against each event's occurrences
+        (:mod:`radicale_ext.index.occurrences`), an FN query against each card's names
+        (:mod:`radicale_ext.index.query_prefilter`); the items so answered are handed over as matched,
+        never parsed for the query."""
         if not self.tag:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         cards = self.tag == "VADDRESSBOOK"
         narrowing = name_narrowing(filters) if cards else None
-        decision = name_decision(filters) if cards else None
+        names = name_decision(filters) if cards else None
+        window = None if cards else event_window(filters)
         view = self._view()
         wanted: list[tuple[str, bool | None]] = []
         for href in view.order:
@@ -198,7 +205,11 @@ class ViewedCollection:
                 continue
             if narrowing is not None and not narrowing(facts.names):
                 continue
-            decided = decision(facts.names) if decision is not None else None
+            decided = None
+            if names is not None:
+                decided = names(facts.names)
+            elif window is not None:
+                decided = overlaps(facts.occurrences, facts.start, facts.end, *window)
             if decided is not False:
                 wanted.append((href, decided))
         self._prefetch(href for href, _ in wanted)
@@ -207,8 +218,8 @@ class ViewedCollection:
             item = self._read(href)
             if item is None:
                 continue
-            if decided:   # Radicale's answer from the names, for the card as stored (not a projection of it)
-                yield item, item.etag == facts.etag
+            if decided:   # a card answered from its names is the card as stored, not a projection of it
+                yield item, not cards or item.etag == facts.etag
                 continue
             # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
             recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,

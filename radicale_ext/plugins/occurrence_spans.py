@@ -1,0 +1,91 @@
+"""An event's occurrences for the item index (:mod:`radicale_ext.index.occurrences`), visited by Radicale's
+own time-range code, so that a time-range query answered from the index gives Radicale's answer.
+
+Visited once per version of an event, when it is indexed: an event without
+RRULE, RDATE or RECURRENCE-ID is one span, the one Radicale's item cache
+holds, and is not parsed for it; a series is walked by
+``radicale.item.filter.visit_time_ranges`` up to
+:data:`~radicale_ext.index.occurrences.HORIZON` or
+:data:`~radicale_ext.index.occurrences.MOST_SPANS` spans (bounded work per
+write, whatever its rule says).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import datetime
+
+import radicale.item as radicale_item
+from radicale.item import filter as radicale_filter
+
+from radicale_ext.index.occurrences import HORIZON, MOST_SPANS, WHOLE, kept
+
+#: a line that makes an event more than one span (folding undone first: a name may be folded anywhere)
+_RECURRING = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID|EXRULE)[;:]", re.IGNORECASE | re.MULTILINE)
+_FOLD = re.compile(r"\r?\n[ \t]")
+_STARTS = re.compile(r"^DTSTART[;:]", re.IGNORECASE | re.MULTILINE)
+
+
+class _Inexact(Exception):
+    """A span not in whole seconds: the index keeps no occurrences of this event."""
+
+
+def occurrences_of(item: radicale_item.Item) -> bytes | None:
+    """The event's occurrences as the index keeps them; None where Radicale alone decides."""
+    if item.component_name != "VEVENT":
+        return None
+    text = _FOLD.sub("", item.serialize())
+    if not _RECURRING.search(text):
+        return b"" if _STARTS.search(text) else None
+    spans: list[tuple[int, int]] = []
+    horizon = WHOLE
+
+    def visit(start: datetime, end: datetime, is_recurrence: bool) -> bool:
+        nonlocal horizon
+        first, last = _seconds(start), _seconds(end)
+        if not is_recurrence and (first >= HORIZON or len(spans) >= MOST_SPANS):
+            horizon = first   # the series' spans come in order of start: all before this one are kept
+            return True
+        spans.append((first, last))
+        return False
+
+    try:
+        radicale_filter.visit_time_ranges(item.vobject_item, "VEVENT", visit, lambda start: False)
+    except Exception:   # Radicale's own test raises on it too, and says so to the client
+        return None
+    return kept(spans, horizon)
+
+
+def _seconds(moment: datetime) -> int:
+    stamp = moment.timestamp()
+    if stamp != int(stamp):
+        raise _Inexact(moment.isoformat())
+    return int(stamp)
+
+
+def event_window(filters: Sequence[ET.Element]) -> tuple[int, int] | None:
+    """The time range of a query for events in it and nothing else (``VCALENDAR`` > ``VEVENT`` >
+    ``time-range``, the query every client sends for "what is on this week"), in UTC seconds; None for
+    any other query (Radicale then decides)."""
+    if len(filters) != 1 or filters[0].tag != _caldav("filter") or len(filters[0]) != 1:
+        return None
+    calendar = filters[0][0]
+    if calendar.tag != _caldav("comp-filter") or calendar.get("name", "").upper() != "VCALENDAR" \
+            or len(calendar) != 1:
+        return None
+    event = calendar[0]
+    if event.tag != _caldav("comp-filter") or event.get("name", "").upper() != "VEVENT" or len(event) != 1:
+        return None
+    time_range = event[0]
+    if time_range.tag != _caldav("time-range") or not (time_range.get("start") or time_range.get("end")):
+        return None
+    try:
+        return radicale_filter.time_range_timestamps(time_range)
+    except ValueError:   # Radicale's own test refuses it, and says so to the client
+        return None
+
+
+def _caldav(name: str) -> str:
+    return f"{{urn:ietf:params:xml:ns:caldav}}{name}"
