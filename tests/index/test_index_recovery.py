@@ -437,3 +437,32 @@ def test_hand_edits_while_the_server_is_stopped(server: Server) -> None:
     os.utime(cal_folder, ns=(st.st_atime_ns, st.st_mtime_ns))
     server.start()
     check_all(server, expected, tokens, "after hand edits while the server was stopped")
+
+
+SCHOOL_RUN = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//recovery//EN\r\nBEGIN:VEVENT\r\n"
+              "UID:schulweg-müller\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20250106T073000Z\r\n"
+              "DURATION:PT30M\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\nSUMMARY:Schulweg 🚸 Müller\r\n"
+              "X-PAD:00000000T0000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+@pytest.mark.parametrize("server", ["inotify", "no-inotify"], indirect=True)
+def test_an_exdate_added_by_hand_to_a_series_is_seen_by_the_next_query(server: Server) -> None:
+    """A weekly series without end; by hand, in place (same size, mtime set back), one Monday is cut
+    out with EXDATE: the week's query answered from the index's occurrences no longer lists it, the
+    week after still does, as stock Radicale reading the file would answer."""
+    href = f"{CAL}schulweg.ics"
+    r = server.request("MKCALENDAR", CAL, "alice")
+    assert r.status_code == 201, r.text
+    put(server, href, SCHOOL_RUN, Expected())
+    time.sleep(SETTLE)
+    weeks = {"cut": ("20260302T000000Z", "20260309T000000Z"), "kept": ("20260309T000000Z", "20260316T000000Z")}
+
+    def found(week: str) -> set[str]:
+        r = server.request("REPORT", CAL, "alice", dav.calendar_query("VEVENT", *weeks[week]), headers={"Depth": "1"})
+        assert r.status_code == 207, r.text
+        return set(dav.report_etags(r))
+
+    assert found("cut") == {href} and found("kept") == {href}
+    edit_in_place(folder(server, CAL) / "schulweg.ics", "X-PAD:00000000T0000000Z", "EXDATE:20260302T073000Z")
+    assert found("cut") == set()
+    assert found("kept") == {href}
