@@ -52,7 +52,7 @@ RACY_NS = 2_000_000_000
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     folder TEXT PRIMARY KEY,
@@ -109,7 +109,7 @@ class ItemFacts:
     component: str  # VEVENT, VTODO, VJOURNAL, VCARD
     start: int
     end: int
-    names: str = ""  # a card's FN values as Radicale compares them (radicale_ext.index.query_prefilter.card_names)
+    names: str = ""  # a card's searchable values as Radicale compares them (index.query_prefilter.card_names)
     occurrences: bytes | None = None  # an event's spans (radicale_ext.index.occurrences)
 
 

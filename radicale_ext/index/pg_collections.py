@@ -153,10 +153,10 @@ class PgWrites:
 
     def write_card(self, path: str, href: str, text: str) -> None:
         """The card with the facts Radicale would read from it: its ETag (the SHA-256 of the text), UID, FN
-        values for name queries, and no time range (Radicale's widest, a card has none)."""
+        searchable values for queries, and no time range (Radicale's widest, a card has none)."""
         card = vobject.readOne(text)
         uid = card.uid.value.strip() if hasattr(card, "uid") else ""
-        names = card_names([line.value for line in card.contents.get("fn", [])])
+        names = card_names(card.contents)
         facts = ItemFacts(f'"{hashlib.sha256(text.encode()).hexdigest()}"', uid, "VCARD", "VCARD",
                           NO_START, NO_END, names)
         self._items.put(_key(path), NewItem(href, text, facts))

@@ -23,10 +23,11 @@ def http_date(mtime_ns: int) -> str:
 
 
 def facts_of(item: radicale_item.Item) -> ItemFacts:
-    """What the index keeps of an item Radicale read (its cache has all but a card's names)."""
+    """What the index keeps of an item Radicale read (its cache has all but a card's searchable values and
+    an event's occurrences)."""
     names = ""
     if item.name == "VCARD":
-        names = card_names([line.value for line in item.vobject_item.contents.get("fn", [])])
+        names = card_names(item.vobject_item.contents)
     start, end = item.time_range
     return ItemFacts(item.etag, item.uid, item.name, item.component_name, start, end, names, occurrences_of(item))
 

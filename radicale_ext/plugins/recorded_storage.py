@@ -22,7 +22,7 @@ from radicale.log import logger
 
 from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.index.occurrences import overlaps
-from radicale_ext.index.query_prefilter import name_decision, name_narrowing
+from radicale_ext.index.query_prefilter import card_decision, name_narrowing
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 
@@ -185,7 +185,7 @@ class ViewedCollection:
     def get_filtered(self, filters) -> Iterator[tuple[radicale_item.Item, bool]]:
         """Radicale's pre-filter (component, time range) from the index, and Radicale's whole answer from it
         where the index can give it: an event query's time range against each event's occurrences
-        (:mod:`radicale_ext.index.occurrences`), an FN query against each card's names
+        (:mod:`radicale_ext.index.occurrences`), a card query against each card's kept values
         (:mod:`radicale_ext.index.query_prefilter`); the items so answered are handed over as matched,
         never parsed for the query."""
         if not self.tag:
@@ -193,12 +193,14 @@ class ViewedCollection:
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         cards = self.tag == "VADDRESSBOOK"
         narrowing = name_narrowing(filters) if cards else None
-        names = name_decision(filters) if cards else None
+        values = card_decision(filters) if cards else None
         window = None if cards else event_window(filters)
+        seen = self._reader_view() if values is not None else None
         view = self._view()
         wanted: list[tuple[str, bool | None]] = []
         for href in view.order:
-            facts = view.entries[href].facts
+            entry = view.entries[href]
+            facts = entry.facts
             if tag is not None and tag != facts.component:
                 continue
             if facts.start >= end or facts.end <= start:
@@ -206,8 +208,14 @@ class ViewedCollection:
             if narrowing is not None and not narrowing(facts.names):
                 continue
             decided = None
-            if names is not None:
-                decided = names(facts.names)
+            if values is not None:
+                decided = values(facts.names)
+                if decided is not None and seen is not None:   # a me card the reader sees projected
+                    theirs = seen.entry(href, entry)
+                    if theirs is None:
+                        continue
+                    if theirs.facts.etag != facts.etag:
+                        decided = None   # Radicale decides on the projection they see
             elif window is not None:
                 decided = overlaps(facts.occurrences, facts.start, facts.end, *window)
             if decided is not False:
@@ -218,8 +226,8 @@ class ViewedCollection:
             item = self._read(href)
             if item is None:
                 continue
-            if decided:   # a card answered from its names is the card as stored, not a projection of it
-                yield item, not cards or item.etag == facts.etag
+            if decided:
+                yield item, True
                 continue
             # before Radicale walks a series to the time range (radicale_ext/plugins/recurrence_guard.py)
             recurrence_guard.check(self._storage.configuration, item, facts.start, facts.end,

@@ -142,6 +142,9 @@ QUERY = ('<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query xmlns:D="D
          'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/><CR:address-data/></D:prop>'
          '<CR:filter><CR:prop-filter name="{prop}"><CR:text-match collation="i;unicode-casemap" '
          'match-type="contains">{text}</CR:text-match></CR:prop-filter></CR:filter></CR:addressbook-query>')
+UNDEFINED = ('<?xml version="1.0" encoding="utf-8"?><CR:addressbook-query xmlns:D="DAV:" '
+             'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/></D:prop><CR:filter>'
+             '<CR:prop-filter name="{prop}"><CR:is-not-defined/></CR:prop-filter></CR:filter></CR:addressbook-query>')
 SYNC = ('<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:" '
         'xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:sync-token>{token}</D:sync-token>'
         "<D:sync-level>1</D:sync-level><D:prop><D:getetag/><CR:address-data/></D:prop></D:sync-collection>")
@@ -186,6 +189,8 @@ def test_every_read_of_a_shared_address_book_shows_the_me_card_as_the_audience_a
 
     assert set(multistatus(report(srv, book, user, QUERY.format(prop="NOTE", text="Party")))) == set()
     assert set(multistatus(report(srv, book, user, QUERY.format(prop="ADR", text="München")))) == set()
+    # as they see it, the card has no address (the stored card has one: the query is decided on their view)
+    assert book + CARD in multistatus(report(srv, book, user, UNDEFINED.format(prop="ADR")))
     hits = multistatus(report(srv, book, user, QUERY.format(prop="FN", text="müller")))
     assert set(hits) == {book + CARD}
     assert without_uid(hits[book + CARD].findtext(".//CR:address-data", namespaces=NS)) == want
