@@ -34,7 +34,14 @@ from radicale import config  # noqa: E402
 from bench.run_foundation import PROPFIND_ETAGS, PROPFIND_HOME  # noqa: E402
 from tests.server import password  # noqa: E402
 
-BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "none": ""}
+WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
+        '<D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+        '<C:time-range start="20260308T000000Z" end="20260315T000000Z"/></C:comp-filter></C:comp-filter>'
+        "</C:filter></C:calendar-query>")
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//profile//EN\r\nBEGIN:VEVENT\r\nUID:e5\r\n"
+         "DTSTAMP:20260101T000000Z\r\nDTSTART:20250106T073000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY\r\n"
+         "SUMMARY:Schulweg Müller\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")   # PUT it to /USER/CAL/e5.ics
+BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "week": WEEK, "event": EVENT, "none": ""}
 
 App = Callable[[dict, Callable], object]
 

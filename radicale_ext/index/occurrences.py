@@ -13,8 +13,10 @@ and kept as bytes:
   recurrence: the span Radicale's item cache already holds);
 * else a *horizon* and the spans in order of start: every span starting
   before the horizon is kept (all of them for a bounded series; for an
-  unbounded or very long one, those before :data:`HORIZON` or the first
-  :data:`MOST_SPANS`).  A query ending after the horizon is left to Radicale.
+  unbounded or very long one, those before :func:`horizon`, the new year
+  three years ahead, or the first :data:`MOST_SPANS`: each occurrence costs
+  Radicale about 50 us to visit, and a write pays for them).  A query ending
+  after the horizon is left to Radicale.
 
 :func:`overlaps` then gives Radicale's answer, ``range_start < end and
 start < range_end`` for some span, by two binary searches.
@@ -25,15 +27,23 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-#: spans starting from 2050 on are not kept (a query reaching past it is answered by Radicale)
-HORIZON = 2524608000
-#: the most spans kept of one series (a daily series unbounded from 2000 stops here)
-MOST_SPANS = 4096
+#: how many years ahead of this one a series is kept (a query reaching further is answered by Radicale)
+YEARS_AHEAD = 3
+#: the most spans kept of one series (a daily series without end stops here, five years or so)
+MOST_SPANS = 2000
 #: a horizon past every span: the series was kept whole
 WHOLE = 2**62
 
 _HEAD = 3   # horizon, longest span, number of spans
+
+
+def horizon(now: datetime | None = None) -> int:
+    """Where kept series end: the first of January :data:`YEARS_AHEAD` years after this year's, in UTC
+    seconds (it moves once a year; an event indexed again after that keeps the later spans too)."""
+    year = (now or datetime.now(UTC)).year + YEARS_AHEAD
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
 
 
 def kept(spans: Sequence[tuple[int, int]], horizon: int) -> bytes:

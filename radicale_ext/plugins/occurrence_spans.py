@@ -5,7 +5,7 @@ Visited once per version of an event, when it is indexed: an event without
 RRULE, RDATE or RECURRENCE-ID is one span, the one Radicale's item cache
 holds, and is not parsed for it; a series is walked by
 ``radicale.item.filter.visit_time_ranges`` up to
-:data:`~radicale_ext.index.occurrences.HORIZON` or
+:func:`~radicale_ext.index.occurrences.horizon` or
 :data:`~radicale_ext.index.occurrences.MOST_SPANS` spans (bounded work per
 write, whatever its rule says).
 """
@@ -20,7 +20,7 @@ from datetime import datetime
 import radicale.item as radicale_item
 from radicale.item import filter as radicale_filter
 
-from radicale_ext.index.occurrences import HORIZON, MOST_SPANS, WHOLE, kept
+from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept
 
 #: a line that makes an event more than one span (folding undone first: a name may be folded anywhere)
 _RECURRING = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID|EXRULE)[;:]", re.IGNORECASE | re.MULTILINE)
@@ -40,13 +40,14 @@ def occurrences_of(item: radicale_item.Item) -> bytes | None:
     if not _RECURRING.search(text):
         return b"" if _STARTS.search(text) else None
     spans: list[tuple[int, int]] = []
-    horizon = WHOLE
+    until = horizon()
+    kept_until = WHOLE
 
     def visit(start: datetime, end: datetime, is_recurrence: bool) -> bool:
-        nonlocal horizon
+        nonlocal kept_until
         first, last = _seconds(start), _seconds(end)
-        if not is_recurrence and (first >= HORIZON or len(spans) >= MOST_SPANS):
-            horizon = first   # the series' spans come in order of start: all before this one are kept
+        if not is_recurrence and (first >= until or len(spans) >= MOST_SPANS):
+            kept_until = first   # the series' spans come in order of start: all before this one are kept
             return True
         spans.append((first, last))
         return False
@@ -55,7 +56,7 @@ def occurrences_of(item: radicale_item.Item) -> bytes | None:
         radicale_filter.visit_time_ranges(item.vobject_item, "VEVENT", visit, lambda start: False)
     except Exception:   # Radicale's own test raises on it too, and says so to the client
         return None
-    return kept(spans, horizon)
+    return kept(spans, kept_until)
 
 
 def _seconds(moment: datetime) -> int:
