@@ -41,7 +41,8 @@ WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf
 EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//profile//EN\r\nBEGIN:VEVENT\r\nUID:e5\r\n"
          "DTSTAMP:20260101T000000Z\r\nDTSTART:20250106T073000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY\r\n"
          "SUMMARY:Schulweg Müller\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")   # PUT it to /USER/CAL/e5.ics
-BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "week": WEEK, "event": EVENT, "none": ""}
+MEETING = EVENT.replace("RRULE:FREQ=WEEKLY\r\n", "")   # the same event without recurrence
+BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "week": WEEK, "event": EVENT, "meeting": MEETING, "none": ""}
 
 App = Callable[[dict, Callable], object]
 

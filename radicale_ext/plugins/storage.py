@@ -6,13 +6,16 @@ collection (:mod:`.recorded_storage`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import radicale.item as radicale_item
 from radicale import config, pathutils
+from radicale.log import logger
 from radicale.storage import multifilesystem
 
 from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
@@ -72,6 +75,20 @@ class Collection(ViewedCollection, multifilesystem.Collection):
         props_mtime_ns = os.stat(props).st_mtime_ns if os.path.exists(props) else 0
         return self._dated(props_mtime_ns, os.stat(self._filesystem_path).st_mtime_ns)
 
+    # Radicale's item cache is derived from the item file, and checked against the file's hash on every
+    # read: it is written without fsync (half of a PUT's fsyncs), and an entry a crash left torn or empty
+    # is read again from the file (Radicale would raise on an empty one).
+    def _store_item_cache(self, href, item, cache_hash=""):
+        with self._storage.unsynced():
+            return super()._store_item_cache(href, item, cache_hash)
+
+    def _load_item_cache(self, href, cache_hash):
+        try:
+            return super()._load_item_cache(href, cache_hash)
+        except (EOFError, TypeError, AttributeError, ImportError, IndexError) as e:   # what a torn pickle raises
+            logger.warning("Item cache entry %r of %r is damaged (%s): read again from the file", href, self.path, e)
+            return None
+
     # Radicale's own sync history is not read any more (the index keeps the change log);
     # keeping it would cost a scan of the history folder on every upload.
     def _update_history_etag(self, href, item):
@@ -94,6 +111,25 @@ class Storage(RecordedStorage, multifilesystem.Storage):
 
             return PgStorage(configuration, settles_outbox=cls.settles_outbox)
         return super().__new__(cls)
+
+    _unsynced = threading.local()
+
+    @contextlib.contextmanager
+    def unsynced(self) -> Iterator[None]:
+        """Writes of this thread inside it skip fsync (for what is derived from the item files)."""
+        self._unsynced.on = True
+        try:
+            yield
+        finally:
+            self._unsynced.on = False
+
+    def _fsync(self, f) -> None:
+        if not getattr(self._unsynced, "on", False):
+            super()._fsync(f)
+
+    def _sync_directory(self, path: str) -> None:
+        if not getattr(self._unsynced, "on", False):
+            super()._sync_directory(path)
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)

@@ -466,3 +466,16 @@ def test_an_exdate_added_by_hand_to_a_series_is_seen_by_the_next_query(server: S
     edit_in_place(folder(server, CAL) / "schulweg.ics", "X-PAD:00000000T0000000Z", "EXDATE:20260302T073000Z")
     assert found("cut") == set()
     assert found("kept") == {href}
+
+
+def test_an_item_cache_entry_left_empty_or_torn_by_a_crash_is_read_again_from_the_file(server: Server) -> None:
+    """Radicale's item cache is written without fsync (it is derived from the item file): after a power
+    loss an entry may be empty or cut short.  The item is then read from its file, never a 500."""
+    expected = populated(server)
+    cache = folder(server, CAL) / ".Radicale.cache" / "item"
+    for href, damage in (("e03.ics", b""), ("e04.ics", b"\x80\x04\x95\x10")):
+        (cache / href).write_bytes(damage)
+        r = server.request("GET", f"{CAL}{href}", "alice")
+        assert r.status_code == 200, (href, r.status_code, r.text[:300])
+        assert dav.unfolded_lines(r.text) == dav.unfolded_lines(expected.texts[f"{CAL}{href}"])
+    check_all(server, expected, [], "after damaged item cache entries")
