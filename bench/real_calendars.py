@@ -10,7 +10,8 @@ spread over 2025-2027 in the proportions of a family's and a team's calendars:
 - 20% bounded series with a TZID (a tenth all-day): daily (COUNT 3-14 or UNTIL 1-4 weeks on),
   weekly (COUNT 6-20 or UNTIL, a fifth of them school runs on weekdays, BYDAY=MO,TU,WE,TH,FR),
   monthly (BYMONTHDAY, COUNT 6-24 or UNTIL); half with one to three EXDATEs, a third of the timed
-  ones with an overridden occurrence (a second VEVENT with RECURRENCE-ID, moved by two hours or a day);
+  ones with an overridden occurrence (a second VEVENT with RECURRENCE-ID, moved by two hours, a day
+  or a week);
 - 5% unbounded weekly series (a quarter every other week), timed with a TZID;
 - 3% birthdays: yearly all-day series without end, DTSTART in the birth year (1940-2020);
 - a third of all items with a VALARM (15 minutes or an hour before; the evening before for all-day ones);
@@ -508,7 +509,7 @@ def bounded(rng: random.Random, uid: str) -> Event:
         left = [o for o in occurrences[1:] if o not in exdates]
         if left:
             original = rng.choice(left)
-            shift = datetime.timedelta(hours=2) if original.hour < 18 else DAY
+            shift = rng.choice((datetime.timedelta(hours=2) if original.hour < 18 else DAY, DAY, 7 * DAY))
             moved = Moved(original, original + shift, original + shift + (local(end) - local(start)))
     summary = rng.choice(SERIES[every])
     return Event(uid, "bounded", summary, start, end, None if all_day else zone, rule, exdates, moved,
