@@ -4,14 +4,24 @@ A keep-alive ``http.client.HTTPConnection`` with a Basic Authorization header:
 ``requests`` adds ~1.7 ms per call, which would swamp a 5 ms target.  Every
 status is checked; a wrong one raises :class:`RequestFailed` with the same
 message as ``http_timing.expect``.
+
+``http.client`` sets TCP_NODELAY on its socket.  With ``Site.quick_ack`` the
+client also acknowledges every segment at once (Linux TCP_QUICKACK, set again
+before each read, as the kernel leaves quick-ACK mode on its own): a server
+that writes an answer in several pieces without TCP_NODELAY (Cyrus IMAP's
+httpd) otherwise waits for the client's delayed ACK (40 ms on Linux) before
+the last piece, a floor that on loopback, where one segment holds 64 KiB,
+hits every answer of more than one write (bench/run_real.py).
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import random
 import re
+import socket
 from dataclasses import dataclass
 
 from run_foundation import PROPFIND_ETAGS, RESPONSE_RE, SYNC_REPORT, SYNC_TOKEN_RE
@@ -115,13 +125,14 @@ class Site:
     cards: str  # the loaded address book, N vCards
     bulk: str  # an empty calendar, made for the bulk PUT
     others: tuple[int, ...] = ()
+    quick_ack: bool = False  # acknowledge every segment at once (see the module's docstring)
 
     @property
     def ports(self) -> tuple[int, ...]:
         return (self.port, *self.others)
 
     def client(self) -> Http:
-        return Http(self.ports, self.user)
+        return Http(self.ports, self.user, quick_ack=self.quick_ack)
 
 
 class RequestFailed(RuntimeError):
@@ -137,14 +148,47 @@ class RequestFailed(RuntimeError):
         return f"{self.method} answered {self.status}: {first[:160] or '(no body)'}"
 
 
+class QuickAckReader(io.RawIOBase):
+    """The socket's reading end (``raw``, what ``socket.makefile`` gives) asking for an immediate ACK before
+    every read (TCP_QUICKACK is not sticky).  Closing it closes ``raw``, which lets the socket go."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket) -> None:
+        self.raw, self.sock = raw, sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:  # noqa: ANN001 - a writable buffer
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class QuickAckResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args, **kwargs) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(QuickAckReader(self.fp.detach(), sock))
+
+
+class QuickAckConnection(http.client.HTTPConnection):
+    """``http.client.HTTPConnection`` (TCP_NODELAY) that also acknowledges every segment at once."""
+
+    response_class = QuickAckResponse
+
+
 class Http:
     """Keep-alive connections to 127.0.0.1 as ``user`` (password from tests.server): one to ``ports``, or,
     given several, one to each, every request going to one of them at random (its own random numbers,
     seeded afresh in each client process)."""
 
-    def __init__(self, ports: int | tuple[int, ...], user: str, timeout: float = 300) -> None:
+    def __init__(self, ports: int | tuple[int, ...], user: str, timeout: float = 300,
+                 quick_ack: bool = False) -> None:
         self.ports = (ports,) if isinstance(ports, int) else ports
         self.timeout = timeout
+        self.connection = QuickAckConnection if quick_ack else http.client.HTTPConnection
         token = base64.b64encode(f"{user}:{password(user)}".encode()).decode()
         self.auth = f"Basic {token}"
         self.conns: dict[int, http.client.HTTPConnection] = {}
@@ -162,7 +206,7 @@ class Http:
               headers: dict[str, str]) -> tuple[int, bytes]:
         conn = self.conns.get(port)
         if conn is None:
-            conn = self.conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
+            conn = self.conns[port] = self.connection("127.0.0.1", port, timeout=self.timeout)
         conn.request(method, path, body, headers)
         response = conn.getresponse()
         data = response.read()
