@@ -23,13 +23,17 @@ from __future__ import annotations
 import configparser
 import random
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import psycopg
 import pytest
 import requests
+
+from radicale_ext.index.item_index import RACY_NS
 
 from .. import dav_kit as dav
 from ..samples import address_book_mkcol
@@ -234,3 +238,144 @@ def test_someone_without_access_is_refused_as_radicale_refuses_them(pair: Pair) 
     for path in (calendar("alice"), book("alice"), calendar("dave"), "/dave/nothing/"):
         compare(pair, "dave", path, sync_body("", PROPS["getetag"]), f"dave on {path}")
     compare(pair, "", calendar("alice"), sync_body("", PROPS["getetag"]), "anonymous")
+
+
+# -- each reader gets their own ETags --------------------------------------------------------------------
+
+
+def synced_etags(server: Server, user: str, path: str, token: str = "") -> tuple[str, dict[str, str], set[str]]:
+    answer = dav.parse_sync(server.request("REPORT", path, user, sync_body(token, PROPS["getetag+getcontenttype"]),
+                                           headers={"Depth": "1"}))
+    assert not answer.duplicates
+    return answer.token, answer.found, answer.gone
+
+
+def etag_of(server: Server, user: str, href: str) -> str:
+    """The ETag ``user`` gets with a GET of ``href`` (Radicale's path: the item read as they see it)."""
+    r = server.request("GET", href, user)
+    assert r.status_code == 200, (user, href, r.status_code)
+    return r.headers["ETag"]
+
+
+def listed_types(server: Server, user: str, path: str) -> dict[str, tuple[str | None, str | None]]:
+    r = server.request("PROPFIND", path, user, dav.HEAD + '<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/>'
+                       "<D:getcontenttype/></D:prop></D:propfind>", headers={"Depth": "1"})
+    return {href: (dav.found_prop(element, "{DAV:}getetag"), dav.found_prop(element, "{DAV:}getcontenttype"))
+            for href, element in dav.responses(r.content) if not href.endswith("/")}
+
+
+def test_each_reader_gets_their_own_etags_through_every_path(pair: Pair) -> None:
+    server, rng = pair.index, random.Random(5)
+    training, party = EVENT_NAMES[0], EVENT_NAMES[2]
+    for name in (training, party):
+        put(server, calendar("alice") + quote(name), "alice", event(f"uid-{name}", f"{name} 🎉", "-PT30M"))
+    put(server, book("alice") + quote(ME), "alice", card("alice-me", "Alice Müller (米勒爱丽丝)"), "text/vcard")
+    server.ok("card", "share", "--user", "bob", "--fields", "FN, TEL", acting_as="alice")
+    for user, name in (("bob", training), ("carol", party)):   # each their own alarm, on one event each
+        href = calendar(user) + quote(name)
+        text = server.request("GET", href, user).text.replace("TRIGGER:-PT30M", f"TRIGGER:-PT{len(user)}H")
+        r = server.request("PUT", href, user, text, headers={"Content-Type": "text/calendar; charset=utf-8",
+                                                             "If-Match": etag_of(server, user, href)})
+        assert r.status_code == 204, (user, r.status_code, r.text)
+
+    tokens: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], str] = {}   # (user, item name) -> the ETag their sync gave them
+    for user, kind, path in VIEWS:
+        token, found, _gone = synced_etags(server, user, path)
+        tokens[user, path] = token
+        assert found, (user, path)
+        for href, etag in found.items():
+            assert etag == etag_of(server, user, href), f"{user} syncs {unquote(href)} with another ETag than GET"
+            seen.setdefault((user, unquote(href).rsplit("/", 1)[1]), etag)
+        if kind == "book":   # the me card: bob sees it projected, carol not at all
+            assert any(unquote(h).endswith(ME) for h in found) == (user != "carol"), (user, path)
+    assert seen["bob", training] != seen["alice", training] == seen["carol", training]
+    assert seen["carol", party] != seen["alice", party] == seen["bob", party]
+    assert seen["bob", ME] != seen["alice", ME]
+    # the projection's getcontenttype is Radicale's for it, in the depth-1 listing from the index too
+    assert listed_types(server, "bob", book("bob")) == listed_types(pair.radicale, "bob", book("bob"))
+
+    # alice moves the training: everyone's sync reports it, each with their ETag
+    put(server, calendar("alice") + quote(training), "alice", event(f"uid-{training}", "verlegt 🏃", "-PT30M"))
+    for user, kind, path in VIEWS:
+        token, found, gone = synced_etags(server, user, path, tokens[user, path])
+        if kind == "calendar":
+            assert [unquote(h).rsplit("/", 1)[1] for h in found] == [training] and not gone, (user, path, found)
+            assert all(etag == etag_of(server, user, href) for href, etag in found.items())
+        tokens[user, path] = token
+    assert etag_of(server, "bob", calendar("bob") + quote(training)) != etag_of(
+        server, "alice", calendar("alice") + quote(training))
+
+    # bob changes his own alarm: his sync reports it, nobody else's
+    href = calendar("bob") + quote(training)
+    text = server.request("GET", href, "bob").text.replace("TRIGGER:-PT3H", f"TRIGGER:-PT{rng.randrange(4, 9)}H")
+    r = server.request("PUT", href, "bob", text, headers={"Content-Type": "text/calendar; charset=utf-8",
+                                                          "If-Match": etag_of(server, "bob", href)})
+    assert r.status_code == 204, r.text
+    for user, kind, path in VIEWS:
+        if kind == "calendar":
+            _token, found, gone = synced_etags(server, user, path, tokens[user, path])
+            assert not gone and set(found) == ({path + quote(training)} if user == "bob" else set()), (user, path)
+            assert all(etag == etag_of(server, user, href) for href, etag in found.items())
+
+
+# -- the members come from the index: no item is read ------------------------------------------------------
+
+
+@dataclass
+class ItemReads:
+    """How often the server read an item's text: Radicale's item cache logs each item file read at debug
+    level (``[logging] storage_cache_actions_on_debug``); on PostgreSQL, the database logs each statement (``log_statement = all``) and a text is read only
+    by ``SELECT ... text FROM dav_items``."""
+
+    log: Path
+    marker: str
+
+    def count(self) -> int:
+        return self.log.read_text(errors="replace").count(self.marker)
+
+
+def test_sync_writes_its_members_without_reading_an_item(storage_backend: dict[str, dict[str, str]],
+                                                          tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    overrides: dict[str, dict[str, str]] = {"logging": {"level": "debug", "storage_cache_actions_on_debug": "True"}}
+    if storage_backend:
+        cluster = request.getfixturevalue("postgres")
+        dsn = request.getfixturevalue("postgres_database")
+        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dsn.rsplit("/", 1)[1]}" SET log_statement = \'all\'')
+        overrides["storage"] = {"postgresql_dsn": dsn, "postgresql_pool_size": "2"}
+    server = make_server(tmp_path / "index", **overrides).start()
+    radicale = second_process(server, tmp_path / "radicale")
+    try:
+        radicale.start()
+        reads = (ItemReads(cluster.folder / "log", "text FROM dav_items") if storage_backend
+                 else ItemReads(server.root / "server.log", "Item cache"))
+        radicale_reads = reads if storage_backend else ItemReads(radicale.root / "server.log", "Item cache")
+        path = calendar("alice")
+        assert server.request("MKCALENDAR", path, "alice").status_code == 201
+        for name in EVENT_NAMES:
+            put(server, path + quote(name), "alice", event(f"uid-{name}", name))
+        token = dav.parse_sync(dav.sync(server, path, "alice")).token
+        put(server, path + quote(EVENT_NAMES[0]), "alice", event(f"uid-{EVENT_NAMES[0]}", "geändert"))
+        assert server.request("DELETE", path + quote(EVENT_NAMES[1]), "alice").status_code == 200
+        time.sleep(RACY_NS / 1e9 + 0.5)   # the index re-reads a file written within RACY_NS of its indexing
+        for who in (server, radicale):
+            dav.ctag(who, path, "alice")
+
+        def answered(who: Server, item_reads: ItemReads, body: str) -> tuple[bytes, int]:
+            before = item_reads.count()
+            r = who.request("REPORT", path, "alice", body, headers={"Depth": "1"})
+            assert r.status_code == 207, r.text
+            return r.content, item_reads.count() - before
+
+        for token_asked in ("", token):
+            body = sync_body(token_asked, PROPS["getetag+getcontenttype"])
+            content, read = answered(server, reads, body)
+            assert read == 0, f"the index's answer read {read} items"
+            same, radicale_read = answered(radicale, radicale_reads, body)
+            assert same == content and radicale_read > 0, "Radicale's path reads the members, to the same answer"
+        content, read = answered(server, reads, sync_body(token, PROPS["getetag"] + DATA["calendar"]))
+        assert read > 0 and b"BEGIN:VCALENDAR" in content, "calendar-data stays Radicale's"
+    finally:
+        radicale.stop()
+        server.stop()
