@@ -3,6 +3,8 @@
     python bench/run_foundation.py --quick --keep
     python bench/profile_request.py bench/work/foundation-*/ours-big --user collector
     python bench/profile_request.py bench/work/foundation-*/ours --user alice --path /alice/family/ --body etags
+    python bench/profile_request.py bench/work/foundation-*/ours --user alice --path /alice/family/ --method REPORT \
+        --body sync
 
 No HTTP server: the same Application the server runs (ours: radicale_ext's,
 a folder without a [sharing] section: stock Radicale's) is called directly,
@@ -31,10 +33,10 @@ sys.path.insert(0, str(PROJECT))  # run as a script: make tests.server importabl
 import radicale  # noqa: E402
 from radicale import config  # noqa: E402
 
-from bench.run_foundation import PROPFIND_ETAGS, PROPFIND_HOME  # noqa: E402
+from bench.run_foundation import PROPFIND_ETAGS, PROPFIND_HOME, SYNC_REPORT  # noqa: E402
 from tests.server import password  # noqa: E402
 
-BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "none": ""}
+BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "sync": SYNC_REPORT.format(token=""), "none": ""}
 
 App = Callable[[dict, Callable], object]
 

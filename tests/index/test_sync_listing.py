@@ -14,8 +14,8 @@ writes (alice's PUTs and DELETEs, bob's writes through his mount, everyone's own
 changed, its audience narrowed and widened) runs; after each step the same sync-collection requests go to
 both processes: from scratch and from tokens handed out earlier, asking getetag, getetag and
 getcontenttype, properties Radicale does not give in a REPORT, none, calendar-data or address-data
-(Radicale's own path on both), with DAV:limit, for alice on her paths, bob and carol through their mounts
-and on alice's paths.
+(Radicale's own path on both), with DAV:limit, behind a reverse proxy's prefix, for alice on her paths,
+bob and carol through their mounts and on alice's paths.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ PROPS = {
 DATA = {"calendar": '<C:calendar-data xmlns:C="urn:ietf:params:xml:ns:caldav"/>',
         "book": '<CR:address-data xmlns:CR="urn:ietf:params:xml:ns:carddav"/>'}
 LIMIT = "<D:limit><D:nresults>1</D:nresults></D:limit>"
+PROXY_PREFIX = "/dav&co 1"   # a reverse proxy's X-Script-Name (Radicale's base prefix): quoted, escaped
 
 
 def calendar(user: str) -> str:
@@ -103,8 +104,8 @@ class Pair:
     radicale: Server  # item_responses_from_index = false
     tokens: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
-    def both(self, user: str, path: str, body: str) -> tuple[requests.Response, requests.Response]:
-        headers = {"Content-Type": "application/xml; charset=utf-8", "Depth": "1"}
+    def both(self, user: str, path: str, body: str, **more: str) -> tuple[requests.Response, requests.Response]:
+        headers = {"Content-Type": "application/xml; charset=utf-8", "Depth": "1", **more}
         return (self.index.request("REPORT", path, user, body, headers=headers),
                 self.radicale.request("REPORT", path, user, body, headers=headers))
 
@@ -195,8 +196,8 @@ def step(pair: Pair, rng: random.Random, number: int) -> str:
     return kind
 
 
-def compare(pair: Pair, user: str, path: str, body: str, what: str) -> requests.Response:
-    fast, slow = pair.both(user, path, body)
+def compare(pair: Pair, user: str, path: str, body: str, what: str, **headers: str) -> requests.Response:
+    fast, slow = pair.both(user, path, body, **headers)
     assert (fast.status_code, fast.headers.get("Content-Type")) == (slow.status_code, slow.headers.get(
         "Content-Type")), what
     assert fast.content == slow.content, f"{what}\nindex:    {fast.text}\nradicale: {slow.text}"
@@ -219,6 +220,8 @@ def test_sync_from_the_index_answers_byte_for_byte_as_radicale_does(pair: Pair) 
             compare(pair, user, path, sync_body(rng.choice(issued[-1:] or [""]), "<D:getetag/>" + DATA[kind]),
                     f"after {done}: {user} {unquote(path)} with {kind} data")
             compare(pair, user, path, sync_body("", "<D:getetag/>", LIMIT), f"after {done}: with DAV:limit")
+            compare(pair, user, path, sync_body(rng.choice(["", *issued[-1:]]), PROPS[rng.choice(sorted(PROPS))]),
+                    f"after {done}: behind a proxy", **{"X-Script-Name": PROXY_PREFIX})
             answer = compare(pair, user, path, sync_body(issued[-1] if issued else "", PROPS["getetag"]),
                              f"after {done}: {user} {unquote(path)}")
             if dav.rejects_token(answer):   # as a client does: afresh
@@ -325,8 +328,8 @@ def test_each_reader_gets_their_own_etags_through_every_path(pair: Pair) -> None
 @dataclass
 class ItemReads:
     """How often the server read an item's text: Radicale's item cache logs each item file read at debug
-    level (``[logging] storage_cache_actions_on_debug``); on PostgreSQL, the database logs each statement (``log_statement = all``) and a text is read only
-    by ``SELECT ... text FROM dav_items``."""
+    level (``[logging] storage_cache_actions_on_debug``); on PostgreSQL, the database logs each statement
+    (``log_statement = all``) and a text is read only by ``SELECT ... text FROM dav_items``."""
 
     log: Path
     marker: str

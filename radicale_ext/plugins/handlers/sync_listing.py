@@ -25,8 +25,8 @@ does this.
 from __future__ import annotations
 
 import io
-import posixpath
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -49,6 +49,8 @@ CLOSING = b"</multistatus>"
 SYNC_CHILDREN = frozenset(dav(name) for name in ("sync-token", "sync-level", "prop", "limit"))
 EXPAND = "{urn:ietf:params:xml:ns:caldav}expand"
 DAV_PREFIX = dav("")
+FOUND = ("getetag", "getcontenttype")   # what Radicale's REPORT finds of the DAV: properties
+FOUND_STATUS = "HTTP/1.1 200 OK"
 NOT_FOUND = "HTTP/1.1 404 Not Found"
 
 
@@ -83,35 +85,29 @@ def _member_responses(wanted: SyncMembers, base_prefix: str, share: dict | None,
                       encoding: str) -> bytes:
     """The members' <response> elements as Radicale's ``xml_report`` writes them for a sync-collection:
     those not there first (in the order reported), then the others."""
+    href_of = _hrefs(base_prefix, wanted.collection_path, share)
+    missing = "".join(f"<{name} />" for name in asked if name not in FOUND)
+    not_found = f"<propstat><prop>{missing}</prop><status>{NOT_FOUND}</status></propstat>" if missing else ""
     gone: list[str] = []
     found: list[str] = []
     for href, member in wanted.members or ():
-        uri = pathutils.unstrip_path(posixpath.join(wanted.collection_path, href))
-        link = escape(_href(base_prefix, uri, share))
         if member is None:
-            gone.append(f"<response><href>{link}</href><status>{NOT_FOUND}</status></response>")
+            gone.append(f"<response><href>{href_of(href)}</href><status>{NOT_FOUND}</status></response>")
         elif asked:
-            found.append(f"<response><href>{link}</href>{_propstats(member, asked, encoding)}</response>")
+            found.append(f"<response><href>{href_of(href)}</href>{_found(member, asked, encoding)}{not_found}"
+                         "</response>")
     return "".join(gone + found).encode(encoding)
 
 
-def _propstats(member: Member, asked: list[str], encoding: str) -> str:
-    """``getetag`` and ``getcontenttype`` found, every other DAV: property not (as Radicale's REPORT has it)."""
-    values: list[str] = []
-    missing: list[str] = []
+def _found(member: Member, asked: list[str], encoding: str) -> str:
+    """The propstat of ``getetag`` and ``getcontenttype`` (the only ones Radicale's REPORT finds of these)."""
+    values = []
     for name in asked:
         if name == "getetag":
             values.append(f"<getetag>{escape(_etag(member))}</getetag>")
         elif name == "getcontenttype":
             values.append(f"<getcontenttype>{escape(_content_type(member, encoding))}</getcontenttype>")
-        else:
-            missing.append(f"<{name} />")
-    text = ""
-    if values:
-        text += f"<propstat><prop>{''.join(values)}</prop><status>HTTP/1.1 200 OK</status></propstat>"
-    if missing:
-        text += f"<propstat><prop>{''.join(missing)}</prop><status>{NOT_FOUND}</status></propstat>"
-    return text
+    return f"<propstat><prop>{''.join(values)}</prop><status>{FOUND_STATUS}</status></propstat>" if values else ""
 
 
 def _etag(member: Member) -> str:
@@ -124,15 +120,24 @@ def _content_type(member: Member, encoding: str) -> str:
     return content_type(member.name, member.component_name, encoding)
 
 
-def _href(base_prefix: str, uri: str, share: dict | None) -> str:
-    """Radicale's href of a member (``report.xml_item_response``): quoted, and through a share the
-    owner's path replaced by the share's."""
-    text = quote(base_prefix + uri)
-    if share:
-        mapped, token = quote(share["PathMapped"]), quote(str(share["PathOrToken"]))
-        if text.startswith(base_prefix + mapped):
-            text = base_prefix + token + text.removeprefix(base_prefix + mapped)
-    return text
+def _hrefs(base_prefix: str, collection_path: str, share: dict | None) -> Callable[[str], str]:
+    """Radicale's href of a member by its name (``report.xml_item_response``), escaped for XML: the
+    collection's path and the name, quoted, and through a share the owner's path replaced by the share's.
+    (Quoting goes character by character, so the collection's part is quoted once.)"""
+    prefix = quote(base_prefix + pathutils.unstrip_path(collection_path, True))
+    if not share:
+        escaped = escape(prefix)
+        return lambda name: escaped + quote(name)
+    mapped = base_prefix + quote(share["PathMapped"])
+    token = base_prefix + quote(str(share["PathOrToken"]))
+    if len(mapped) > len(prefix):   # the share names more than the collection: each href on its own
+        return lambda name: escape(_backmapped(prefix + quote(name), mapped, token))
+    escaped_share = escape(_backmapped(prefix, mapped, token))
+    return lambda name: escaped_share + quote(name)
+
+
+def _backmapped(href: str, mapped: str, token: str) -> str:
+    return token + href.removeprefix(mapped) if href.startswith(mapped) else href
 
 
 def _asked_properties(raw: bytes) -> list[str] | None:
