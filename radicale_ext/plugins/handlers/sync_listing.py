@@ -59,7 +59,10 @@ def sync_from_index(app, environ: types.WSGIEnviron, base_prefix: str, path: str
                     user_groups: set, request_info: dict) -> types.WSGIResponse | None:
     if not user or not storage_options(app.configuration).item_responses_from_index:
         return None  # Radicale asks an anonymous client to log in
-    raw = _http.read_body(app, environ)
+    try:
+        raw = _http.read_body(app, environ)
+    except RuntimeError:
+        return None  # a body shorter than said: Radicale's 400
     asked = _asked_properties(raw)
     if asked is None:
         return None
