@@ -3,6 +3,8 @@
     python bench/run_foundation.py --quick --keep
     python bench/profile_request.py bench/work/foundation-*/ours-big --user collector
     python bench/profile_request.py bench/work/foundation-*/ours --user alice --path /alice/family/ --body etags
+    python bench/profile_request.py bench/work/foundation-*/ours --user alice --path /alice/family/ --method REPORT \
+        --body sync
 
 No HTTP server: the same Application the server runs (ours: radicale_ext's,
 a folder without a [sharing] section: stock Radicale's) is called directly,
@@ -31,7 +33,7 @@ sys.path.insert(0, str(PROJECT))  # run as a script: make tests.server importabl
 import radicale  # noqa: E402
 from radicale import config  # noqa: E402
 
-from bench.run_foundation import PROPFIND_ETAGS, PROPFIND_HOME  # noqa: E402
+from bench.run_foundation import PROPFIND_ETAGS, PROPFIND_HOME, SYNC_REPORT  # noqa: E402
 from tests.server import password  # noqa: E402
 
 WEEK = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
@@ -42,7 +44,8 @@ EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//profile//EN\r\nBEGIN:VEVEN
          "DTSTAMP:20260101T000000Z\r\nDTSTART:20250106T073000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY\r\n"
          "SUMMARY:Schulweg Müller\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")   # PUT it to /USER/CAL/e5.ics
 MEETING = EVENT.replace("RRULE:FREQ=WEEKLY\r\n", "")   # the same event without recurrence
-BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "week": WEEK, "event": EVENT, "meeting": MEETING, "none": ""}
+BODIES = {"home": PROPFIND_HOME, "etags": PROPFIND_ETAGS, "sync": SYNC_REPORT.format(token=""), "week": WEEK,
+          "event": EVENT, "meeting": MEETING, "none": ""}
 
 App = Callable[[dict, Callable], object]
 

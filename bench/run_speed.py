@@ -21,14 +21,17 @@ Rows (the target is ours'):
 2. ``sync``: sync-collection (RFC 6578, sync-level 1, getetag) from a token
    taken before 10 events were changed (PUT with a new SUMMARY); every
    repetition answers the same 10 changes (checked); < 10 ms.
-3. ``etags``: PROPFIND depth 1 for DAV:getetag on the calendar (N + 1
+3. ``scratch``: sync-collection from scratch (an empty token, getetag), as a
+   new device's first sync (N responses, checked); at least 10x faster than
+   stock and faster than Xandikos (issue 17).
+4. ``etags``: PROPFIND depth 1 for DAV:getetag on the calendar (N + 1
    responses, checked); at least 5x faster than stock and faster than Xandikos.
-4. ``week``: calendar-query, VEVENT in 2026-03-02 .. 2026-03-09, getetag;
+5. ``week``: calendar-query, VEVENT in 2026-03-02 .. 2026-03-09, getetag;
    every server must return the events the data has in that week; at least
    10x faster than stock at 10,000.
-5. ``cards``: addressbook-query, FN contains "lindq" (2% of the cards, the
+6. ``cards``: addressbook-query, FN contains "lindq" (2% of the cards, the
    count checked); at least 10x faster than stock at 10,000.
-6. ``mixed``: 8, then 32 clients for --mixed-seconds each, one process per
+7. ``mixed``: 8, then 32 clients for --mixed-seconds each, one process per
    client, each looping over this mix (a fleet of phones and desktops):
    40% PROPFIND depth 0 ctag + sync-token, 20% sync-collection from the
    client's last token, 15% GET a random event, 10% PUT (modify) a random
@@ -36,15 +39,15 @@ Rows (the target is ours'):
    (a client without sync-collection).  Throughput counts requests completed
    within the window; an unexpected status or exception is an error.  At
    least 10x stock's throughput, no errors.
-7. ``bulk``: once per run (on the last size's servers), --bulk-items new
+8. ``bulk``: once per run (on the last size's servers), --bulk-items new
    events PUT one by one (If-None-Match: *) into an empty calendar from
    --bulk-clients processes, for at most --bulk-budget seconds per server;
    ours must complete them all at twice stock's rate at least.
 
 With ``--postgresql``, "ours (PostgreSQL)" is ours with ``[storage] postgresql_dsn`` (one process,
 everything in a private PostgreSQL server, tests/postgres_cluster.py); its targets (issue 16) get
-their own columns: within 1.5x of ours' median time on every single-request row (1-5), and, with
-``--davical``, faster than DAViCal on every row (1-7; the mixed and bulk rows by rate, with no
+their own columns: within 1.5x of ours' median time on every single-request row (1-6), and, with
+``--davical``, faster than DAViCal on every row (1-8; the mixed and bulk rows by rate, with no
 errors and all done).  ``--davical`` starts Debian's DAViCal 1.1 (PHP-FPM + nginx, its database in
 the same PostgreSQL server; bench/speed_davical.py) for each size; it needs root and the packages
 (``apt-get install -y davical php8.2-fpm php8.2-cli php8.2-pgsql php8.2-xml php8.2-curl nginx``):
@@ -131,7 +134,7 @@ from speed_servers import (  # noqa: E402
 from tests.postgres_cluster import start_cluster  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
 
-ROWS = ("ctag", "sync", "etags", "week", "cards", "mixed", "bulk")
+ROWS = ("ctag", "sync", "scratch", "etags", "week", "cards", "mixed", "bulk")
 WEEK = ("20260302T000000Z", "20260309T000000Z")
 XANDIKOS_INDEX_WARMUP = 7  # Xandikos indexes a filter's property once 5 queries used it (AutoIndexManager)
 BIG = 10000  # the size at which the calendar-query and addressbook-query targets apply
@@ -204,6 +207,9 @@ def single_rows(size: int, sites: list[Site], args: argparse.Namespace, report: 
     run("ctag", "PROPFIND depth 0 (getctag, sync-token)", "< 5 ms", lambda m: m[OURS] < 5e-3, lambda: ctag)
     run("sync", f"sync-collection, {SYNC_CHANGES} changes", "< 10 ms", lambda m: m[OURS] < 10e-3,
         sync_after_changes)
+    run("scratch", "sync-collection from scratch", ">= 10x stock, < Xandikos" if has_x else ">= 10x stock",
+        lambda m: speedup(m[STOCK], m[OURS]) >= 10 and (not has_x or m[OURS] < m[XANDIKOS]),
+        lambda: checked(lambda c, s: c.sync(s, ""), lambda _s: size, "sync-collection from scratch"))
     run("etags", "PROPFIND depth 1 (getetag)", ">= 5x stock, < Xandikos" if has_x else ">= 5x stock",
         lambda m: speedup(m[STOCK], m[OURS]) >= 5 and (not has_x or m[OURS] < m[XANDIKOS]),
         lambda: checked(Http.etags, lambda _s: size + 1, "PROPFIND depth 1"))

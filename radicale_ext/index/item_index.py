@@ -189,18 +189,21 @@ class FolderView:
         return f"{TOKEN_PREFIX}{self.epoch}{seq:016x}{check}"
 
     def changes_since(self, token: str) -> list[str]:
-        """Hrefs changed or deleted after ``token``; everything (and recent deletions) for "".
+        """Hrefs changed or deleted after ``token``, in the order of the change log; everything (in
+        directory order, then recent deletions) for "".  The same in every process: two processes on
+        one folder or database answer one token with the same list.
 
         Raises ValueError for a token this index did not issue (another
         epoch, stock Radicale's, garbage, or older than the pruned log): the
         client answers a DAV:valid-sync-token error with a full sync."""
         if not token:
-            return [*self.order, *self.tombstones]
+            return [*self.order, *sorted(self.tombstones, key=lambda href: (self.tombstones[href].seq, href))]
         seq = self._seq_of(token)
         if seq == self.seq:
             return []
-        return ([href for href, entry in self.entries.items() if entry.seq > seq]
-                + [href for href, stone in self.tombstones.items() if stone.seq > seq])
+        changed = ([(entry.seq, href) for href, entry in self.entries.items() if entry.seq > seq]
+                   + [(stone.seq, href) for href, stone in self.tombstones.items() if stone.seq > seq])
+        return [href for _seq, href in sorted(changed)]
 
     def _seq_of(self, token: str) -> int:
         name = token.removeprefix(TOKEN_PREFIX)

@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from radicale_ext.notices.outbox import Finished
 
@@ -95,6 +95,24 @@ def reading_as(user: str) -> Iterator[None]:
         yield
     finally:
         _local.reader = before
+
+
+@contextlib.contextmanager
+def listing_sync_members(answer: T) -> Iterator[T]:
+    """Within: the members of a sync-collection REPORT are written by the handler that asked
+    (:mod:`radicale_ext.plugins.handlers.sync_listing`), not by Radicale; the storage's ``sync`` puts what
+    it would have reported into ``answer`` and reports nothing to Radicale."""
+    _local.sync_members = (serial(), answer)
+    try:
+        yield answer
+    finally:
+        _local.sync_members = None
+
+
+def sync_members() -> Any:
+    """What :func:`listing_sync_members` was handed in this request, or None."""
+    found = getattr(_local, "sync_members", None)
+    return found[1] if found is not None and found[0] == serial() != 0 else None
 
 
 def note_push_dont_notify(registrations: tuple[str, ...]) -> None:

@@ -48,7 +48,8 @@ from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
 # this order, which is the order in which their handlers are asked.
 FEATURES: tuple[str, ...] = ("web", "links", "push", "cs_sharing", "mounts", "personal_data", "personal_properties",
-                             "cs_properties", "notifications", "subscriptions", "cards", "card_updates", "listing")
+                             "cs_properties", "notifications", "subscriptions", "cards", "card_updates", "listing",
+                             "sync_listing")
 for _feature in FEATURES:
     importlib.import_module(f"{__package__}.handlers.{_feature}")
 

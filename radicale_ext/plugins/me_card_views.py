@@ -63,7 +63,8 @@ class SeenMeCard:
             return None
         if seen.whole:
             return stored
-        return replace(stored, facts=replace(stored.facts, etag=seen.etag),
+        # named as :meth:`item` names the projection (its getcontenttype then says ";component=VCARD")
+        return replace(stored, facts=replace(stored.facts, etag=seen.etag, name="VCARD", component="VCARD"),
                        stamp=replace(stored.stamp, mtime_ns=int(seen.modified * 1_000_000_000)))
 
     def ctag(self, view: FolderView, meta: Mapping[str, str]) -> str:

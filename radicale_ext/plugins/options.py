@@ -5,9 +5,10 @@ own choosing (ours), so a misspelt option would be silently ignored.  Its
 own remedy is a *plugin schema*: ``Configuration.copy(plugin_schema)``
 declares a plugin's options and re-checks the whole file against them.  We
 declare the options radicale-ext adds (``[sharing] links_base_url``, the
-change-notice options of ``[hook]``, ``[auth] admins`` and ``[storage] postgresql_dsn`` and
-``postgresql_pool_size``), plus none for the other sections our plugins serve, and let Radicale
-do the check; its error is reworded into one line that says what to do.
+change-notice options of ``[hook]``, ``[auth] admins`` and ``[storage] postgresql_dsn``,
+``postgresql_pool_size`` and ``item_responses_from_index``), plus none for the other
+sections our plugins serve, and let Radicale do the check; its error is
+reworded into one line that says what to do.
 
 ``admins`` is in ``[auth]`` rather than ``[web]``: ``[web]`` is Radicale's own
 section (``type = internal``, its collection manager, which stays), and
@@ -19,6 +20,7 @@ the accounts are (``htpasswd_filename``).
 from __future__ import annotations
 
 import re
+from configparser import RawConfigParser
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,10 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
                        "help": "libpq connection string or URI of the PostgreSQL database (docs/scale-out.md)"},
     "postgresql_pool_size": {"value": "8", "type": int,
                              "help": "connections to PostgreSQL per server or worker process"},
+    "item_responses_from_index": {"value": "True", "type": bool,
+                                  "help": "write the items' part of a depth-1 PROPFIND and of a sync-collection "
+                                          "REPORT from the item index (docs/performance.md); false: Radicale "
+                                          "reads and writes every item itself"},
 }
 
 
@@ -51,19 +57,23 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
 class StorageOptions:
     postgresql_dsn: str = ""
     postgresql_pool_size: int = 8
+    item_responses_from_index: bool = True
 
 
 def storage_options(configuration: config.Configuration) -> StorageOptions:
-    """``[storage] postgresql_dsn`` and ``postgresql_pool_size`` (Radicale keeps options of a plugin's
-    section only where the file sets them).  Raises ExtError for a pool size that is no whole number from 1."""
+    """``[storage] postgresql_dsn``, ``postgresql_pool_size`` and ``item_responses_from_index`` (Radicale keeps
+    options of a plugin's section only where the file sets them, as text).  Raises ExtError for a pool size
+    that is no whole number from 1; a word that is no boolean was refused at start (:func:`check_options`)."""
     values: dict[str, Any] = {}
-    for name in ("postgresql_dsn", "postgresql_pool_size"):
+    for name in ("postgresql_dsn", "postgresql_pool_size", "item_responses_from_index"):
         try:
             values[name] = configuration.get("storage", name)
         except KeyError:
             continue
     size = values.get("postgresql_pool_size")
-    return StorageOptions(str(values.get("postgresql_dsn") or "").strip(), pool_size("" if size is None else str(size)))
+    from_index = str(values.get("item_responses_from_index", "True")).strip().lower()
+    return StorageOptions(str(values.get("postgresql_dsn") or "").strip(), pool_size("" if size is None else str(size)),
+                          RawConfigParser.BOOLEAN_STATES.get(from_index, True))
 
 
 _RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")

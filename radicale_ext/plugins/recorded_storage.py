@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import radicale.item as radicale_item
@@ -60,6 +61,20 @@ def _written(outbox: Outbox, record_id: int, done: Finished) -> None:
         ctx.finished[record_id] = done
     else:
         outbox.finish({record_id: done})
+
+
+#: a member of a sync-collection answer: its index entry as the reader sees it, the item as Radicale read it
+#: (where the index has no entry it may answer from), or None: not there for the reader (404)
+Member = Entry | radicale_item.Item | None
+
+
+@dataclass
+class SyncMembers:
+    """A sync-collection REPORT whose members a handler writes itself (handlers/sync_listing.py): the
+    storage's ``sync`` fills this in under the request's lock and reports nothing to Radicale."""
+
+    collection_path: str = ""   # Radicale's path of the collection ("alice/family")
+    members: list[tuple[str, Member]] | None = None
 
 
 class ViewedCollection:
@@ -152,8 +167,36 @@ class ViewedCollection:
         view = self._view()
         seen = self._reader_view()
         if seen is not None:
-            return seen.token(view), seen.changes(view, old_token)
-        return view.token, view.changes_since(old_token)
+            token, names = seen.token(view), seen.changes(view, old_token)
+        else:
+            token, names = view.token, view.changes_since(old_token)
+        wanted = _request.sync_members()
+        if isinstance(wanted, SyncMembers) and wanted.members is None:
+            wanted.collection_path, wanted.members = self.path, self.members_as_seen(names)
+            return token, []
+        return token, names
+
+    def members_as_seen(self, hrefs: Iterable[str]) -> list[tuple[str, Member]]:
+        """Each href with what ``get_multi`` would give for it, as the request's reader sees it, but from the
+        index where it can say: the entry (with the reader's ETag), or None where the reader sees no item;
+        an href the index lists no entry for that it may answer from (a deletion, a file too large) is read
+        through ``get_multi``."""
+        view = self._view()
+        seen = self._reader_view()
+        limit = self._storage._max_resource_size
+        members: list[tuple[str, Member]] = []
+        unlisted: list[str] = []
+        for href in hrefs:
+            entry = view.entries.get(href)
+            if entry is None or entry.stamp.size > limit:
+                unlisted.append(href)
+                members.append((href, None))
+            else:
+                members.append((href, entry if seen is None else seen.entry(href, entry)))
+        if unlisted:
+            read = dict(self.get_multi(unlisted))
+            members = [(href, read[href] if href in read else member) for href, member in members]
+        return members
 
     def _list(self) -> Iterator[str]:
         return iter(self._view().order)

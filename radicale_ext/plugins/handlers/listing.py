@@ -12,7 +12,8 @@ through one), the same values and the same rule for who sees items
 (Radicale's ``_collect_allowed_items``: read or write on the collection).
 
 Anything else (other properties, allprop, a virtual address book, a
-birthday-calendar share, a refusal) is left to Radicale unchanged.
+birthday-calendar share, a refusal) is left to Radicale unchanged, and so is
+everything with ``[storage] item_responses_from_index = false``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
 import radicale
+from defusedxml import DefusedXmlException
 from radicale import pathutils, rights, types
 from radicale.app.base import Access
 
@@ -32,6 +34,7 @@ from radicale_ext.base.xml_names import dav
 from radicale_ext.index.item_index import Entry
 
 from ..indexed_items import content_type, http_date
+from ..options import storage_options
 from ..recorded_storage import ViewedCollection
 from ..routes import route
 
@@ -50,6 +53,8 @@ CLOSING = b"</multistatus>"
 def listing_from_index(app, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                        user_groups: set, request_info: dict) -> types.WSGIResponse | None:
     if environ.get("HTTP_DEPTH") != "1" or not user or not path.endswith("/"):
+        return None
+    if not storage_options(app.configuration).item_responses_from_index:
         return None
     raw = _buffered_body(environ)
     asked = _asked_properties(raw)
@@ -120,7 +125,7 @@ def _asked_properties(raw: bytes) -> list[str] | None:
         return None  # allprop
     try:
         root = SafeET.fromstring(raw)
-    except (ET.ParseError, ValueError, SafeET.DefusedXmlException):
+    except (ET.ParseError, ValueError, DefusedXmlException):
         return None
     if root.tag != dav("propfind") or len(root) != 1 or root[0].tag != dav("prop"):
         return None
