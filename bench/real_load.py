@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
+import speed_load
 from real_calendars import EMAIL_QUERY, FN_OR_EMAIL_QUERY, WEEK_STARTS, Event, RealData, week_of
 from speed_client import Http, Site, responses, sync_token_of
 from speed_cyrus import children_of
@@ -257,29 +258,17 @@ def mixed_client(site: Site, worker: int, token: str, start_at: float, seconds: 
 
 
 @dataclass(frozen=True)
-class MixedResult:
-    clients: int
-    seconds: float
+class MixedResult(speed_load.MixedResult):
+    """speed_load's result, with the answers whose count differs from the data."""
+
     tally: RealTally
-
-    @property
-    def requests(self) -> int:
-        return sum(self.tally.done.values())
-
-    @property
-    def errors(self) -> int:
-        return sum(self.tally.errors.values())
 
     @property
     def wrong(self) -> int:
         return sum(self.tally.wrong.values())
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
     def cell(self) -> str:
-        return f"{self.rate:.1f} req/s, {self.errors} err" + (f", {self.wrong} wrong counts" if self.wrong else "")
+        return super().cell() + (f", {self.wrong} wrong counts" if self.wrong else "")
 
     def detail(self) -> str:
         kinds = ", ".join(f"{k} {self.tally.done[k]}" + (f" ({self.tally.errors[k]} err)" if self.tally.errors[k]
