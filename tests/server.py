@@ -85,6 +85,8 @@ class Server:
     config: Path
     proc: subprocess.Popen | None = None
     session: requests.Session = field(default_factory=requests.Session)
+    # more than 1: ``radicale-ext serve --processes N``, a parent and N server processes on one address
+    processes: int = 1
 
     @property
     def url(self) -> str:
@@ -100,19 +102,30 @@ class Server:
 
     def start(self) -> Server:
         log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        command = ([console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)]
+                   if self.processes > 1 else
+                   [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)])
+        self.proc = subprocess.Popen(command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + (30 if self.processes == 1 else 60)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                    if self.processes == 1:
+                        return self
+                    if len(self.children()) == self.processes:
+                        # a connection per request: each is accepted by whichever process takes it first
+                        self.session.headers["Connection"] = "close"
+                        return self
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def children(self) -> list[int]:
+        """The pids of the server processes the parent started (``processes`` > 1), as /proc lists them."""
+        return children_of(self.proc.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -192,6 +205,21 @@ class Server:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc/PID/stat; a zombie not yet reaped included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:   # ended meanwhile
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def console_script() -> str:
     """The installed ``radicale-ext`` command of this environment."""
     return shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"
@@ -232,7 +260,8 @@ new_sharing_database: Callable[[], str] | None = None
 empty database and returns its DSN, which each server made then gets as ``[storage] postgresql_dsn``."""
 
 
-def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[str, str]) -> Server:
+def make_server(root: Path, users: tuple[str, ...] = USERS, processes: int = 1,
+                **overrides: dict[str, str]) -> Server:
     root.mkdir(parents=True, exist_ok=True)
     if new_sharing_database is not None and "postgresql_dsn" not in overrides.get("storage", {}):
         overrides = {**overrides, "storage": {**overrides.get("storage", {}), "postgresql_dsn": new_sharing_database()}}
@@ -240,7 +269,7 @@ def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[st
     write_users(root / "data" / "users", users)
     (root / "data" / "groups").write_text("")
     port = free_port()
-    return Server(root=root, port=port, config=write_config(root, port, **overrides))
+    return Server(root=root, port=port, config=write_config(root, port, **overrides), processes=processes)
 
 
 @contextlib.contextmanager
@@ -268,6 +297,8 @@ class AnyServer:
         self.servers = servers
         self.rng = random.Random(seed)
         self.session = requests.Session()
+        if any(server.processes > 1 for server in servers):  # a connection per request, as Server.request
+            self.session.headers["Connection"] = "close"
 
     def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,
                 headers: dict[str, str] | None = None) -> requests.Response:

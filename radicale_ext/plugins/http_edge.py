@@ -32,6 +32,7 @@ thread or a byte of body is spent on it:
 from __future__ import annotations
 
 import io
+import socket
 import time
 from dataclasses import dataclass
 
@@ -202,13 +203,40 @@ def limits_of(configuration: config.Configuration) -> Limits:
                   credentials_required=configuration.get("auth", "type") not in _NO_AUTHORIZATION_HEADER)
 
 
-def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int) -> None:
-    """Run ``application`` on ``[server] hosts`` until the process is told to stop."""
+def _listen(configuration: config.Configuration) -> str:
+    return " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+                    for host, port in configuration.get("server", "hosts"))
+
+
+def listening_sockets(configuration: config.Configuration) -> list[socket.socket]:
+    """``[server] hosts`` bound and listening, as waitress binds them, for several server processes to
+    accept connections from (:mod:`.processes`); raises OSError when an address is taken."""
+    sockets = []
+    try:
+        for family, kind, proto, address in Adjustments(listen=_listen(configuration)).listen:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(Adjustments.backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int,
+          sockets: list[socket.socket] | None = None, process: str = "") -> None:
+    """Run ``application`` on ``[server] hosts`` until the process is told to stop; on ``sockets`` (bound
+    by a parent process and shared with the other server processes) where given.  ``process`` says, in
+    the log line, which of several processes this is."""
     limits = limits_of(configuration)
-    listen = " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-                      for host, port in configuration.get("server", "hosts"))
+    where = {"sockets": sockets} if sockets else {"listen": _listen(configuration)}
     adjustments = Adjustments(
-        listen=listen, threads=threads, ident="radicale-ext",
+        **where, threads=threads, ident="radicale-ext",
         connection_limit=configuration.get("server", "max_connections"),
         channel_timeout=max(1, round(limits.timeout)), cleanup_interval=MAINTENANCE_SECONDS,
         max_request_body_size=limits.max_body + 1, asyncore_use_poll=True,
@@ -216,15 +244,22 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
     parser = type("_LimitedRequest", (_Request,), {"limits": limits})
     connection = type("_LimitedConnection", (_Connection,), {"parser_class": parser})
     server_class = type("_LimitedServer", (_Server,), {"channel_class": connection})
-    sockets: dict = {}
+    map_: dict = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)
-    servers = [server_class(application, sockets, dispatcher=dispatcher, adj=adjustments, sockinfo=info)
-               for info in adjustments.listen]
-    logger.info("radicale-ext listening on %s (at most %d connections, %g s to send a request)",
-                listen, adjustments.connection_limit, limits.timeout)
+    if sockets:
+        servers = [server_class(application, map_, _sock=sock, dispatcher=dispatcher, adj=adjustments,
+                                bind_socket=False, sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
+                   for sock in sockets]
+    else:
+        servers = [server_class(application, map_, dispatcher=dispatcher, adj=adjustments, sockinfo=info)
+                   for info in adjustments.listen]
+    listen = " ".join(f"{s.effective_host}:{s.effective_port}" if ":" not in str(s.effective_host)
+                      else f"[{s.effective_host}]:{s.effective_port}" for s in servers)
+    logger.info("radicale-ext listening on %s%s (at most %d connections, %g s to send a request)",
+                listen, f" ({process})" if process else "", adjustments.connection_limit, limits.timeout)
     if len(servers) == 1:
         servers[0].run()
         return
-    MultiSocketServer(sockets, adjustments, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
+    MultiSocketServer(map_, adjustments, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
                       servers[-1].log_info).run()

@@ -6,6 +6,7 @@ collection (:mod:`.recorded_storage`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,10 @@ class Storage(RecordedStorage, multifilesystem.Storage):
 
             return PgStorage(configuration, settles_outbox=cls.settles_outbox)
         return super().__new__(cls)
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Radicale's lock file, exclusively (its ``acquire_lock`` would run the ``[storage] hook`` command)."""
+        return self._lock.acquire("w")
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)

@@ -15,15 +15,19 @@ tested in tests/storage/test_multi_host_sharing.py.
 from __future__ import annotations
 
 import re
+import textwrap
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 
 from .. import dav_kit as dav
+from ..notice_kit import servers_run_with
 from ..samples import event
-from ..server import AnyServer, Server, servers_on_one_database
+from ..server import AnyServer, Server, make_server, servers_on_one_database
 
 CAL = "/alice/" + "Gemeinsam%20%E5%AE%B6%E5%BA%AD" + "/"   # "Gemeinsam 家庭"
 COUNTERS = [f"{CAL}counter-{n}.ics" for n in range(3)]
@@ -141,3 +145,65 @@ def test_a_collection_made_at_the_command_line_is_seen_by_every_process(cluster:
     cluster[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
     for server in cluster:
         assert server.request("PROPFIND", path, "alice", headers={"Depth": "0"}).status_code == 404
+
+
+# Pauses a request of the server process started with RADICALE_EXT_TEST_PAUSE_MARKER as it is about to read
+# item texts from PostgreSQL, while the marker file exists.
+PAUSER = textwrap.dedent("""
+    import os, time
+    from radicale_ext.index import pg_items
+
+    _texts = pg_items.PgItems.texts
+
+    def texts(self, stored, hrefs):
+        marker = os.environ.get("RADICALE_EXT_TEST_PAUSE_MARKER")
+        if marker and os.path.exists(marker):
+            open(marker + ".reached", "w").close()
+            while os.path.exists(marker):
+                time.sleep(0.02)
+        return _texts(self, stored, hrefs)
+
+    pg_items.PgItems.texts = texts
+""")
+
+
+def test_an_item_is_never_served_with_the_etag_of_another_version(
+        postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request answers from the collection's rows it found (kept while the commit counter stands, which
+    is read without the storage lock); a writer of another process may store a new version before the
+    request reads the item's text.  The text must then come with its own ETag (a client would otherwise
+    keep the new text under the old ETag, and its next If-Match would carry a lie)."""
+    servers_run_with(PAUSER, tmp_path / "pauser", monkeypatch)
+    marker = tmp_path / "pause"
+    storage = {"storage": {"postgresql_dsn": postgres_database}}
+    monkeypatch.setenv("RADICALE_EXT_TEST_PAUSE_MARKER", str(marker))
+    reading = make_server(tmp_path / "reading", **storage).start()
+    monkeypatch.delenv("RADICALE_EXT_TEST_PAUSE_MARKER")
+    writing = make_server(tmp_path / "writing", **storage).start()
+    try:
+        cal = "/alice/" + quote("Müller 家庭") + "/"
+        href = cal + quote("Fußball 🎉.ics")
+        assert writing.request("MKCALENDAR", cal, "alice").status_code == 201
+        first = writing.request("PUT", href, "alice", event("fussball", "Fußball v1"), headers=dav.ICS)
+        assert first.status_code == 201
+        assert len(dav.listing(reading, cal, "alice")) == 1   # the reading process has read the rows
+        marker.touch()
+        answers: list = []
+        reader = threading.Thread(target=lambda: answers.append(dav.Client(reading.url).request(
+            "REPORT", cal, "alice", dav.calendar_multiget([href]), headers={"Depth": "1"})))
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pause.reached").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = writing.request("PUT", href, "alice", event("fussball", "Fußball v2"), headers=dav.ICS)
+        assert second.status_code == 204
+        marker.unlink()
+        reader.join(30)
+    finally:
+        reading.stop()
+        writing.stop()
+    [(_, element)] = dav.responses(answers[0].content)
+    etag = dav.found_prop(element, "{DAV:}getetag")
+    text = dav.found_prop(element, "{urn:ietf:params:xml:ns:caldav}calendar-data") or ""
+    assert (etag, "Fußball v2" in text) in {(first.headers["ETag"], False), (second.headers["ETag"], True)}, (
+        etag, text)
