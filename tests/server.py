@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import bcrypt
 import requests
@@ -102,25 +103,44 @@ class Server:
 
     def start(self) -> Server:
         log = open(self.root / "server.log", "ab")
-        command = ([console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)]
-                   if self.processes > 1 else
-                   [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)])
-        self.proc = subprocess.Popen(command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + (30 if self.processes == 1 else 60)
+        if self.processes > 1:
+            return self._start_several(log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
+            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    if self.processes == 1:
-                        return self
-                    if len(self.children()) == self.processes:
-                        # a connection per request: each is accepted by whichever process takes it first
-                        self.session.headers["Connection"] = "close"
-                        return self
+                    return self
             except OSError:
-                pass
-            time.sleep(0.05)
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def _start_several(self, log: IO[bytes]) -> Server:
+        """``radicale-ext serve --processes N``, started when it says READY=1 as systemd hears it (a datagram
+        to $NOTIFY_SOCKET): every server process serves."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as told:
+            name = f"radicale-ext-test-{os.getpid()}-{self.port}"
+            told.bind("\0" + name)
+            told.settimeout(0.2)
+            self.proc = subprocess.Popen(
+                [console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)],
+                cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NOTIFY_SOCKET": "@" + name})
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+                try:
+                    said = told.recv(4096).decode().splitlines()
+                except TimeoutError:
+                    continue
+                if "READY=1" in said:
+                    # a connection per request: each is accepted by whichever process takes it first
+                    self.session.headers["Connection"] = "close"
+                    return self
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def children(self) -> list[int]:
@@ -206,16 +226,16 @@ class Server:
 
 
 def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc/PID/stat; a zombie not yet reaped included)."""
+    """The running processes whose parent is ``pid`` (from /proc/PID/stat; not a zombie, which has ended)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            state, parent = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
         except OSError:   # ended meanwhile
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
+        if int(parent) == pid and state != "Z":
             found.append(int(entry.name))
     return sorted(found)
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from radicale import config, types
@@ -229,10 +230,11 @@ def listening_sockets(configuration: config.Configuration) -> list[socket.socket
 
 
 def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int,
-          sockets: list[socket.socket] | None = None, process: str = "") -> None:
+          sockets: list[socket.socket] | None = None, process: str = "",
+          ready: Callable[[], None] | None = None) -> None:
     """Run ``application`` on ``[server] hosts`` until the process is told to stop; on ``sockets`` (bound
     by a parent process and shared with the other server processes) where given.  ``process`` says, in
-    the log line, which of several processes this is."""
+    the log line, which of several processes this is; ``ready`` is called once it listens."""
     limits = limits_of(configuration)
     where = {"sockets": sockets} if sockets else {"listen": _listen(configuration)}
     adjustments = Adjustments(
@@ -258,6 +260,8 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
                       else f"[{s.effective_host}]:{s.effective_port}" for s in servers)
     logger.info("radicale-ext listening on %s%s (at most %d connections, %g s to send a request)",
                 listen, f" ({process})" if process else "", adjustments.connection_limit, limits.timeout)
+    if ready is not None:
+        ready()
     if len(servers) == 1:
         servers[0].run()
         return

@@ -10,11 +10,12 @@ files, the database on PostgreSQL, the sharing database either way.
 
 The parent answers no request.  It
 
-- says in the log how many processes serve, once each has said it is ready;
+- says in the log how many processes serve once each has said it is ready, and tells systemd
+  (``READY=1`` to ``$NOTIFY_SOCKET``, for a ``Type=notify`` unit; :func:`notify`);
 - starts another process in the place of one that ends (killed, crashed): at once, or, while
   replacements end before they are ready, after a pause that doubles from 1 s to 30 s; if a process of
-  the first start ends before it is ready, it ends the others and exits 1 (the process's error is above
-  it in the log);
+  the first start exits with an error before it is ready (a database that cannot be reached), it ends
+  the others and exits 1 (the process's error is above it in the log);
 - on SIGTERM or SIGINT sends SIGTERM to each process by its pid, waits for them up to
   :data:`STOP_SECONDS`, sends SIGKILL to any left, and exits 0.
 
@@ -43,6 +44,19 @@ STOP_SECONDS = 10.0     # how long the processes get to end after SIGTERM, befor
 SHORT_LIFE = 10.0       # a process that ends sooner than this after its start makes the next start wait
 LONGEST_PAUSE = 30.0    # the longest wait before starting a process again
 TICK = 0.25             # how often the parent looks at its processes
+
+
+def notify(state: str) -> None:
+    """Tell the service manager (systemd's ``sd_notify`` protocol: one datagram to ``$NOTIFY_SOCKET``)
+    ``READY=1``, ``STOPPING=1`` or a ``STATUS=...`` line; nothing where no manager asks."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address.startswith(("/", "@")):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), "\0" + address[1:] if address.startswith("@") else address)
+        except OSError as e:
+            logger.warning("radicale-ext: could not tell the service manager %r: %s", state, e)
 
 
 def usable_cores() -> int:
@@ -165,6 +179,7 @@ class Parent:
 
     def _stop(self, signum: int, _frame: object) -> None:
         if not self._stopping:
+            notify("STOPPING=1")
             logger.info("radicale-ext: %s received: ending the %d server processes",
                         signal.Signals(signum).name, len(self.running))
         self._stopping = True
@@ -172,8 +187,9 @@ class Parent:
     def _start(self, slot: int) -> None:
         ready_read, ready_write = os.pipe()
         child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write)
+        environment = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}   # the parent tells systemd
         try:
-            proc = subprocess.Popen([*self.command, *child.arguments()], process_group=0,
+            proc = subprocess.Popen([*self.command, *child.arguments()], process_group=0, env=environment,
                                     pass_fds=(*child.socket_fds, child.lifeline_fd, ready_write))
         finally:
             os.close(ready_write)
@@ -197,6 +213,7 @@ class Parent:
             self._serving = True
             pids = ", ".join(str(r.proc.pid) for r in self.running.values())
             logger.info("radicale-ext: %d server processes serve %s (pids %s)", self.count, self.listen, pids)
+            notify(f"READY=1\nSTATUS={self.count} server processes serve {self.listen}\nMAINPID={os.getpid()}")
 
     def _reap(self) -> bool:
         """Note the processes that ended and when to start each again; False: one of the first start failed."""
@@ -209,7 +226,7 @@ class Parent:
             if running.ready_fd is not None:
                 os.close(running.ready_fd)
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            if not self._serving and not running.ready:
+            if not self._serving and not running.ready and code > 0:
                 logger.error("radicale-ext: server process %d of %d (pid %d) ended before it served (%s); "
                              "ending the others", slot + 1, self.count, running.proc.pid, how)
                 return False

@@ -30,7 +30,7 @@ from . import http_edge
 from .app import Application
 from .hook import notice_settings
 from .options import check_options
-from .processes import Child, process_count, serve_several
+from .processes import Child, notify, process_count, serve_several
 from .worker import notices_for, reminders_for
 
 
@@ -105,11 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
     if child is None:
-        http_edge.serve(application, configuration, args.threads)
+        http_edge.serve(application, configuration, args.threads, ready=lambda: notify("READY=1"))
         return 0
-    sockets = child.sockets()
-    child.ready()
-    http_edge.serve(application, configuration, args.threads, sockets=sockets, process=child.name)
+    http_edge.serve(application, configuration, args.threads, sockets=child.sockets(), process=child.name,
+                    ready=child.ready)
     return 0
 
 
