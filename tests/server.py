@@ -292,6 +292,22 @@ def make_server(root: Path, users: tuple[str, ...] = USERS, processes: int = 1,
     return Server(root=root, port=port, config=write_config(root, port, **overrides), processes=processes)
 
 
+def second_process(first: Server, root: Path, **hook: str) -> Server:
+    """Another server process on ``first``'s data (its folder or its database): the same config but the port
+    (and the ``[hook]`` options given), with its own log in ``root``; not started."""
+    parser = configparser.RawConfigParser()
+    parser.read(first.config)
+    port = free_port()
+    parser.set("server", "hosts", f"127.0.0.1:{port}")
+    for key, value in hook.items():
+        parser.set("hook", key, value)
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "radicale.ini"
+    with open(config, "w") as f:
+        parser.write(f)
+    return Server(root=root, port=port, config=config)
+
+
 @contextlib.contextmanager
 def servers_on_one_database(root: Path, dsn: str, count: int = 3, users: tuple[str, ...] = USERS,
                             **overrides: dict[str, str]) -> Iterator[list[Server]]:

@@ -28,7 +28,7 @@ import requests
 from .. import dav_kit as dav
 from ..notice_kit import servers_run_with
 from ..samples import event
-from ..server import Server, children_of, console_script, free_port, make_server
+from ..server import Server, children_of, console_script, free_port, make_server, second_process
 
 CAL = "/alice/" + quote("Familie Müller 家庭 🎉") + "/"
 ITEM = CAL + quote("Fußball training 足球.ics")
@@ -252,22 +252,18 @@ def test_a_process_starting_while_another_writes_leaves_that_write_alone(
         put.start()
         eventually(lambda: (tmp_path / "hold.reached").exists(), what="the write under way")
         # another server process on the same folder starts meanwhile (as one started again would)
-        port = free_port()
-        config = writing.config.read_text().replace(f"127.0.0.1:{writing.port}", f"127.0.0.1:{port}")
-        (tmp_path / "second").mkdir()
-        (tmp_path / "second" / "radicale.ini").write_text(config)
-        starting = Server(root=tmp_path / "second", port=port, config=tmp_path / "second" / "radicale.ini")
+        starting = second_process(writing, tmp_path / "second")
         with open(starting.root / "server.log", "ab") as log:
             starting.proc = subprocess.Popen([sys.executable, "-m", "radicale_ext.plugins.server", "--config",
                                               str(starting.config)], cwd=starting.root, stdout=log,
                                              stderr=subprocess.STDOUT)
         lock_file = writing.root / "data" / "collections" / ".Radicale.lock"
-        eventually(lambda: lock_waiters(lock_file) or not refuses_connections(port), 60,
+        eventually(lambda: lock_waiters(lock_file) or not refuses_connections(starting.port), 60,
                    "the new process waiting for the storage lock, or serving")
         marker.unlink()
         put.join(30)
         assert answers and answers[0].status_code == 201, answers
-        eventually(lambda: not refuses_connections(port), 60, "the new process serving")
+        eventually(lambda: not refuses_connections(starting.port), 60, "the new process serving")
         records = writing.sharing_rows("SELECT state, kind, item, recovered FROM outbox WHERE item IS NOT NULL")
         assert records == [{"state": "ready", "kind": "item-created", "item": "Fußball training 足球.ics",
                             "recovered": 0}], records

@@ -33,7 +33,6 @@ behind one address it never is (the client cannot choose the process).
 
 from __future__ import annotations
 
-import configparser
 import itertools
 import os
 import random
@@ -49,7 +48,7 @@ import requests
 from .. import dav_kit as dav
 from ..postgres_cluster import Cluster
 from ..samples import address_book_mkcol
-from ..server import Server, free_port, make_server
+from ..server import Server, make_server, second_process
 
 CAL = "/alice/conc/"
 BOOK = "/alice/concbook/"
@@ -311,21 +310,6 @@ class Reader:
 
 
 # -- the test -------------------------------------------------------------------------------
-
-
-def second_process(first: Server, root: Path, **hook: str) -> Server:
-    """Another server process on ``first``'s data folder, same config but the port."""
-    parser = configparser.RawConfigParser()
-    parser.read(first.config)
-    port = free_port()
-    parser.set("server", "hosts", f"127.0.0.1:{port}")
-    for key, value in hook.items():
-        parser.set("hook", key, value)
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "radicale.ini"
-    with open(config, "w") as f:
-        parser.write(f)
-    return Server(root=root, port=port, config=config)
 
 
 _DATABASES = itertools.count()

@@ -1,7 +1,10 @@
-"""Several server processes on one PostgreSQL database answer as one would (issue 16, docs/scale-out.md).
+"""Several server processes on one PostgreSQL database answer as one would (issue 16, docs/scale-out.md),
+and so do the processes of ``radicale-ext serve --processes 3`` on one address (issue 17), on PostgreSQL and
+on files.
 
 Three servers on different ports of 127.0.0.1 share one database; every request of the clients below
-goes to a random one of them.  Checked: concurrent read-modify-write with ``If-Match`` loses no
+goes to a random one of them (behind one address: on a connection of its own, to whichever process
+accepts it).  Checked: concurrent read-modify-write with ``If-Match`` loses no
 acknowledged write; ``If-None-Match: *`` creates once; one UID per calendar under concurrent PUTs;
 a write acknowledged by one process is seen by the next request to any other; sync tokens read
 anywhere never go backwards and an incremental sync never misses a change.
@@ -14,6 +17,8 @@ tested in tests/storage/test_multi_host_sharing.py.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import textwrap
 import threading
@@ -35,10 +40,31 @@ WRITERS = 6
 ROUNDS = 8
 
 
-@pytest.fixture(scope="module")
-def cluster(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    with servers_on_one_database(tmp_path_factory.mktemp("cluster"), module_postgres_database) as servers:
-        yield servers
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["three hosts, PostgreSQL", "serve --processes 3, PostgreSQL",
+                                        "serve --processes 3, files"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Three servers on one PostgreSQL database, each request to a random one; or one address where
+    ``radicale-ext serve --processes 3`` answers (on PostgreSQL or on files), each request on a connection
+    of its own, answered by whichever process accepts it."""
+    root = tmp_path_factory.mktemp("cluster")
+    dsn = request.getfixturevalue("postgres").create_database(f"mp{os.getpid()}_{next(_DATABASES)}") \
+        if "PostgreSQL" in request.param else ""
+    if request.param.startswith("three hosts"):
+        with servers_on_one_database(root, dsn) as servers:
+            yield servers
+        return
+    storage = {"storage": {"postgresql_dsn": dsn, "postgresql_pool_size": "4"}} if dsn else {}
+    server = make_server(root / "host", processes=3, **storage).start()
+    yield [server]
+    server.stop()
+
+
+def every_process(cluster: list[Server]) -> list[Server]:
+    """Three servers to ask one after the other: the three hosts, or the one address three times."""
+    return cluster if len(cluster) > 1 else cluster * 3
 
 
 def counted(n: int) -> str:
@@ -112,16 +138,16 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     assert len(set(tokens)) > 1
 
     # no acknowledged write lost: each counter holds exactly the number of acknowledged increments
-    for server in cluster:
+    for server in every_process(cluster):
         for href in COUNTERS:
             r = server.request("GET", href, "alice")
             assert count_of(r.text) == acknowledged[href], (server.port, href, acknowledged)
     assert sum(acknowledged.values()) == WRITERS * ROUNDS
     assert sorted(created) == [201] + [412] * (WRITERS - 1)
     assert sorted(same_uid) == [201] + [409] * (WRITERS - 1)
-    listings = [dav.listing(server, CAL, "alice") for server in cluster]
+    listings = [dav.listing(server, CAL, "alice") for server in every_process(cluster)]
     assert listings[0] == listings[1] == listings[2]
-    tokens_now = {dav.parse_sync(dav.sync(server, CAL, "alice")).token for server in cluster}
+    tokens_now = {dav.parse_sync(dav.sync(server, CAL, "alice")).token for server in every_process(cluster)}
     assert len(tokens_now) == 1, "the processes hand out different tokens for the same state"
 
 
@@ -135,15 +161,16 @@ def shown_name(server: Server, path: str) -> str | None:
 
 
 def test_a_collection_made_at_the_command_line_is_seen_by_every_process(cluster: list[Server]) -> None:
-    for server in cluster:   # each process has listed alice's home once (and keeps what it read)
+    hosts = every_process(cluster)
+    for server in hosts:   # each process has listed alice's home (and keeps what it read)
         assert server.request("PROPFIND", "/alice/", "alice", headers={"Depth": "1"}).status_code == 207
-    cluster[0].ok("collection", "create", "alice/Neu 🎉", "--calendar", "--name", "Neues 家庭")
+    hosts[0].ok("collection", "create", "alice/Neu 🎉", "--calendar", "--name", "Neues 家庭")
     path = "/alice/" + quote("Neu 🎉") + "/"
-    assert [shown_name(server, path) for server in cluster] == ["Neues 家庭"] * 3
-    cluster[1].ok("collection", "change", "alice/Neu 🎉", "--name", "Neu (Müller)")
-    assert [shown_name(server, path) for server in cluster] == ["Neu (Müller)"] * 3
-    cluster[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
-    for server in cluster:
+    assert [shown_name(server, path) for server in hosts] == ["Neues 家庭"] * 3
+    hosts[1].ok("collection", "change", "alice/Neu 🎉", "--name", "Neu (Müller)")
+    assert [shown_name(server, path) for server in hosts] == ["Neu (Müller)"] * 3
+    hosts[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
+    for server in hosts:
         assert server.request("PROPFIND", path, "alice", headers={"Depth": "0"}).status_code == 404
 
 
