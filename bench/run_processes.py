@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -48,7 +49,7 @@ from speed_load import MIX, START_DELAY, MixedResult, mixed_load  # noqa: E402
 from speed_servers import load_radicale, radicale_site, settle_seconds  # noqa: E402
 
 from tests.postgres_cluster import Cluster, start_cluster  # noqa: E402
-from tests.server import Server, children_of, make_server  # noqa: E402
+from tests.server import Server, children_of, connections_of, make_server  # noqa: E402
 
 TARGET = 1.6
 STORAGES = ("files", "postgresql")
@@ -63,7 +64,11 @@ class Round:
     result: MixedResult
     cpu_busy: float                  # share of all cores' time busy while the clients ran
     server_cpu: tuple[float, ...]    # processor seconds of each server process during the load
+    client_cpu: float                # processor seconds of the client processes
     connections: tuple[int, ...]     # client connections each server process held halfway through
+
+    def per_request_ms(self, seconds: float) -> float:
+        return seconds * 1000 / self.result.requests if self.result.requests else 0.0
 
 
 @dataclass
@@ -92,33 +97,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def connections_of(pids: list[int], port: int) -> tuple[int, ...]:
-    """How many established connections to ``port`` each of ``pids`` holds."""
-    established = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "01":
-                established.add(parts[9])
-    counts = []
-    for pid in pids:
-        found = 0
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                try:
-                    target = os.readlink(fd)
-                except OSError:
-                    continue
-                if target.startswith("socket:[") and target[8:-1] in established:
-                    found += 1
-        except OSError:
-            pass
-        counts.append(found)
-    return tuple(counts)
+def children_cpu() -> float:
+    """User and system time of this process's children that ended and were waited for (the clients)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def server_pids(server: Server) -> list[int]:
@@ -156,13 +138,14 @@ def one_round(server: Server, site: Site, processes: int, args: argparse.Namespa
         pids = server_pids(server)
         held: list[tuple[int, ...]] = []
         sampler = threading.Timer(START_DELAY + args.seconds / 2, lambda: held.append(connections_of(pids, site.port)))
-        before_cpu, before = [cpu_seconds(p) for p in pids], CpuTimes.now()
+        before_cpu, before, clients_before = [cpu_seconds(p) for p in pids], CpuTimes.now(), children_cpu()
         sampler.start()
         result = mixed_load(site, args.items, args.clients, args.seconds)
         busy = CpuTimes.now().busy_since(before)
         used = tuple(cpu_seconds(p) - b for p, b in zip(pids, before_cpu, strict=True))
+        clients = children_cpu() - clients_before   # the client processes have ended and been waited for
         sampler.join()
-    return Round(processes, result, busy, used, held[0] if held else ())
+    return Round(processes, result, busy, used, clients, held[0] if held else ())
 
 
 def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster | None) -> Setup:
@@ -183,7 +166,7 @@ def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster
             setup.rounds[processes].append(loaded)
             print(f"  round {n + 1}, {processes} process{'es' if processes > 1 else ''}: {loaded.result.cell()}; "
                   f"cores busy {loaded.cpu_busy:.0%}; server CPU s {', '.join(f'{s:.1f}' for s in loaded.server_cpu)}; "
-                  f"connections {loaded.connections}", flush=True)
+                  f"client CPU s {loaded.client_cpu:.1f}; connections {loaded.connections}", flush=True)
     return setup
 
 
@@ -208,7 +191,9 @@ def details(setups: list[Setup], seconds: float) -> list[str]:
                 latency = ms(r.result.tally.seconds) if r.result.tally.seconds else "-"
                 lines.append(f"- {STORAGE_NAMES[s.storage]}, {processes} process{'es' if processes > 1 else ''}, "
                              f"round {n}: {r.result.rate:.1f} req/s, latency median (p90) {latency} ms, "
-                             f"{r.result.errors} errors; cores busy {r.cpu_busy:.0%}; {shares}")
+                             f"{r.result.errors} errors; cores busy {r.cpu_busy:.0%}; {shares}; processor time "
+                             f"per request: servers {r.per_request_ms(sum(r.server_cpu)):.2f} ms, clients "
+                             f"{r.per_request_ms(r.client_cpu):.2f} ms")
                 lines += [f"  - {m}" for m in r.result.tally.error_lines()]
     return lines
 

@@ -240,6 +240,26 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+def connections_of(pids: list[int], port: int) -> tuple[int, ...]:
+    """How many established connections to ``port`` of 127.0.0.1 each of ``pids`` holds (/proc/net/tcp and the
+    processes' descriptors)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":   # local port, ESTABLISHED
+            established.add(fields[9])   # the socket's inode
+    counts = []
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    held += target.startswith("socket:[") and target[8:-1] in established
+        counts.append(held)
+    return tuple(counts)
+
+
 def console_script() -> str:
     """The installed ``radicale-ext`` command of this environment."""
     return shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"

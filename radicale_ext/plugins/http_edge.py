@@ -183,6 +183,16 @@ class _Connection(HTTPChannel):
 
 class _Server(TcpWSGIServer):
     channel_class = _Connection
+    # several server processes on one address (plugins/processes.py): may this one take another connection,
+    # holding the given number?
+    may_accept: Callable[[int], bool] | None = None
+    siblings: list[_Server] = []   # this process's servers, one per listening address
+
+    def readable(self) -> bool:
+        accepting = super().readable()
+        if not accepting or self.may_accept is None:
+            return accepting
+        return self.may_accept(sum(len(server.active_channels) for server in self.siblings))
 
     def maintenance(self, now: float) -> None:
         """Waitress closes connections idle for ``channel_timeout``; we also close those whose request
@@ -231,10 +241,11 @@ def listening_sockets(configuration: config.Configuration) -> list[socket.socket
 
 def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int,
           sockets: list[socket.socket] | None = None, process: str = "",
-          ready: Callable[[], None] | None = None) -> None:
+          ready: Callable[[], None] | None = None, may_accept: Callable[[int], bool] | None = None) -> None:
     """Run ``application`` on ``[server] hosts`` until the process is told to stop; on ``sockets`` (bound
     by a parent process and shared with the other server processes) where given.  ``process`` says, in
-    the log line, which of several processes this is; ``ready`` is called once it listens."""
+    the log line, which of several processes this is; ``ready`` is called once it listens; ``may_accept``
+    (the number of connections this process holds) says whether it takes another now."""
     limits = limits_of(configuration)
     where = {"sockets": sockets} if sockets else {"listen": _listen(configuration)}
     adjustments = Adjustments(
@@ -245,7 +256,9 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
         clear_untrusted_proxy_headers=True)
     parser = type("_LimitedRequest", (_Request,), {"limits": limits})
     connection = type("_LimitedConnection", (_Connection,), {"parser_class": parser})
-    server_class = type("_LimitedServer", (_Server,), {"channel_class": connection})
+    siblings: list[_Server] = []
+    server_class = type("_LimitedServer", (_Server,), {"channel_class": connection, "siblings": siblings,
+                                                       "may_accept": staticmethod(may_accept) if may_accept else None})
     map_: dict = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)
@@ -256,6 +269,7 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
     else:
         servers = [server_class(application, map_, dispatcher=dispatcher, adj=adjustments, sockinfo=info)
                    for info in adjustments.listen]
+    siblings.extend(servers)
     listen = " ".join(f"{s.effective_host}:{s.effective_port}" if ":" not in str(s.effective_host)
                       else f"[{s.effective_host}]:{s.effective_port}" for s in servers)
     logger.info("radicale-ext listening on %s%s (at most %d connections, %g s to send a request)",

@@ -23,17 +23,26 @@ Each server process (:class:`Child`) runs in a process group of its own, so a te
 the parent only; it ends itself when the parent is gone (it holds the read end of a pipe whose write end
 only the parent holds, so a parent killed with SIGKILL leaves no server behind); the first one (slot 0)
 runs the notice worker thread where ``[hook] notices_worker = thread``: one set of workers per host.
+
+A connection stays with the process that accepted it (keep-alive), so the processes keep the connections
+even between them (:class:`ConnectionShares`): each writes how many it holds into a small table the parent
+shares with all of them, and takes a new one only while it holds at most one more than the least busy
+of the others that are alive (whose line in the table is fresh).  Without it, a burst of new connections
+(clients starting together) may all land on one process and leave the other cores idle.
 """
 
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +53,7 @@ STOP_SECONDS = 10.0     # how long the processes get to end after SIGTERM, befor
 SHORT_LIFE = 10.0       # a process that ends sooner than this after its start makes the next start wait
 LONGEST_PAUSE = 30.0    # the longest wait before starting a process again
 TICK = 0.25             # how often the parent looks at its processes
+FRESH_SECONDS = 5.0     # a process whose line in the connection table is older is not counted (hung or gone)
 
 
 def notify(state: str) -> None:
@@ -80,6 +90,43 @@ def process_count(text: str) -> int:
     return count
 
 
+class ConnectionShares:
+    """How many connections each server process holds: one line per slot (connections, and when the line
+    was last written on the host's monotonic clock, the same for every process), in a file the parent
+    makes and every process maps.  Advisory: a line read while it is written is at worst one step old."""
+
+    LINE = struct.Struct("=qd")
+
+    def __init__(self, fd: int, count: int, slot: int | None = None) -> None:
+        self.fd, self.count, self.slot = fd, count, slot
+        self._table = mmap.mmap(fd, self.LINE.size * count)
+
+    @classmethod
+    def made(cls, count: int) -> ConnectionShares:
+        """The parent's: a new table, every line empty."""
+        with tempfile.TemporaryFile() as file:   # no name on disk; the processes map it by descriptor
+            fd = os.dup(file.fileno())
+        os.ftruncate(fd, cls.LINE.size * count)
+        table = cls(fd, count)
+        for slot in range(count):
+            table.forget(slot)
+        return table
+
+    def forget(self, slot: int) -> None:
+        """The process of ``slot`` ended: it counts no more until its replacement writes its line."""
+        self.LINE.pack_into(self._table, slot * self.LINE.size, -1, 0.0)
+
+    def may_accept(self, connections: int) -> bool:
+        """This process holds ``connections``: write its line, and say whether it may take another."""
+        assert self.slot is not None
+        now = time.monotonic()
+        self.LINE.pack_into(self._table, self.slot * self.LINE.size, connections, now)
+        others = [held for slot in range(self.count) if slot != self.slot
+                  for held, written in [self.LINE.unpack_from(self._table, slot * self.LINE.size)]
+                  if held >= 0 and now - written < FRESH_SECONDS]
+        return not others or connections <= min(others) + 1
+
+
 # -- the server process's side ---------------------------------------------------------------------------
 
 
@@ -92,16 +139,20 @@ class Child:
     socket_fds: tuple[int, ...]
     lifeline_fd: int   # read end; end-of-file when the parent is gone
     ready_fd: int      # write end; one byte when this process serves
+    shares_fd: int     # the connection table (ConnectionShares)
 
     def arguments(self) -> list[str]:
         return ["--child", f"{self.slot}/{self.count}", "--child-fds",
-                ",".join(map(str, (self.lifeline_fd, self.ready_fd, *self.socket_fds)))]
+                ",".join(map(str, (self.lifeline_fd, self.ready_fd, self.shares_fd, *self.socket_fds)))]
 
     @classmethod
     def from_arguments(cls, slot: str, fds: str) -> Child:
         number, count = (int(x) for x in slot.split("/"))
-        lifeline, ready, *sockets = (int(x) for x in fds.split(","))
-        return cls(number, count, tuple(sockets), lifeline, ready)
+        lifeline, ready, shares, *sockets = (int(x) for x in fds.split(","))
+        return cls(number, count, tuple(sockets), lifeline, ready, shares)
+
+    def shares(self) -> ConnectionShares:
+        return ConnectionShares(self.shares_fd, self.count, self.slot)
 
     @property
     def name(self) -> str:
@@ -160,6 +211,7 @@ class Parent:
             signal.signal(signum, self._stop)
         lifeline_read, self._lifeline = os.pipe()
         self._lifeline_read = lifeline_read
+        self._shares = ConnectionShares.made(self.count)
         try:
             for slot in range(self.count):
                 self._start(slot)
@@ -172,6 +224,7 @@ class Parent:
             self._end_all()
             os.close(self._lifeline)
             os.close(self._lifeline_read)
+            os.close(self._shares.fd)
             for sock in self.sockets:
                 sock.close()
         logger.info("radicale-ext: stopped (%d server processes ended)", self.count)
@@ -186,11 +239,12 @@ class Parent:
 
     def _start(self, slot: int) -> None:
         ready_read, ready_write = os.pipe()
-        child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write)
+        child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write,
+                      self._shares.fd)
         environment = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}   # the parent tells systemd
         try:
             proc = subprocess.Popen([*self.command, *child.arguments()], process_group=0, env=environment,
-                                    pass_fds=(*child.socket_fds, child.lifeline_fd, ready_write))
+                                    pass_fds=(*child.socket_fds, child.lifeline_fd, ready_write, child.shares_fd))
         finally:
             os.close(ready_write)
         self.running[slot] = _Running(slot, proc, time.monotonic(), ready_read)
@@ -223,6 +277,7 @@ class Parent:
             if code is None or self._stopping:
                 continue
             del self.running[slot]
+            self._shares.forget(slot)
             if running.ready_fd is not None:
                 os.close(running.ready_fd)
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         http_edge.serve(application, configuration, args.threads, ready=lambda: notify("READY=1"))
         return 0
     http_edge.serve(application, configuration, args.threads, sockets=child.sockets(), process=child.name,
-                    ready=child.ready)
+                    ready=child.ready, may_accept=child.shares().may_accept)
     return 0
 
 
