@@ -21,12 +21,18 @@ were (/proc/stat), the processor time each server process used (/proc/PID/stat: 
 at most one core for Python, the GIL), and how many client connections each process held halfway
 through the load (/proc/net/tcp).  The exit status is 1 when a request failed or a ratio is below 1.6;
 the table is written either way.
+
+With --lock-times, each server process adds up how long it waited for and held the storage lock
+(bench/lock_timing/sitecustomize.py, put on the servers' PYTHONPATH): the details then say, per round,
+how much of the time the write lock was held (no other request of any process reads or writes meanwhile)
+and how long a read and a write waited for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import resource
 import shutil
@@ -52,6 +58,7 @@ from tests.postgres_cluster import Cluster, start_cluster  # noqa: E402
 from tests.server import Server, children_of, connections_of, make_server  # noqa: E402
 
 TARGET = 1.6
+LOCK_TIMING = Path(__file__).resolve().parent / "lock_timing"
 STORAGES = ("files", "postgresql")
 STORAGE_NAMES = {"files": "embedded default (files + SQLite)", "postgresql": "PostgreSQL"}
 QUICK = {"items": 200, "clients": 4, "seconds": 4.0, "rounds": 1}
@@ -66,6 +73,15 @@ class Round:
     server_cpu: tuple[float, ...]    # processor seconds of each server process during the load
     client_cpu: float                # processor seconds of the client processes
     connections: tuple[int, ...]     # client connections each server process held halfway through
+    locks: dict[str, list[float]] = field(default_factory=dict)   # mode: [times taken, s waited, s held]
+
+    def lock_line(self, seconds: float) -> str:
+        if not self.locks:
+            return ""
+        r, w = self.locks.get("r", [0, 0.0, 0.0]), self.locks.get("w", [0, 0.0, 0.0])
+        return (f"; storage lock: the write lock held {w[2] / seconds:.0%} of the time ({w[0]:.0f} times, "
+                f"{w[2] / max(w[0], 1) * 1000:.1f} ms each), a write waited {w[1] / max(w[0], 1) * 1000:.1f} ms, "
+                f"a read waited {r[1] / max(r[0], 1) * 1000:.1f} ms and held it {r[2] / max(r[0], 1) * 1000:.1f} ms")
 
     def per_request_ms(self, seconds: float) -> float:
         return seconds * 1000 / self.result.requests if self.result.requests else 0.0
@@ -132,9 +148,41 @@ def warm(site: Site, processes: int) -> None:
             client.close()
 
 
-def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace) -> Round:
-    with serving(server, processes):
+def lock_sums(folder: Path | None) -> dict[str, list[float]]:
+    """The storage lock's sums (bench/lock_timing) of every server process so far, added together."""
+    total: dict[str, list[float]] = {}
+    for file in folder.glob("*.json") if folder else ():
+        for mode, line in json.loads(file.read_text() or "{}").items():
+            total[mode] = [a + b for a, b in zip(total.get(mode, [0, 0.0, 0.0]), line, strict=True)]
+    return total
+
+
+@contextmanager
+def lock_timing(work: Path, name: str, wanted: bool):
+    """With ``wanted``: the servers started inside write their lock sums to a folder of their own."""
+    if not wanted:
+        yield None
+        return
+    folder = work / f"locks-{name}"
+    folder.mkdir()
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "LOCK_TIMING_DIR")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(LOCK_TIMING), saved["PYTHONPATH"]]))
+    os.environ["LOCK_TIMING_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace, work: Path, name: str) -> Round:
+    with lock_timing(work, name, args.lock_times) as folder, serving(server, processes):
         warm(site, processes)
+        time.sleep(1.2 if folder else 0)   # the sums of the warming are written
+        locks_before = lock_sums(folder)
         pids = server_pids(server)
         held: list[tuple[int, ...]] = []
         sampler = threading.Timer(START_DELAY + args.seconds / 2, lambda: held.append(connections_of(pids, site.port)))
@@ -145,7 +193,10 @@ def one_round(server: Server, site: Site, processes: int, args: argparse.Namespa
         used = tuple(cpu_seconds(p) - b for p, b in zip(pids, before_cpu, strict=True))
         clients = children_cpu() - clients_before   # the client processes have ended and been waited for
         sampler.join()
-    return Round(processes, result, busy, used, clients, held[0] if held else ())
+        time.sleep(1.2 if folder else 0)
+        locks = {mode: [a - b for a, b in zip(line, locks_before.get(mode, [0, 0.0, 0.0]), strict=True)]
+                 for mode, line in lock_sums(folder).items()}
+    return Round(processes, result, busy, used, clients, held[0] if held else (), locks)
 
 
 def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster | None) -> Setup:
@@ -162,7 +213,7 @@ def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster
         time.sleep(settle_seconds())  # the files: ours re-checks just-written files until they settle
     for n in range(args.rounds):
         for processes in ((1, 2) if n % 2 == 0 else (2, 1)):
-            loaded = one_round(server, replace(site), processes, args)
+            loaded = one_round(server, replace(site), processes, args, work, f"{storage}-{processes}-{n + 1}")
             setup.rounds[processes].append(loaded)
             print(f"  round {n + 1}, {processes} process{'es' if processes > 1 else ''}: {loaded.result.cell()}; "
                   f"cores busy {loaded.cpu_busy:.0%}; server CPU s {', '.join(f'{s:.1f}' for s in loaded.server_cpu)}; "
@@ -193,7 +244,7 @@ def details(setups: list[Setup], seconds: float) -> list[str]:
                              f"round {n}: {r.result.rate:.1f} req/s, latency median (p90) {latency} ms, "
                              f"{r.result.errors} errors; cores busy {r.cpu_busy:.0%}; {shares}; processor time "
                              f"per request: servers {r.per_request_ms(sum(r.server_cpu)):.2f} ms, clients "
-                             f"{r.per_request_ms(r.client_cpu):.2f} ms")
+                             f"{r.per_request_ms(r.client_cpu):.2f} ms{r.lock_line(seconds)}")
                 lines += [f"  - {m}" for m in r.result.tally.error_lines()]
     return lines
 
@@ -231,6 +282,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8, help="client processes (default: 8)")
     parser.add_argument("--seconds", type=float, default=30, help="of mixed load per round and setup (default: 30)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of 1 and 2 processes (default: 3)")
+    parser.add_argument("--lock-times", action="store_true",
+                        help="add up how long the servers wait for and hold the storage lock (bench/lock_timing)")
     add_run_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
