@@ -214,7 +214,8 @@ def limits_of(configuration: config.Configuration) -> Limits:
                   credentials_required=configuration.get("auth", "type") not in _NO_AUTHORIZATION_HEADER)
 
 
-def _listen(configuration: config.Configuration) -> str:
+def addresses(configuration: config.Configuration) -> str:
+    """``[server] hosts`` as waitress's ``listen`` takes them (and the log shows them)."""
     return " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
                     for host, port in configuration.get("server", "hosts"))
 
@@ -224,7 +225,7 @@ def listening_sockets(configuration: config.Configuration) -> list[socket.socket
     accept connections from (:mod:`.processes`); raises OSError when an address is taken."""
     sockets = []
     try:
-        for family, kind, proto, address in Adjustments(listen=_listen(configuration)).listen:
+        for family, kind, proto, address in Adjustments(listen=addresses(configuration)).listen:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -247,7 +248,7 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
     the log line, which of several processes this is; ``ready`` is called once it listens; ``may_accept``
     (the number of connections this process holds) says whether it takes another now."""
     limits = limits_of(configuration)
-    where = {"sockets": sockets} if sockets else {"listen": _listen(configuration)}
+    where = {"sockets": sockets} if sockets else {"listen": addresses(configuration)}
     adjustments = Adjustments(
         **where, threads=threads, ident="radicale-ext",
         connection_limit=configuration.get("server", "max_connections"),

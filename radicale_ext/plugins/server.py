@@ -65,8 +65,7 @@ def _several(args: argparse.Namespace, configuration: config.Configuration) -> i
         return 1
     command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
                "--threads", str(args.threads), *(["--debug"] if args.debug else [])]
-    listen = " ".join(f"{host}:{port}" for host, port in configuration.get("server", "hosts"))
-    return serve_several(command, args.processes, sockets, listen)
+    return serve_several(command, args.processes, sockets, http_edge.addresses(configuration))
 
 
 def main(argv: list[str] | None = None) -> int:
