@@ -45,9 +45,11 @@ class Requester(Protocol):
 class Client:
     """A client of one server with its own HTTP session, so each thread can have one."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, fresh_connections: bool = False) -> None:
         self.url = url
         self.session = requests.Session()
+        if fresh_connections:  # behind one address of several processes: each request to whichever takes it
+            self.session.headers["Connection"] = "close"
         self.lock = threading.Lock()  # a session is not meant to be shared between threads
 
     def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import bcrypt
 import requests
@@ -85,6 +86,8 @@ class Server:
     config: Path
     proc: subprocess.Popen | None = None
     session: requests.Session = field(default_factory=requests.Session)
+    # more than 1: ``radicale-ext serve --processes N``, a parent and N server processes on one address
+    processes: int = 1
 
     @property
     def url(self) -> str:
@@ -100,6 +103,8 @@ class Server:
 
     def start(self) -> Server:
         log = open(self.root / "server.log", "ab")
+        if self.processes > 1:
+            return self._start_several(log)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
             cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
@@ -113,6 +118,34 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def _start_several(self, log: IO[bytes]) -> Server:
+        """``radicale-ext serve --processes N``, started when it says READY=1 as systemd hears it (a datagram
+        to $NOTIFY_SOCKET): every server process serves."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as told:
+            name = f"radicale-ext-test-{os.getpid()}-{self.port}"
+            told.bind("\0" + name)
+            told.settimeout(0.2)
+            self.proc = subprocess.Popen(
+                [console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)],
+                cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NOTIFY_SOCKET": "@" + name})
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+                try:
+                    said = told.recv(4096).decode().splitlines()
+                except TimeoutError:
+                    continue
+                if "READY=1" in said:
+                    # a connection per request: each is accepted by whichever process takes it first
+                    self.session.headers["Connection"] = "close"
+                    return self
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def children(self) -> list[int]:
+        """The pids of the server processes the parent started (``processes`` > 1), as /proc lists them."""
+        return children_of(self.proc.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -192,6 +225,41 @@ class Server:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def children_of(pid: int) -> list[int]:
+    """The running processes whose parent is ``pid`` (from /proc/PID/stat; not a zombie, which has ended)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
+        except OSError:   # ended meanwhile
+            continue
+        if int(parent) == pid and state != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def connections_of(pids: list[int], port: int) -> tuple[int, ...]:
+    """How many established connections to ``port`` of 127.0.0.1 each of ``pids`` holds (/proc/net/tcp and the
+    processes' descriptors)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":   # local port, ESTABLISHED
+            established.add(fields[9])   # the socket's inode
+    counts = []
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    held += target.startswith("socket:[") and target[8:-1] in established
+        counts.append(held)
+    return tuple(counts)
+
+
 def console_script() -> str:
     """The installed ``radicale-ext`` command of this environment."""
     return shutil.which("radicale-ext", path=os.path.dirname(sys.executable)) or "radicale-ext"
@@ -232,7 +300,8 @@ new_sharing_database: Callable[[], str] | None = None
 empty database and returns its DSN, which each server made then gets as ``[storage] postgresql_dsn``."""
 
 
-def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[str, str]) -> Server:
+def make_server(root: Path, users: tuple[str, ...] = USERS, processes: int = 1,
+                **overrides: dict[str, str]) -> Server:
     root.mkdir(parents=True, exist_ok=True)
     if new_sharing_database is not None and "postgresql_dsn" not in overrides.get("storage", {}):
         overrides = {**overrides, "storage": {**overrides.get("storage", {}), "postgresql_dsn": new_sharing_database()}}
@@ -240,7 +309,23 @@ def make_server(root: Path, users: tuple[str, ...] = USERS, **overrides: dict[st
     write_users(root / "data" / "users", users)
     (root / "data" / "groups").write_text("")
     port = free_port()
-    return Server(root=root, port=port, config=write_config(root, port, **overrides))
+    return Server(root=root, port=port, config=write_config(root, port, **overrides), processes=processes)
+
+
+def second_process(first: Server, root: Path, **hook: str) -> Server:
+    """Another server process on ``first``'s data (its folder or its database): the same config but the port
+    (and the ``[hook]`` options given), with its own log in ``root``; not started."""
+    parser = configparser.RawConfigParser()
+    parser.read(first.config)
+    port = free_port()
+    parser.set("server", "hosts", f"127.0.0.1:{port}")
+    for key, value in hook.items():
+        parser.set("hook", key, value)
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "radicale.ini"
+    with open(config, "w") as f:
+        parser.write(f)
+    return Server(root=root, port=port, config=config)
 
 
 @contextlib.contextmanager
@@ -268,6 +353,8 @@ class AnyServer:
         self.servers = servers
         self.rng = random.Random(seed)
         self.session = requests.Session()
+        if any(server.processes > 1 for server in servers):  # a connection per request, as Server.request
+            self.session.headers["Connection"] = "close"
 
     def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,
                 headers: dict[str, str] | None = None) -> requests.Response:

@@ -22,6 +22,7 @@ from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
 from radicale_ext.notices.outbox import ChangeKind, Leases
 from radicale_ext.site import FEATURE_SCHEMAS, Settings, Site
+from radicale_ext.web.once import ShownOnce
 from radicale_ext.web.sessions import SessionBook
 
 from .notice_kit import TEST_OPTIONS, Mailbox, change_texts, put_event, smtp_server, worker_of
@@ -251,3 +252,17 @@ def test_a_web_session_made_on_one_host_is_known_on_another_and_changes_no_right
         assert there.version() == version, "a page view changes nothing a rights check compares"
     other.end(session_id)
     assert first.find(session_id) is None
+
+
+def test_a_new_links_address_kept_on_one_host_is_shown_on_another_and_changes_no_rights(opener: Opener) -> None:
+    """The page that shows a new link's address may be answered by another process or host than the form that
+    made it (web/once.py): the address waits in the page's database, sealed for the session."""
+    here, there = opener(), opener()
+    made, shows = ShownOnce(here), ShownOnce(there)
+    version = there.version()
+    made.keep("Müller's session 🎉", "k3f9x2ab", "secret-家庭")
+    assert shows.take("another session", "k3f9x2ab") is None
+    assert shows.take("Müller's session 🎉", "k3f9x2ab") == "secret-家庭"
+    assert made.take("Müller's session 🎉", "k3f9x2ab") is None   # once, wherever
+    if there.engine == "postgresql":
+        assert there.version() == version, "a new link's address changes nothing a rights check compares"

@@ -62,7 +62,7 @@ INSERT INTO database_commits(id, n) VALUES (1, 0) ON CONFLICT DO NOTHING
 BOOKKEEPING = frozenset({
     "worker_leases", "meta", "outbox", "outbox_taken", "change_notices", "notices", "deliveries",
     "notices_set_aside", "inbox_history", "inbox_versions", "reminder_items", "reminder_schedule",
-    "reminders_sent", "sessions",
+    "reminders_sent", "sessions", "shown_once",
 })
 _WRITTEN_TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
 

@@ -21,14 +21,23 @@ def serve(args: argparse.Namespace) -> None:
     os.makedirs(settings.collections_folder, exist_ok=True)
     Site(settings).db.close()  # fail here, with one clear line, if the database is unusable
     command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
-               "--threads", str(args.threads)]
+               "--threads", str(args.threads), "--processes", args.processes]
     if args.debug:
         command.append("--debug")
     os.execv(sys.executable, command)
+
+
+def _processes(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1, or auto (one per core)")
+    return text
 
 
 def register(commands: Commands) -> None:
     s = commands.command("serve", "run the server (Radicale with our plugins)", None)
     s.set_defaults(serve=serve)
     s.add_argument("--debug", action="store_true", help="log every request")
-    s.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")
+    s.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
+    s.add_argument("--processes", type=_processes, default="auto",
+                   help="server processes sharing the listening address: a number, or auto, one per core this "
+                        "process may use (default: %(default)s; docs/scale-out.md)")

@@ -131,6 +131,16 @@ class StoredCollection:
 
 
 @dataclass(frozen=True)
+class StoredText:
+    """An item's text as stored, with the ETag and time of that same row: a view a request took earlier may
+    know an older version of the item, and its ETag must never be served with this text."""
+
+    etag: str
+    modified_ns: int
+    text: str
+
+
+@dataclass(frozen=True)
 class NewItem:
     """An item to store: its name, text and the facts of it the views answer from."""
 
@@ -427,15 +437,15 @@ class PgItems:
                              "AND deleted_ns IS NULL", (stored.id, href)).fetchone()
         return row[0] if row is not None else None
 
-    def texts(self, stored: StoredCollection, hrefs: Iterable[str]) -> dict[str, str]:
-        """The texts of several items of one collection, in one query."""
+    def texts(self, stored: StoredCollection, hrefs: Iterable[str]) -> dict[str, StoredText]:
+        """The texts of several items of one collection, each with its ETag, in one query."""
         wanted = list(hrefs)
         if not wanted:
             return {}
         with self._connection() as db:
-            rows = db.execute("SELECT href, text FROM dav_items WHERE collection_id = %s AND href = ANY(%s) "
-                              "AND deleted_ns IS NULL", (stored.id, wanted)).fetchall()
-        return dict(rows)
+            rows = db.execute("SELECT href, etag, modified_ns, text FROM dav_items WHERE collection_id = %s "
+                              "AND href = ANY(%s) AND deleted_ns IS NULL", (stored.id, wanted)).fetchall()
+        return {href: StoredText(etag, modified_ns, text) for href, etag, modified_ns, text in rows}
 
     # -- writes: each one transaction that moves the collection's counter on ------------
 

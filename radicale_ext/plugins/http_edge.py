@@ -32,7 +32,9 @@ thread or a byte of body is spent on it:
 from __future__ import annotations
 
 import io
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from radicale import config, types
@@ -181,6 +183,16 @@ class _Connection(HTTPChannel):
 
 class _Server(TcpWSGIServer):
     channel_class = _Connection
+    # several server processes on one address (plugins/processes.py): may this one take another connection,
+    # holding the given number?
+    may_accept: Callable[[int], bool] | None = None
+    siblings: list[_Server] = []   # this process's servers, one per listening address
+
+    def readable(self) -> bool:
+        accepting = super().readable()
+        if not accepting or self.may_accept is None:
+            return accepting
+        return self.may_accept(sum(len(server.active_channels) for server in self.siblings))
 
     def maintenance(self, now: float) -> None:
         """Waitress closes connections idle for ``channel_timeout``; we also close those whose request
@@ -202,29 +214,71 @@ def limits_of(configuration: config.Configuration) -> Limits:
                   credentials_required=configuration.get("auth", "type") not in _NO_AUTHORIZATION_HEADER)
 
 
-def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int) -> None:
-    """Run ``application`` on ``[server] hosts`` until the process is told to stop."""
+def addresses(configuration: config.Configuration) -> str:
+    """``[server] hosts`` as waitress's ``listen`` takes them (and the log shows them)."""
+    return " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+                    for host, port in configuration.get("server", "hosts"))
+
+
+def listening_sockets(configuration: config.Configuration) -> list[socket.socket]:
+    """``[server] hosts`` bound and listening, as waitress binds them, for several server processes to
+    accept connections from (:mod:`.processes`); raises OSError when an address is taken."""
+    sockets = []
+    try:
+        for family, kind, proto, address in Adjustments(listen=addresses(configuration)).listen:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(Adjustments.backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int,
+          sockets: list[socket.socket] | None = None, process: str = "",
+          ready: Callable[[], None] | None = None, may_accept: Callable[[int], bool] | None = None) -> None:
+    """Run ``application`` on ``[server] hosts`` until the process is told to stop; on ``sockets`` (bound
+    by a parent process and shared with the other server processes) where given.  ``process`` says, in
+    the log line, which of several processes this is; ``ready`` is called once it listens; ``may_accept``
+    (the number of connections this process holds) says whether it takes another now."""
     limits = limits_of(configuration)
-    listen = " ".join(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-                      for host, port in configuration.get("server", "hosts"))
+    where = {"sockets": sockets} if sockets else {"listen": addresses(configuration)}
     adjustments = Adjustments(
-        listen=listen, threads=threads, ident="radicale-ext",
+        **where, threads=threads, ident="radicale-ext",
         connection_limit=configuration.get("server", "max_connections"),
         channel_timeout=max(1, round(limits.timeout)), cleanup_interval=MAINTENANCE_SECONDS,
         max_request_body_size=limits.max_body + 1, asyncore_use_poll=True,
         clear_untrusted_proxy_headers=True)
     parser = type("_LimitedRequest", (_Request,), {"limits": limits})
     connection = type("_LimitedConnection", (_Connection,), {"parser_class": parser})
-    server_class = type("_LimitedServer", (_Server,), {"channel_class": connection})
-    sockets: dict = {}
+    siblings: list[_Server] = []
+    server_class = type("_LimitedServer", (_Server,), {"channel_class": connection, "siblings": siblings,
+                                                       "may_accept": staticmethod(may_accept) if may_accept else None})
+    map_: dict = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)
-    servers = [server_class(application, sockets, dispatcher=dispatcher, adj=adjustments, sockinfo=info)
-               for info in adjustments.listen]
-    logger.info("radicale-ext listening on %s (at most %d connections, %g s to send a request)",
-                listen, adjustments.connection_limit, limits.timeout)
+    if sockets:
+        servers = [server_class(application, map_, _sock=sock, dispatcher=dispatcher, adj=adjustments,
+                                bind_socket=False, sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
+                   for sock in sockets]
+    else:
+        servers = [server_class(application, map_, dispatcher=dispatcher, adj=adjustments, sockinfo=info)
+                   for info in adjustments.listen]
+    siblings.extend(servers)
+    listen = " ".join(f"{s.effective_host}:{s.effective_port}" if ":" not in str(s.effective_host)
+                      else f"[{s.effective_host}]:{s.effective_port}" for s in servers)
+    logger.info("radicale-ext listening on %s%s (at most %d connections, %g s to send a request)",
+                listen, f" ({process})" if process else "", adjustments.connection_limit, limits.timeout)
+    if ready is not None:
+        ready()
     if len(servers) == 1:
         servers[0].run()
         return
-    MultiSocketServer(sockets, adjustments, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
+    MultiSocketServer(map_, adjustments, [(s.effective_host, s.effective_port) for s in servers], dispatcher,
                       servers[-1].log_info).run()

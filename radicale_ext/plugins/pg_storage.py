@@ -108,7 +108,12 @@ class PgCollectionBase(storage.BaseCollection):
             raise storage.ComponentNotFoundError(href)
 
     def _stored_item(self, href: str) -> radicale_item.Item | None:
-        """The item at ``href`` as stored, read now."""
+        """The item at ``href`` as stored, read now: its text with that text's ETag.
+
+        The request's view gives the facts; but the view may be of the state its request found before
+        it took the storage lock (the rows are remembered while the commit counter stands, and that is
+        read without the lock), and a writer of another process may have stored a newer version since.
+        Such a text is answered with its own ETag (Radicale parses it for the rest), never the view's."""
         stored = self._row()
         view = self._storage.items.view(stored)
         entry = view.entries.get(href)
@@ -116,9 +121,13 @@ class PgCollectionBase(storage.BaseCollection):
             return None
         text = self._texts.get((href, entry.facts.etag))
         if text is None:
-            text = self._storage.items.text(stored, href)
-            if text is None:
+            found = self._storage.items.texts(stored, [href]).get(href)
+            if found is None:
                 return None
+            if found.etag != entry.facts.etag:
+                return radicale_item.Item(collection=self, href=href, last_modified=http_date(found.modified_ns),
+                                          etag=found.etag, text=found.text)
+            text = found.text
         facts = entry.facts
         return radicale_item.Item(collection=self, href=href, last_modified=http_date(entry.stamp.mtime_ns),
                                   etag=facts.etag, text=text, uid=facts.uid, name=facts.name,
@@ -149,10 +158,8 @@ class PgCollection(ViewedCollection, PgCollectionBase):
         wanted = [href for href in hrefs if (href, view.entries[href].facts.etag) not in self._texts]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            for href, text in self._storage.items.texts(self._row(), chunk).items():
-                entry = view.entries.get(href)
-                if entry is not None:
-                    self._texts[href, entry.facts.etag] = text
+            for href, found in self._storage.items.texts(self._row(), chunk).items():
+                self._texts[href, found.etag] = found.text   # a newer version than the view's: not used
 
     @property
     def last_modified(self) -> str:

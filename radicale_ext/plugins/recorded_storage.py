@@ -342,9 +342,15 @@ class RecordedStorage:
     settles_outbox = True   # False for a reader beside the server (plugins/sync_tokens.py): the records are its
 
     def _settle_outbox(self) -> None:
-        """Pending records of writes a crash interrupted: kept if the write happened, else dropped."""
-        kept, dropped = site_for(self.configuration).outbox.recover(self._happened) if self.settles_outbox \
-            else (0, 0)
+        """Pending records of writes a crash interrupted: kept if the write happened, else dropped.
+
+        Under the storage's write lock: every write of every process records, writes and marks its
+        record ready inside that lock, so while this process holds it a pending record is a crash's,
+        never that of a write another server process is making (docs/scale-out.md)."""
+        if not self.settles_outbox:
+            return
+        with self._exclusive():
+            kept, dropped = site_for(self.configuration).outbox.recover(self._happened)
         if kept or dropped:
             logger.warning("outbox: settled records interrupted by a crash: %d kept, %d dropped",
                            kept, dropped)
@@ -419,20 +425,23 @@ class RecordedStorage:
 
     # -- crash recovery -------------------------------------------------------
 
+    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """The storage's write lock alone: no request begins, no ``[storage] hook`` command runs."""
+        return super().acquire_lock("w")  # type: ignore[misc]
+
     def _happened(self, change: Change) -> bool:
-        """Did a change whose record is still pending reach the disk?"""
-        with self.acquire_lock("r"):
-            if change.kind is ChangeKind.ITEM_MOVED:
-                return self._item(change.to_collection, change.to_item) is not None
-            if change.kind is ChangeKind.ITEM_CHANGED:
-                found = self._item(change.collection, change.item)
-                return found is not None and found.etag == change.etag
-            if change.kind is ChangeKind.ITEM_DELETED:
-                return self._item(change.collection, change.item) is None
-            exists = next(iter(self.discover(change.collection)), None) is not None
-            if change.kind is ChangeKind.COLLECTION_DELETED:
-                return not exists
-            return exists
+        """Did a change whose record is still pending reach the disk?  (The caller holds the write lock.)"""
+        if change.kind is ChangeKind.ITEM_MOVED:
+            return self._item(change.to_collection, change.to_item) is not None
+        if change.kind is ChangeKind.ITEM_CHANGED:
+            found = self._item(change.collection, change.item)
+            return found is not None and found.etag == change.etag
+        if change.kind is ChangeKind.ITEM_DELETED:
+            return self._item(change.collection, change.item) is None
+        exists = next(iter(self.discover(change.collection)), None) is not None
+        if change.kind is ChangeKind.COLLECTION_DELETED:
+            return not exists
+        return exists
 
     def _item(self, collection: str | None, href: str | None):
         if collection is None or href is None:

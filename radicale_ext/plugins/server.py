@@ -1,13 +1,16 @@
 """Run radicale-ext: Radicale's application, with our extension, under waitress.
 
-    python -m radicale_ext.plugins.server --config config/radicale.ini
+    python -m radicale_ext.plugins.server --config config/radicale.ini [--processes N|auto]
 
 waitress is a production WSGI server (keep-alive, a pool of threads); it
 replaces Radicale's development server.  :mod:`.http_edge` sets it up with
 the limits a small server can hold (connections, deadlines, bodies, UTF-8
 paths).  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
-:mod:`radicale_ext.notices.worker`).  Start-up problems (bad config,
+:mod:`radicale_ext.notices.worker`).  With ``--processes`` above 1 this
+process binds the listening address and runs that many server processes
+on it (:mod:`.processes`; ``radicale-ext serve`` asks for one per core),
+the first of which runs the notice worker thread.  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from radicale import config, log
 from radicale.log import logger
@@ -25,6 +29,8 @@ from radicale_ext.notices.worker import start_thread
 from . import http_edge
 from .app import Application
 from .hook import notice_settings
+from .options import check_options
+from .processes import Child, notify, process_count, serve_several
 from .worker import notices_for, reminders_for
 
 
@@ -37,12 +43,36 @@ def _free_trace_calls(level: str) -> None:
         logger.trace = lambda *args, **kwargs: None  # type: ignore[method-assign]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="radicale-ext serve")
     parser.add_argument("--config", required=True, help="Radicale INI file")
     parser.add_argument("--debug", action="store_true", help="log every request")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
+    parser.add_argument("--processes", type=process_count, default=1,
+                        help="server processes on the listening address, or auto: one per core (default: 1)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)       # set by the parent (.processes): slot/count
+    parser.add_argument("--child-fds", help=argparse.SUPPRESS)   # and the descriptors it hands over
+    return parser.parse_args(argv)
+
+
+def _several(args: argparse.Namespace, configuration: config.Configuration) -> int:
+    """This process binds the address and runs ``args.processes`` server processes on it."""
+    try:
+        check_options(configuration)
+        sockets = http_edge.listening_sockets(configuration)
+    except (RuntimeError, OSError) as e:
+        print(f"radicale-ext: error: cannot serve on [server] hosts: {e}", file=sys.stderr)
+        return 1
+    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
+               "--threads", str(args.threads), *(["--debug"] if args.debug else [])]
+    return serve_several(command, args.processes, sockets, http_edge.addresses(configuration))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    child = Child.from_arguments(args.child, args.child_fds) if args.child else None
+    if child is not None:
+        child.end_with_parent()
     log.setup()
     try:
         configuration = config.load([(args.config, False)])
@@ -52,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     level = "debug" if args.debug else configuration.get("logging", "level")
     log.set_level(level, configuration.get("logging", "backtrace_on_debug"),
                   configuration.get("logging", "trace_filter"))
+    if child is None and args.processes > 1:
+        return _several(args, configuration)
     _free_trace_calls(level)
     try:
         application = Application(configuration)
@@ -63,13 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         notices = notice_settings(configuration)
-        if notices.enabled and notices.worker == "thread":
+        if notices.enabled and notices.worker == "thread" and (child is None or child.runs_workers):
             for_site = notices_for(configuration, notices)
             start_thread(for_site, reminders=reminders_for(for_site))
+            if child is not None:
+                logger.info("radicale-ext: the notice worker runs in %s", child.name)
     except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
-    http_edge.serve(application, configuration, args.threads)
+    if child is None:
+        http_edge.serve(application, configuration, args.threads, ready=lambda: notify("READY=1"))
+        return 0
+    http_edge.serve(application, configuration, args.threads, sockets=child.sockets(), process=child.name,
+                    ready=child.ready, may_accept=child.shares().may_accept)
     return 0
 
 

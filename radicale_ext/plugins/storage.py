@@ -131,6 +131,10 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         if not getattr(self._unsynced, "on", False):
             super()._sync_directory(path)
 
+    def _exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Radicale's lock file, exclusively (its ``acquire_lock`` would run the ``[storage] hook`` command)."""
+        return self._lock.acquire("w")
+
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,

@@ -88,10 +88,11 @@ class WebPage:
             else os.path.join(os.path.dirname(os.path.abspath(site.settings.database_path)), FILE_NAME))
         stamp = site.users.password_stamp if site.users is not None else (lambda _user: "")
         extra = {"clock": clock} if clock else {}
-        self.sessions = SessionBook(path, user_exists=site.user_exists, password_stamp=stamp,
+        page_db = path if isinstance(path, Database) else Database(path)
+        self.sessions = SessionBook(page_db, user_exists=site.user_exists, password_stamp=stamp,
                                     rules=session_rules or SessionRules(), **extra)
         self.login = LoginGuard(check_password, login_rules or LoginRules())
-        self.new_links = ShownOnce()   # a new link's address, until the page that shows it once
+        self.new_links = ShownOnce(page_db, **extra)   # a new link's address, until the page that shows it once
         self.nav = tuple(NAV)
 
     def is_admin(self, user: str) -> bool:

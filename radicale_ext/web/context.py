@@ -64,6 +64,11 @@ class PageContext:
         """The logged-in person ("" before login)."""
         return self.session.user if self.session else ""
 
+    @property
+    def session_id(self) -> str:
+        """The id of the session the browser holds (its cookie; the server keeps only a digest), "" without one."""
+        return self.request.cookies.get(SESSION_COOKIE, "") if self.session else ""
+
     def _(self, message: str) -> str:
         return self.speaker.gettext(message)
 

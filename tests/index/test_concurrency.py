@@ -1,15 +1,22 @@
-"""Several writers and readers at once: threads against one server process, and against two
-server processes of ours sharing one data folder.
+"""Several writers and readers at once: threads against one server process, against two
+server processes of ours sharing one data folder, and against ``radicale-ext serve --processes 2``
+(two server processes accepting from one address) on files and on PostgreSQL.
 
 The second ``radicale_ext.plugins.server`` process runs on a copy of the
 first one's config file that differs only in ``[server] hosts`` (both deliver
 change notices with their own thread, ``[hook] notices_worker = thread``; in
-the one-process variant "both processes" are the same one).  Writer threads, each owning a few items of a calendar or an
-address book, PUT versions v1, v2, ... of them (the version is in the text)
-and delete and recreate some, alternating between the two processes; after
-each write they read it back from the other process.  Reader threads loop on
-GET, depth-1 PROPFIND, CS:getctag and sync-collection followed by a multiget
-of what was reported, keeping a copy (href: ETag) per server process.
+the one-process variant "both processes" are the same one).  Behind one
+address "process 0" and "process 1" are the same address, and every request
+is sent on a connection of its own, so that each is answered by whichever
+process accepts it: a writer's read-back, a reader's next request and a
+sync with the token another process gave land on either, as a client's do.
+
+Writer threads, each owning a few items of a calendar or an address book, PUT
+versions v1, v2, ... of them (the version is in the text) and delete and
+recreate some, alternating between the two processes; after each write they
+read it back from the other process. Reader threads loop on GET, depth-1
+PROPFIND, CS:getctag and sync-collection followed by a multiget of what was
+reported, keeping a copy (href: ETag) per server process.
 
 Invariants, not timings: no request fails (no 5xx, no exception); every item
 text read is complete and equal to a version its writer wrote (never torn),
@@ -19,13 +26,15 @@ never decreases (sync answers included); a sync token is accepted by the
 process that issued it; after the writers stop, one incremental sync per copy
 makes it exactly the server's depth-1 listing, both processes list the same,
 and the ctag is the same from both (and equals stock Radicale's collection
-ETag of the folder).  A reader that uses one token with both processes may be
-refused (403 DAV:valid-sync-token) and then syncs afresh.
+ETag of the folder).  A reader that uses one token with both processes of two
+addresses may be refused (403 DAV:valid-sync-token) and then syncs afresh;
+behind one address it never is (the client cannot choose the process).
 """
 
 from __future__ import annotations
 
-import configparser
+import itertools
+import os
 import random
 import threading
 import traceback
@@ -37,8 +46,9 @@ import pytest
 import requests
 
 from .. import dav_kit as dav
+from ..postgres_cluster import Cluster
 from ..samples import address_book_mkcol
-from ..server import Server, free_port, make_server
+from ..server import Server, make_server, second_process
 
 CAL = "/alice/conc/"
 BOOK = "/alice/concbook/"
@@ -121,9 +131,14 @@ def run(name: str, body: Callable[[], None], written: Written) -> threading.Thre
 # -- writers --------------------------------------------------------------------------
 
 
-def writer(number: int, path: str, first: int, urls: list[str], written: Written) -> Callable[[], None]:
+def client_of(server: Server) -> dav.Client:
+    """A client of its own; of several processes behind one address, one that connects for each request."""
+    return dav.Client(server.url, fresh_connections=server.processes > 1)
+
+
+def writer(number: int, path: str, first: int, servers: list[Server], written: Written) -> Callable[[], None]:
     def body() -> None:
-        clients = [dav.Client(url) for url in urls]
+        clients = [client_of(server) for server in servers]
         rng = random.Random(number)
         uids = [f"w{number}-{i}" for i in range(ITEMS_PER_WRITER)]
         version = dict.fromkeys(uids, 0)
@@ -184,9 +199,9 @@ class Copy:
 
 
 class Reader:
-    def __init__(self, number: int, urls: list[str], written: Written, shared_token: bool) -> None:
+    def __init__(self, number: int, servers: list[Server], written: Written, shared_token: bool) -> None:
         self.name = f"reader {number}"
-        self.clients = [dav.Client(url) for url in urls]
+        self.clients = [client_of(server) for server in servers]
         self.written = written
         self.rng = random.Random(100 + number)
         self.shared_token = shared_token
@@ -297,24 +312,24 @@ class Reader:
 # -- the test -------------------------------------------------------------------------------
 
 
-def second_process(first: Server, root: Path, **hook: str) -> Server:
-    """Another server process on ``first``'s data folder, same config but the port."""
-    parser = configparser.RawConfigParser()
-    parser.read(first.config)
-    port = free_port()
-    parser.set("server", "hosts", f"127.0.0.1:{port}")
-    for key, value in hook.items():
-        parser.set("hook", key, value)
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "radicale.ini"
-    with open(config, "w") as f:
-        parser.write(f)
-    return Server(root=root, port=port, config=config)
+_DATABASES = itertools.count()
+BEHIND_ONE_ADDRESS = ("serve --processes 2", "serve --processes 2, PostgreSQL")
 
 
-@pytest.fixture(params=["one process", "two processes"])
+@pytest.fixture(params=["one process", "two processes", *BEHIND_ONE_ADDRESS])
 def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Server]]:
-    """[process 0, process 1]: the same process twice (threads only), or two processes on one folder."""
+    """[process 0, process 1]: the same process twice (threads only), two processes on one folder, or one
+    address where two processes accept (``radicale-ext serve --processes 2``) on files or on PostgreSQL."""
+    if request.param in BEHIND_ONE_ADDRESS:
+        overrides = {}
+        if request.param.endswith("PostgreSQL"):
+            cluster: Cluster = request.getfixturevalue("postgres")
+            overrides["storage"] = {"postgresql_dsn": cluster.create_database(f"conc{os.getpid()}_{next(_DATABASES)}"),
+                                    "postgresql_pool_size": "4"}
+        several = make_server(tmp_path / "server", processes=2, **overrides).start()
+        yield [several, several]
+        several.stop()
+        return
     first = make_server(tmp_path / "server").start()
     if request.param == "one process":
         yield [first, first]
@@ -333,12 +348,11 @@ def test_writers_and_readers_at_once(servers: list[Server]) -> None:
     first = servers[0]
     assert first.request("MKCALENDAR", CAL, "alice").status_code == 201
     assert first.request("MKCOL", BOOK, "alice", address_book_mkcol("conc")).status_code == 201
-    urls = [s.url for s in servers]
     written = Written()
     stop = threading.Event()
-    readers = [Reader(n, urls, written, shared_token=n == READERS - 1) for n in range(READERS)]
+    readers = [Reader(n, servers, written, shared_token=n == READERS - 1) for n in range(READERS)]
     reading = [run(r.name, r.loop(stop), written) for r in readers]
-    writing = [run(f"writer {n}", writer(n, path, start, urls, written), written)
+    writing = [run(f"writer {n}", writer(n, path, start, servers, written), written)
                for n, (path, start) in enumerate(WRITERS)]
     for thread in writing:
         thread.join(120)
@@ -348,6 +362,8 @@ def test_writers_and_readers_at_once(servers: list[Server]) -> None:
     assert not any(t.is_alive() for t in writing + reading), "a thread is stuck"
     assert not written.failures, "\n".join(written.failures[:20])
     assert all(r.seen for r in readers), "every reader has read items"
+    if first.processes > 1:
+        assert readers[-1].refused == 0, "behind one address, a token one process gave was refused by another"
 
     # the writers have stopped: one more incremental sync makes every copy the listing
     for path in (CAL, BOOK):
@@ -363,7 +379,9 @@ def test_writers_and_readers_at_once(servers: list[Server]) -> None:
                     reader.name, f"process {server}", path, "token", token)
         ctags = [dav.ctag(s, path, "alice") for s in servers]
         assert ctags[0] == ctags[1], (path, "the ctag differs between the two processes")
-        assert ctags[0] == dav.stock_state(first.root / "data" / "collections", path)[0], path
+        stored = (dav.stock_state_of_rows(first.sharing_dsn, path) if first.sharing_dsn
+                  else dav.stock_state(first.root / "data" / "collections", path))
+        assert ctags[0] == stored[0], path
         for href, etag in listings[0].items():
             for server in servers:
                 r = server.request("GET", href, "alice")

@@ -1,7 +1,10 @@
-"""Several server processes on one PostgreSQL database answer as one would (issue 16, docs/scale-out.md).
+"""Several server processes on one PostgreSQL database answer as one would (issue 16, docs/scale-out.md),
+and so do the processes of ``radicale-ext serve --processes 3`` on one address (issue 17), on PostgreSQL and
+on files.
 
 Three servers on different ports of 127.0.0.1 share one database; every request of the clients below
-goes to a random one of them.  Checked: concurrent read-modify-write with ``If-Match`` loses no
+goes to a random one of them (behind one address: on a connection of its own, to whichever process
+accepts it).  Checked: concurrent read-modify-write with ``If-Match`` loses no
 acknowledged write; ``If-None-Match: *`` creates once; one UID per calendar under concurrent PUTs;
 a write acknowledged by one process is seen by the next request to any other; sync tokens read
 anywhere never go backwards and an incremental sync never misses a change.
@@ -14,16 +17,22 @@ tested in tests/storage/test_multi_host_sharing.py.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import textwrap
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 
 from .. import dav_kit as dav
+from ..notice_kit import servers_run_with
 from ..samples import event
-from ..server import AnyServer, Server, servers_on_one_database
+from ..server import AnyServer, Server, make_server, servers_on_one_database
 
 CAL = "/alice/" + "Gemeinsam%20%E5%AE%B6%E5%BA%AD" + "/"   # "Gemeinsam 家庭"
 COUNTERS = [f"{CAL}counter-{n}.ics" for n in range(3)]
@@ -31,10 +40,31 @@ WRITERS = 6
 ROUNDS = 8
 
 
-@pytest.fixture(scope="module")
-def cluster(module_postgres_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    with servers_on_one_database(tmp_path_factory.mktemp("cluster"), module_postgres_database) as servers:
-        yield servers
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["three hosts, PostgreSQL", "serve --processes 3, PostgreSQL",
+                                        "serve --processes 3, files"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Three servers on one PostgreSQL database, each request to a random one; or one address where
+    ``radicale-ext serve --processes 3`` answers (on PostgreSQL or on files), each request on a connection
+    of its own, answered by whichever process accepts it."""
+    root = tmp_path_factory.mktemp("cluster")
+    dsn = request.getfixturevalue("postgres").create_database(f"mp{os.getpid()}_{next(_DATABASES)}") \
+        if "PostgreSQL" in request.param else ""
+    if request.param.startswith("three hosts"):
+        with servers_on_one_database(root, dsn) as servers:
+            yield servers
+        return
+    storage = {"storage": {"postgresql_dsn": dsn, "postgresql_pool_size": "4"}} if dsn else {}
+    server = make_server(root / "host", processes=3, **storage).start()
+    yield [server]
+    server.stop()
+
+
+def every_process(cluster: list[Server]) -> list[Server]:
+    """Three servers to ask one after the other: the three hosts, or the one address three times."""
+    return cluster if len(cluster) > 1 else cluster * 3
 
 
 def counted(n: int) -> str:
@@ -108,16 +138,16 @@ def test_three_processes_answer_as_one(cluster: list[Server]) -> None:
     assert len(set(tokens)) > 1
 
     # no acknowledged write lost: each counter holds exactly the number of acknowledged increments
-    for server in cluster:
+    for server in every_process(cluster):
         for href in COUNTERS:
             r = server.request("GET", href, "alice")
             assert count_of(r.text) == acknowledged[href], (server.port, href, acknowledged)
     assert sum(acknowledged.values()) == WRITERS * ROUNDS
     assert sorted(created) == [201] + [412] * (WRITERS - 1)
     assert sorted(same_uid) == [201] + [409] * (WRITERS - 1)
-    listings = [dav.listing(server, CAL, "alice") for server in cluster]
+    listings = [dav.listing(server, CAL, "alice") for server in every_process(cluster)]
     assert listings[0] == listings[1] == listings[2]
-    tokens_now = {dav.parse_sync(dav.sync(server, CAL, "alice")).token for server in cluster}
+    tokens_now = {dav.parse_sync(dav.sync(server, CAL, "alice")).token for server in every_process(cluster)}
     assert len(tokens_now) == 1, "the processes hand out different tokens for the same state"
 
 
@@ -131,13 +161,76 @@ def shown_name(server: Server, path: str) -> str | None:
 
 
 def test_a_collection_made_at_the_command_line_is_seen_by_every_process(cluster: list[Server]) -> None:
-    for server in cluster:   # each process has listed alice's home once (and keeps what it read)
+    hosts = every_process(cluster)
+    for server in hosts:   # each process has listed alice's home (and keeps what it read)
         assert server.request("PROPFIND", "/alice/", "alice", headers={"Depth": "1"}).status_code == 207
-    cluster[0].ok("collection", "create", "alice/Neu 🎉", "--calendar", "--name", "Neues 家庭")
+    hosts[0].ok("collection", "create", "alice/Neu 🎉", "--calendar", "--name", "Neues 家庭")
     path = "/alice/" + quote("Neu 🎉") + "/"
-    assert [shown_name(server, path) for server in cluster] == ["Neues 家庭"] * 3
-    cluster[1].ok("collection", "change", "alice/Neu 🎉", "--name", "Neu (Müller)")
-    assert [shown_name(server, path) for server in cluster] == ["Neu (Müller)"] * 3
-    cluster[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
-    for server in cluster:
+    assert [shown_name(server, path) for server in hosts] == ["Neues 家庭"] * 3
+    hosts[1].ok("collection", "change", "alice/Neu 🎉", "--name", "Neu (Müller)")
+    assert [shown_name(server, path) for server in hosts] == ["Neu (Müller)"] * 3
+    hosts[2].ok("collection", "delete", "alice/Neu 🎉", "--yes")
+    for server in hosts:
         assert server.request("PROPFIND", path, "alice", headers={"Depth": "0"}).status_code == 404
+
+
+# Pauses a request of the server process started with RADICALE_EXT_TEST_PAUSE_MARKER as it is about to read
+# item texts from PostgreSQL, while the marker file exists.
+PAUSER = textwrap.dedent("""
+    import os, time
+    from radicale_ext.index import pg_items
+
+    _texts = pg_items.PgItems.texts
+
+    def texts(self, stored, hrefs):
+        marker = os.environ.get("RADICALE_EXT_TEST_PAUSE_MARKER")
+        if marker and os.path.exists(marker):
+            open(marker + ".reached", "w").close()
+            while os.path.exists(marker):
+                time.sleep(0.02)
+        return _texts(self, stored, hrefs)
+
+    pg_items.PgItems.texts = texts
+""")
+
+
+def test_an_item_is_never_served_with_the_etag_of_another_version(
+        postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request answers from the collection's rows it found (kept while the commit counter stands, which
+    is read without the storage lock); a writer of another process may store a new version before the
+    request reads the item's text.  The text must then come with its own ETag (a client would otherwise
+    keep the new text under the old ETag, and its next If-Match would carry a lie)."""
+    servers_run_with(PAUSER, tmp_path / "pauser", monkeypatch)
+    marker = tmp_path / "pause"
+    storage = {"storage": {"postgresql_dsn": postgres_database}}
+    monkeypatch.setenv("RADICALE_EXT_TEST_PAUSE_MARKER", str(marker))
+    reading = make_server(tmp_path / "reading", **storage).start()
+    monkeypatch.delenv("RADICALE_EXT_TEST_PAUSE_MARKER")
+    writing = make_server(tmp_path / "writing", **storage).start()
+    try:
+        cal = "/alice/" + quote("Müller 家庭") + "/"
+        href = cal + quote("Fußball 🎉.ics")
+        assert writing.request("MKCALENDAR", cal, "alice").status_code == 201
+        first = writing.request("PUT", href, "alice", event("fussball", "Fußball v1"), headers=dav.ICS)
+        assert first.status_code == 201
+        assert len(dav.listing(reading, cal, "alice")) == 1   # the reading process has read the rows
+        marker.touch()
+        answers: list = []
+        reader = threading.Thread(target=lambda: answers.append(dav.Client(reading.url).request(
+            "REPORT", cal, "alice", dav.calendar_multiget([href]), headers={"Depth": "1"})))
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pause.reached").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = writing.request("PUT", href, "alice", event("fussball", "Fußball v2"), headers=dav.ICS)
+        assert second.status_code == 204
+        marker.unlink()
+        reader.join(30)
+    finally:
+        reading.stop()
+        writing.stop()
+    [(_, element)] = dav.responses(answers[0].content)
+    etag = dav.found_prop(element, "{DAV:}getetag")
+    text = dav.found_prop(element, "{urn:ietf:params:xml:ns:caldav}calendar-data") or ""
+    assert (etag, "Fußball v2" in text) in {(first.headers["ETag"], False), (second.headers["ETag"], True)}, (
+        etag, text)

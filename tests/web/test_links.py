@@ -25,6 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from radicale_ext.base.collection_folders import FolderWrites
+from radicale_ext.base.database import Database
 from radicale_ext.base.errors import Forbidden, NotFound
 from radicale_ext.base.model import Grantee, GranteeKind, Role, ShareBasis
 from radicale_ext.cli.collections import homes_of
@@ -39,7 +40,7 @@ from radicale_ext.web.http import Request
 from radicale_ext.web.once import ShownOnce
 
 from ..samples import ICS, VCF, address_book_mkcol, event
-from ..server import USERS, Server, write_users
+from ..server import USERS, Server, make_server, second_process, write_users
 from .conftest import screenshot
 from .page_kit import Browser
 from .test_browser import go, log_in, submit
@@ -129,9 +130,10 @@ def test_an_expiry_date_ends_with_the_day_in_the_persons_zone() -> None:
     assert parse_expiry("7d", now, shanghai) == now + 7 * 86400
 
 
-def test_a_new_address_is_taken_once_by_the_session_that_made_it() -> None:
+def test_a_new_address_is_taken_once_by_the_session_that_made_it(tmp_path: Path) -> None:
     now = [0.0]
-    once = ShownOnce(keep_for=600, clock=lambda: now[0])
+    db = Database(str(tmp_path / "web-sessions.sqlite"))
+    once = ShownOnce(db, keep_for=600, clock=lambda: now[0])
     once.keep("session-a", "k3f9x2ab", "token-1")
     assert once.take("session-b", "k3f9x2ab") is None          # another session never gets it
     assert once.take("session-a", "k3f9x2ab") == "token-1"
@@ -139,6 +141,34 @@ def test_a_new_address_is_taken_once_by_the_session_that_made_it() -> None:
     once.keep("session-a", "p0d8m1qe", "token-2")
     now[0] = 601
     assert once.take("session-a", "p0d8m1qe") is None          # nobody asked in time: forgotten
+    # what waits in the database opens only with the session's id, which the database does not hold
+    once.keep("session-a", "q7w2e9rt", "token-3-Fußball-家庭")
+    [(digest, sealed)] = db.read("SELECT session_digest, sealed FROM shown_once")
+    assert b"token-3" not in bytes(sealed) and "session-a" not in digest
+    assert ShownOnce(db, clock=lambda: now[0]).take("session-a", "q7w2e9rt") == "token-3-Fußball-家庭"   # elsewhere
+
+
+def test_the_address_is_shown_by_whichever_server_process_answers_its_page(tmp_path: Path) -> None:
+    """With several server processes (``radicale-ext serve --processes N``, or several hosts), the form that
+    makes a link and the page that shows its address may be answered by two processes."""
+    first = make_server(tmp_path / "first").start()
+    second = second_process(first, tmp_path / "second").start()
+    try:
+        alice = Browser(first).logged_in("alice")
+        assert alice.create("家庭").status_code == 303
+        alice.get("/links/new", params={"collection": CALENDAR})
+        r = alice.post("/links/create", {"collection": CALENDAR, "item": "", "view": "full", "expires": "",
+                                         "expires_on": "", "label": "Oma's Tablet 🎉"})
+        assert r.status_code == 303, (r.status_code, html.unescape(r.text)[-600:])
+        shown = alice.session.get(second.url + r.headers["Location"], timeout=30)   # the other process
+        address = address_of(shown.text)
+        assert shown.status_code == 200 and address and "/.links/" in address, html.unescape(shown.text)[-800:]
+        assert requests.get(address, timeout=30).status_code == 200
+        again = alice.session.get(first.url + r.headers["Location"], timeout=30)
+        assert again.status_code == 200 and address_of(again.text) is None and "shown once" in again.text
+    finally:
+        second.stop()
+        first.stop()
 
 
 def rasterize(size: int, path: str, scale: int = 8) -> Image.Image:

@@ -164,7 +164,7 @@ def create(ctx: PageContext) -> Response:
             raise
         return _new_form(ctx, collection, e.status, problem=e, entered=form)
     assert ctx.session is not None
-    ctx.web.new_links.keep(ctx.session.csrf, new.link.id, new.token)
+    ctx.web.new_links.keep(ctx.session_id, new.link.id, new.token)
     return ctx.redirect("/links/made", link=new.link.id)
 
 
@@ -176,7 +176,7 @@ def made(ctx: PageContext) -> Response:
     if not site.links.may_manage(link, ctx.user):
         raise Forbidden(f"only {link.target.owner!r} (the owner) or the link's maker may see link {link.id}")
     assert ctx.session is not None
-    token = ctx.web.new_links.take(ctx.session.csrf, link.id)
+    token = ctx.web.new_links.take(ctx.session_id, link.id)
     shown = {}
     if token is not None and link.state(site.links.clock()) is LinkState.ACTIVE:
         new = NewLink(link, token)

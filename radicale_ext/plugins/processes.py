@@ -1,0 +1,329 @@
+"""Several server processes on one host, one listening address (``radicale-ext serve --processes N``).
+
+One Python process runs one request's Python code at a time (the GIL), so a host's cores are used by
+several processes (docs/scale-out.md, "Several processes on one host").  The parent binds
+``[server] hosts`` once (:func:`.http_edge.listening_sockets`) and starts N server processes
+(``python -m radicale_ext.plugins.server``), each handed the listening sockets: every connection is
+accepted by one of them, whichever takes it first, and answered by that process's threads.  They share
+what one process shares with another on the same data: Radicale's storage lock and the item index on
+files, the database on PostgreSQL, the sharing database either way.
+
+The parent answers no request.  It
+
+- says in the log how many processes serve once each has said it is ready, and tells systemd
+  (``READY=1`` to ``$NOTIFY_SOCKET``, for a ``Type=notify`` unit; :func:`notify`);
+- starts another process in the place of one that ends (killed, crashed): at once, or, while
+  replacements end before they are ready, after a pause that doubles from 1 s to 30 s; if a process of
+  the first start exits with an error before it is ready (a database that cannot be reached), it ends
+  the others and exits 1 (the process's error is above it in the log);
+- on SIGTERM or SIGINT sends SIGTERM to each process by its pid, waits for them up to
+  :data:`STOP_SECONDS`, sends SIGKILL to any left, and exits 0.
+
+Each server process (:class:`Child`) runs in a process group of its own, so a terminal's Ctrl-C reaches
+the parent only; it ends itself when the parent is gone (it holds the read end of a pipe whose write end
+only the parent holds, so a parent killed with SIGKILL leaves no server behind); the first one (slot 0)
+runs the notice worker thread where ``[hook] notices_worker = thread``: one set of workers per host.
+
+A connection stays with the process that accepted it (keep-alive), so the processes keep the connections
+even between them (:class:`ConnectionShares`): each writes how many it holds into a small table the parent
+shares with all of them, and takes a new one only while it holds at most one more than the least busy
+of the others that are alive (whose line in the table is fresh).  Without it, a burst of new connections
+(clients starting together) may all land on one process and leave the other cores idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mmap
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from radicale.log import logger
+
+STOP_SECONDS = 10.0     # how long the processes get to end after SIGTERM, before SIGKILL
+SHORT_LIFE = 10.0       # a process that ends sooner than this after its start makes the next start wait
+LONGEST_PAUSE = 30.0    # the longest wait before starting a process again
+TICK = 0.25             # how often the parent looks at its processes
+FRESH_SECONDS = 5.0     # a process whose line in the connection table is older is not counted (hung or gone)
+
+
+def notify(state: str) -> None:
+    """Tell the service manager (systemd's ``sd_notify`` protocol: one datagram to ``$NOTIFY_SOCKET``)
+    ``READY=1``, ``STOPPING=1`` or a ``STATUS=...`` line; nothing where no manager asks."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address.startswith(("/", "@")):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), "\0" + address[1:] if address.startswith("@") else address)
+        except OSError as e:
+            logger.warning("radicale-ext: could not tell the service manager %r: %s", state, e)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def process_count(text: str) -> int:
+    """``--processes``: a whole number from 1, or ``auto`` (:func:`usable_cores`)."""
+    if text == "auto":
+        return usable_cores()
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1, or auto (one per core)")
+    return count
+
+
+class ConnectionShares:
+    """How many connections each server process holds: one line per slot (connections, and when the line
+    was last written on the host's monotonic clock, the same for every process), in a file the parent
+    makes and every process maps.  Advisory: a line read while it is written is at worst one step old."""
+
+    LINE = struct.Struct("=qd")
+
+    def __init__(self, fd: int, count: int, slot: int | None = None) -> None:
+        self.fd, self.count, self.slot = fd, count, slot
+        self._table = mmap.mmap(fd, self.LINE.size * count)
+
+    @classmethod
+    def made(cls, count: int) -> ConnectionShares:
+        """The parent's: a new table, every line empty."""
+        with tempfile.TemporaryFile() as file:   # no name on disk; the processes map it by descriptor
+            fd = os.dup(file.fileno())
+        os.ftruncate(fd, cls.LINE.size * count)
+        table = cls(fd, count)
+        for slot in range(count):
+            table.forget(slot)
+        return table
+
+    def forget(self, slot: int) -> None:
+        """The process of ``slot`` ended: it counts no more until its replacement writes its line."""
+        self.LINE.pack_into(self._table, slot * self.LINE.size, -1, 0.0)
+
+    def may_accept(self, connections: int) -> bool:
+        """This process holds ``connections``: write its line, and say whether it may take another."""
+        assert self.slot is not None
+        now = time.monotonic()
+        self.LINE.pack_into(self._table, self.slot * self.LINE.size, connections, now)
+        others = [held for slot in range(self.count) if slot != self.slot
+                  for held, written in [self.LINE.unpack_from(self._table, slot * self.LINE.size)]
+                  if held >= 0 and now - written < FRESH_SECONDS]
+        return not others or connections <= min(others) + 1
+
+
+# -- the server process's side ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Child:
+    """What a server process started by the parent is handed: its slot, the listening sockets, the pipes."""
+
+    slot: int
+    count: int
+    socket_fds: tuple[int, ...]
+    lifeline_fd: int   # read end; end-of-file when the parent is gone
+    ready_fd: int      # write end; one byte when this process serves
+    shares_fd: int     # the connection table (ConnectionShares)
+
+    def arguments(self) -> list[str]:
+        return ["--child", f"{self.slot}/{self.count}", "--child-fds",
+                ",".join(map(str, (self.lifeline_fd, self.ready_fd, self.shares_fd, *self.socket_fds)))]
+
+    @classmethod
+    def from_arguments(cls, slot: str, fds: str) -> Child:
+        number, count = (int(x) for x in slot.split("/"))
+        lifeline, ready, shares, *sockets = (int(x) for x in fds.split(","))
+        return cls(number, count, tuple(sockets), lifeline, ready, shares)
+
+    def shares(self) -> ConnectionShares:
+        return ConnectionShares(self.shares_fd, self.count, self.slot)
+
+    @property
+    def name(self) -> str:
+        return f"process {self.slot + 1} of {self.count}, pid {os.getpid()}"
+
+    @property
+    def runs_workers(self) -> bool:
+        """The host's one notice worker thread is the first process's."""
+        return self.slot == 0
+
+    def sockets(self) -> list[socket.socket]:
+        return [socket.socket(fileno=fd) for fd in self.socket_fds]
+
+    def end_with_parent(self) -> None:
+        """End this process (as SIGTERM does) when the parent is gone."""
+        def wait() -> None:
+            while os.read(self.lifeline_fd, 1):
+                pass
+            logger.warning("radicale-ext: the parent process is gone; %s ends", self.name)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=wait, name="parent watch", daemon=True).start()
+
+    def ready(self) -> None:
+        os.write(self.ready_fd, b"1")
+        os.close(self.ready_fd)
+
+
+# -- the parent -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    slot: int
+    proc: subprocess.Popen
+    started: float
+    ready_fd: int | None   # read end, until the process said it is ready (or ended)
+    ready: bool = False
+
+
+@dataclass
+class Parent:
+    """Starts ``count`` server processes with ``command`` on ``sockets`` and keeps them running."""
+
+    command: list[str]
+    count: int
+    sockets: list[socket.socket]
+    listen: str
+    running: dict[int, _Running] = field(default_factory=dict)
+    _stopping: bool = False
+    _serving: bool = False   # every process of the first start has been ready
+    _pause: dict[int, float] = field(default_factory=dict)   # slot: the pause before its last start
+    _due: dict[int, float] = field(default_factory=dict)     # slot: when to start it again
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._stop)
+        lifeline_read, self._lifeline = os.pipe()
+        self._lifeline_read = lifeline_read
+        self._shares = ConnectionShares.made(self.count)
+        try:
+            for slot in range(self.count):
+                self._start(slot)
+            while not self._stopping:
+                self._collect_ready()
+                if not self._reap():
+                    return 1
+                self._start_due()
+        finally:
+            self._end_all()
+            os.close(self._lifeline)
+            os.close(self._lifeline_read)
+            os.close(self._shares.fd)
+            for sock in self.sockets:
+                sock.close()
+        logger.info("radicale-ext: stopped (%d server processes ended)", self.count)
+        return 0
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        if not self._stopping:
+            notify("STOPPING=1")
+            logger.info("radicale-ext: %s received: ending the %d server processes",
+                        signal.Signals(signum).name, len(self.running))
+        self._stopping = True
+
+    def _start(self, slot: int) -> None:
+        ready_read, ready_write = os.pipe()
+        child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write,
+                      self._shares.fd)
+        environment = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}   # the parent tells systemd
+        try:
+            proc = subprocess.Popen([*self.command, *child.arguments()], process_group=0, env=environment,
+                                    pass_fds=(*child.socket_fds, child.lifeline_fd, ready_write, child.shares_fd))
+        finally:
+            os.close(ready_write)
+        self.running[slot] = _Running(slot, proc, time.monotonic(), ready_read)
+
+    def _collect_ready(self) -> None:
+        waiting = {r.ready_fd: r for r in self.running.values() if r.ready_fd is not None}
+        if not waiting:
+            time.sleep(TICK)
+            return
+        readable, _, _ = select.select(list(waiting), [], [], TICK)
+        for fd in readable:
+            running = waiting[fd]
+            running.ready = os.read(fd, 1) == b"1"   # end-of-file: it ended first (seen by _reap)
+            os.close(fd)
+            running.ready_fd = None
+            if running.ready and self._serving:
+                logger.info("radicale-ext: server process %d of %d started again (pid %d)",
+                            running.slot + 1, self.count, running.proc.pid)
+        if not self._serving and len(self.running) == self.count and all(r.ready for r in self.running.values()):
+            self._serving = True
+            pids = ", ".join(str(r.proc.pid) for r in self.running.values())
+            logger.info("radicale-ext: %d server processes serve %s (pids %s)", self.count, self.listen, pids)
+            notify(f"READY=1\nSTATUS={self.count} server processes serve {self.listen}\nMAINPID={os.getpid()}")
+
+    def _reap(self) -> bool:
+        """Note the processes that ended and when to start each again; False: one of the first start failed."""
+        now = time.monotonic()
+        for slot, running in list(self.running.items()):
+            code = running.proc.poll()
+            if code is None or self._stopping:
+                continue
+            del self.running[slot]
+            self._shares.forget(slot)
+            if running.ready_fd is not None:
+                os.close(running.ready_fd)
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            if not self._serving and not running.ready and code > 0:
+                logger.error("radicale-ext: server process %d of %d (pid %d) ended before it served (%s); "
+                             "ending the others", slot + 1, self.count, running.proc.pid, how)
+                return False
+            short = not running.ready or now - running.started < SHORT_LIFE
+            pause = min(LONGEST_PAUSE, max(1.0, 2 * self._pause.get(slot, 0.0))) if short else 0.0
+            self._pause[slot] = pause
+            self._due[slot] = now + pause
+            logger.warning("radicale-ext: server process %d of %d (pid %d) ended (%s); starting another%s",
+                           slot + 1, self.count, running.proc.pid, how, f" in {pause:g} s" if pause else "")
+        return True
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        for slot, due in list(self._due.items()):
+            if due <= now and not self._stopping:
+                del self._due[slot]
+                self._start(slot)
+
+    def _end_all(self) -> None:
+        """SIGTERM to each process by its pid; SIGKILL to those still running after STOP_SECONDS."""
+        running = [r for r in self.running.values() if r.proc.poll() is None]
+        for r in running:
+            r.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for r in running:
+            try:
+                r.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("radicale-ext: server process %d (pid %d) did not end within %g s: killing it",
+                               r.slot + 1, r.proc.pid, STOP_SECONDS)
+                r.proc.kill()
+                r.proc.wait()
+        for r in self.running.values():
+            if r.ready_fd is not None:
+                os.close(r.ready_fd)
+                r.ready_fd = None
+        self.running.clear()
+
+
+def serve_several(command: list[str], count: int, sockets: list[socket.socket], listen: str) -> int:
+    """Run ``count`` server processes on ``sockets`` until SIGTERM or SIGINT; the exit status."""
+    logger.info("radicale-ext: starting %d server processes on %s (pid %d supervises them)",
+                count, listen, os.getpid())
+    sys.stdout.flush()
+    return Parent(command, count, sockets, listen).run()
