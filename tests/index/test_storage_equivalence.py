@@ -53,7 +53,7 @@ EVENTS = [f"{CAL}e{n}.ics" for n in range(8)]
 EVENTS2 = [f"{CAL2}m{n}.ics" for n in range(4)]
 CARDS = [f"{BOOK}c{n}.vcf" for n in range(6)]
 SKIPPED = {"{DAV:}getlastmodified", "{DAV:}sync-token", "{http://calendarserver.org/ns/}getctag"}
-STEPS = 40
+STEPS = 30
 RECREATE_AT = (25,)
 
 PROPFIND = """<?xml version="1.0" encoding="utf-8"?>

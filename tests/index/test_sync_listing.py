@@ -45,7 +45,7 @@ EVENT_NAMES = ["Geburtstag Jürgen.ics", "家庭聚会.ics", "🎂 Party am See.
                "Straße (neu).ics", "plain.ics", "x%41y.ics"]
 CARD_NAMES = ["Zhāng Wěi 张伟.vcf", "Jörg Müller.vcf", "🙂 smiley.vcf", "100% sicher.vcf"]
 ME = "alice me.vcf"
-STEPS = 16
+STEPS = 8
 PROPS = {
     "getetag": "<D:getetag/>",
     "getetag+getcontenttype": "<D:getetag/><D:getcontenttype/>",
