@@ -43,6 +43,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md as it is")
 
 
+def quick_applied(args: argparse.Namespace, quick: dict[str, object]) -> None:
+    """``--quick``: the smoke sizes ``quick`` names, and nothing written to bench/RESULTS.md."""
+    if args.quick:
+        for name, value in quick.items():
+            setattr(args, name, type(getattr(args, name))(value))
+        args.no_write = True
+
+
 def work_folder(prefix: str) -> Path:
     """A fresh folder under bench/work/ (git-ignored) for one run's servers."""
     work = RESULTS.parent / "work"

@@ -55,7 +55,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
 import speed_load  # noqa: E402
-from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, quick_applied, work_folder  # noqa: E402
 from run_scale_out import CpuTimes  # noqa: E402
 from speed_client import Site  # noqa: E402
 from speed_load import MIX, START_DELAY, MixedResult, mixed_load  # noqa: E402
@@ -316,10 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="leave out the servers' sums of the storage lock's waits and holds (bench/lock_timing)")
     add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, type(getattr(args, name))(value))
-        args.no_write = True
+    quick_applied(args, QUICK)
     return args
 
 

@@ -55,7 +55,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "bench"))  # run as a script: make tests.server importable
 
-from results import add_run_options, machine_line, ms, publish, work_folder  # noqa: E402
+from results import add_run_options, machine_line, ms, publish, quick_applied, work_folder  # noqa: E402
 from scale_out_notices import Delivered, deliver  # noqa: E402
 from speed_client import Site, responses  # noqa: E402
 from speed_load import MIX, BulkResult, MixedResult, bulk_put, mixed_load  # noqa: E402
@@ -325,10 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bulk-budget", type=float, default=600, help="seconds per server (default: 600)")
     add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, type(getattr(args, name))(value))
-        args.no_write = True
+    quick_applied(args, QUICK)
     if args.notices % args.members:
         parser.error("--notices must be a multiple of --members (each change makes one e-mail per member)")
     return args
