@@ -30,7 +30,7 @@ CARDDAV = "urn:ietf:params:xml:ns:carddav"
 KEPT = frozenset({"fn", "n", "nickname", "email", "tel", "org", "title", "adr", "categories"})
 #: the first character of values kept in this form; the separators between properties and between values
 EXACT, PROPERTY, VALUE = "\x02", "\x1e", "\x1f"
-_MARKS = (EXACT, PROPERTY, VALUE, "\x01")
+_MARKS = (EXACT, PROPERTY, VALUE)
 
 #: what Radicale does with each match-type (RFC 6352 10.5.4), on lowered texts
 _MATCHES: dict[str, Callable[[str, str], bool]] = {
@@ -155,7 +155,7 @@ def name_narrowing(filters: Sequence[ET.Element]) -> Callable[[str], bool] | Non
         text = _needle_of(prop_filter)
         if text is not None:
             folded = text.casefold()
-            return lambda names: names.startswith((EXACT, "\x01")) or folded in names
+            return lambda names: names.startswith(EXACT) or folded in names
     return None
 
 
