@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import math
+import re
 from collections.abc import Iterable
 
 import vobject
@@ -38,6 +39,10 @@ MAX_ITEMS_PER_UPLOAD = 1000
 WALK_PER_EVENT = 100_000
 WALK_PER_REQUEST = 1_000_000
 _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
+#: a time zone's definition, whose own RRULEs (its DST changes) are no series of the upload's
+_TIME_ZONE = re.compile(r"^BEGIN:VTIMEZONE\r?$.*?^END:VTIMEZONE\r?$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_RULE = re.compile(r"^RRULE[;:]", re.IGNORECASE | re.MULTILINE)
+_FOLD = re.compile(r"\r?\n[ \t]")
 
 
 class TooManyInstances(ExtError):
@@ -96,6 +101,12 @@ def name_of(component: vobject.base.Component) -> str:
     return "an event"
 
 
+def repeats(text: str) -> bool:
+    """Whether ``text`` holds a series (an RRULE outside the time zones' definitions): only then is it parsed
+    here (most events carry a VTIMEZONE with rules of its own and repeat nothing)."""
+    return "RRULE" in text.upper() and bool(_RULE.search(_TIME_ZONE.sub("", _FOLD.sub("", text))))
+
+
 def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
     """Raise for an upload whose series repeat too often, or a whole collection with too many items."""
     upper = text.upper()
@@ -105,7 +116,7 @@ def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
             raise TooManyItems(f"the upload holds {items} items; a whole calendar or address book is replaced "
                                f"with at most {MAX_ITEMS_PER_UPLOAD} at a time, because nothing else can be written "
                                "meanwhile; import the items one by one instead (a calendar app's import does)")
-    if "RRULE" not in upper or max_instances <= 0:   # 0: no limit, as for Radicale
+    if max_instances <= 0 or not repeats(text):   # 0: no limit, as for Radicale
         return
     component, count = densest(components_of(text), max_instances)
     if component is not None and count > max_instances:

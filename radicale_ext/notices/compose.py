@@ -24,7 +24,9 @@ transaction, so the records after it are composed as usual.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,28 +47,58 @@ def _told(record: Record) -> bool:
     return record.change.kind in TOLD and record.change.collection.strip("/").count("/") == 1
 
 
+GroupKey = tuple[str, str, str]   # actor, collection, and the item where it is private (else "")
+
+
 def plan(records: Sequence[Record], now: float, window: float,
          is_private: Callable[[str, str], bool] = lambda _collection, _item: False,
          ) -> tuple[list[list[Record]], list[Record]]:
     """The groups whose window has closed (each one notice), and the records to take without one."""
-    quiet = [r for r in records if not _told(r)]
-    open_groups: dict[tuple[str, str, str], list[Record]] = {}
-    due: list[list[Record]] = []
+    def key_of(record: Record) -> GroupKey:
+        change = record.change
+        private = change.item if change.item and is_private(change.collection, change.item) else ""
+        return change.actor, change.collection, private
+
+    due, open_groups = _grouped(records, window, key_of)
+    due += [g for g in open_groups if now >= g[0].created_at + window]
+    return sorted(due, key=lambda g: g[0].id), [r for r in records if not _told(r)]
+
+
+def _grouped(records: Sequence[Record], window: float, key_of: Callable[[Record], GroupKey],
+             ) -> tuple[list[list[Record]], list[list[Record]]]:
+    """The groups a later record closed, and the groups still open (to be due when their window ends)."""
+    open_groups: dict[GroupKey, list[Record]] = {}
+    closed: list[list[Record]] = []
     for record in records:
         if not _told(record):
             continue
-        change = record.change
-        private = change.item if change.item and is_private(change.collection, change.item) else ""
-        key = (change.actor, change.collection, private)
+        key = key_of(record)
         group = open_groups.get(key)
         if group is not None and record.created_at < group[0].created_at + window:
             group.append(record)
             continue
         if group is not None:
-            due.append(group)  # a later record closed its window
+            closed.append(group)  # a later record closed its window
         open_groups[key] = [record]
-    due += [g for g in open_groups.values() if now >= g[0].created_at + window]
-    return sorted(due, key=lambda g: g[0].id), quiet
+    return closed, list(open_groups.values())
+
+
+class _Untaken:
+    """The untaken records the composer read before, each with its group key, and when the next group is
+    due: a worker step asks only for the records' ids, reads only records it has not seen, and plans
+    nothing while the ids are the same and no window has closed (a burst of writes leaves thousands of
+    records waiting for their window: reading and planning them all on every step took a third of the
+    server's time under a stream of PUTs).  A record's rows do not change once it is ready; a private
+    item's key is decided when the record is first read."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, tuple[Record, GroupKey]] = {}
+        self.ids: list[int] | None = None
+        self.next_due = 0.0
+        self.lock = threading.Lock()
+
+    def idle(self, ids: list[int], now: float) -> bool:
+        return ids == self.ids and now < self.next_due
 
 
 _COMPONENT = re.compile(r"^BEGIN:(VEVENT|VTODO|VJOURNAL|VCARD)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -82,6 +114,7 @@ class NoticeComposer:
         self._window = window
         self._read_item = read_item
         self._is_private = is_private
+        self._untaken = _Untaken()
 
     def _described(self, record: Record) -> Record:
         """A settled upload (no summary from the hook) with the summary of the item as stored."""
@@ -97,7 +130,8 @@ class NoticeComposer:
 
     def compose_due(self, now: float) -> int:
         """Compose every notice whose window has closed; returns how many were made."""
-        groups, quiet = plan(self._outbox.untaken(), now, self._window, self._is_private)
+        with self._untaken.lock:
+            groups, quiet = self._plan(now)
         made = 0
         if quiet:
             with self._db.write() as w:
@@ -121,6 +155,27 @@ class NoticeComposer:
         if groups or quiet:
             self._outbox.advance_watermark()
         return made
+
+    def _plan(self, now: float) -> tuple[list[list[Record]], list[Record]]:
+        """:func:`plan` over the untaken records, reading only those not read before (:class:`_Untaken`)."""
+        known = self._untaken
+        ids = self._outbox.untaken_ids()
+        if known.idle(ids, now):
+            return [], []
+        kept = {i: known.records[i] for i in ids if i in known.records}
+        for record in self._outbox.by_ids([i for i in ids if i not in kept]):
+            change = record.change
+            private = change.item if change.item and self._is_private(change.collection, change.item) else ""
+            kept[record.id] = (record, (change.actor, change.collection, private))
+        known.records = kept
+        records = [kept[i][0] for i in ids if i in kept]
+        due, open_groups = _grouped(records, self._window, lambda r: kept[r.id][1])
+        due += [g for g in open_groups if now >= g[0].created_at + self._window]
+        quiet = [r for r in records if not _told(r)]
+        waiting = [g[0].created_at + self._window for g in open_groups if now < g[0].created_at + self._window]
+        # planning again is needed once a window closes, or when the untaken records change
+        known.ids, known.next_due = (ids, min(waiting, default=math.inf)) if not (due or quiet) else (None, 0.0)
+        return sorted(due, key=lambda g: g[0].id), quiet
 
     def _set_aside(self, group: list[Record], error: Exception, now: float) -> None:
         ids = [r.id for r in group]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ class Collection(ViewedCollection, multifilesystem.Collection):
 
     _storage: Storage
     _view_cache: FolderView | None = None
+    #: the item this collection is writing now (href and the item Radicale parsed from the request)
+    _uploading: tuple[str, radicale_item.Item] | None = None
 
     # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
@@ -50,7 +53,40 @@ class Collection(ViewedCollection, multifilesystem.Collection):
         if not pathutils.file_check_size(path, self._storage._max_resource_size):
             return None
         item = super()._get(href, verify_href=False)
-        return facts_of(item) if item is not None else None
+        if item is None:
+            return None
+        uploading = self._uploading
+        if uploading is not None and uploading[0] == href and uploading[1].etag == item.etag:
+            item = uploading[1]   # the same text, already parsed for the PUT: not parsed again for its facts
+        return facts_of(item)
+
+    def _upload_stored(self, href: str, item: radicale_item.Item) -> Any:
+        self._uploading = (href, item)
+        try:
+            return super()._upload_stored(href, item)
+        finally:
+            self._uploading = None
+
+    @contextlib.contextmanager
+    def _atomic_write(self, path: str, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
+        """Radicale's atomic write (a temporary file fsynced, renamed over the file, the folder fsynced)
+        with the temporary file beside the file instead of in a temporary folder of its own: a PUT makes
+        and removes no folder.  Like Radicale's, the file gets the umask's permissions (not mkstemp's
+        0600), and a name starting with a dot is never listed as an item."""
+        folder = os.path.dirname(path)
+        temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
+        try:
+            with open(temporary, mode.replace("w", "x"), newline=newline,
+                      encoding=None if "b" in mode else self._encoding) as file:
+                yield file
+                file.flush()
+                self._storage._fsync(file)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        self._storage._sync_directory(folder)
 
     def _read_stored(self, href: str) -> radicale_item.Item | None:
         return super()._get(href, verify_href=False)

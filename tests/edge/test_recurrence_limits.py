@@ -8,6 +8,7 @@ held the global write lock for minutes.
 
 from __future__ import annotations
 
+import os
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
+
+from radicale_ext.base.recurrence_limits import repeats
 
 from ..dav_kit import CALDAV, calendar_multiget, calendar_query, responses
 from ..samples import ICS, event
@@ -143,3 +146,46 @@ def test_reading_the_other_events_still_works(srv: Server, every_second: str) ->
     assert answer.status_code == 207
     assert "Müller kommt" in answer.text
     assert srv.request("GET", every_second, "alice").status_code == 200
+
+
+BERLIN = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+          "DTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\n"
+          "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n"
+          "END:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+def test_a_time_zones_own_rules_are_no_series_but_a_series_after_them_is() -> None:
+    plain = event("zone", "Elternabend Müller").replace("BEGIN:VEVENT", BERLIN + "BEGIN:VEVENT", 1)
+    assert "RRULE" in plain and not repeats(plain), "the DST rules of a VTIMEZONE repeat nothing"
+    dense = series("d", "Tick", "FREQ=MINUTELY").replace("BEGIN:VEVENT", BERLIN + "BEGIN:VEVENT", 1)
+    assert repeats(dense)
+    assert repeats(dense.replace("RRULE:FREQ=MINUTELY", "RRU\r\n LE:FREQ=MINUTELY")), "a folded name is unfolded"
+
+
+def test_a_dense_series_after_a_time_zone_is_still_refused(srv: Server) -> None:
+    name = f"Takt {uuid.uuid4().hex[:6]}.ics"
+    text = series(name, "Takt 家庭", "FREQ=MINUTELY;INTERVAL=5").replace("BEGIN:VEVENT", BERLIN + "BEGIN:VEVENT", 1)
+    error_of(srv.request("PUT", CALENDAR + quote(name), "alice", text, headers=ICS), 403, f"{{{CALDAV}}}max-instances")
+
+
+def test_writes_leave_no_temporary_file_and_keep_the_umasks_permissions(srv: Server) -> None:
+    folder = srv.root.joinpath("data", "collections", "collection-root", *FOLDER)
+    for n in range(3):
+        name = f"Schulweg {n} ä.ics"
+        assert srv.request("PUT", CALENDAR + quote(name), "alice", event(f"s{n}", f"Schulweg {n}"),
+                           headers=ICS).status_code in (201, 204)
+    assert srv.request("PROPPATCH", CALENDAR, "alice", PROPPATCH_NAME).status_code == 207
+    left = [p.name for p in folder.rglob(".Radicale.tmp-*")]
+    assert left == [], left
+    written = folder / "Schulweg 0 ä.ics"
+    assert written.stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+PROPPATCH_NAME = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+                  "<D:displayname>Fußball 家庭 🎉</D:displayname></D:prop></D:set></D:propertyupdate>")
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
