@@ -12,6 +12,8 @@ from urllib.parse import quote, unquote
 
 import requests
 
+from radicale_ext.web.app import ROUTES
+
 from ..dav_kit import parse_sync, rejects_token, sync
 from ..samples import ICS, event
 from ..server import Server, make_server
@@ -275,3 +277,42 @@ def test_the_chinese_page_from_the_browsers_language_or_the_switch(web_server: S
     page = english.get("/").text
     assert "我的日历和通讯录" in page and "My calendars" not in page
     assert english.post("/language", {"language": "klingon", "back": "/"}).status_code == 400
+
+
+def test_every_route_of_the_table_asks_for_a_session_and_every_post_for_its_token(web_server: Server) -> None:
+    """The whole route table, not a list kept by hand: a page or action added later without its session
+    or CSRF check fails here.  Without a session every page sends the browser to the login form and every
+    action is refused (403, also with the token of the login form); logged in, every action without the
+    session's token or with another one is refused (403) before its handler runs."""
+    routes = sorted(key for key, route in ROUTES.items() if not route.public)
+    assert len(routes) > 50 and ("POST", "/card/audience") in routes and ("GET", "/admin") in routes
+    anonymous = Browser(web_server)
+    anonymous.get("/login")                       # a valid pre-login form token (double submit cookie)
+    bob = Browser(web_server).logged_in("bob")
+    forged = "a-forged-token-" + "x" * 30
+    for method, path in routes:
+        if method == "GET":
+            r = anonymous.get(path)
+            assert r.status_code == 303 and r.headers["Location"].startswith(f"{PAGE}/login?next="), path
+            continue
+        r = anonymous.post(path, {})
+        assert r.status_code == 403 and "Log in and try again" in r.text, path
+        for token in ("", forged):
+            r = bob.post(path, {}, token=token)
+            assert r.status_code == 403 and "nothing was changed" in r.text, (path, token)
+    assert "Logged in as bob" in bob.get("/").text   # refusals end no session
+
+
+def test_every_form_of_every_template_carries_the_token() -> None:
+    """Each ``<form method="post">`` of the templates names the CSRF token (the router would refuse it anyway,
+    so a form without it would be a form that never works)."""
+    from importlib import resources
+    folder = resources.files("radicale_ext.web").joinpath("templates")
+    posts = 0
+    for template in folder.iterdir():
+        text = template.read_text(encoding="utf-8")
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", text, re.DOTALL):
+            if re.search(r'method="post"', form, re.IGNORECASE):
+                posts += 1
+                assert 'name="csrf" value="{{ csrf }}"' in form or "csrf_field" in form, (template.name, form[:200])
+    assert posts >= 30
