@@ -50,7 +50,7 @@ class Request:
     content_type: str = ""
     body: bytes = b""
     address: str = ""            # the client's network address
-    secure: bool = False         # it came over TLS (or from a trusted proxy that says so)
+    secure: bool = False         # it came over TLS (or to the https:// host of [sharing] links_base_url)
     links_base_url: str = ""     # where share links' addresses start: [sharing] links_base_url, else this server
 
     @classmethod

@@ -524,7 +524,10 @@ def test_choices_on_the_page_change_what_bob_receives(browser, srv: Server, mail
     put_event(srv, "alice", f"{quote(family)}one.ics", "one", "Erstes Treffen")
     clock.now = time.time()
     worker.run_until_idle()
-    assert len(bobs_mail(mailbox, "Erstes Treffen")) == 1, "all: at once"
+    [first] = bobs_mail(mailbox, "Erstes Treffen")
+    footer = first.get_body(("plain",)).get_content()
+    assert '"Notices and reminders": /.my/notices' in " ".join(footer.split()), "the e-mail says where to choose"
+    assert "radicale-ext" not in footer, "a person is not sent to the admin's shell"
 
     save_card(browser, srv, "Familienkalender 家庭 (alice)", muted="on")
     items = len(change_texts(srv, "bob"))

@@ -8,13 +8,17 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
+import pytest
 import requests
+
+from radicale_ext.web.app import ROUTES
 
 from ..dav_kit import parse_sync, rejects_token, sync
 from ..samples import ICS, event
-from ..server import Server, make_server
+from ..server import Server, make_server, password
 from .core_kit import unique
 from .page_kit import PAGE, Browser
 
@@ -92,6 +96,57 @@ def test_a_wrong_password_is_refused_and_the_right_one_logs_in_with_a_strict_coo
     assert "Secure" not in flags            # plain HTTP on loopback; over TLS it is Secure (docs/web.md)
     assert not any(f.startswith(("Max-Age", "Expires")) for f in flags)   # ends with the browser, or sooner
     assert "Logged in as bob" in browser.get("/").text
+
+
+PUBLIC_HOST = "cal.example.org"
+
+
+@pytest.fixture(scope="module")
+def behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose address as people use it is
+    https://cal.example.org: behind a TLS proxy that passes the Host on (docs/admin.md)."""
+    server = make_server(tmp_path_factory.mktemp("behind-tls"),
+                         sharing={"links_base_url": f"https://{PUBLIC_HOST}"}).start()
+    yield server
+    server.stop()
+
+
+def set_cookies(r: requests.Response) -> dict[str, list[str]]:
+    """Each cookie set by ``r``: its name -> its flags."""
+    found = {}
+    for line in r.raw.headers.getlist("Set-Cookie"):
+        parts = [part.strip() for part in line.split(";")]
+        found[parts[0].split("=", 1)[0]] = parts[1:]
+    return found
+
+
+def test_the_cookies_are_secure_when_the_page_is_reached_over_https(behind_tls: Server) -> None:
+    """Reached at the https:// address of [sharing] links_base_url (the proxy passes the Host on), every
+    cookie of the page is Secure, the session's too; reached at the server's own http:// address, none
+    is (a browser would not keep it), and logging in works there as before."""
+    proxied = requests.Session()
+    proxied.headers.update({"Host": PUBLIC_HOST, "Accept-Language": "en"})
+    r = proxied.get(behind_tls.url + f"{PAGE}/login", allow_redirects=False)
+    assert r.status_code == 200
+    form = set_cookies(r)
+    assert "Secure" in form["radicale_ext_form"] and "HttpOnly" in form["radicale_ext_form"]
+    token = re.search(r'name="csrf" value="([^"]*)"', r.text).group(1)
+    form_cookie = r.cookies["radicale_ext_form"]
+    r = proxied.post(behind_tls.url + f"{PAGE}/login", allow_redirects=False,
+                     data={"user": "alice", "password": password("alice"), "csrf": token, "next": "/"},
+                     headers={"Cookie": f"radicale_ext_form={form_cookie}"})
+    assert r.status_code == 303, r.text[:300]
+    session = set_cookies(r)["radicale_ext_session"]
+    assert {"Secure", "HttpOnly", "SameSite=Strict", f"Path={PAGE}/"} <= set(session)
+    r = proxied.post(behind_tls.url + f"{PAGE}/language", allow_redirects=False,
+                     data={"language": "zh_Hans", "back": "/", "csrf": token},
+                     headers={"Cookie": f"radicale_ext_form={form_cookie}"})
+    assert r.status_code == 303 and "Secure" in set_cookies(r)["radicale_ext_language"]
+    # the server's own address, plain HTTP: no Secure, and the session works
+    direct = Browser(behind_tls)
+    r = direct.log_in("alice")
+    assert r.status_code == 303 and "Secure" not in set_cookies(r)["radicale_ext_session"]
+    assert "Logged in as alice" in direct.get("/").text
 
 
 def test_failed_logins_are_throttled_per_user_and_per_address(tmp_path) -> None:
@@ -275,3 +330,42 @@ def test_the_chinese_page_from_the_browsers_language_or_the_switch(web_server: S
     page = english.get("/").text
     assert "我的日历和通讯录" in page and "My calendars" not in page
     assert english.post("/language", {"language": "klingon", "back": "/"}).status_code == 400
+
+
+def test_every_route_of_the_table_asks_for_a_session_and_every_post_for_its_token(web_server: Server) -> None:
+    """The whole route table, not a list kept by hand: a page or action added later without its session
+    or CSRF check fails here.  Without a session every page sends the browser to the login form and every
+    action is refused (403, also with the token of the login form); logged in, every action without the
+    session's token or with another one is refused (403) before its handler runs."""
+    routes = sorted(key for key, route in ROUTES.items() if not route.public)
+    assert len(routes) > 50 and ("POST", "/card/audience") in routes and ("GET", "/admin") in routes
+    anonymous = Browser(web_server)
+    anonymous.get("/login")                       # a valid pre-login form token (double submit cookie)
+    bob = Browser(web_server).logged_in("bob")
+    forged = "a-forged-token-" + "x" * 30
+    for method, path in routes:
+        if method == "GET":
+            r = anonymous.get(path)
+            assert r.status_code == 303 and r.headers["Location"].startswith(f"{PAGE}/login?next="), path
+            continue
+        r = anonymous.post(path, {})
+        assert r.status_code == 403 and "Log in and try again" in r.text, path
+        for token in ("", forged):
+            r = bob.post(path, {}, token=token)
+            assert r.status_code == 403 and "nothing was changed" in r.text, (path, token)
+    assert "Logged in as bob" in bob.get("/").text   # refusals end no session
+
+
+def test_every_form_of_every_template_carries_the_token() -> None:
+    """Each ``<form method="post">`` of the templates names the CSRF token (the router would refuse it anyway,
+    so a form without it would be a form that never works)."""
+    from importlib import resources
+    folder = resources.files("radicale_ext.web").joinpath("templates")
+    posts = 0
+    for template in folder.iterdir():
+        text = template.read_text(encoding="utf-8")
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", text, re.DOTALL):
+            if re.search(r'method="post"', form, re.IGNORECASE):
+                posts += 1
+                assert 'name="csrf" value="{{ csrf }}"' in form or "csrf_field" in form, (template.name, form[:200])
+    assert posts >= 30

@@ -65,6 +65,10 @@ ATTACHED = frozenset({ChangeKind.ITEM_CREATED, ChangeKind.ITEM_UPDATED, ChangeKi
 ItemReader = Callable[[str, str], str | None]
 
 
+#: the web page where a person chooses what they hear (radicale_ext/web, docs/web.md), below the server's address
+NOTICES_PAGE = "/.my/notices"
+
+
 class EmailSender:
     def __init__(self, smtp: SmtpSettings, wording: Wording, read_item: ItemReader, *, timeout: float,
                  public_url: str = "") -> None:
@@ -125,7 +129,8 @@ class EmailSender:
     def _footer(self) -> str:
         where = f" ({self._public_url})" if self._public_url else ""
         return (f"You get this because a calendar, an address book or a card on your server{where} is shared with you. "
-                "To choose how you hear about changes: radicale-ext notices set / mute.")
+                "To choose how you hear about changes, log in to the server's web page and open "
+                f"\"Notices and reminders\": {self._public_url}{NOTICES_PAGE}")
 
     def _attachments(self, notice: ChangeNotice) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from radicale import Application, httputils, pathutils, storage, types
 from radicale.app import base as app_base
@@ -100,6 +101,22 @@ def _page(app: Application) -> WebPage:
     return found
 
 
+def came_over_tls(app: Application, environ: types.WSGIEnviron) -> bool:
+    """Whether the browser reached the page over TLS (its cookies are then ``Secure``): the request
+    came to this server over TLS, or it was sent to the host of ``[sharing] links_base_url`` when that
+    address is ``https://`` (the server's address as people use it, behind a TLS proxy that passes the
+    ``Host`` on, as docs/admin.md's nginx does; our waitress believes no ``X-Forwarded-Proto``).  A
+    ``Host`` named falsely can only make the cookies stricter, never looser."""
+    if environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1"):
+        return True
+    try:
+        public = urlsplit(str(app.configuration.get("sharing", "links_base_url") or ""))
+    except KeyError:
+        return False
+    host = (environ.get("HTTP_HOST") or "").strip().lower()
+    return public.scheme == "https" and bool(host) and host in (public.netloc.lower(), f"{public.netloc.lower()}:443")
+
+
 def _body(environ: types.WSGIEnviron) -> bytes | None:
     """The form body; None when it is larger than the page reads."""
     try:
@@ -131,7 +148,7 @@ def serve_page(app: Application, environ: types.WSGIEnviron, base_prefix: str, p
         cookies=Request.parse_cookies(environ.get("HTTP_COOKIE", "")),
         accept_language=environ.get("HTTP_ACCEPT_LANGUAGE", ""), content_type=environ.get("CONTENT_TYPE", ""),
         body=body, address=environ.get("REMOTE_ADDR", ""),
-        secure=environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1"),
+        secure=came_over_tls(app, environ),
         links_base_url=links_base_url(app, environ, base_prefix))
     response = _page(app).handle(request)
     status, headers = response.rendered(request)
