@@ -118,11 +118,14 @@ def test_name_colour_and_order_are_the_owners_until_a_person_sets_their_own(fami
     family.ok("share", "add", f"alice/{CALENDAR}", "--user", "erin", "--role", "subscriber")
     erin = seen(family, "erin")
     assert (erin["colour"], erin["order"]) == ("#8338ecff", "3"), erin
-    assert "家庭 Müller" in erin["name"], erin
+    assert erin["name"] == "家庭 Müller (alice)", erin
+    proppatch(family, "alice", name="Familie", colour="#ffbe0bff", order="4")
+    assert seen(family, "erin") | {"transp": ""} == {"transp": "", "name": "Familie (alice)", "colour": "#ffbe0bff",
+                                                      "order": "4"}, "she follows alice's until she sets her own"
     proppatch(family, "erin", name="Oma's Kalender 🎉", colour="#06d6a0ff", order="1")
     assert seen(family, "erin") | {"transp": ""} == {"transp": "", "name": "Oma's Kalender 🎉",
                                                       "colour": "#06d6a0ff", "order": "1"}
     alice = seen(family, "alice")
-    assert (alice["name"], alice["colour"], alice["order"]) == ("家庭 Müller", "#8338ecff", "3"), "hers stay"
+    assert (alice["name"], alice["colour"], alice["order"]) == ("Familie", "#ffbe0bff", "4"), "hers stay"
     proppatch(family, "alice", order="7")
     assert seen(family, "erin")["order"] == "1", "erin's own order stays hers"
