@@ -2,13 +2,14 @@
 
 The property is per person, on any calendar they have (their own, or a
 share through their mount), and it is the same choice as the command
-line's ``notices mute`` / ``unmute``: set by one, read back by the other,
+line's ``notices mute`` / ``unmute`` and the Notices page's "Mute": set by one, read back by the others,
 and honoured by the notice worker end to end.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -17,6 +18,7 @@ import pytest
 
 from ..notice_kit import NS, FakeClock, change_texts, notice_server, put_event, worker_of
 from ..server import Server
+from ..web.page_kit import Browser
 
 CALENDAR = "Fußball 🎉"
 OWNER_PATH = f"/alice/{quote(CALENDAR)}/"
@@ -91,6 +93,14 @@ def choices(srv: Server, user: str) -> list[dict]:
     return json.loads(srv.ok("--json", "notices", "show", "--user", user))[0]["choices"]
 
 
+def muted_on_the_page(srv: Server, user: str) -> bool:
+    """Whether the person's page for alice's calendar (/.my/notices/collection) has its "Mute" box ticked."""
+    page = Browser(srv).logged_in(user).get(f"/notices/collection?collection={quote(f'/alice/{CALENDAR}/')}")
+    assert page.status_code == 200, page.text[:300]
+    [box] = re.findall(r'<input type="checkbox" id="muted"[^>]*>', page.text)
+    return " checked" in box
+
+
 def change_and_deliver(srv: Server, summary: str) -> None:
     put_event(srv, "alice", f"{OWNER_PATH}{quote(summary)}.ics", summary, summary)
     worker_of(srv, FakeClock()).run_until_idle()
@@ -113,6 +123,7 @@ def test_a_sharee_mutes_the_calendar_from_the_client_and_hears_nothing(srv: Serv
         "the same preference 'notices mute' sets"
     shown = srv.ok("notices", "show", "--user", "bob")
     assert f"/alice/{CALENDAR}/: muted" in shown
+    assert muted_on_the_page(srv, "bob"), "bob's Notices page shows it muted, as he chose in his client"
 
     change_and_deliver(srv, "Spiel gegen Köln")
     assert heard(srv, "carol", "Spiel gegen Köln")
@@ -121,6 +132,7 @@ def test_a_sharee_mutes_the_calendar_from_the_client_and_hears_nothing(srv: Serv
     proppatch(srv, MOUNT, "bob", SET.format(value="true"))
     assert notify_changes(srv, MOUNT, "bob") == "true"
     assert choices(srv, "bob") == []
+    assert not muted_on_the_page(srv, "bob")
     change_and_deliver(srv, "Training")
     assert heard(srv, "bob", "Training")
 

@@ -206,6 +206,28 @@ def test_a_push_carries_the_sync_token_the_collection_answers_right_after(srv: S
     assert parse_sync(sync(srv, path, "alice")).token == token
 
 
+def test_a_push_carries_the_token_of_the_readers_own_view(srv: Server) -> None:
+    """bob has an alarm of his own on one event: his sync token is his view's, not alice's, and his push says his."""
+    path = shared(srv, "Eigene Erinnerung", "bob")
+    mount = "/bob/Eigene Erinnerung~alice/"
+    put_event(srv, "alice", f"{path}e.ics", "e", "Elternabend")
+    own = EVENT.format(uid="e").replace("SUMMARY:e", "SUMMARY:Elternabend").replace(
+        "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:los\r\nTRIGGER:-PT2H\r\nEND:VALARM\r\nEND:VEVENT")
+    mine = srv.request("PUT", f"{mount}e.ics", "bob", own, headers={"Content-Type": "text/calendar"})
+    assert mine.status_code == 204, mine.text
+    worker_of(srv).run_until_idle()   # alice's first event told before bob's phone subscribes
+    phone = UserAgent()
+    with Receiver() as service:
+        davx5_register(srv, mount, "bob", phone, f"{service.url}/bob-phone")
+        put_event(srv, "alice", f"{path}f.ics", "f", "Sportfest")
+        worker_of(srv).run_until_idle()
+        [got] = service.requests
+    token = message_of(phone, got).findtext("P:content-update/D:sync-token", namespaces=NS)
+    bobs, alices = parse_sync(sync(srv, mount, "bob")).token, parse_sync(sync(srv, path, "alice")).token
+    assert bobs != alices, "bob's own alarm gives him his own view's token"
+    assert token == bobs
+
+
 # -- Push-Dont-Notify ---------------------------------------------------------------------------------
 
 

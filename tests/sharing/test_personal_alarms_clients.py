@@ -1,10 +1,12 @@
 """My alarms on someone else's calendar, set with real clients: the caldav library (as a script or an app
 uses it) and vdirsyncer (as a family member runs it).  alice owns "家庭" with the weekly "Fußball 🎉
 training" and its moved occurrence; bob collaborates, carol subscribes; each gives the event alarms of
-their own through their own path and reads back theirs, and alice's file never changes."""
+their own through their own path and reads back theirs, and alice's file never changes for the others'
+alarms; a subscriber's other edit, uploaded by vdirsyncer, is refused."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -91,10 +93,30 @@ def test_with_vdirsyncer(family: Server, tmp_path: Path) -> None:
         local.write_text(with_alarm(local.read_text(encoding="utf-8"), PEOPLE[user]), encoding="utf-8")
         _vdirsyncer(configs[user], "sync")
     assert file_of(family).read_bytes() == before
-    for user in ("bob", "carol"):
+    # alice, the owner, changes her own alarm with vdirsyncer too: her file, and only her alarms in it
+    configs["alice"] = vdirsyncer_config(family, "alice", tmp_path / "alice")
+    _vdirsyncer(configs["alice"], "discover", "sync")
+    local = _local_event(tmp_path / "alice")
+    local.write_text(with_alarm(local.read_text(encoding="utf-8"), PEOPLE["alice"]), encoding="utf-8")
+    _vdirsyncer(configs["alice"], "sync")
+    assert triggers(file_of(family).read_text()) == {"": ["-PT30M"], "0323": ["-PT30M"]}
+    for user in PEOPLE:
         _vdirsyncer(configs[user], "sync")   # nothing comes back changed: their ETag is the one they got
         assert triggers(_local_event(tmp_path / user).read_text(encoding="utf-8")) == {
             "": [PEOPLE[user]], "0323": [PEOPLE[user]]}, user
-        seen = family.request("GET", f"/{user}/{quote(CALENDAR)}~alice/{quote(ITEM)}", user)
+        where = CALENDAR if user == "alice" else f"{CALENDAR}~alice"
+        seen = family.request("GET", f"/{user}/{quote(where)}/{quote(ITEM)}", user)
         assert triggers(seen.text) == {"": [PEOPLE[user]], "0323": [PEOPLE[user]]}
     assert triggers(before.decode()) == {"": ["-PT15M"], "0323": ["-PT15M"]}
+    # carol, a subscriber, edits the summary in her folder: vdirsyncer's upload is refused, nothing changes
+    stored = file_of(family).read_bytes()
+    local = _local_event(tmp_path / "carol")
+    text, changed = re.subn(r"SUMMARY:Fußball 🎉 training(\r?\n)", r"SUMMARY:Kein Training\1",
+                            local.read_text(encoding="utf-8"), count=1)
+    assert changed == 1
+    local.write_text(text, encoding="utf-8")
+    done = vdirsyncer(configs["carol"], "sync")
+    assert done.returncode != 0 and "403" in done.stderr + done.stdout, done.stderr + done.stdout
+    assert file_of(family).read_bytes() == stored
+    assert "Kein Training" not in family.request("GET", f"/carol/{quote(CALENDAR)}~alice/{quote(ITEM)}",
+                                                 "carol").text

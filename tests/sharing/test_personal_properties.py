@@ -1,5 +1,5 @@
 """Each person's own properties of a shared calendar (caldav-sharing, "Per-user WebDAV Properties"):
-name, colour and ``CALDAV:schedule-calendar-transp`` default to the owner's until the person sets their
+name, colour, order and ``CALDAV:schedule-calendar-transp`` default to the owner's until the person sets their
 own; accepting an invitation (or subscribing) makes the calendar transparent for the person (the draft's
 SHOULD: a calendar just taken in does not make them busy)."""
 
@@ -23,7 +23,7 @@ def where(user: str) -> str:
 
 
 def proppatch(server: Server, user: str, *, transp: str | None = None, name: str | None = None,
-              colour: str | None = None):
+              colour: str | None = None, order: str | None = None):
     props = ""
     if transp is not None:
         props += f"<C:schedule-calendar-transp><C:{transp}/></C:schedule-calendar-transp>"
@@ -31,6 +31,8 @@ def proppatch(server: Server, user: str, *, transp: str | None = None, name: str
         props += f"<D:displayname>{name}</D:displayname>"
     if colour is not None:
         props += f"<I:calendar-color>{colour}</I:calendar-color>"
+    if order is not None:
+        props += f"<I:calendar-order>{order}</I:calendar-order>"
     body = (f'<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="{C}" '
             f'xmlns:I="http://apple.com/ns/ical/"><D:set><D:prop>{props}</D:prop></D:set></D:propertyupdate>')
     answer = server.request("PROPPATCH", where(user), user, body, headers=XML)
@@ -42,10 +44,11 @@ def proppatch(server: Server, user: str, *, transp: str | None = None, name: str
     return answer
 
 
-def seen(server: Server, user: str) -> dict[str, str]:
+def seen(server: Server, user: str, *, order: bool = False) -> dict[str, str]:
+    """The person's transparency, name and colour (and order, when asked) as PROPFIND answers them."""
     body = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
             f'xmlns:C="{C}" xmlns:I="http://apple.com/ns/ical/"><D:prop><C:schedule-calendar-transp/>'
-            "<D:displayname/><I:calendar-color/></D:prop></D:propfind>")
+            "<D:displayname/><I:calendar-color/><I:calendar-order/></D:prop></D:propfind>")
     answer = server.request("PROPFIND", where(user), user, body, headers={**XML, "Depth": "0"})
     assert answer.status_code == 207, answer.text
     found: dict[str, str] = {}
@@ -57,8 +60,8 @@ def seen(server: Server, user: str) -> dict[str, str]:
         if transp is not None:
             assert len(transp) == 1 and not (transp.text or "").strip(), ET.tostring(transp)
             found["transp"] = transp[0].tag.split("}")[-1]
-        for key, tag in (("name", "D:displayname"), ("colour", "I:calendar-color")):
-            if prop.find(tag, NS) is not None:
+        for key, tag in (("name", "D:displayname"), ("colour", "I:calendar-color"), ("order", "I:calendar-order")):
+            if prop.find(tag, NS) is not None and (order or key != "order"):
                 found[key] = prop.findtext(tag, namespaces=NS) or ""
     return found
 
@@ -109,3 +112,22 @@ def test_a_value_rfc_6638_does_not_name_is_refused_and_nothing_changes(family: S
         answer = family.request("PROPPATCH", where(user), user, body, headers=XML)
         assert answer.status_code == 400 and "CALDAV:opaque or CALDAV:transparent" in answer.text, answer.text
     assert seen(family, "bob") == before
+
+
+def test_name_colour_and_order_are_the_owners_until_a_person_sets_their_own(family: Server) -> None:
+    proppatch(family, "alice", name="家庭 Müller", colour="#8338ecff", order="3")
+    family.ok("share", "add", f"alice/{CALENDAR}", "--user", "erin", "--role", "subscriber")
+    erin = seen(family, "erin", order=True)
+    assert (erin["colour"], erin["order"]) == ("#8338ecff", "3"), erin
+    assert erin["name"] == "家庭 Müller (alice)", erin
+    proppatch(family, "alice", name="Familie", colour="#ffbe0bff", order="4")
+    followed = seen(family, "erin", order=True)
+    assert (followed["name"], followed["colour"], followed["order"]) == ("Familie (alice)", "#ffbe0bff", "4"), \
+        "she follows alice's until she sets her own"
+    proppatch(family, "erin", name="Oma's Kalender 🎉", colour="#06d6a0ff", order="1")
+    own = seen(family, "erin", order=True)
+    assert (own["name"], own["colour"], own["order"]) == ("Oma's Kalender 🎉", "#06d6a0ff", "1")
+    alice = seen(family, "alice", order=True)
+    assert (alice["name"], alice["colour"], alice["order"]) == ("Familie", "#ffbe0bff", "4"), "hers stay"
+    proppatch(family, "alice", order="7")
+    assert seen(family, "erin", order=True)["order"] == "1", "erin's own order stays hers"
