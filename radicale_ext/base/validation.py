@@ -8,7 +8,32 @@ costs nothing on the success path.
 
 from __future__ import annotations
 
+import re
+
 import vobject
+
+from .errors import ExtError
+
+#: CalendarServer's storage of each person's alarms inside the event; a client never sends it
+_SERVER_STORAGE = re.compile(r"^BEGIN:X-CALENDARSERVER-PERUSER\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+class NotClientData(ExtError):
+    """Data only a server stores (RFC 4791 section 5.3.2.1, ``CALDAV:valid-calendar-data``)."""
+
+    status = 403
+    precondition = "C:valid-calendar-data"
+
+
+def refuse_server_storage(text: str) -> None:
+    """Raise for an upload holding CalendarServer's per-person storage component (Apple's CalDAVTester,
+    sharing-peruser-data, "Prevent per-user data injection"): each person's alarms are theirs here, kept
+    apart from the event (docs/sharing.md), and never taken from what someone uploads."""
+    if _SERVER_STORAGE.search(text):
+        raise NotClientData("the event holds an X-CALENDARSERVER-PERUSER component, where a server keeps each "
+                            "person's alarms; a client may not send one: send the event without it (your own "
+                            "alarms go in the event's VALARMs, and stay yours)")
+
 
 _KIND = {"VCALENDAR": "iCalendar (RFC 5545)", "VCARD": "vCard (RFC 6350)"}
 

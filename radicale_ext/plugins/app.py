@@ -40,7 +40,7 @@ from radicale import auth, config, httputils, pathutils, types
 
 from radicale_ext.base import recurrence_limits
 from radicale_ext.base.errors import ExtError, Forbidden
-from radicale_ext.base.validation import describe_problem
+from radicale_ext.base.validation import describe_problem, refuse_server_storage
 
 from . import _http, _request, recurrence_guard, request_checks
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
@@ -139,6 +139,7 @@ class Application(radicale.Application):
                 step(self, path, user, user_groups, raw)
         if text is None or response[0] != 400 or response[2] != "Bad Request":
             return response
+        refuse_server_storage(text)
         expected = _expected_component(pathutils.sanitize_path(path))
         return httputils.bad_request(describe_problem(text, expected))
 

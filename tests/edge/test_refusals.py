@@ -131,3 +131,28 @@ def test_the_first_request_without_credentials_gets_its_401_at_once(shared: Serv
         if response.status_code == 401:
             assert response.headers["WWW-Authenticate"].startswith("Basic")
         assert took < DELAY / 2, f"{method} {path} without credentials waited {took:.2f} s"
+
+
+PER_USER_INJECTION = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//CALENDARSERVER.ORG//NONSGML Version 1//EN\r\n"
+                      "BEGIN:VEVENT\r\nUID:injection-家庭\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260110T100000Z\r\n"
+                      "DURATION:PT1H\r\nSUMMARY:Müller's party\r\nEND:VEVENT\r\nBEGIN:X-CALENDARSERVER-PERUSER\r\n"
+                      "UID:injection-家庭\r\nX-CALENDARSERVER-PERUSER-UID:carol\r\nBEGIN:X-CALENDARSERVER-PERINSTANCE\r\n"
+                      "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\nEND:VALARM\r\n"
+                      "END:X-CALENDARSERVER-PERINSTANCE\r\nEND:X-CALENDARSERVER-PERUSER\r\nEND:VCALENDAR\r\n")
+
+
+@pytest.mark.parametrize("user, path", [("alice", OWNER_PATH + "injection.ics"), ("carol", "/carol/own/injection.ics")])
+def test_calendarservers_per_person_storage_is_refused_as_invalid_calendar_data(shared: Server, user: str,
+                                                                                path: str) -> None:
+    """CalDAVTester's "Prevent per-user data injection" (sharing-peruser-data): 403 with
+    CALDAV:valid-calendar-data (RFC 4791 section 5.3.2.1), as CalendarServer answers; nothing stored."""
+    answer = shared.request("PUT", path, user, PER_USER_INJECTION, headers=ICS)
+    assert answer.status_code == 403, (answer.status_code, answer.text)
+    root = ET.fromstring(answer.content)
+    assert root.find("{urn:ietf:params:xml:ns:caldav}valid-calendar-data") is not None, answer.text
+    assert "X-CALENDARSERVER-PERUSER" in (root.findtext(REASON) or "")
+    assert shared.request("GET", path, user).status_code == 404
+
+
+def test_a_subscriber_sending_per_person_storage_still_learns_they_may_not_write(shared: Server) -> None:
+    assert need_privileges(shared.request("PUT", MOUNT + "injection.ics", "carol", PER_USER_INJECTION, headers=ICS))
