@@ -7,6 +7,7 @@ collection (:mod:`.recorded_storage`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import threading
@@ -134,6 +135,30 @@ class Collection(ViewedCollection, multifilesystem.Collection):
         return None
 
 
+class WritersFirst(pathutils.RwLock):
+    """Radicale's readers-writer lock of the storage (``flock`` on ``.Radicale.lock``, shared by every
+    server process) with writers first.  ``flock`` lets a new reader in while a writer waits, so under a
+    steady stream of reads a PUT waited for a moment without any (a PUT's median was 8x its idle time
+    under eight clients).  A second lock file is the turnstile: a writer holds it for its whole write; a
+    reader passes it (takes it shared) only to get the storage lock, then lets it go.  A waiting writer
+    holds the turnstile, so readers that come after it wait behind it; readers already in finish first."""
+
+    TURNSTILE = ".Radicale.ext-writers-first.lock"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._turnstile = os.path.join(os.path.dirname(path), self.TURNSTILE)
+
+    @contextlib.contextmanager
+    def acquire(self, mode: str) -> Iterator[None]:
+        with open(self._turnstile, "w+") as turnstile:
+            fcntl.flock(turnstile.fileno(), fcntl.LOCK_EX if mode == "w" else fcntl.LOCK_SH)
+            with super().acquire(mode):
+                if mode != "w":
+                    fcntl.flock(turnstile.fileno(), fcntl.LOCK_UN)
+                yield
+
+
 class Storage(RecordedStorage, multifilesystem.Storage):
     """The configured storage (``[storage] type = radicale_ext.plugins.storage``): Radicale's files with
     the item index, or, when ``[storage] postgresql_dsn`` is set, PostgreSQL
@@ -173,6 +198,7 @@ class Storage(RecordedStorage, multifilesystem.Storage):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
+        self._lock = WritersFirst(self._lock._path)
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
                                     max_token_age_s=configuration.get("storage", "max_sync_token_age"))
         self._settle_outbox()
