@@ -105,7 +105,6 @@ class EmailSender:
         message["Date"] = email.utils.formatdate(now, localtime=False)
         message["Message-ID"] = f"<{outgoing.key}@{self._smtp.sender.rpartition('@')[2] or 'localhost'}>"
         message["Auto-Submitted"] = "auto-generated"                 # RFC 3834: no auto-replies to this
-        message["Content-Language"] = HTML_LANG[words.language]       # RFC 3282
         reader_zone = zone_named(zone)
         sections = [(self._wording.headline(n, reader, zone, language),
                      self._wording.lines(n, reader, zone, language) if len(n.changes) > 1 else [],
@@ -114,6 +113,7 @@ class EmailSender:
         message.add_alternative(self._html(reader, sections, words), subtype="html", cte="quoted-printable")
         for name, text in ([] if outgoing.digest else self._attachments(outgoing.notices[0])):
             message.add_attachment(text, subtype="calendar", filename=name, cte="base64")
+        message["Content-Language"] = HTML_LANG[words.language]       # RFC 3282 (after the parts: they reset it)
         return message.as_bytes()
 
     def _text(self, reader: str, sections: list[tuple[str, list[str], str]], words: Speech) -> str:
