@@ -286,6 +286,12 @@ class Preferences:
         row = self._db.read_one("SELECT language FROM notice_languages WHERE user = ?", (user,))
         return row[0] if row else None
 
+    @staticmethod
+    def language_in(w: Writer, user: str) -> str:
+        """Inside ``w``: the language of ``user``'s notices (English when they chose none)."""
+        row = w.execute("SELECT language FROM notice_languages WHERE user = ?", (user,)).fetchone()
+        return row[0] if row and row[0] in LANGUAGES else DEFAULT
+
     def set_language(self, user: str, language: str | None, *, unless_chosen: bool = False) -> bool:
         """Notices to ``user`` in ``language`` (``None``: forget the choice, English again); with
         ``unless_chosen`` only when they chose none yet.  Returns whether anything was stored."""

@@ -16,7 +16,8 @@ times as that language writes them ("Tue 6 Jan 18:00", "1月6日周二 18:00").
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .changes import ChangeNotice, ItemChange, unescape
 from .language import DEFAULT, N_, speech
@@ -179,6 +180,12 @@ def card_headline(changes: Sequence[ItemChange], language: str = DEFAULT) -> str
         sentence = words._("{sentence}; your copy stays as it is until you accept "
                            "(radicale-ext card accept {owner})").format(sentence=sentence, owner=last.get("owner"))
     return sentence
+
+
+def card_summary(card: Mapping[str, Any], language: str = DEFAULT) -> str:
+    """One person's sentence about a me card that changed for them (the ``card`` of a CARD_CHANGED change),
+    in ``language``: what the cards feature stores in their notification collection."""
+    return card_headline([ItemChange(ChangeKind.CARD_CHANGED, at=0.0, card=card)], language)
 
 
 def field_words(field: str, language: str = DEFAULT) -> str:
