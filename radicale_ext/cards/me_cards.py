@@ -46,6 +46,7 @@ from ..base.layout import check_item_name
 from ..base.model import Grantee, GranteeKind
 from ..notices.outbox import Change, ChangeKind, Outbox
 from ..notices.preferences import ALL, Preferences
+from ..notices.wording import card_summary
 from ..sharing.circles import CircleBook
 from ..sharing.notifications import NoticeBox, NoticeKind
 from . import card_files
@@ -62,7 +63,6 @@ from .projection import (
     changed_fields,
     fields_text,
     fingerprint,
-    in_words,
     offered,
     parse_fields,
     project,
@@ -615,16 +615,15 @@ class CardBook:
         name = (after.name if after else None) or owner
         gone = after is None or fingerprint(after, selectors) is None
         if gone:
-            summary, fields = f"{name}'s card is no longer shared with you", []
+            fields = []
         else:
             base = self._consent.accepted_card(person, owner) if ask_first else None
             fields = changed_fields(base or before, after, selectors)
-            summary = in_words(name, fields)
-            if ask_first:
-                summary += f"; your copy stays as it is until you accept (radicale-ext card accept {owner})"
+        told_card = {"owner": owner, "name": name, "fields": fields, "gone": gone, "ask_first": ask_first}
+        summary = card_summary(told_card)     # the outbox record's, in English; the person's own in their language
         self._notices.add(w, person, NoticeKind.CARD_CHANGED,
-                          {"owner": owner, "name": name, "fields": fields, "summary": summary,
-                           "ask_first": ask_first})
+                          {"owner": owner, "name": name, "fields": fields, "ask_first": ask_first,
+                           "summary": card_summary(told_card, Preferences.language_in(w, person))})
         told = Change(kind=ChangeKind.CARD_CHANGED, actor=owner, collection=f"/{person}/{SHARED_CONTACTS}/",
                       item=f"{owner}.vcf")
         self._outbox.record(w, told, {"new": {"FN": name}, "card": {

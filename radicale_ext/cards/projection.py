@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from ..base.content_lines import content_lines, unescape_text
 from ..base.errors import ExtError
+from ..notices.language import N_
 
 # Lines a projection never copies: it writes its own identity lines.
 IDENTITY = frozenset({"BEGIN", "END", "VERSION", "UID", "REV", "PRODID"})
@@ -58,16 +59,18 @@ _APPLE_LABELS = {"mobile": "cell", "iphone": "cell", "home": "home", "work": "wo
                  "main": "main", "homefax": "fax", "workfax": "fax", "pager": "pager", "school": "school"}
 _APPLE_LABEL = re.compile(r"_\$!<(.*)>!\$_")
 
+# what people call each field and kind (the notices' catalog says them in other languages:
+# radicale_ext/notices/wording.py, field_words)
 _FIELD_WORDS = {
-    "FN": "name", "N": "name", "NICKNAME": "nickname", "PHOTO": "photo", "BDAY": "birthday",
-    "ANNIVERSARY": "anniversary", "GENDER": "gender", "ADR": "address", "LABEL": "address label",
-    "TEL": "phone number", "EMAIL": "e-mail address", "IMPP": "chat address", "LANG": "language",
-    "TZ": "time zone", "GEO": "location", "TITLE": "job title", "ROLE": "role", "LOGO": "logo",
-    "ORG": "organisation", "RELATED": "related people", "CATEGORIES": "categories", "NOTE": "note",
-    "URL": "web address", "KEY": "public key", "SOUND": "name pronunciation",
+    "FN": N_("name"), "N": N_("name"), "NICKNAME": N_("nickname"), "PHOTO": N_("photo"), "BDAY": N_("birthday"),
+    "ANNIVERSARY": N_("anniversary"), "GENDER": N_("gender"), "ADR": N_("address"), "LABEL": N_("address label"),
+    "TEL": N_("phone number"), "EMAIL": N_("e-mail address"), "IMPP": N_("chat address"), "LANG": N_("language"),
+    "TZ": N_("time zone"), "GEO": N_("location"), "TITLE": N_("job title"), "ROLE": N_("role"), "LOGO": N_("logo"),
+    "ORG": N_("organisation"), "RELATED": N_("related people"), "CATEGORIES": N_("categories"), "NOTE": N_("note"),
+    "URL": N_("web address"), "KEY": N_("public key"), "SOUND": N_("name pronunciation"),
 }
-_TYPE_WORDS = {"cell": "mobile", "work": "work", "home": "home", "fax": "fax", "pager": "pager",
-               "other": "other", "school": "school", "main": "main"}
+_TYPE_WORDS = {"cell": N_("mobile"), "work": N_("work"), "home": N_("home"), "fax": N_("fax"), "pager": N_("pager"),
+               "other": N_("other"), "school": N_("school"), "main": N_("main")}
 # The fields whose lines people tell apart by a type ("work phone number"), and those types, in the
 # order :attr:`CardLine.words` reads them.
 WORDED_FIELDS = frozenset({"TEL", "EMAIL", "ADR", "URL", "IMPP", "LABEL"})
@@ -172,7 +175,7 @@ class CardLine:
         """What people call this field: "mobile phone number", "home address"."""
         base = _FIELD_WORDS.get(self.prop, self.prop.lower())
         if self.prop == "TEL" and "cell" in self.types:
-            return "mobile number"
+            return N_("mobile number")
         for kind in ("work", "home", "fax", "pager", "school", "other"):
             if kind in self.types and self.prop in WORDED_FIELDS:
                 return f"{_TYPE_WORDS[kind]} {base}"

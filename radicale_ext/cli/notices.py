@@ -9,6 +9,7 @@ import time
 from ..base import names
 from ..base.errors import ExtError, Forbidden
 from ..notices.delivery import Delivery, DeliveryQueue, State
+from ..notices.language import DEFAULT, LANGUAGES
 from ..notices.my_notices import MyNotices
 from ..notices.preferences import ALL, CHOOSABLE, MUTE, Channel, Timing
 from ..notices.service import Notices, set_aside_book
@@ -69,7 +70,7 @@ def notices_show(args: argparse.Namespace, site: Site) -> None:
     mine = _mine(args, site)
     contact = mine.contact(user, actor=args.acting_as)
     row = {"user": user, "email": contact.email_address, "timezone": contact.timezone,
-           "webhook": contact.webhook_url,
+           "language": contact.language, "webhook": contact.webhook_url,
            "choices": [{"collection": c or "all", "channel": ch, "timing": t}
                        for c, ch, t in mine.rows(user, actor=args.acting_as)],
            "push_devices": [{"collection": d.collection, "id": d.id, "service": d.service, "endpoint": d.endpoint,
@@ -77,7 +78,7 @@ def notices_show(args: argparse.Namespace, site: Site) -> None:
 
     def text(r: dict) -> str:
         lines = [f"{r['user']}: e-mail {r['email'] or '(none)'}, time zone {r['timezone'] or OWN_ZONE}, "
-                 f"webhook {r['webhook'] or '(none)'}"]
+                 f"language {r['language']}, webhook {r['webhook'] or '(none)'}"]
         lines += [f"  {c['collection']}: {_choice_text(c)}" for c in r["choices"]]
         lines += [f"  push: {d['collection']} via {d['service']} until {d['expires']} (device {d['id']})"
                   for d in r["push_devices"]]
@@ -139,6 +140,14 @@ def notices_timezone(args: argparse.Namespace, site: Site) -> None:
         raise ExtError("give a ZONE (e.g. Europe/Berlin), or --clear")
     _mine(args, site).set_timezone(user, None if args.clear else args.zone, actor=args.acting_as)
     print(f"{user}: times in {OWN_ZONE if args.clear else args.zone}")
+
+
+def notices_language(args: argparse.Namespace, site: Site) -> None:
+    user = acting_person(args, site)
+    if not args.clear and not args.language:
+        raise ExtError(f"give a LANGUAGE ({', '.join(LANGUAGES)}), or --clear")
+    _mine(args, site).set_language(user, None if args.clear else args.language, actor=args.acting_as)
+    print(f"{user}: notices in {DEFAULT + ' (the default)' if args.clear else args.language}")
 
 
 def notices_webhook(args: argparse.Namespace, site: Site) -> None:
@@ -281,6 +290,10 @@ def register(commands: Commands) -> None:
     z = person(group.command("timezone", "the time zone for times in notices", notices_timezone))
     z.add_argument("zone", nargs="?", metavar="ZONE")
     z.add_argument("--clear", action="store_true")
+    la = person(group.command("language", "the language of notices: en or zh_Hans (the web page's switch "
+                                          "sets it too)", notices_language))
+    la.add_argument("language", nargs="?", metavar="LANGUAGE", help=", ".join(LANGUAGES))
+    la.add_argument("--clear", action="store_true", help="back to the default, English")
     w = person(group.command("webhook", "a URL that gets each notice as signed JSON", notices_webhook))
     w.add_argument("url", nargs="?", metavar="URL")
     w.add_argument("--remove", action="store_true")

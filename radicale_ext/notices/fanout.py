@@ -210,7 +210,7 @@ class Fanout:
         pause()
         pushes = self._subscriptions.active_for([r.user for r in recipients] + ([actor.user] if actor else []),
                                                 notice.synced_collections, now)
-        words: dict[tuple[str, str | None], tuple[str, list[str]]] = {}
+        words: dict[tuple[str, str | None, str], tuple[str, list[str]]] = {}
         chunks = 0
         # a me card that changed for its reader: their record is the card's own notice (CS:card-changed),
         # written when the card settled (radicale_ext/cards/me_cards.py)
@@ -244,14 +244,15 @@ class Fanout:
                 SetAside.add(w, HAND_OUT, {"notice": notice.id}, notice_named(notice), error, now)
 
     def _stored(self, notice: ChangeNotice, r: Recipient,
-                words: dict[tuple[str, str | None], tuple[str, list[str]]]) -> Notice:
+                words: dict[tuple[str, str | None, str], tuple[str, list[str]]]) -> Notice:
         """``r``'s notice in their notification collection; ``words`` caches the sentences, which
-        depend on the reader only through their zone and whether a collection named is theirs."""
-        zone = r.contact.timezone
-        key = (r.user if any(c.startswith(f"/{r.user}/") for c in notice.collections) else "", zone)
+        depend on the reader only through their zone, their language and whether a collection named is theirs."""
+        zone, language = r.contact.timezone, r.contact.language
+        key = (r.user if any(c.startswith(f"/{r.user}/") for c in notice.collections) else "", zone, language)
         if key not in words:
-            words[key] = (self._wording.headline(notice, r.user, zone),
-                          self._wording.lines(notice, r.user, zone)[:MAX_LISTED] if len(notice.changes) > 1 else [])
+            words[key] = (self._wording.headline(notice, r.user, zone, language),
+                          self._wording.lines(notice, r.user, zone, language)[:MAX_LISTED]
+                          if len(notice.changes) > 1 else [])
         text, lines = words[key]
         # the list of changes stays in the change notice, once for all (NoticeBox.get adds it)
         data = {"notice": notice.id, "collection": notice.collection, "view": r.view, "actor": notice.actor,

@@ -1,13 +1,13 @@
 """A person's own notice settings, as they (or the admin) see and change them.
 
-The operations behind ``radicale-ext notices show|set|reset|mute|unmute|email|timezone|webhook``
+The operations behind ``radicale-ext notices show|set|reset|mute|unmute|email|timezone|language|webhook``
 and the web page's "Notices and reminders" (docs/web.md): the e-mail address, the time zone, the
-webhook, the choices for all collections or for one the person reads, their WebDAV-Push devices
-and their last notices.  Each takes the person (``user``) and who acts (``actor``: the person
-themselves, or ``None`` for the admin) and refuses anyone else (:class:`Forbidden`) before it
-reads or writes anything.  A choice is about a collection the person reads now (their own, or one
-shared with them that counts) or about all of them: for any other the answer is the same
-:class:`NotFound`, whether or not the collection exists.
+language (also set by the page's language switch), the webhook, the choices for all collections or
+for one the person reads, their WebDAV-Push devices and their last notices.  Each takes the
+person (``user``) and who acts (``actor``: the person themselves, or ``None`` for the admin) and
+refuses anyone else (:class:`Forbidden`) before it reads or writes anything.  A choice is about a
+collection the person reads now (their own, or one shared with them that counts) or about all of
+them: for any other the answer is the same :class:`NotFound`, whether or not the collection exists.
 """
 
 from __future__ import annotations
@@ -279,6 +279,17 @@ class MyNotices:
 
     def set_timezone(self, user: str, zone: str | None, *, actor: str | None) -> None:
         self.preferences.set_timezone(self.acting(user, actor), zone)
+
+    def set_language(self, user: str, language: str | None, *, actor: str | None,
+                     unless_chosen: bool = False) -> bool:
+        """The language of ``user``'s notices (``None``: English, forgetting the choice); with
+        ``unless_chosen`` only when they chose none yet (the web page's first login in Chinese).
+        Returns whether anything was stored."""
+        return self.preferences.set_language(self.acting(user, actor), language, unless_chosen=unless_chosen)
+
+    def language(self, user: str, *, actor: str | None) -> str | None:
+        """The language ``user`` chose for notices, ``None`` when they chose none."""
+        return self.preferences.language_of(self.acting(user, actor))
 
     def set_webhook(self, user: str, url: str | None, *, actor: str | None) -> str | None:
         """Set (or with ``None`` remove) the webhook; returns its new signing secret, to be shown once.

@@ -13,13 +13,16 @@ Clients set the same choice through CalendarServer's ``CS:notify-changes``
 property (caldav-notifications section 5.3.4): :meth:`Preferences.hears`
 and :meth:`Preferences.set_hearing`.  Besides choices a
 person has contact details: an e-mail address (default: their user name
-when it is an address), a time zone (for the times in notices), and a
-webhook (URL and secret).
+when it is an address), a time zone (for the times in notices), a
+webhook (URL and secret), and the language notices speak to them
+(:mod:`.language`; English until they choose another, on the web page or
+the command line).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import re
 import secrets
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from ..base import names
 from ..base.database import Database, Writer
 from ..base.errors import ExtError
+from .language import DEFAULT, LANGUAGES
 from .outbound import Outbound
 from .zones import is_zone
 
@@ -48,6 +52,11 @@ CREATE TABLE IF NOT EXISTS notice_contacts (
     webhook_url    TEXT,
     webhook_secret TEXT,
     updated_at     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notice_languages (
+    user       TEXT PRIMARY KEY,
+    language   TEXT NOT NULL,
+    updated_at REAL NOT NULL
 )
 """
 
@@ -104,6 +113,12 @@ def check_zone(zone: str) -> str:
     return zone
 
 
+def check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ExtError(f"notices do not speak {names.shown(language)}; choose one of {', '.join(LANGUAGES)}")
+    return language
+
+
 def check_choice(channel: Channel, timing: Timing) -> None:
     """Raise :class:`ExtError` unless ``timing`` may be chosen for ``channel``."""
     if channel not in CHOOSABLE:
@@ -123,6 +138,7 @@ class Contact:
     timezone: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    language: str = DEFAULT           # the language of their notices (:mod:`.language`)
 
     @property
     def email_address(self) -> str | None:
@@ -259,7 +275,34 @@ class Preferences:
             for row in self._db.read("SELECT user, email, timezone, webhook_url, webhook_secret FROM notice_contacts"
                                      f" WHERE user IN ({','.join('?' * len(chunk))})", chunk):
                 found[row[0]] = Contact(*row)
+            for user, language in self._db.read("SELECT user, language FROM notice_languages"
+                                                 f" WHERE user IN ({','.join('?' * len(chunk))})", chunk):
+                if language in LANGUAGES:
+                    found[user] = dataclasses.replace(found[user], language=language)
         return found
+
+    def language_of(self, user: str) -> str | None:
+        """The language ``user`` chose for notices, ``None`` when they chose none (English is spoken)."""
+        row = self._db.read_one("SELECT language FROM notice_languages WHERE user = ?", (user,))
+        return row[0] if row else None
+
+    @staticmethod
+    def language_in(w: Writer, user: str) -> str:
+        """Inside ``w``: the language of ``user``'s notices (English when they chose none)."""
+        row = w.execute("SELECT language FROM notice_languages WHERE user = ?", (user,)).fetchone()
+        return row[0] if row and row[0] in LANGUAGES else DEFAULT
+
+    def set_language(self, user: str, language: str | None, *, unless_chosen: bool = False) -> bool:
+        """Notices to ``user`` in ``language`` (``None``: forget the choice, English again); with
+        ``unless_chosen`` only when they chose none yet.  Returns whether anything was stored."""
+        names.user_name(user)
+        with self._db.write() as w:
+            if language is None:
+                return w.execute("DELETE FROM notice_languages WHERE user = ?", (user,)).rowcount > 0
+            check_language(language)
+            verb = "INSERT OR IGNORE" if unless_chosen else "INSERT OR REPLACE"
+            return w.execute(f"{verb} INTO notice_languages(user, language, updated_at) VALUES (?, ?, ?)",
+                             (user, language, self._clock())).rowcount > 0
 
     def set_email(self, user: str, address: str | None) -> None:
         self._set(user, email=check_email(address.strip()) if address else None)
@@ -294,6 +337,7 @@ class Preferences:
     def forget_user(w: Writer, user: str) -> None:
         w.execute("DELETE FROM notice_choices WHERE user = ?", (user,))
         w.execute("DELETE FROM notice_contacts WHERE user = ?", (user,))
+        w.execute("DELETE FROM notice_languages WHERE user = ?", (user,))
 
 
 def hears_in(rows: list[tuple[str, str, str]], collection: str) -> bool:

@@ -532,7 +532,8 @@ class ReminderScheduler:
                                      kind=NoticeKind.RESOURCE_CHANGE, created_at=now,
                                      data={"notice": notice_id, "collection": collection, "view": views[user],
                                            "actor": owner, "reminder": True,
-                                           "text": self._wording.headline(notice, user, contact.timezone)}))
+                                           "text": self._wording.headline(notice, user, contact.timezone,
+                                                                          contact.language)}))
                 timing = choices[user].timing
                 if email and contact.email_address and timing[Channel.EMAIL] is not Timing.OFF:
                     planned.append(Planned(notice_id, user, Channel.EMAIL.value, now))

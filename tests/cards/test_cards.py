@@ -205,7 +205,11 @@ def test_a_change_reaches_exactly_those_who_see_the_field_with_a_notice_in_words
     before = {user: etags(srv, user) for user in ("bob", "carol", "dave", "erin")}
     tokens = {user: sync(srv, user)[0] for user in ("bob", "carol", "dave")}
     notices_before = {user: len(card_notices(srv, user)) for user in ("bob", "carol", "dave", "erin")}
-    edit_alice(srv, "+44 7700 900123", "+44 7700 900777")  # a new mobile number: friends and family see it
+    srv.ok("notices", "language", "zh_Hans", acting_as="erin")   # her notices speak Chinese
+    try:
+        edit_alice(srv, "+44 7700 900123", "+44 7700 900777")  # a new mobile number: friends and family see it
+    finally:
+        srv.ok("notices", "language", "--clear", acting_as="erin")
     after = {user: etags(srv, user) for user in ("bob", "carol", "dave", "erin")}
     assert after["bob"] == before["bob"]                   # a client cannot see mobiles: nothing changed for bob
     assert sync(srv, "bob", tokens["bob"]) == (tokens["bob"], {})
@@ -216,8 +220,9 @@ def test_a_change_reaches_exactly_those_who_see_the_field_with_a_notice_in_words
     assert "TEL;TYPE=CELL:+44 7700 900777" in card_of(srv, "carol")
     new_notices = {user: card_notices(srv, user)[notices_before[user]:] for user in notices_before}
     assert new_notices["bob"] == []
-    for user in ("carol", "dave", "erin"):
+    for user in ("carol", "dave"):
         assert [n["summary"] for n in new_notices[user]] == ["Dr. Alice Maria Ångström's mobile number changed"]
+    assert [n["summary"] for n in new_notices["erin"]] == ["Dr. Alice Maria Ångström的手机号码有变动"]
 
 
 def test_a_change_of_identity_lines_only_changes_nothing_for_anyone(srv: Server) -> None:

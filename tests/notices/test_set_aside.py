@@ -115,10 +115,10 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             raise KeyError("summary")
         return change
 
-    def broken_sentence(self, change, notice, reader, zone):
+    def broken_sentence(self, change, notice, reader, zone, *language):
         if "Kaputt beim Verteilen" in failing and change.title == "Kaputt beim Verteilen":
             raise OverflowError("date value out of range")
-        return sentence(self, change, notice, reader, zone)
+        return sentence(self, change, notice, reader, zone, *language)
 
     def broken_expand(text, **kwargs):
         if "Kaputt beim Planen" in failing and "Kaputt beim Planen" in text:

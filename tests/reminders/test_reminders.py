@@ -186,6 +186,29 @@ def test_a_reminder_arrives_by_email_through_a_real_smtp_server(srv: Server, smt
     assert message["Message-ID"].startswith("<n")
 
 
+def test_a_reminder_by_email_in_chinese_for_a_person_who_chose_chinese(srv: Server, smtp_port: int) -> None:
+    clock = FakeClock(START)
+    collection = calendar(srv, "zh-mailed", "grace")
+    srv.ok("notices", "email", "grace@example.org", acting_as="grace")
+    srv.ok("notices", "timezone", "Asia/Shanghai", acting_as="grace")
+    srv.ok("notices", "language", "zh_Hans", acting_as="grace")
+    mailbox = Mailbox()
+    with smtp_server(mailbox, smtp_port):
+        worker = worker_of(srv, clock)
+        put(srv, collection + "k.ics", event("k", "Karaoke", "20260308T190000"))
+        worker.run_until_idle()
+        mailbox.messages.clear()
+        clock.now = ts("2026-03-08 17:45")
+        worker.run_until_idle()
+    [message] = [m for m in mailbox.messages if m["To"] == "grace@example.org"]
+    # 19:00 in Berlin (18:00 UTC) is 02:00 the next day in Shanghai: the reader's zone, the Chinese way
+    assert message["Subject"] == "提醒：3月9日周一 02:00 “Karaoke”（zh-mailed (alice)）"
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("grace，您好：") and "2026年3月9日 01:45:00" in text, "sent at 17:45 UTC, told in Shanghai"
+    assert [t for t in change_texts(srv, "grace") if "Karaoke" in t] == [message["Subject"]], \
+        "the notification collection speaks Chinese to her too"
+
+
 def test_a_calendars_default_reminder_is_set_by_its_owner_only(srv: Server) -> None:
     clock = FakeClock(START)
     worker = worker_of(srv, clock)

@@ -574,6 +574,8 @@ def test_the_page_at_a_phones_width_in_chinese(browser, srv: Server) -> None:
     try:
         log_in(browser, srv, "grace")
         pick_language(browser, "zh_Hans")
+        [shown] = json.loads(srv.ok("--json", "notices", "show", "--user", "grace"))
+        assert shown["language"] == "zh_Hans", "the page's switch sets the language of her notices"
         go(browser, srv, "/notices")
         assert browser.find_element(By.TAG_NAME, "h1").text == "通知和提醒"
         width = browser.execute_script("return document.documentElement.scrollWidth")

@@ -10,7 +10,9 @@ the same ``Message-ID`` as the first, which mail systems and clients may
 use to drop the repeat.  A single notice about calendar items comes with
 the items as ``text/calendar`` attachments (as they are now), so the reader
 can add them to a calendar that is not synced; each attachment keeps the
-item's own name, whatever its script (RFC 2231 encodes it).
+item's own name, whatever its script (RFC 2231 encodes it).  Subject, greeting,
+sentences, times and footer are in the reader's language (:mod:`..language`),
+which ``Content-Language`` names (RFC 3282).
 
 Temporary failures (no connection, a 4xx reply, a timeout) are retried;
 an address that is not one, a message over the server's size, a message
@@ -32,10 +34,12 @@ from email.message import EmailMessage
 
 from ...base.errors import ExtError
 from ..changes import ChangeNotice
+from ..language import HTML_LANG, Speech, speech
 from ..outbox import ChangeKind
 from ..preferences import check_email
 from ..settings import SmtpSettings
 from ..wording import Wording
+from ..zones import zone as zone_named
 from . import DeliveryFailed, Outgoing
 
 
@@ -85,12 +89,15 @@ class EmailSender:
         """The message as sent: RFC 5322 with MIME (RFC 2045-2049), written by the standard library's
         ``email`` package under ``email.policy.SMTP``: CRLF line ends, headers folded and encoded
         (RFC 2047), attachment names encoded (RFC 2231), every body part 7-bit."""
-        reader, zone = outgoing.recipient, outgoing.contact.timezone
+        reader, zone, language = outgoing.recipient, outgoing.contact.timezone, outgoing.contact.language
+        words = speech(language)
         if outgoing.digest:
             count = len(outgoing.notices)
-            subject = f"{count} change{'s' if count != 1 else ''} in calendars and address books shared with you"
+            subject = words.ngettext("{count} change in calendars and address books shared with you",
+                                     "{count} changes in calendars and address books shared with you",
+                                     count).format(count=count)
         else:
-            subject = self._wording.headline(outgoing.notices[0], reader, zone)
+            subject = self._wording.headline(outgoing.notices[0], reader, zone, language)
         message = EmailMessage(policy=POLICY)
         message["From"] = self._smtp.sender
         message["To"] = address
@@ -98,39 +105,47 @@ class EmailSender:
         message["Date"] = email.utils.formatdate(now, localtime=False)
         message["Message-ID"] = f"<{outgoing.key}@{self._smtp.sender.rpartition('@')[2] or 'localhost'}>"
         message["Auto-Submitted"] = "auto-generated"                 # RFC 3834: no auto-replies to this
-        sections = [(self._wording.headline(n, reader, zone),
-                     self._wording.lines(n, reader, zone) if len(n.changes) > 1 else [],
-                     email.utils.formatdate(n.changes[-1].at, usegmt=True)) for n in outgoing.notices]
-        message.set_content(self._text(reader, sections), cte="quoted-printable")
-        message.add_alternative(self._html(reader, sections), subtype="html", cte="quoted-printable")
+        reader_zone = zone_named(zone)
+        sections = [(self._wording.headline(n, reader, zone, language),
+                     self._wording.lines(n, reader, zone, language) if len(n.changes) > 1 else [],
+                     words.moment(n.changes[-1].at, reader_zone)) for n in outgoing.notices]
+        message.set_content(self._text(reader, sections, words), cte="quoted-printable")
+        message.add_alternative(self._html(reader, sections, words), subtype="html", cte="quoted-printable")
         for name, text in ([] if outgoing.digest else self._attachments(outgoing.notices[0])):
             message.add_attachment(text, subtype="calendar", filename=name, cte="base64")
+        message["Content-Language"] = HTML_LANG[words.language]       # RFC 3282 (after the parts: they reset it)
         return message.as_bytes()
 
-    def _text(self, reader: str, sections: list[tuple[str, list[str], str]]) -> str:
-        parts = [f"Hello {reader},", ""]
+    def _text(self, reader: str, sections: list[tuple[str, list[str], str]], words: Speech) -> str:
+        parts = [words._("Hello {reader},").format(reader=reader), ""]
         for headline, lines, when in sections:
-            parts.append(f"{headline}.")
+            parts.append(words._("{headline}.").format(headline=headline))
             parts += [f"  - {line}" for line in lines]
             parts += [f"  ({when})", ""]
-        parts.append(self._footer())
+        parts.append(self._footer(words))
         return "\n".join(parts) + "\n"
 
-    def _html(self, reader: str, sections: list[tuple[str, list[str], str]]) -> str:
-        body = [f"<p>Hello {html.escape(reader)},</p>"]
+    def _html(self, reader: str, sections: list[tuple[str, list[str], str]], words: Speech) -> str:
+        body = [f"<p>{html.escape(words._('Hello {reader},').format(reader=reader))}</p>"]
         for headline, lines, when in sections:
-            body.append(f"<p><strong>{html.escape(headline)}.</strong>")
+            body.append(f"<p><strong>{html.escape(words._('{headline}.').format(headline=headline))}</strong>")
             if lines:
                 body.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
             body.append(f"<br><small>{html.escape(when)}</small></p>")
-        body.append(f"<p><small>{html.escape(self._footer())}</small></p>")
-        return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        body.append(f"<p><small>{html.escape(self._footer(words))}</small></p>")
+        return (f'<!DOCTYPE html>\n<html lang="{HTML_LANG[words.language]}"><body>\n' + "\n".join(body)
+                + "\n</body></html>\n")
 
-    def _footer(self) -> str:
-        where = f" ({self._public_url})" if self._public_url else ""
-        return (f"You get this because a calendar, an address book or a card on your server{where} is shared with you. "
-                "To choose how you hear about changes, log in to the server's web page and open "
-                f"\"Notices and reminders\": {self._public_url}{NOTICES_PAGE}")
+    def _footer(self, words: Speech) -> str:
+        page = f"{self._public_url}{NOTICES_PAGE}"
+        if self._public_url:
+            return words._("You get this because a calendar, an address book or a card on your server ({server}) "
+                           "is shared with you. To choose how you hear about changes, log in to the server's web "
+                           "page and open \"Notices and reminders\": {page}").format(server=self._public_url,
+                                                                                      page=page)
+        return words._("You get this because a calendar, an address book or a card on your server is shared with "
+                       "you. To choose how you hear about changes, log in to the server's web page and open "
+                       "\"Notices and reminders\": {page}").format(page=page)
 
     def _attachments(self, notice: ChangeNotice) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

@@ -81,14 +81,14 @@ class WebhookSender:
         self._timeout = timeout
 
     def body(self, outgoing: Outgoing, now: float) -> bytes:
-        reader, zone = outgoing.recipient, outgoing.contact.timezone
+        reader, zone, language = outgoing.recipient, outgoing.contact.timezone, outgoing.contact.language
         notices = [{
             "id": n.id, "collection": n.collection, "actor": n.actor,
-            "text": self._wording.headline(n, reader, zone),
-            "lines": self._wording.lines(n, reader, zone),
+            "text": self._wording.headline(n, reader, zone, language),
+            "lines": self._wording.lines(n, reader, zone, language),
             "changes": [c.to_json() for c in n.changes],
         } for n in outgoing.notices]
-        payload = {"type": "change-notices", "id": outgoing.key, "recipient": reader,
+        payload = {"type": "change-notices", "id": outgoing.key, "recipient": reader, "language": language,
                    "digest": outgoing.digest or None, "sent_at": int(now), "notices": notices}
         return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 

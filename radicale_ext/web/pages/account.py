@@ -1,11 +1,15 @@
-"""Logging in and out, and the language switch (docs/web.md, "Login and security")."""
+"""Logging in and out, and the language switch (docs/web.md, "Login and security" and "Languages").
+
+The switch also sets the language of the person's notices when they are logged in; logging in
+with the page in Chinese (switched before, or the browser's Accept-Language) sets it when they
+chose none yet (:meth:`radicale_ext.notices.my_notices.MyNotices.set_language`)."""
 
 from __future__ import annotations
 
 from ...base.errors import ExtError
 from ..context import LANGUAGE_COOKIE, SESSION_COOKIE, PageContext
 from ..http import Cookie, Response, redirect
-from ..i18n import LANGUAGES
+from ..i18n import DEFAULT, LANGUAGES
 from ..login import TooManyFailures, WrongPassword
 from ..routes import action, page
 
@@ -39,6 +43,8 @@ def log_in(ctx: PageContext) -> Response:
                         {**answer.headers, "Retry-After": str(e.seconds)}, answer.cookie)
     except WrongPassword:
         return ctx.render("login.html", 403, next=going, login=login, problem="wrong")
+    if ctx.speaker.language != DEFAULT:   # English is what notices speak without a choice
+        ctx.web.my_notices.set_language(user, ctx.speaker.language, actor=user, unless_chosen=True)
     session_id, _session = ctx.web.sessions.start(user)
     return redirect(ctx.request.root + going, Cookie(SESSION_COOKIE, session_id))
 
@@ -56,4 +62,6 @@ def choose_language(ctx: PageContext) -> Response:
     back = _next(form.get("back", "/"))
     if language not in LANGUAGES:
         raise ExtError(f"no such language: {language!r}")
+    if ctx.session is not None:
+        ctx.web.my_notices.set_language(ctx.user, language, actor=ctx.user)
     return redirect(ctx.request.root + back, Cookie(LANGUAGE_COOKIE, language, LANGUAGE_SECONDS))
