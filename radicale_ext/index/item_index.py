@@ -336,7 +336,7 @@ class ItemIndex:
         """Look again at the names the kernel reported, and only at them."""
         seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
         gone: set[str] = set()
-        look = _looker(folder, is_item_name, facts_of)
+        look = self._adopting(key, folder, is_item_name, base, _looker(folder, is_item_name, facts_of))
         for href in names:
             found = look(href)
             if found is None:
@@ -348,6 +348,31 @@ class ItemIndex:
         listed = None if gone or new_names or base.listed is None else base.listed
         view = self._commit(key, base, seen, gone, listed, look)
         return replace(view, folder=folder, is_item_name=is_item_name)
+
+    def _adopting(self, key: str, folder: str, is_item_name: Callable[[str], bool], base: FolderView,
+                  look: Look) -> Look:
+        """``look``, but a file another process has logged since ``base``, and that still has the stamp
+        logged, is taken with the facts logged instead of being read and parsed again: with several
+        server processes, each event written by one was parsed again (its occurrences walked again) by
+        every other on its next request, and two processes did less than one.  The same trust
+        :meth:`_with_log_of_others` gives a logged change (a write makes a new file: a new inode)."""
+        try:
+            rows = self._connection().execute(f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ? AND seq > ?",
+                                              (key, base.seq)).fetchall()
+        except sqlite3.Error:   # the write that follows says what is wrong with the index
+            return look
+        logged = {href: record for href, record in map(_from_row, rows) if isinstance(record, Entry)}
+        if not logged:
+            return look
+
+        def adopt(href: str) -> tuple[FileStamp, ItemFacts | None] | None:
+            record = logged.get(href)
+            if record is not None and is_item_name(href):
+                stamp = _stamp(os.path.join(folder, href))
+                if stamp == record.stamp:
+                    return stamp, record.facts
+            return look(href)
+        return adopt
 
     # -- the change log ---------------------------------------------------------
 

@@ -27,6 +27,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from radicale_ext.plugins.storage import WritersFirst
+
 from .. import dav_kit as dav
 from ..notice_kit import servers_run_with
 from ..samples import event
@@ -290,8 +292,9 @@ def test_a_process_starting_while_another_writes_leaves_that_write_alone(
             starting.proc = subprocess.Popen([sys.executable, "-m", "radicale_ext.plugins.server", "--config",
                                               str(starting.config)], cwd=starting.root, stdout=log,
                                              stderr=subprocess.STDOUT)
-        lock_file = writing.root / "data" / "collections" / ".Radicale.lock"
-        eventually(lambda: lock_waiters(lock_file) or not refuses_connections(starting.port), 60,
+        # the storage lock, or the turnstile a writer holds in front of it (radicale_ext/plugins/storage.py)
+        locks = [writing.root / "data" / "collections" / name for name in (".Radicale.lock", WritersFirst.TURNSTILE)]
+        eventually(lambda: any(lock_waiters(f) for f in locks) or not refuses_connections(starting.port), 60,
                    "the new process waiting for the storage lock, or serving")
         marker.unlink()
         put.join(30)

@@ -212,10 +212,23 @@ def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_pat
     seen_by_two = two.view()
     assert seen_by_two.token == seen_by_one.token
     assert sorted(seen_by_two.changes_since(first.token)) == ["a.ics", "b.ics"]
-    assert two.reader.asked  # it read the changed files itself, and adopted the numbers
+    assert two.reader.asked == [], "the files are as the other process logged them: its facts are taken, unread"
+    assert etags(seen_by_two) == {"a.ics": '"2"', "b.ics": '"3"'}
     restarted = Folder(tmp_path)
     assert restarted.view().token == seen_by_one.token
     assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
+
+
+def test_a_file_changed_after_another_process_logged_it_is_read_again(tmp_path: Path) -> None:
+    one, two = Folder(tmp_path), Folder(tmp_path)
+    one.write("a.ics", "1")
+    one.view()
+    two.view()
+    one.write("a.ics", "2")
+    one.view()   # logs a at "2"
+    (one.path / "a.ics").write_text("22")   # a hand edit after it (another inode or size: another stamp)
+    seen = two.view()
+    assert two.reader.asked == ["a.ics"] and etags(seen) == {"a.ics": '"22"'}
 
 
 def test_a_change_logged_by_another_process_is_checked_against_the_file(tmp_path: Path) -> None:

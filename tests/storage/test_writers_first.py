@@ -1,0 +1,81 @@
+"""The storage lock lets a waiting writer in before readers that come after it (plugins/storage.py
+``WritersFirst``): under a steady stream of reads a PUT waited for a moment without any reader.
+
+Real ``flock`` locks on files, each lock taken through its own open file as Radicale does (so threads
+here stand for server processes as well); the order of events is asserted, not durations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from radicale import pathutils
+
+from radicale_ext.plugins.storage import WritersFirst
+
+PATIENCE = 0.5   # how long a lock that should stay blocked is given to (wrongly) be granted
+
+
+def order_of_a_late_reader(lock: pathutils.RwLock) -> list[str]:
+    """A reader holds the lock, a writer comes, then a second reader: who gets in first of the two."""
+    events: list[str] = []
+    first_in, release_first, writer_waiting = threading.Event(), threading.Event(), threading.Event()
+
+    def first_reader() -> None:
+        with lock.acquire("r"):
+            first_in.set()
+            release_first.wait(10)
+
+    def writer() -> None:
+        writer_waiting.set()
+        with lock.acquire("w"):
+            events.append("writer")
+
+    def late_reader() -> None:
+        with lock.acquire("r"):
+            events.append("late reader")
+
+    threads = [threading.Thread(target=first_reader)]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads.append(threading.Thread(target=writer))
+    threads[1].start()
+    assert writer_waiting.wait(10)
+    time.sleep(PATIENCE)   # the writer is at the lock now
+    threads.append(threading.Thread(target=late_reader))
+    threads[2].start()
+    time.sleep(PATIENCE)
+    release_first.set()
+    for thread in threads:
+        thread.join(10)
+    return events
+
+
+def test_a_waiting_writer_goes_before_readers_that_come_after_it(tmp_path: Path) -> None:
+    assert order_of_a_late_reader(WritersFirst(str(tmp_path / ".Radicale.lock"))) == ["writer", "late reader"]
+
+
+def test_radicales_own_lock_lets_the_late_reader_pass_the_writer(tmp_path: Path) -> None:
+    """Why the turnstile exists: the plain lock starves the writer."""
+    assert order_of_a_late_reader(pathutils.RwLock(str(tmp_path / ".Radicale.lock"))) == ["late reader", "writer"]
+
+
+@pytest.mark.parametrize("mode", ["r", "w"])
+def test_readers_share_and_the_lock_still_says_what_it_holds(tmp_path: Path, mode: str) -> None:
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    with lock.acquire(mode):
+        assert lock.locked == mode
+        if mode == "r":
+            inside: list[str] = []
+
+            def second_reader() -> None:
+                with lock.acquire("r"):
+                    inside.append(lock.locked)
+            other = threading.Thread(target=second_reader)
+            other.start()
+            other.join(5)
+            assert inside == ["r"], "a second reader gets in beside the first"
+    assert (tmp_path / WritersFirst.TURNSTILE).exists()
