@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import threading
 
 import radicale
 from radicale import auth, config, httputils, pathutils, types
@@ -93,6 +94,7 @@ class Application(radicale.Application):
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
         self._auth = _LoginWatch(self._auth)  # type: ignore[assignment]
+        self._put_turn = threading.Lock()
 
     @property
     def _auth_delay(self) -> float:  # type: ignore[override]
@@ -125,15 +127,22 @@ class Application(radicale.Application):
     def _put(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
              user_groups: set, request_info: dict) -> types.WSGIResponse:
         """Radicale's PUT: refused onto a share's mount, bounded (:mod:`radicale_ext.base.recurrence_limits`),
-        explained when the data is bad."""
+        explained when the data is bad.
+
+        PUTs take turns within a process (each write holds the storage's one write lock anyway; the body
+        is read before, so a slow sender holds nobody up): a PUT holding that lock no longer shares its
+        process's interpreter with other PUTs parsing their bodies meanwhile, which made the locked part
+        last twice as long and kept several clients' writes from going faster than one client's; the
+        other server processes parse theirs meanwhile (docs/performance.md)."""
         if self._replaces_a_shared_collection(path, user, user_groups):
             raise Forbidden(f"{user} may not replace the whole of {path}: it is shared with them, and a share "
                             "changes items one by one, never the owner's whole calendar or address book")
         raw = self._buffer_body(environ)
         text = httputils.decode_request(self.configuration, environ, raw) if raw is not None else None
-        if text is not None:
-            recurrence_limits.check_upload(text, self._max_vevent_rrule_occurrence, _is_collection(path))
-        response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        with self._put_turn:
+            if text is not None:
+                recurrence_limits.check_upload(text, self._max_vevent_rrule_occurrence, _is_collection(path))
+            response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         if 200 <= response[0] < 300:
             for step in AFTER_WRITE.get("PUT", ()):
                 step(self, path, user, user_groups, raw)
