@@ -19,14 +19,12 @@ from __future__ import annotations
 import datetime
 import functools
 import gettext
-import io
-from importlib import resources
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton
 from babel.lists import format_list
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+
+from ..base.catalogs import translations
 
 DEFAULT = "en"
 LANGUAGES: tuple[str, ...] = ("en", "zh_Hans")
@@ -50,17 +48,8 @@ def known(language: str | None) -> str:
     return language if language in LANGUAGES else DEFAULT
 
 
-@functools.cache
 def _translations(language: str) -> gettext.NullTranslations:
-    if language == DEFAULT:
-        return gettext.NullTranslations()
-    po = resources.files(__package__).joinpath("locale", language, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=language, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)   # fuzzy entries are left out: they are not translations yet
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    return translations(__package__ or "radicale_ext.notices", language, DEFAULT, DOMAIN)
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,16 +17,14 @@ from __future__ import annotations
 import datetime
 import functools
 import gettext
-import io
 from dataclasses import dataclass
-from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+
+from ..base.catalogs import translations
 
 DEFAULT = "en"
 # code -> the language's own name, as the switch shows it
@@ -40,17 +38,8 @@ def N_(message: str) -> str:
     return message
 
 
-@functools.cache
 def _translations(language: str) -> gettext.NullTranslations:
-    if language == DEFAULT:
-        return gettext.NullTranslations()
-    po = resources.files(__package__).joinpath("locale", language, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=language, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)   # fuzzy entries are left out: they are not translations yet
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    return translations(__package__ or "radicale_ext.web", language, DEFAULT, DOMAIN)
 
 
 def chosen(cookie: str, accept_language: str) -> str:
