@@ -15,7 +15,7 @@ from .base import ini, postgres
 from .base.database import Database
 from .base.errors import DatabaseUnavailable, ExtError
 from .base.model import CircleOrigin
-from .base.postgres import DEFAULT_POOL_SIZE
+from .base.postgres import DEFAULT_POOL_SIZE, pool_size
 from .base.users import Accounts, UserFile, admins_from
 from .cards import tables as card_tables
 from .cards.consent import ConsentBook
@@ -101,17 +101,6 @@ class Settings:
         )
 
 
-def pool_size(text: str) -> int:
-    """``[storage] postgresql_pool_size``: connections per process, a whole number from 1 (default 8)."""
-    if not text.strip():
-        return DEFAULT_POOL_SIZE
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise ExtError(f"[storage] postgresql_pool_size must be a whole number from 1, not {text!r}")
-    return size
 
 
 def open_database(settings: Settings) -> Database:

@@ -42,9 +42,24 @@ from contextlib import contextmanager
 from typing import Any
 
 from .database import Cursor, Database, Writer, apply_schemas
-from .errors import DatabaseUnavailable
+from .errors import DatabaseUnavailable, ExtError
 
 DEFAULT_POOL_SIZE = 8
+
+
+def pool_size(text: str) -> int:
+    """``[storage] postgresql_pool_size``: connections per process, a whole number from 1 (default 8)."""
+    if not text.strip():
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ExtError(f"[storage] postgresql_pool_size must be a whole number from 1, not {text!r}")
+    return size
+
+
 WRITE_LOCK = 0x7261646963616C65   # the advisory lock of serial writes ("radicale" in ASCII)
 RESERVED = frozenset({"user", "offset"})   # column names of ours that PostgreSQL reserves
 FUNCTIONS = {"instr": "strpos"}

@@ -26,8 +26,8 @@ from typing import Any
 
 from radicale import config
 
+from radicale_ext.base.postgres import pool_size
 from radicale_ext.notices.settings import radicale_schema
-from radicale_ext.site import pool_size
 
 SHARING_OPTIONS: dict[str, dict[str, Any]] = {
     "links_base_url": {"value": "", "type": str,

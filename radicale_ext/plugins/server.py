@@ -24,14 +24,10 @@ from radicale import config, log
 from radicale.log import logger
 
 from radicale_ext.base.errors import ExtError
-from radicale_ext.notices.worker import start_thread
 
 from . import http_edge
-from .app import Application
-from .hook import notice_settings
 from .options import check_options
 from .processes import Child, notify, process_count, serve_several
-from .worker import notices_for, reminders_for
 
 
 def _free_trace_calls(level: str) -> None:
@@ -85,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     if child is None and args.processes > 1:
         return _several(args, configuration)
     _free_trace_calls(level)
+    # the server's own modules only where requests are served: a parent of several processes stays small
+    from radicale_ext.notices.worker import start_thread
+
+    from .app import Application
+    from .hook import notice_settings
+    from .worker import notices_for, reminders_for
+
     try:
         application = Application(configuration)
     except ExtError as e:
