@@ -641,10 +641,14 @@ class _Changes:
 
 
 def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:
-    """Anything to log or save: a new or changed item, a removal, or only a new stamp."""
+    """Anything to log or save: a new or changed item, a removal, only a new stamp, or an entry read
+    again that can now be settled (written within RACY_NS of its indexing, read again well after: its new
+    indexing time is saved, or every process would read it again at every start)."""
     entries = base.entries
+    settles_before = time.time_ns() - RACY_NS
     return (any(href in entries for href in gone)
             or any(href not in entries or entries[href].stamp != stamp or entries[href].facts != facts
+                   or (not entries[href].settled_for(stamp) and stamp.changed_ns < settles_before)
                    for href, (stamp, facts) in updates.items()))
 
 
