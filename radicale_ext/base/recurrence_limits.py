@@ -43,6 +43,10 @@ _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
 _TIME_ZONE = re.compile(r"^BEGIN:VTIMEZONE\r?$.*?^END:VTIMEZONE\r?$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _RULE = re.compile(r"^RRULE[;:]", re.IGNORECASE | re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]")
+_RULE_VALUE = re.compile(r"^RRULE[^:\r\n]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+_RDATE_VALUE = re.compile(r"^RDATE[^:\r\n]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+_AT_MOST_DAILY = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_WITHIN_A_DAY = frozenset({"BYHOUR", "BYMINUTE", "BYSECOND"})
 
 
 class TooManyInstances(ExtError):
@@ -104,7 +108,27 @@ def name_of(component: vobject.base.Component) -> str:
 def repeats(text: str) -> bool:
     """Whether ``text`` holds a series (an RRULE outside the time zones' definitions): only then is it parsed
     here (most events carry a VTIMEZONE with rules of its own and repeat nothing)."""
-    return "RRULE" in text.upper() and bool(_RULE.search(_TIME_ZONE.sub("", _FOLD.sub("", text))))
+    return "RRULE" in text.upper() and bool(_RULE.search(_outside_time_zones(text)))
+
+
+def _outside_time_zones(text: str) -> str:
+    return _TIME_ZONE.sub("", _FOLD.sub("", text))
+
+
+def most_in_a_year(text: str) -> int | None:
+    """More than any component of ``text`` can occur in a year (a year from its first occurrence), read
+    from the text alone; None where that takes parsing.  A rule repeating daily or less often, without
+    BYHOUR, BYMINUTE or BYSECOND, occurs at most once a day (always at its start's time of day): 366 in a
+    year; each RDATE value adds one.  So a birthday, a weekly meeting or a school run is not parsed for
+    the ``max-instances`` check: it cannot reach the limit."""
+    series = _outside_time_zones(text)
+    bound = 0
+    for rule in _RULE_VALUE.findall(series):
+        parts = dict(part.split("=", 1) for part in rule.upper().split(";") if "=" in part)
+        if parts.get("FREQ") not in _AT_MOST_DAILY or _WITHIN_A_DAY & parts.keys():
+            return None
+        bound += 366
+    return bound + sum(len(value.split(",")) for value in _RDATE_VALUE.findall(series))
 
 
 def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
@@ -117,6 +141,9 @@ def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
                                f"with at most {MAX_ITEMS_PER_UPLOAD} at a time, because nothing else can be written "
                                "meanwhile; import the items one by one instead (a calendar app's import does)")
     if max_instances <= 0 or not repeats(text):   # 0: no limit, as for Radicale
+        return
+    bound = most_in_a_year(text)
+    if bound is not None and bound <= max_instances:
         return
     component, count = densest(components_of(text), max_instances)
     if component is not None and count > max_instances:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from radicale_ext.base.recurrence_limits import repeats
+from radicale_ext.base.recurrence_limits import most_in_a_year, repeats
 
 from ..dav_kit import CALDAV, calendar_multiget, calendar_query, responses
 from ..samples import ICS, event
@@ -189,3 +189,25 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("rule, rdates, bound", [
+    ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "", 366),            # a school run
+    ("FREQ=YEARLY", "", 366),                                  # a birthday
+    ("FREQ=DAILY;COUNT=10", "RDATE:20260301T180000Z,20260302T180000Z\r\n", 368),
+    ("FREQ=DAILY;BYHOUR=8,12,18", "", None),                   # more than once a day: parsed
+    ("FREQ=HOURLY", "", None),
+    ("FREQ=MINUTELY;INTERVAL=5", "", None),
+])
+def test_a_series_that_cannot_reach_the_limit_is_known_from_its_text(rule: str, rdates: str,
+                                                                    bound: int | None) -> None:
+    text = series("b", "Schulweg Müller", rule).replace("RRULE:", rdates + "RRULE:", 1)
+    assert most_in_a_year(text.replace("BEGIN:VEVENT", BERLIN + "BEGIN:VEVENT", 1)) == bound, \
+        "the time zone's own yearly rules do not count"
+
+
+def test_a_daily_series_with_many_times_a_day_is_still_counted_and_refused(srv: Server) -> None:
+    name = f"Tabletten {uuid.uuid4().hex[:6]}.ics"
+    every_minute = "FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=" + ",".join(map(str, range(60)))
+    error_of(srv.request("PUT", CALENDAR + quote(name), "alice", series(name, "Tabletten 💊", every_minute),
+                         headers=ICS), 403, f"{{{CALDAV}}}max-instances")
