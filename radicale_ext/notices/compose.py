@@ -54,21 +54,22 @@ def plan(records: Sequence[Record], now: float, window: float,
          is_private: Callable[[str, str], bool] = lambda _collection, _item: False,
          ) -> tuple[list[list[Record]], list[Record]]:
     """The groups whose window has closed (each one notice), and the records to take without one."""
-    def key_of(record: Record) -> GroupKey:
-        change = record.change
-        private = change.item if change.item and is_private(change.collection, change.item) else ""
-        return change.actor, change.collection, private
-
-    due, open_groups = _grouped(records, window, key_of)
-    due += [g for g in open_groups if now >= g[0].created_at + window]
-    return sorted(due, key=lambda g: g[0].id), [r for r in records if not _told(r)]
+    due, quiet, _next_due = _planned(records, now, window, lambda record: group_key(record, is_private))
+    return due, quiet
 
 
-def _grouped(records: Sequence[Record], window: float, key_of: Callable[[Record], GroupKey],
-             ) -> tuple[list[list[Record]], list[list[Record]]]:
-    """The groups a later record closed, and the groups still open (to be due when their window ends)."""
+def group_key(record: Record, is_private: Callable[[str, str], bool]) -> GroupKey:
+    """The notice a record belongs in: one per actor and collection, and one per private item."""
+    change = record.change
+    private = change.item if change.item and is_private(change.collection, change.item) else ""
+    return change.actor, change.collection, private
+
+
+def _planned(records: Sequence[Record], now: float, window: float, key_of: Callable[[Record], GroupKey],
+             ) -> tuple[list[list[Record]], list[Record], float]:
+    """:func:`plan`'s groups and quiet records, and when the first group still open is due (inf: none)."""
     open_groups: dict[GroupKey, list[Record]] = {}
-    closed: list[list[Record]] = []
+    due: list[list[Record]] = []
     for record in records:
         if not _told(record):
             continue
@@ -78,9 +79,12 @@ def _grouped(records: Sequence[Record], window: float, key_of: Callable[[Record]
             group.append(record)
             continue
         if group is not None:
-            closed.append(group)  # a later record closed its window
+            due.append(group)  # a later record closed its window
         open_groups[key] = [record]
-    return closed, list(open_groups.values())
+    closing = [g[0].created_at + window for g in open_groups.values()]
+    due += [g for g, at in zip(open_groups.values(), closing, strict=True) if now >= at]
+    next_due = min((at for at in closing if now < at), default=math.inf)
+    return sorted(due, key=lambda g: g[0].id), [r for r in records if not _told(r)], next_due
 
 
 class _Untaken:
@@ -164,18 +168,13 @@ class NoticeComposer:
             return [], []
         kept = {i: known.records[i] for i in ids if i in known.records}
         for record in self._outbox.by_ids([i for i in ids if i not in kept]):
-            change = record.change
-            private = change.item if change.item and self._is_private(change.collection, change.item) else ""
-            kept[record.id] = (record, (change.actor, change.collection, private))
+            kept[record.id] = (record, group_key(record, self._is_private))
         known.records = kept
         records = [kept[i][0] for i in ids if i in kept]
-        due, open_groups = _grouped(records, self._window, lambda r: kept[r.id][1])
-        due += [g for g in open_groups if now >= g[0].created_at + self._window]
-        quiet = [r for r in records if not _told(r)]
-        waiting = [g[0].created_at + self._window for g in open_groups if now < g[0].created_at + self._window]
+        due, quiet, next_due = _planned(records, now, self._window, lambda r: kept[r.id][1])
         # planning again is needed once a window closes, or when the untaken records change
-        known.ids, known.next_due = (ids, min(waiting, default=math.inf)) if not (due or quiet) else (None, 0.0)
-        return sorted(due, key=lambda g: g[0].id), quiet
+        known.ids, known.next_due = (ids, next_due) if not (due or quiet) else (None, 0.0)
+        return due, quiet
 
     def _set_aside(self, group: list[Record], error: Exception, now: float) -> None:
         ids = [r.id for r in group]
