@@ -121,7 +121,10 @@ def most_in_a_year(text: str) -> int | None:
     BYHOUR, BYMINUTE or BYSECOND, occurs at most once a day (always at its start's time of day): 366 in a
     year; each RDATE value adds one.  So a birthday, a weekly meeting or a school run is not parsed for
     the ``max-instances`` check: it cannot reach the limit."""
-    series = _outside_time_zones(text)
+    return _most_in_a_year(_outside_time_zones(text))
+
+
+def _most_in_a_year(series: str) -> int | None:
     bound = 0
     for rule in _RULE_VALUE.findall(series):
         parts = dict(part.split("=", 1) for part in rule.upper().split(";") if "=" in part)
@@ -140,9 +143,10 @@ def check_upload(text: str, max_instances: int, whole_collection: bool) -> None:
             raise TooManyItems(f"the upload holds {items} items; a whole calendar or address book is replaced "
                                f"with at most {MAX_ITEMS_PER_UPLOAD} at a time, because nothing else can be written "
                                "meanwhile; import the items one by one instead (a calendar app's import does)")
-    if max_instances <= 0 or not repeats(text):   # 0: no limit, as for Radicale
+    if max_instances <= 0 or "RRULE" not in upper:   # 0: no limit, as for Radicale
         return
-    bound = most_in_a_year(text)
+    series = _outside_time_zones(text)   # the time zones' own rules repeat nothing
+    bound = _most_in_a_year(series) if _RULE.search(series) else 0
     if bound is not None and bound <= max_instances:
         return
     component, count = densest(components_of(text), max_instances)

@@ -13,11 +13,13 @@ closed window reads no record at all.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from radicale_ext.base.database import Database
+from radicale_ext.base.postgres import PostgresDatabase
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.compose import NoticeComposer, plan
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
@@ -47,8 +49,17 @@ class CountingOutbox(Outbox):
         return found
 
 
-def composer_on(path: Path, clock: Clock) -> tuple[Database, CountingOutbox, NoticeComposer]:
-    db = Database.open(str(path), schemas=FEATURE_SCHEMAS)
+@pytest.fixture
+def engine(sharing_database: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Database]:
+    """Opens the composer's database on the engine this run is about (tests/conftest.py runs the notices'
+    tests on SQLite and on PostgreSQL)."""
+    if sharing_database == "postgresql":
+        dsn = request.getfixturevalue("postgres_database")
+        return lambda: PostgresDatabase.open(dsn, pool_size=2, schemas=FEATURE_SCHEMAS)
+    return lambda: Database.open(str(tmp_path / "sharing.sqlite"), schemas=FEATURE_SCHEMAS)
+
+
+def composer_on(db: Database, clock: Clock) -> tuple[Database, CountingOutbox, NoticeComposer]:
     outbox = CountingOutbox(db, clock)
     return db, outbox, NoticeComposer(db, outbox, ChangeNotices(db), window=WINDOW,
                                       is_private=lambda _c, item: item.startswith("me"))
@@ -67,11 +78,13 @@ def notices_of(db: Database) -> list[tuple[str, str, list[int]]]:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_composer_makes_what_planning_everything_makes(tmp_path: Path, seed: int) -> None:
+def test_the_composer_makes_what_planning_everything_makes(engine: Callable[[], Database], tmp_path: Path,
+                                                           seed: int) -> None:
     rng = random.Random(seed)
     clock = Clock()
-    db, outbox, composer = composer_on(tmp_path / "incremental.sqlite", clock)
-    ref_db, ref_outbox, _ = composer_on(tmp_path / "reference.sqlite", clock)
+    db, outbox, composer = composer_on(engine(), clock)
+    reference = Database.open(str(tmp_path / "reference.sqlite"), schemas=FEATURE_SCHEMAS)
+    ref_db, ref_outbox, _ = composer_on(reference, clock)
     pending: list[tuple[int, int, Finished]] = []
     for _step in range(120):
         for _ in range(rng.choice((0, 0, 1, 3, 8))):   # writes begin (a pending record each)
@@ -110,9 +123,9 @@ def reference_step(db: Database, outbox: Outbox, now: float) -> None:
         outbox.advance_watermark()
 
 
-def test_a_step_with_nothing_new_reads_no_record(tmp_path: Path) -> None:
+def test_a_step_with_nothing_new_reads_no_record(engine: Callable[[], Database]) -> None:
     clock = Clock()
-    _db, outbox, composer = composer_on(tmp_path / "sharing.sqlite", clock)
+    _db, outbox, composer = composer_on(engine(), clock)
     for n in range(300):
         record = outbox.begin(Change(kind=ChangeKind.ITEM_CHANGED, actor="bob", collection=COLLECTIONS[n % 3],
                                      item=f"{n}.ics"))
