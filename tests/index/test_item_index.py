@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,7 +19,7 @@ from radicale import config
 from radicale.storage import multifilesystem
 
 from radicale_ext.index.folder_watch import FolderWatch
-from radicale_ext.index.item_index import RACY_NS, FolderView, ItemFacts, ItemIndex, collection_etag
+from radicale_ext.index.item_index import PRUNE, RACY_NS, FolderView, ItemFacts, ItemIndex, collection_etag
 
 from ..server import Server
 
@@ -180,6 +181,24 @@ def test_foreign_tokens_are_refused(folder: Folder, token: str) -> None:
         return
     with pytest.raises(ValueError):
         view.changes_since(token)
+
+
+def test_pruning_walks_only_tombstones_also_in_an_index_saved_without_their_index(tmp_path: Path) -> None:
+    """Each write prunes old deletions; through the index by number it visited every item logged before
+    the floor (all of a restored calendar: 40 ms per PUT at 10,000 items).  An index file written by an
+    earlier version gains the tombstones' own index when opened, without being rebuilt."""
+    folder = Folder(tmp_path)
+    folder.write("a.ics", "1")
+    first = folder.view()
+    db = sqlite3.connect(folder.index.path)
+    db.execute("DROP INDEX entries_tombstones")   # as an earlier version saved it
+    db.close()
+    index = ItemIndex(folder.index.path)
+    view = index.view("alice/cal", str(folder.path), is_item, folder.reader)
+    assert view.epoch == first.epoch   # kept, not rebuilt: clients' tokens stay good
+    db = sqlite3.connect(folder.index.path)
+    plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + PRUNE, ("alice/cal", 1)))
+    assert "entries_tombstones" in plan, plan
 
 
 def test_a_token_from_the_future_or_from_before_pruning_is_refused(tmp_path: Path) -> None:
