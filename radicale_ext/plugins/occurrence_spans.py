@@ -21,6 +21,7 @@ import radicale.item as radicale_item
 from radicale.item import filter as radicale_filter
 
 from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept
+from radicale_ext.index.zone_offsets import utc_seconds
 
 #: a line that makes an event more than one span (folding undone first: a name may be folded anywhere)
 _RECURRING = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID|EXRULE)[;:]", re.IGNORECASE | re.MULTILINE)
@@ -60,7 +61,7 @@ def occurrences_of(item: radicale_item.Item) -> bytes | None:
 
 
 def _seconds(moment: datetime) -> int:
-    stamp = moment.timestamp()
+    stamp = utc_seconds(moment)
     if stamp != int(stamp):
         raise _Inexact(moment.isoformat())
     return int(stamp)
