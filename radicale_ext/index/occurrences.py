@@ -57,6 +57,16 @@ def kept(spans: Sequence[tuple[int, int]], horizon: int) -> bytes:
     return numbers.tobytes()
 
 
+def still_kept(occurrences: bytes) -> bool:
+    """Whether a series' kept spans reach as far as a walk now would keep them: whole, up to
+    :data:`MOST_SPANS`, or past this year's horizon.  (Kept spans are right in any case, their head says
+    how far they are complete; this is about a horizon that moved since.)"""
+    if len(occurrences) < _HEAD * 8 or len(occurrences) % 8:
+        return False
+    kept_to, _, count = memoryview(occurrences).cast("q")[:_HEAD]
+    return kept_to == WHOLE or kept_to >= horizon() or count >= MOST_SPANS
+
+
 def overlaps(occurrences: bytes | None, item_start: int, item_end: int, start: int, end: int) -> bool | None:
     """Whether some span of the event overlaps ``[start, end)`` exactly as Radicale's time-range test
     says, or None where the index does not know (Radicale then decides)."""

@@ -14,7 +14,7 @@ from radicale import xmlutils
 from radicale_ext.index.item_index import ItemFacts
 from radicale_ext.index.query_prefilter import card_names
 
-from .occurrence_spans import occurrences_of
+from .occurrence_spans import Earlier, occurrences_of
 
 
 def http_date(mtime_ns: int) -> str:
@@ -22,14 +22,15 @@ def http_date(mtime_ns: int) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime_ns // 1_000_000_000))
 
 
-def facts_of(item: radicale_item.Item) -> ItemFacts:
+def facts_of(item: radicale_item.Item, earlier: Earlier | None = None) -> ItemFacts:
     """What the index keeps of an item Radicale read (its cache has all but a card's searchable values and
-    an event's occurrences)."""
+    an event's occurrences; ``earlier``: of the version it replaces, see ``occurrences_of``)."""
     names = ""
     if item.name == "VCARD":
         names = card_names(item.vobject_item.contents)
     start, end = item.time_range
-    return ItemFacts(item.etag, item.uid, item.name, item.component_name, start, end, names, occurrences_of(item))
+    return ItemFacts(item.etag, item.uid, item.name, item.component_name, start, end, names,
+                     occurrences_of(item, earlier))
 
 
 @functools.lru_cache(maxsize=64)

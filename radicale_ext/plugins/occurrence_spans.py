@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import radicale.item as radicale_item
 from radicale.item import filter as radicale_filter
 
-from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept
+from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept, still_kept
 from radicale_ext.index.zone_offsets import utc_seconds
 
 #: a line that makes an event more than one span (folding undone first: a name may be folded anywhere)
@@ -29,17 +30,42 @@ _FOLD = re.compile(r"\r?\n[ \t]")
 _STARTS = re.compile(r"^DTSTART[;:]", re.IGNORECASE | re.MULTILINE)
 
 
+#: the lines an event's occurrences depend on (and its components' bounds); any other line may change
+#: while the occurrences stay what they were
+_TIMING = re.compile(r"^(?:BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|EXRULE|EXDATE|RECURRENCE-ID|TZID"
+                     r"|TZOFFSETFROM|TZOFFSETTO)[;:].*$", re.IGNORECASE | re.MULTILINE)
+
+
 class _Inexact(Exception):
     """A span not in whole seconds: the index keeps no occurrences of this event."""
 
 
-def occurrences_of(item: radicale_item.Item) -> bytes | None:
-    """The event's occurrences as the index keeps them; None where Radicale alone decides."""
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The version a write replaces: its timing lines and the occurrences the index kept of it."""
+
+    timing: str
+    occurrences: bytes
+
+
+def timing(text: str) -> str:
+    """What decides an event's occurrences: its lines naming times and rules, in order, unfolded."""
+    return "\n".join(_TIMING.findall(_FOLD.sub("", text)))
+
+
+def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> bytes | None:
+    """The event's occurrences as the index keeps them; None where Radicale alone decides.
+
+    A new version of a series whose timing lines are the earlier version's (its title, notes, alarms or
+    attendees changed, as most edits do) keeps the earlier occurrences, unless they were kept to a horizon
+    that has moved since: a series is walked inside the storage's write lock."""
     if item.component_name != "VEVENT":
         return None
     text = _FOLD.sub("", item.serialize())
     if not _RECURRING.search(text):
         return b"" if _STARTS.search(text) else None
+    if earlier is not None and still_kept(earlier.occurrences) and earlier.timing == timing(text):
+        return earlier.occurrences
     spans: list[tuple[int, int]] = []
     until = horizon()
     kept_until = WHOLE

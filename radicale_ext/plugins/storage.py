@@ -23,6 +23,7 @@ from radicale.storage import multifilesystem
 from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
 
 from .indexed_items import facts_of
+from .occurrence_spans import Earlier, timing
 from .options import storage_options
 from .recorded_storage import RecordedStorage, ViewedCollection
 
@@ -35,8 +36,9 @@ class Collection(ViewedCollection, multifilesystem.Collection):
 
     _storage: Storage
     _view_cache: FolderView | None = None
-    #: the item this collection is writing now (href and the item Radicale parsed from the request)
-    _uploading: tuple[str, radicale_item.Item] | None = None
+    #: the item this collection is writing now: its href, the item Radicale parsed from the request, and
+    #: what the index kept of the series it replaces
+    _uploading: tuple[str, radicale_item.Item, Earlier | None] | None = None
 
     # -- reads served from the item index (radicale_ext.index.item_index) -------------
 
@@ -58,15 +60,31 @@ class Collection(ViewedCollection, multifilesystem.Collection):
             return None
         uploading = self._uploading
         if uploading is not None and uploading[0] == href and uploading[1].etag == item.etag:
-            item = uploading[1]   # the same text, already parsed for the PUT: not parsed again for its facts
+            # the same text, already parsed for the PUT: not parsed again, nor walked again if its times are
+            # those of the version it replaced
+            return facts_of(uploading[1], uploading[2])
         return facts_of(item)
 
     def _upload_stored(self, href: str, item: radicale_item.Item) -> Any:
-        self._uploading = (href, item)
+        self._uploading = (href, item, self._earlier(href))
         try:
             return super()._upload_stored(href, item)
         finally:
             self._uploading = None
+
+    def _earlier(self, href: str) -> Earlier | None:
+        """The indexed series at ``href`` (about to be replaced), if the file is still the version indexed."""
+        entry = self._view().entries.get(href)
+        if entry is None or not entry.facts.occurrences:
+            return None
+        try:
+            with open(os.path.join(self._filesystem_path, href), encoding=self._encoding, newline="") as file:
+                text = file.read()
+        except (OSError, ValueError):
+            return None
+        if radicale_item.get_etag(text) != entry.facts.etag:
+            return None
+        return Earlier(timing(text), entry.facts.occurrences)
 
     @contextlib.contextmanager
     def _atomic_write(self, path: str, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
