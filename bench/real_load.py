@@ -156,18 +156,34 @@ def load_cyrus(site: Site, data: RealData) -> None:
 
 # -- memory -----------------------------------------------------------------------------------------------------
 
-def resident_kib(server: Server) -> tuple[int, int]:
-    """(VmRSS summed over the server's process and all its descendants in KiB, how many processes)."""
+@dataclass(frozen=True)
+class Resident:
+    """A server's memory, summed over its process and all its descendants, in KiB: the resident set
+    (VmRSS, which counts a page shared by several processes once in each) and the proportional set
+    (Pss from /proc/PID/smaps_rollup: each shared page divided among the processes sharing it, so the
+    sum is the memory the server takes)."""
+
+    rss_kib: int
+    pss_kib: int
+    processes: int
+
+
+def resident(server: Server) -> Resident:
     assert server.proc is not None
     pids = [server.proc.pid, *children_of(server.proc.pid)]
-    total = 0
+    rss = pss = 0
     for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total, len(pids)
+        rss += _kib(Path(f"/proc/{pid}/status"), "VmRSS:")
+        pss += _kib(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
+    return Resident(rss, pss, len(pids))
+
+
+def _kib(path: Path, field_name: str) -> int:
+    try:
+        text = path.read_text()
+    except OSError:   # the process ended meanwhile
+        return 0
+    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(field_name)), 0)
 
 
 # -- the mixed load ---------------------------------------------------------------------------------------------

@@ -31,8 +31,13 @@ Rows (the targets are ours', issue 17):
 - ``sync-changes``: sync-collection from a token taken before 10 items were changed; no slower than Cyrus.
 - ``put``: PUT of an existing event (a new SUMMARY), idle; no slower than Cyrus.
 - ``cards``: addressbook-query EMAIL contains, and anyof FN, EMAIL contains; >= 20x stock at 10,000.
-- ``rss``: the server's resident memory (VmRSS summed over its processes, from /proc) after loading
-  and the queries above; at most 2x stock's at 10,000.
+- ``rss``: the server's memory after loading and the queries above, summed over its processes (from
+  /proc): the proportional set size (PSS, smaps_rollup) and the resident set (VmRSS); ours' PSS at most
+  2x stock's at 10,000.  The target is judged on PSS because ours runs one process per core, forked from
+  a parent that imported the code first, and a page they share is counted once in each process's RSS
+  (the RSS sum of 3 processes counts the shared code 3 times) but divided among them in PSS, whose sum
+  is what the server takes from the machine; for a server of one process (stock, Xandikos) PSS is its
+  RSS less its share of libraries other processes map too.
 - ``mixed``: --clients client processes for --mixed-seconds each, each looping over the mix of
   real_load.MIX; >= 20x stock's throughput, faster than Cyrus, no errors (nor wrong counts); and,
   under the 8-client load, ours' median PUT within 3x its idle median (row ``put``).
@@ -83,7 +88,7 @@ from real_load import (  # noqa: E402
     load_xandikos,
     mixed_load,
     put_event,
-    resident_kib,
+    resident,
 )
 from results import add_run_options, publish, work_folder  # noqa: E402
 from run_foundation import ALICE, SYNC_CHANGES, Stat, load_average, machine, make_stock_server  # noqa: E402
@@ -315,17 +320,21 @@ def card_rows(run: SizeRun) -> None:
 
 
 def rss_row(run: SizeRun) -> None:
-    memory = {}
-    cells = {}
-    for site in run.sites:
-        kib, processes = resident_kib(run.servers[site.name])
-        memory[site.name] = kib
-        cells[site.name] = f"{kib / 1024:.0f} MiB" + (f" ({processes} processes)" if processes > 1 else "")
-    conditions = ([Condition("<= 2x stock", (STOCK,), lambda v: v[OURS] <= 2 * v[STOCK])] if run.big else [])
-    target, result = judge(conditions, {n: float(k) for n, k in memory.items()}, set(), run.running)
-    ratio = f"{memory[OURS] / memory[STOCK]:.2f}x stock's" if STOCK in memory and memory[STOCK] else "-"
-    run.report.rows.append(Row(f"{run.size:,}", "server RSS after loading and the queries", cells, ratio, target,
-                               result))
+    memory = {site.name: resident(run.servers[site.name]) for site in run.sites}
+    cells = {name: f"{m.pss_kib / 1024:.0f} MiB (RSS {m.rss_kib / 1024:.0f})"
+             + (f", {m.processes} processes" if m.processes > 1 else "") for name, m in memory.items()}
+    conditions = ([Condition("PSS <= 2x stock", (STOCK,), lambda v: v[OURS] <= 2 * v[STOCK])] if run.big else [])
+    target, result = judge(conditions, {n: float(m.pss_kib) for n, m in memory.items()}, set(), run.running)
+    ratio = "-"
+    if STOCK in memory and memory[STOCK].pss_kib and memory[STOCK].rss_kib:
+        ratio = (f"{memory[OURS].pss_kib / memory[STOCK].pss_kib:.2f}x stock's PSS "
+                 f"({memory[OURS].rss_kib / memory[STOCK].rss_kib:.2f}x RSS)")
+    for name, m in memory.items():
+        processes = f"{m.processes} processes" if m.processes > 1 else "1 process"
+        run.report.notes.append(f"{run.size:,} memory, {name}: PSS {m.pss_kib / 1024:.1f} MiB, "
+                                f"RSS {m.rss_kib / 1024:.1f} MiB, {processes}")
+    run.report.rows.append(Row(f"{run.size:,}", "server memory, PSS (RSS), after loading and the queries", cells,
+                               ratio, target, result))
 
 
 def mixed_rows(run: SizeRun, shared: Shared) -> None:

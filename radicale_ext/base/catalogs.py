@@ -10,9 +10,6 @@ import gettext
 import io
 from importlib import resources
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
 
 @functools.cache
 def translations(package: str, language: str, source_language: str = "en",
@@ -20,6 +17,9 @@ def translations(package: str, language: str, source_language: str = "en",
     """``language``'s translations from ``package``'s catalog (none for the source language)."""
     if language == source_language:
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo  # Babel where a catalog is read, not with every import
+    from babel.messages.pofile import read_po
+
     po = resources.files(package).joinpath("locale", language, "LC_MESSAGES", f"{domain}.po")
     with po.open("rb") as f:
         catalog = read_po(f, locale=language, domain=domain)

@@ -34,6 +34,7 @@ import os
 import secrets
 import sqlite3
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 #: without a watch, a file modified less than this before it was indexed is asked again
 RACY_NS = 2_000_000_000
+
+#: SQLite's page cache per connection (one per thread), in KiB
+CACHE_KIB = 256
 
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
@@ -117,6 +121,11 @@ class ItemFacts:
     end: int
     names: str = ""  # a card's searchable values as Radicale compares them (index.query_prefilter.card_names)
     occurrences: bytes | None = None  # an event's spans (radicale_ext.index.occurrences)
+
+    def __post_init__(self) -> None:
+        # a handful of values for every item of every process's copy: one string each, not one per item
+        object.__setattr__(self, "name", sys.intern(self.name))
+        object.__setattr__(self, "component", sys.intern(self.component))
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +340,9 @@ class ItemIndex:
             entry = base.entries.get(href)
             if entry is None or not entry.settled_for(stamp):
                 seen[href] = (stamp, facts_of(href))
-        listed = tuple(href for href, _ in listing)
+        known = {href: href for href in base.entries}   # the entries' own names: one string per item, not two
+        listed = tuple(known.get(href, href) for href, _ in listing)
+        del known
         present = set(listed)
         gone = {href for href in base.entries if href not in present}
         view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of))
@@ -566,6 +577,10 @@ class ItemIndex:
             db = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=True)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # each thread has a connection, and each connection SQLite's page cache (2 MiB by default,
+            # filled by the first read of a folder's rows): the rows are kept in memory anyway (the views),
+            # and the system's file cache holds the file, so a small one costs no speed
+            db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 db.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS entries; "
                                  f"DROP TABLE IF EXISTS folders; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"

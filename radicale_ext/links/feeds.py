@@ -37,8 +37,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-import icalendar
-
 from ..base.content_lines import LINE_BREAK, ContentLine, content_lines, escape_text, fold
 
 PRODID = "-//radicale-ext//share links//EN"
@@ -177,6 +175,8 @@ def _frees_time(event: list[ContentLine]) -> bool:
 @lru_cache(maxsize=512)
 def generated_timezone(tzid: str) -> str | None:
     """A VTIMEZONE for a TZID no item defines, from the time zone database; ``None`` if unknown."""
+    import icalendar  # here, not with the module: most server processes never make a feed
+
     try:
         block = icalendar.Timezone.from_tzid(tzid).to_ical().decode("utf-8")
     except Exception:  # icalendar raises ValueError and others for names it cannot resolve

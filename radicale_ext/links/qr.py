@@ -7,11 +7,12 @@ import enum
 import io
 import sys
 from dataclasses import dataclass
-from typing import TextIO
-
-import segno
+from typing import TYPE_CHECKING, TextIO
 
 from ..base.errors import ExtError
+
+if TYPE_CHECKING:
+    import segno
 
 DEFAULT_SCALE = 8
 MAX_SCALE = 40
@@ -34,6 +35,8 @@ class ImageKind(enum.Enum):
 
 
 def _code(text: str) -> segno.QRCode:
+    import segno  # here, not with the module: a server process that draws no QR code does not hold it
+
     return segno.make_qr(text, error="m")
 
 

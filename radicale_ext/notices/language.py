@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime
 import functools
 import gettext
-
-from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton
-from babel.lists import format_list
+from typing import TYPE_CHECKING
 
 from ..base.catalogs import translations
+
+if TYPE_CHECKING:
+    from babel import Locale
 
 DEFAULT = "en"
 LANGUAGES: tuple[str, ...] = ("en", "zh_Hans")
@@ -54,6 +54,8 @@ def _translations(language: str) -> gettext.NullTranslations:
 
 @functools.lru_cache(maxsize=8)
 def _locale(language: str) -> Locale:
+    from babel import Locale  # Babel where notices are worded: the worker's process, not every one
+
     return Locale.parse(_LOCALES[language])
 
 
@@ -73,6 +75,8 @@ class Speech:
 
     def listed(self, words: list[str]) -> str:
         """"a", "a and b", "a, b and c"; "a、b和c"."""
+        from babel.lists import format_list
+
         return format_list(list(words), locale=self.locale) if words else ""
 
     def day(self, d: datetime.date, with_year: bool) -> str:
@@ -86,6 +90,8 @@ class Speech:
     def moment(self, seconds: float, zone: datetime.tzinfo | None) -> str:
         """A moment as its reader reads it, in their zone: "6 Jan 2026, 18:00:00", "2026年1月6日 18:00:00";
         without a zone, in UTC and saying so."""
+        from babel.dates import format_datetime
+
         at = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
         text = format_datetime(at, "medium", tzinfo=zone or datetime.UTC, locale=self.locale)
         return text if zone is not None else f"{text} UTC"
@@ -93,6 +99,8 @@ class Speech:
 
 @functools.lru_cache(maxsize=4096)
 def _day(language: str, d: datetime.date, with_year: bool) -> str:
+    from babel.dates import format_date, format_skeleton
+
     kind, short, long = _DAY[language]
     form = long if with_year else short
     if kind == "pattern":

@@ -2,11 +2,19 @@
 
 One Python process runs one request's Python code at a time (the GIL), so a host's cores are used by
 several processes (docs/scale-out.md, "Several processes on one host").  The parent binds
-``[server] hosts`` once (:func:`.http_edge.listening_sockets`) and starts N server processes
-(``python -m radicale_ext.plugins.server``), each handed the listening sockets: every connection is
+``[server] hosts`` once (:func:`.http_edge.listening_sockets`) and forks N server processes, each
+serving on the listening sockets it inherits: every connection is
 accepted by one of them, whichever takes it first, and answered by that process's threads.  They share
 what one process shares with another on the same data: Radicale's storage lock and the item index on
 files, the database on PostgreSQL, the sharing database either way.
+
+The server processes are forked from the parent after it imported the server's modules (gunicorn's
+"preload"; :func:`.server._preload`, which freezes the garbage collector's view of them), so the code,
+the module objects and the libraries are one copy in memory, shared copy-on-write by every process,
+rather than one per process (docs/performance.md, "Memory").  So the parent must create nothing before
+a fork that a server process must not share: no thread, no database connection, no inotify descriptor,
+no socket but the listening ones; the forked process closes the parent's own descriptors (the write end
+of the lifeline, the other processes' ready pipes) and restores the default signal handlers.
 
 The parent answers no request.  It
 
@@ -34,18 +42,21 @@ of the others that are alive (whose line in the table is fresh).  Without it, a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import mmap
 import os
 import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from radicale.log import logger
 
@@ -141,16 +152,6 @@ class Child:
     ready_fd: int      # write end; one byte when this process serves
     shares_fd: int     # the connection table (ConnectionShares)
 
-    def arguments(self) -> list[str]:
-        return ["--child", f"{self.slot}/{self.count}", "--child-fds",
-                ",".join(map(str, (self.lifeline_fd, self.ready_fd, self.shares_fd, *self.socket_fds)))]
-
-    @classmethod
-    def from_arguments(cls, slot: str, fds: str) -> Child:
-        number, count = (int(x) for x in slot.split("/"))
-        lifeline, ready, shares, *sockets = (int(x) for x in fds.split(","))
-        return cls(number, count, tuple(sockets), lifeline, ready, shares)
-
     def shares(self) -> ConnectionShares:
         return ConnectionShares(self.shares_fd, self.count, self.slot)
 
@@ -183,10 +184,48 @@ class Child:
 # -- the parent -----------------------------------------------------------------------------------------
 
 
+class StillRunning(Exception):
+    """:meth:`Forked.wait` timed out."""
+
+
+@dataclass
+class Forked:
+    """A server process forked by the parent: the few things the parent asks of it (as of a ``Popen``)."""
+
+    pid: int
+    returncode: int | None = None   # as subprocess gives it: the exit status, or -N when killed by signal N
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:   # reaped elsewhere: ended, its status unknown (as subprocess takes it)
+                self.returncode = 0
+                return 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if time.monotonic() >= deadline:
+                raise StillRunning(self.pid)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
 @dataclass
 class _Running:
     slot: int
-    proc: subprocess.Popen
+    proc: Forked
     started: float
     ready_fd: int | None   # read end, until the process said it is ready (or ended)
     ready: bool = False
@@ -194,9 +233,10 @@ class _Running:
 
 @dataclass
 class Parent:
-    """Starts ``count`` server processes with ``command`` on ``sockets`` and keeps them running."""
+    """Forks ``count`` server processes, each running ``serve`` (its exit status) on ``sockets``, and keeps
+    them running."""
 
-    command: list[str]
+    serve: Callable[[Child], int]
     count: int
     sockets: list[socket.socket]
     listen: str
@@ -241,13 +281,46 @@ class Parent:
         ready_read, ready_write = os.pipe()
         child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write,
                       self._shares.fd)
-        environment = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}   # the parent tells systemd
+        sys.stdout.flush()
+        sys.stderr.flush()
         try:
-            proc = subprocess.Popen([*self.command, *child.arguments()], process_group=0, env=environment,
-                                    pass_fds=(*child.socket_fds, child.lifeline_fd, ready_write, child.shares_fd))
-        finally:
+            pid = os.fork()
+        except OSError:
+            os.close(ready_read)
             os.close(ready_write)
-        self.running[slot] = _Running(slot, proc, time.monotonic(), ready_read)
+            raise
+        if pid == 0:
+            self._become(child, ready_read)
+        os.close(ready_write)
+        with contextlib.suppress(OSError):   # also in the process itself; whichever runs first
+            os.setpgid(pid, pid)
+        self.running[slot] = _Running(slot, Forked(pid), time.monotonic(), ready_read)
+
+    def _become(self, child: Child, ready_read: int) -> NoReturn:
+        """In the forked process: leave the parent's part behind, serve, and exit with ``serve``'s status
+        (never returning into the parent's loop, whose ``finally`` would end the other processes)."""
+        code = 1
+        try:
+            os.setpgid(0, 0)   # a process group of its own: a terminal's Ctrl-C reaches the parent only
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.environ.pop("NOTIFY_SOCKET", None)   # the parent tells systemd
+            os.close(ready_read)
+            os.close(self._lifeline)   # else the lifeline would not end with the parent
+            for running in self.running.values():
+                if running.ready_fd is not None:
+                    os.close(running.ready_fd)
+            _own_journal_socket()
+            code = self.serve(child)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
 
     def _collect_ready(self) -> None:
         waiting = {r.ready_fd: r for r in self.running.values() if r.ready_fd is not None}
@@ -309,7 +382,7 @@ class Parent:
         for r in running:
             try:
                 r.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            except StillRunning:
                 logger.warning("radicale-ext: server process %d (pid %d) did not end within %g s: killing it",
                                r.slot + 1, r.proc.pid, STOP_SECONDS)
                 r.proc.kill()
@@ -321,9 +394,22 @@ class Parent:
         self.running.clear()
 
 
-def serve_several(command: list[str], count: int, sockets: list[socket.socket], listen: str) -> int:
-    """Run ``count`` server processes on ``sockets`` until SIGTERM or SIGINT; the exit status."""
+def _own_journal_socket() -> None:
+    """A forked process opens its own connection to the systemd journal where the parent had one
+    (Radicale's log handler keeps it; it is made on the first line logged under journald)."""
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        journal = getattr(handler, "_journal_socket", None)
+        if isinstance(journal, socket.socket):
+            journal.close()
+            handler._journal_socket = None  # type: ignore[attr-defined]
+
+
+def serve_several(serve: Callable[[Child], int], count: int, sockets: list[socket.socket], listen: str) -> int:
+    """Fork ``count`` server processes, each running ``serve``, on ``sockets`` until SIGTERM or SIGINT; the
+    exit status."""
     logger.info("radicale-ext: starting %d server processes on %s (pid %d supervises them)",
                 count, listen, os.getpid())
     sys.stdout.flush()
-    return Parent(command, count, sockets, listen).run()
+    return Parent(serve, count, sockets, listen).run()

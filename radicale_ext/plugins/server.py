@@ -8,15 +8,19 @@ the limits a small server can hold (connections, deadlines, bodies, UTF-8
 paths).  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
 :mod:`radicale_ext.notices.worker`).  With ``--processes`` above 1 this
-process binds the listening address and runs that many server processes
-on it (:mod:`.processes`; ``radicale-ext serve`` asks for one per core),
-the first of which runs the notice worker thread.  Start-up problems (bad config,
+process binds the listening address, imports the server's modules
+(:func:`_preload`) and forks that many server processes on it
+(:mod:`.processes`; ``radicale-ext serve`` asks for one per core), the
+first of which runs the notice worker thread.  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +43,24 @@ def _free_trace_calls(level: str) -> None:
         logger.trace = lambda *args, **kwargs: None  # type: ignore[method-assign]
 
 
+MALLOC_ARENAS = 2
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc's malloc gives threads that allocate at once heaps of their own ("arenas", up to 8 per core),
+    and what is freed in one is kept for it: a process whose 8 request threads each built a large answer
+    holds each one's leftovers.  Two arenas, as ``MALLOC_ARENA_MAX=2`` would set them (the GIL lets one
+    thread allocate at a time anyway); measured in docs/performance.md, "Memory".  Set before any thread
+    starts; an admin's own ``MALLOC_ARENA_MAX`` is left as it is, and a libc without ``mallopt`` is left
+    alone."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL(None).mallopt(-8, MALLOC_ARENAS)   # M_ARENA_MAX
+    except (OSError, AttributeError):   # pragma: no cover - not glibc
+        pass
+
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="radicale-ext serve")
     parser.add_argument("--config", required=True, help="Radicale INI file")
@@ -46,29 +68,42 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
     parser.add_argument("--processes", type=process_count, default=1,
                         help="server processes on the listening address, or auto: one per core (default: 1)")
-    parser.add_argument("--child", help=argparse.SUPPRESS)       # set by the parent (.processes): slot/count
-    parser.add_argument("--child-fds", help=argparse.SUPPRESS)   # and the descriptors it hands over
     return parser.parse_args(argv)
 
 
-def _several(args: argparse.Namespace, configuration: config.Configuration) -> int:
-    """This process binds the address and runs ``args.processes`` server processes on it."""
+def _preload() -> None:
+    """Import, in the parent of several processes, the modules every server process imports (the
+    plugins the Application loads, the notice worker), and move them out of the garbage collector's
+    sight (``gc.freeze``): the processes forked afterwards share these pages with the parent and each
+    other instead of each importing its own copy, and no collection in a process writes to them (which
+    would copy them).  Importing them creates no thread, connection or descriptor; building the
+    Application (databases, the item index, inotify) is left to each process."""
+    import radicale_ext.notices.worker  # noqa: F401
+
+    from . import app, auth, hook, rights, sharing, storage, worker  # noqa: F401
+    gc.collect()
+    gc.freeze()
+
+
+def _several(args: argparse.Namespace, configuration: config.Configuration, level: str) -> int:
+    """This process binds the address and forks ``args.processes`` server processes on it."""
     try:
         check_options(configuration)
         sockets = http_edge.listening_sockets(configuration)
     except (RuntimeError, OSError) as e:
         print(f"radicale-ext: error: cannot serve on [server] hosts: {e}", file=sys.stderr)
         return 1
-    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
-               "--threads", str(args.threads), *(["--debug"] if args.debug else [])]
-    return serve_several(command, args.processes, sockets, http_edge.addresses(configuration))
+    _preload()
+
+    def serve(child: Child) -> int:
+        child.end_with_parent()
+        return _serve(args, configuration, level, child)
+    return serve_several(serve, args.processes, sockets, http_edge.addresses(configuration))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    child = Child.from_arguments(args.child, args.child_fds) if args.child else None
-    if child is not None:
-        child.end_with_parent()
+    _fewer_malloc_arenas()
     log.setup()
     try:
         configuration = config.load([(args.config, False)])
@@ -78,10 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     level = "debug" if args.debug else configuration.get("logging", "level")
     log.set_level(level, configuration.get("logging", "backtrace_on_debug"),
                   configuration.get("logging", "trace_filter"))
-    if child is None and args.processes > 1:
-        return _several(args, configuration)
+    if args.processes > 1:
+        return _several(args, configuration, level)
+    return _serve(args, configuration, level, None)
+
+
+def _serve(args: argparse.Namespace, configuration: config.Configuration, level: str, child: Child | None) -> int:
+    """Build the Application and serve: alone (``child`` None), or as a server process forked by the parent."""
     _free_trace_calls(level)
-    # the server's own modules only where requests are served: a parent of several processes stays small
+    # imported here for one process alone; the parent of several imported them before forking (_preload)
     from radicale_ext.notices.worker import start_thread
 
     from .app import Application

@@ -26,12 +26,13 @@ import re
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import icalendar
-import recurring_ical_events
+from typing import TYPE_CHECKING
 
 from ..base.names import shown
 from ..notices.zones import zone as zone_by_name
+
+if TYPE_CHECKING:
+    import icalendar
 
 UTC = datetime.UTC
 SILENT_ACTIONS = frozenset({"NONE"})    # RFC 9074 section 7: an alarm that does nothing
@@ -204,6 +205,8 @@ def _start_text(value: datetime.date) -> tuple[str, str | None]:
 def _series(calendar: icalendar.Calendar) -> dict[str, icalendar.Calendar]:
     """One small calendar per UID (its components plus every VTIMEZONE), so that one series'
     occurrences never crowd out another's."""
+    import icalendar
+
     zones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
     series: dict[str, icalendar.Calendar] = {}
     for component in calendar.subcomponents:
@@ -232,6 +235,8 @@ def expand(text: str, *, start: float, end: float, max_occurrences: int, floatin
     text, unknown = without_unknown_zones(text)
     result.problems += [f"TZID {shown(t)} names no time zone: its times are read in the calendar's zone"
                         for t in unknown]
+    import icalendar  # here, not with the module: only the notice worker's process expands reminders
+
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as e:  # any parse error: the item is skipped, the reason said
@@ -302,6 +307,8 @@ def _expand_series(uid: str, series: icalendar.Calendar, window_start: datetime.
         result.capped = True
         result.problems.append(f"event {uid!r} repeats about every {gap:g} s: only {max_occurrences} occurrences "
                                f"(to {datetime.datetime.fromtimestamp(until, UTC):%Y-%m-%d %H:%M} UTC) are reminded")
+    import recurring_ical_events
+
     try:
         occurrences = recurring_ical_events.of(series, skip_bad_series=True).between(
             window_start - datetime.timedelta(seconds=look_back), datetime.datetime.fromtimestamp(until, UTC))

@@ -37,9 +37,10 @@ import datetime
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import icalendar
-import recurring_ical_events
+if TYPE_CHECKING:
+    import icalendar
 
 ITEM_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 PERSONAL_PROPERTIES = frozenset({"TRANSP", "X-MOZ-LASTACK"})
@@ -63,6 +64,8 @@ def is_personal(name: str) -> bool:
 
 
 def _parse(text: str) -> icalendar.Calendar:
+    import icalendar  # here, not with the module: only requests on personal parts parse with it
+
     try:
         return icalendar.Calendar.from_ical(text)
     except Exception as e:  # icalendar raises many kinds for bad input
@@ -90,6 +93,8 @@ def recurrence_key(component: icalendar.cal.Component) -> str:
 
 def _take_part(component: icalendar.cal.Component) -> str | None:
     """Take the personal properties and components out of ``component``; their text (None: none)."""
+    import icalendar
+
     part = icalendar.cal.Component()
     part.name = PART
     for name in [n for n in component if is_personal(n)]:
@@ -102,6 +107,8 @@ def _take_part(component: icalendar.cal.Component) -> str | None:
 
 
 def _put_part(component: icalendar.cal.Component, part: str) -> None:
+    import icalendar
+
     found = icalendar.cal.Component.from_ical(part)
     for name, value in found.items():
         component[name] = value
@@ -138,6 +145,8 @@ def _value_key(value: object) -> str:
         return _moment_key(dt)
     if isinstance(dt, datetime.timedelta):
         return str(dt)
+    import icalendar
+
     dts = getattr(value, "dts", None)
     if isinstance(value, icalendar.prop.vDDDLists) and dts is not None:
         return ",".join(sorted(_value_key(d) for d in dts))
@@ -220,6 +229,8 @@ def same_shared(new_text: str, stored_text: str) -> bool:
 
 def _occurs(calendar: icalendar.Calendar, rid: datetime.date) -> bool:
     """Does the series of ``calendar`` have an occurrence starting at ``rid``?"""
+    import recurring_ical_events
+
     if not isinstance(rid, datetime.datetime):
         found = recurring_ical_events.of(calendar).at(rid)
         return any(not isinstance(o["DTSTART"].dt, datetime.datetime) and o["DTSTART"].dt == rid for o in found)

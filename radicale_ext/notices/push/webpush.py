@@ -1,7 +1,9 @@
 """Web Push as an application server: message encryption (RFC 8291) and VAPID (RFC 8292).
 
 Everything cryptographic comes from the ``cryptography`` package: ECDH on
-P-256, HKDF-SHA-256, AES-128-GCM and ECDSA (ES256).
+P-256, HKDF-SHA-256, AES-128-GCM and ECDSA (ES256).  It is imported where it is
+used, not with this module: a server process that never sends a push message nor
+shows the VAPID key does not hold it (about 7 MiB; docs/performance.md, "Memory").
 
 - :func:`encrypt` makes the ``aes128gcm`` body (RFC 8188 section 2, one
   record) of a push message for a subscription's ``p256dh`` key and auth
@@ -21,16 +23,13 @@ import secrets
 import struct
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidKey
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from ...base.errors import ExtError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 RECORD_SIZE = 4096           # rs of the single record; a push service accepts at least 4096 octets
 MAX_BODY = 4096              # RFC 8291 section 4: the whole encrypted body, at most 4096 octets
@@ -56,6 +55,8 @@ def from_b64url(text: str) -> bytes:
 
 def subscription_key(text: str) -> ec.EllipticCurvePublicKey:
     """A user agent's ``p256dh`` public key: 65 octets, uncompressed point, base64url."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         raw = from_b64url(text)
         if len(raw) != 65 or raw[0] != 4:
@@ -77,10 +78,15 @@ def auth_secret(text: str) -> bytes:
 
 
 def _public_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
 def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
@@ -91,6 +97,10 @@ def encrypt(payload: bytes, ua_public: str, ua_auth: str, *, salt: bytes | None 
     Raises :class:`PushKeyError` for a bad subscription key or secret and
     :class:`PayloadTooLarge` when the body would exceed 4096 octets.
     """
+    from cryptography.exceptions import InvalidKey
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     receiver = subscription_key(ua_public)
     secret = auth_secret(ua_auth)
     sender = sender_key or ec.generate_private_key(ec.SECP256R1())
@@ -124,6 +134,9 @@ class VapidKey:
     @classmethod
     def from_pem(cls, data: bytes, subject: str, *, origin: str = "the database") -> VapidKey:
         """The key of a PKCS#8 PEM (as :meth:`pem` writes it).  Raises :class:`ExtError` when it is not a P-256 key."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as e:
@@ -134,9 +147,13 @@ class VapidKey:
 
     @classmethod
     def generate(cls, subject: str) -> VapidKey:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         return cls(ec.generate_private_key(ec.SECP256R1()), subject)
 
     def pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption())
 
@@ -154,6 +171,10 @@ class VapidKey:
         return f"vapid t={token}, k={self.public_key}"
 
     def _jwt(self, claims: dict) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
         header = b64url(json.dumps({"typ": "JWT", "alg": "ES256"}, separators=(",", ":")).encode())
         body = b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         signing_input = f"{header}.{body}".encode("ascii")

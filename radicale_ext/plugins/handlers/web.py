@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from radicale import Application, httputils, pathutils, storage, types
@@ -28,13 +29,15 @@ from radicale.auth import AuthContext
 from radicale_ext.base.errors import Conflict, NotFound
 from radicale_ext.base.names import shown
 from radicale_ext.site import Site
-from radicale_ext.web.app import WebPage
 from radicale_ext.web.http import MAX_FORM_BYTES, PREFIX, Request, is_page_path
 
 from .._site import site_for
 from ..hook import notice_settings
 from ..routes import route
 from .links import links_base_url
+
+if TYPE_CHECKING:
+    from radicale_ext.web.app import WebPage
 
 ALLOWED = "GET, HEAD, POST"
 _OTHER_METHODS = ("PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "OPTIONS")
@@ -90,7 +93,11 @@ def _password_check(app: Application):
 
 
 def _page(app: Application) -> WebPage:
-    """One page (its sessions and login throttles) per server."""
+    """One page (its sessions and login throttles) per server.  The page's modules (templates, Babel, QR
+    codes, the cipher of addresses shown once) are imported here, on its first request, not with the server:
+    a process that shows no page does not hold them (docs/performance.md, "Memory")."""
+    from radicale_ext.web.app import WebPage
+
     site = site_for(app.configuration)
     with _pages_lock:
         found = _pages.get(site)
