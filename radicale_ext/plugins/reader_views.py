@@ -49,11 +49,16 @@ class ReaderView(Protocol):
         """The items changed for the reader since ``old_token``; ValueError for a token not issued here."""
 
 
+def sees_stored(path: str, reader: str) -> bool:
+    """Whether ``reader`` sees the collection at ``path`` as stored: nobody named, or its owner."""
+    return not reader or reader == path.strip("/").split("/")[0]
+
+
 def view_for(configuration: config.Configuration, path: str, tag: str, reader: str, writing: bool,
              read: Callable[[str], radicale_item.Item | None], view: FolderView) -> ReaderView | None:
     """The reader's view of the collection at ``path`` (Radicale's "alice/family"); None: they see what
     is stored.  Within a write, only personal data is seen (a writer's If-Match holds their own ETag)."""
-    if not reader or reader == path.strip("/").split("/")[0]:
+    if sees_stored(path, reader):
         return None
     if tag == "VCALENDAR":
         return personal_views.personal_view(configuration, path, reader, writing)

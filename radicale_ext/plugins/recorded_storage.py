@@ -7,6 +7,9 @@ PUT, collection delete, PROPPATCH) stores a pending outbox record before the
 storage changes and marks it ready right after; see :mod:`radicale_ext.notices.outbox`.
 Radicale's hook misses MOVE and MKCOL, so this is the one place that sees
 them all.  Pending records left by a crash are settled at start-up.
+
+Importing this module speeds vobject's handling of time zones
+(:mod:`radicale_ext.base.vobject_zones`) for every storage user: the server and the CLI.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from radicale import config, pathutils
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
+from radicale_ext.base import vobject_zones
 from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.index.occurrences import overlaps
 from radicale_ext.index.query_prefilter import card_decision, name_narrowing
@@ -31,6 +35,8 @@ from . import _request, card_books, personal_writes, reader_views, recurrence_gu
 from ._site import site_for
 from .indexed_items import http_date
 from .occurrence_spans import event_window
+
+vobject_zones.install()
 
 
 def _collection_path(path: str) -> str:
@@ -123,7 +129,7 @@ class ViewedCollection:
         ``None``: they see what is stored.  Kept for the request outside writes (Radicale writes a
         PROPFIND's answer after it released the lock); within a write, asked afresh."""
         reader = _request.reader()
-        if not reader:
+        if reader_views.sees_stored(self.path, reader):  # before the view and the tag: the owner's writes
             return None
         config = self._storage.configuration
         if _request.current().writing:

@@ -68,7 +68,9 @@ class Collection(ViewedCollection, multifilesystem.Collection):
     def _upload_stored(self, href: str, item: radicale_item.Item) -> Any:
         self._uploading = (href, item, self._earlier(href))
         try:
-            return super()._upload_stored(href, item)
+            result = super()._upload_stored(href, item)
+            self._view()  # the index takes the new file now, with the facts parsed for this PUT
+            return result
         finally:
             self._uploading = None
 

@@ -166,6 +166,17 @@ VTIMEZONE = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART
              "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n"
              "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"
              "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nTZNAME:CEST\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n")
+# Outlook's name for Berlin's rules: no zone library knows it, only the VTIMEZONE says what it is
+VTIMEZONE_OUTLOOK = VTIMEZONE.replace("TZID:Europe/Berlin", "TZID:W. Europe Standard Time")
+# offset zero in winter: vobject's own check of the zone against UTC runs (radicale_ext.base.vobject_zones)
+VTIMEZONE_LONDON = ("BEGIN:VTIMEZONE\r\nTZID:Europe/London\r\nBEGIN:STANDARD\r\nDTSTART:19701025T020000\r\n"
+                    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0000\r\n"
+                    "TZNAME:GMT\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:19700329T010000\r\n"
+                    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nTZOFFSETFROM:+0000\r\nTZOFFSETTO:+0100\r\n"
+                    "TZNAME:BST\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n")
+# a zone that is UTC under another name: vobject registers no zone for it
+VTIMEZONE_UTC = ("BEGIN:VTIMEZONE\r\nTZID:Etc/UTC\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+                 "TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
 
 
 def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
@@ -176,6 +187,7 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
     next_date = f"2026{month:02d}{day + rng.randrange(1, 4):02d}"
     kind = rng.choice(["dtend", "duration", "no-dtend", "all-day", "all-day-no-dtend", "weekly-count",
                        "daily-until", "monthly-forever", "yearly-all-day", "override", "floating", "tzid",
+                       "tzid-london", "tzid-utc", "tzid-outlook",
                        "todo-start-due", "todo-due", "todo-start", "todo-start-duration", "todo-completed",
                        "todo-bare"])
     zone = ""
@@ -214,6 +226,16 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
     elif kind == "tzid":
         zone = VTIMEZONE
         lines += [f"DTSTART;TZID=Europe/Berlin:{at}", "DURATION:PT3H"]
+    elif kind == "tzid-london":
+        zone = VTIMEZONE_LONDON
+        lines += [f"DTSTART;TZID=Europe/London:{at}", f"DTEND;TZID=Europe/London:{at[:9]}{min(hour + 2, 23):02d}0000",
+                  "RRULE:FREQ=WEEKLY;COUNT=3"]
+    elif kind == "tzid-outlook":
+        zone = VTIMEZONE_OUTLOOK
+        lines += [f"DTSTART;TZID=W. Europe Standard Time:{at}", "DURATION:PT2H", "RRULE:FREQ=DAILY;COUNT=3"]
+    elif kind == "tzid-utc":
+        zone = VTIMEZONE_UTC
+        lines += [f"DTSTART;TZID=Etc/UTC:{at}", "DURATION:PT1H"]
     elif kind == "todo-start-due":
         lines += [f"DTSTART:{at}Z", f"DUE:{next_date}T120000Z"]
     elif kind == "todo-due":
