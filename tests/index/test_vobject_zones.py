@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from io import StringIO
-from pathlib import Path
 
 import pytest
 import vobject
@@ -17,7 +16,7 @@ from vobject import icalendar
 from radicale_ext.base import vobject_zones
 
 from ..dav_kit import calendar_query, responses
-from ..server import Server, make_server
+from ..server import Server
 from .test_storage_equivalence import VTIMEZONE_LONDON, VTIMEZONE_OUTLOOK, VTIMEZONE_UTC
 from .test_zone_offsets import ZONES
 
@@ -65,14 +64,6 @@ def test_a_vtimezone_utc_by_another_name_is_not_registered() -> None:
     assert icalendar.getTzid("Weltzeit", False) is None
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
-    srv = make_server(Path(tmp_path_factory.mktemp("vobject-zones"))).start()
-    assert srv.request("MKCALENDAR", CALENDAR, "alice").status_code == 201
-    yield srv
-    srv.stop()
-
-
 def hrefs_between(server: Server, start: datetime, end: datetime) -> list[str]:
     answer = server.request("REPORT", CALENDAR, "alice", calendar_query("VEVENT", f"{start:%Y%m%dT%H%M%SZ}",
                                                                          f"{end:%Y%m%dT%H%M%SZ}"),
@@ -85,6 +76,7 @@ def test_events_in_a_zone_known_only_by_its_vtimezone_are_found_at_their_own_tim
     """10:00 in Outlook's "W. Europe Standard Time" is 09:00 UTC in winter; read as floating time (the zone
     lost) it would be 10:00 UTC.  The second and third PUTs find the zone already registered."""
     tzid = "W. Europe Standard Time"
+    assert server.request("MKCALENDAR", CALENDAR, "alice").status_code == 201
     for n, start in enumerate(("20260105T100000", "20260112T100000", "20260112T100000")):
         answer = server.request("PUT", f"{CALENDAR}b%C3%BCro-{n}.ics", "alice",
                                 event(VTIMEZONE_OUTLOOK, tzid, start, uid=f"büro-{n}"),
