@@ -37,10 +37,70 @@ def password(user: str) -> str:
     return f"pw-{user}"
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself listens on 127.0.0.1:``port`` (not merely whether something answers
+    there: that could be another test's server)."""
+    wanted = f"0100007F:{port:04X}"
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":   # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
+_LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (``ip_local_port_range``)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def _my_ports() -> range:
+    """This test process's share of the ports below the kernel's ephemeral range: each pytest-xdist worker
+    has a slice of its own, so two workers never pick the same port."""
+    top = min(_ephemeral_ports().start, 65536)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() else 0
+    share = (top - _LOWEST_PORT) // max(count, 1)
+    start = _LOWEST_PORT + index * share
+    return range(start, start + share)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, for a server a test starts later.
+
+    Not one the kernel picks (``bind(0)``): those come from the ephemeral range, which every outgoing
+    connection draws its local port from, so a port chosen now could be some client's by the time its server
+    binds it (seen in CI: an SMTP server between two tests of a module, a server's own port). Below that
+    range, within this worker's slice, and never the same port twice in one process."""
+    ports = _my_ports()
+    for _ in range(200):
+        port = random.choice(ports)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def write_config(root: Path, port: int, **overrides: dict[str, str]) -> Path:
@@ -112,11 +172,9 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if listens(self.proc.pid, self.port):
+                return self
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def _start_several(self, log: IO[bytes]) -> Server:

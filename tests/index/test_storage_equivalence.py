@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ import pytest
 
 from .. import dav_kit as dav
 from ..samples import address_book_mkcol
-from ..server import Server, free_port, make_server, write_users
+from ..server import Server, free_port, listens, make_server, write_users
 
 CAL = "/alice/eq/"
 CAL2 = "/alice/eq2/"  # items move between the two calendars; this one is also deleted and made again
@@ -80,11 +79,9 @@ class StockServer(Server):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.log()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if listens(self.proc.pid, self.port):
+                return self
+            time.sleep(0.05)
         raise RuntimeError(self.log())
 
 
