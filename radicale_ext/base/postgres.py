@@ -38,7 +38,7 @@ import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from .database import Cursor, Database, Writer, apply_schemas
@@ -368,9 +368,11 @@ class PostgresDatabase(Database):
         ``serial``)."""
         if getattr(self._local, "conn", None) is not None:
             raise RuntimeError("a write inside a write: the sharing database takes one at a time")
-        with _unavailable(self), self._pool.connection() as conn, conn.transaction():
-            if serial:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        with _unavailable(self), self._pool.connection() as conn, ExitStack() as transaction:
+            with conn.pipeline():   # BEGIN and the lock in one round trip
+                transaction.enter_context(conn.transaction())
+                if serial:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             self._local.conn = conn
             writer = PostgresWriter(conn, self)
             try:

@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..base.errors import DatabaseUnavailable
@@ -101,6 +101,24 @@ _ITEM_COLUMNS = ('href, seq, deleted_ns, modified_ns, size, etag, uid, name, com
 _COLLECTION_COLUMNS = "id, path, props, epoch, seq, floor, modified_ns, props_modified_ns"
 #: how often a collection's old tombstones and change checks are pruned (at a write)
 PRUNE_EVERY_NS = 3600 * 1_000_000_000
+#: an item stored at an href that has one (or a tombstone) replaces it
+_REPLACING = ('ON CONFLICT (collection_id, href) DO UPDATE SET seq = EXCLUDED.seq, deleted_ns = NULL, '
+              'modified_ns = EXCLUDED.modified_ns, size = EXCLUDED.size, text = EXCLUDED.text, etag = EXCLUDED.etag, '
+              'uid = EXCLUDED.uid, name = EXCLUDED.name, component = EXCLUDED.component, start = EXCLUDED.start, '
+              '"end" = EXCLUDED."end", names = EXCLUDED.names, occurrences = EXCLUDED.occurrences')
+#: :meth:`PgItems.put`: every data-modifying part of a WITH runs, read or not (one statement, one transaction)
+_PUT = f"""
+WITH commit AS ({_COMMIT}),
+target AS (UPDATE dav_collections SET seq = seq + 1, modified_ns = %(now)s WHERE path = %(path)s
+           RETURNING id, seq, pruned_ns),
+change AS (INSERT INTO dav_changes (collection_id, seq, nonce, made_ns) SELECT id, seq, %(nonce)s, %(now)s FROM target),
+stored AS (
+    INSERT INTO dav_items (collection_id, text, {_ITEM_COLUMNS})
+    SELECT id, %(text)s, %(href)s, seq, NULL, %(now)s, %(size)s, %(etag)s, %(uid)s, %(name)s, %(component)s,
+           %(start)s, %(end)s, %(names)s, %(occurrences)s FROM target
+    {_REPLACING})
+SELECT id, seq, pruned_ns FROM target
+"""
 
 
 class DuplicateUid(ValueError):
@@ -174,6 +192,10 @@ class _Held:
     mode: str
     depth: int = 1
     taken: bool = False   # a read's shared lock is taken with its first query (see PgItems.locked)
+    # under the write lock, what this thread read or wrote since its last write (nobody else writes meanwhile):
+    # items' texts, and collections' rows (None: no collection there)
+    texts: dict[tuple[int, str], StoredText] = field(default_factory=dict)
+    rows: dict[str, StoredCollection | None] = field(default_factory=dict)
 
 
 class PgItems:
@@ -282,6 +304,15 @@ class PgItems:
 
     def _wrote(self) -> None:
         self._local.writes = self.thread_writes() + 1
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            held.texts.clear()
+            held.rows.clear()
+
+    def _write_held(self) -> _Held | None:
+        """The thread's hold when it is the write lock (taken), else None."""
+        held: _Held | None = getattr(self._local, "held", None)
+        return held if held is not None and held.mode == "w" and held.taken else None
 
     def lock_mode(self) -> str:
         """``"r"``, ``"w"`` or ``""``: what this thread holds."""
@@ -320,8 +351,11 @@ class PgItems:
         stays where this request found it, else read in one query.  Under the write lock, or outside a
         request, always read."""
         at = self._commits_now()
+        held = self._write_held()
         known: dict[str, StoredCollection | None] = {}
-        if at is not None:
+        if held is not None:
+            known = {path: held.rows[path] for path in paths if path in held.rows}
+        elif at is not None:
             with self._rows_lock:
                 if self._rows_at == at:
                     known = {path: self._rows[path] for path in paths if path in self._rows}
@@ -333,7 +367,9 @@ class PgItems:
                               (missing,)).fetchall()
         found = {row[1]: StoredCollection(*row) for row in rows}
         read = {path: found.get(path) for path in missing}
-        if at is not None:
+        if held is not None:
+            held.rows.update(read)
+        elif at is not None:
             with self._rows_lock:
                 if self._rows_at != at or len(self._rows) >= _MOST_ROWS:
                     self._rows, self._rows_at = {}, at
@@ -406,30 +442,22 @@ class PgItems:
         return view
 
     def _loaded(self, db: Any, stored: StoredCollection) -> FolderView:
-        rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s",
-                          (stored.id,)).fetchall()
-        checks = dict(db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s",
-                                 (stored.id,)).fetchall())
+        with db.pipeline():   # both queries in one round trip
+            items = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s", (stored.id,))
+            changes = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s",
+                                          (stored.id,))
+            rows, checks = items.fetchall(), dict(changes.fetchall())
         entries, tombstones = _records(rows)
         return FolderView(stored.epoch, stored.seq, stored.floor, tuple(sorted(entries)), entries, tombstones, checks)
 
     def _caught_up(self, db: Any, stored: StoredCollection, known: FolderView) -> FolderView:
-        rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s AND seq > %s",
-                          (stored.id, known.seq)).fetchall()
-        fresh = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s AND seq > %s",
-                           (stored.id, known.seq)).fetchall()
-        entries, tombstones = dict(known.entries), dict(known.tombstones)
-        new_entries, new_tombstones = _records(rows)
-        for href, stone in new_tombstones.items():
-            entries.pop(href, None)
-            tombstones[href] = stone
-        for href, entry in new_entries.items():
-            tombstones.pop(href, None)
-            entries[href] = entry
-        checks = {**known.checks, **dict(fresh)}
-        listed = known.listed if all(href in known.entries for href in new_entries) and not new_tombstones \
-            else tuple(sorted(entries))
-        return FolderView(stored.epoch, stored.seq, stored.floor, listed, entries, tombstones, checks)
+        with db.pipeline():   # both queries in one round trip
+            items = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s AND seq > %s",
+                               (stored.id, known.seq))
+            changes = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s AND seq > %s",
+                                          (stored.id, known.seq))
+            rows, fresh = items.fetchall(), changes.fetchall()
+        return _advanced(known, stored.seq, *_records(rows), dict(fresh))
 
     def text(self, stored: StoredCollection, href: str) -> str | None:
         with self._connection() as db:
@@ -438,14 +466,24 @@ class PgItems:
         return row[0] if row is not None else None
 
     def texts(self, stored: StoredCollection, hrefs: Iterable[str]) -> dict[str, StoredText]:
-        """The texts of several items of one collection, each with its ETag, in one query."""
-        wanted = list(hrefs)
+        """The texts of several items of one collection, each with its ETag, in one query.  Under the write
+        lock, a text this thread read or stored since its last write is not asked for again (a PUT reads
+        the old item twice and the new one once)."""
+        held = self._write_held()
+        known = held.texts if held is not None else {}
+        asked = list(hrefs)
+        found = {href: known[stored.id, href] for href in asked if (stored.id, href) in known}
+        wanted = [href for href in asked if href not in found]
         if not wanted:
-            return {}
+            return found
         with self._connection() as db:
             rows = db.execute("SELECT href, etag, modified_ns, text FROM dav_items WHERE collection_id = %s "
                               "AND href = ANY(%s) AND deleted_ns IS NULL", (stored.id, wanted)).fetchall()
-        return {href: StoredText(etag, modified_ns, text) for href, etag, modified_ns, text in rows}
+        for href, etag, modified_ns, text in rows:
+            found[href] = StoredText(etag, modified_ns, text)
+            if held is not None:
+                known[stored.id, href] = found[href]
+        return found
 
     # -- writes: each one transaction that moves the collection's counter on ------------
 
@@ -501,11 +539,43 @@ class PgItems:
                 raise NoCollection(f"no collection at {path!r}")
 
     def put(self, path: str, item: NewItem) -> None:
-        """Store ``item`` in the collection at ``path`` (new or replacing the one at its href)."""
+        """Store ``item`` in the collection at ``path`` (new or replacing the one at its href).
+
+        One statement, so one round trip and its own transaction: the commit counter, the collection's next
+        change number and its check, and the item (a PUT holds the storage's write lock meanwhile, and a
+        round trip under it is one more wait for the interpreter when the process is busy)."""
+        from psycopg import errors
+
+        held = self._write_held()
+        before = held.rows.get(path) if held is not None else None
         self._wrote()
         now = _now_ns()
-        with self._connection() as db, db.transaction():
-            self._store(db, self._writable(db, path), item, now)
+        f = item.facts
+        values = {"path": path, "now": now, "nonce": new_check(), "text": item.text, "href": item.href,
+                  "size": len(item.text.encode()), "etag": f.etag, "uid": f.uid, "name": f.name,
+                  "component": f.component, "start": f.start, "end": f.end, "names": f.names,
+                  "occurrences": f.occurrences}
+        try:
+            with self._connection() as db:
+                row = db.execute(_PUT, values).fetchone()
+        except errors.UniqueViolation as e:
+            raise DuplicateUid(f"another item of this collection has the UID {f.uid!r}") from e
+        if row is None:
+            raise NoCollection(f"no collection at {path!r}")
+        collection_id, seq, pruned_ns = row
+        if pruned_ns < now - PRUNE_EVERY_NS:
+            with self._connection() as db, db.transaction():
+                self._prune(db, collection_id, seq, now)
+        elif held is not None:   # what this PUT changed, known without asking
+            held.texts[collection_id, item.href] = StoredText(f.etag or "", now, item.text)
+            if before is not None and before.id == collection_id:
+                held.rows[path] = replace(before, seq=seq, modified_ns=now)
+                entry = Entry(FileStamp(0, now, now, values["size"]), f, seq, now)
+                with self._views_lock:   # the view of just before, with this item: no query needed
+                    known = self._views.get(path)
+                    if known is not None and known.epoch == before.epoch and known.seq == before.seq == seq - 1 \
+                            and known.floor == before.floor:
+                        self._views[path] = _advanced(known, seq, {item.href: entry}, {}, {seq: values["nonce"]})
 
     def delete_item(self, path: str, href: str) -> bool:
         """Delete one item; False where there was none."""
@@ -596,12 +666,7 @@ class PgItems:
             with db.transaction():
                 db.execute(
                     f"INSERT INTO dav_items (collection_id, text, {_ITEM_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (collection_id, href) DO UPDATE SET seq = EXCLUDED.seq, deleted_ns = NULL, "
-                    "modified_ns = EXCLUDED.modified_ns, size = EXCLUDED.size, text = EXCLUDED.text, "
-                    "etag = EXCLUDED.etag, uid = EXCLUDED.uid, name = EXCLUDED.name, "
-                    "component = EXCLUDED.component, start = EXCLUDED.start, \"end\" = EXCLUDED.\"end\", "
-                    "names = EXCLUDED.names, occurrences = EXCLUDED.occurrences",
+                    f"VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {_REPLACING}",
                     (collection_id, item.text, item.href, seq, now, len(item.text.encode()), f.etag, f.uid,
                      f.name, f.component, f.start, f.end, f.names, f.occurrences))
         except errors.UniqueViolation as e:
@@ -618,6 +683,21 @@ class PgItems:
                    "names = NULL, occurrences = NULL WHERE collection_id = %s AND href = %s",
                    (seq, now, now, collection_id, href))
         return True
+
+
+def _advanced(known: FolderView, seq: int, new_entries: Mapping[str, Entry], new_tombstones: Mapping[str, Tombstone],
+              new_checks: Mapping[int, str]) -> FolderView:
+    """``known`` brought on to change number ``seq`` by the changes made since (same epoch and floor)."""
+    entries, tombstones = dict(known.entries), dict(known.tombstones)
+    for href, stone in new_tombstones.items():
+        entries.pop(href, None)
+        tombstones[href] = stone
+    for href, entry in new_entries.items():
+        tombstones.pop(href, None)
+        entries[href] = entry
+    listed = known.listed if all(href in known.entries for href in new_entries) and not new_tombstones \
+        else tuple(sorted(entries))
+    return FolderView(known.epoch, seq, known.floor, listed, entries, tombstones, {**known.checks, **new_checks})
 
 
 def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:

@@ -143,17 +143,46 @@ def test_a_request_reuses_the_rows_read_while_nothing_was_committed_and_sees_any
         assert (after[1] is None) == (stored is None)
 
 
-def test_rows_are_read_afresh_outside_a_request_and_under_the_write_lock(stores: tuple[PgItems, PgItems]) -> None:
+def test_rows_are_read_afresh_outside_a_request_and_after_each_write_under_the_write_lock(
+        stores: tuple[PgItems, PgItems]) -> None:
     one, _ = stores
     requests = Requests()
     one.request_number = lambda: requests.number
     assert one.collection(CAL) is not one.collection(CAL)   # request 0: no request, nothing remembered
     requests.next()
     with one.locked("w"):
-        assert one.collection(CAL) is not one.collection(CAL)
+        first = one.collection(CAL)
+        assert one.collection(CAL) is first   # nobody else writes while this thread holds the write lock
+        one.set_props(CAL, {"tag": "VCALENDAR", "D:displayname": "Müller 🏠"})   # but this thread did
+        again = one.collection(CAL)
+        assert again is not first and again is not None and again.props["D:displayname"] == "Müller 🏠"
+    with one.locked("w"):
+        assert one.collection(CAL) is not again   # a new hold reads afresh
     with one.locked("r"):
         assert one.collection(CAL) is one.collection(CAL)
     one.set_props(CAL, {"tag": "VCALENDAR", "D:displayname": "家庭 ✓"})   # this thread's own write, same request
     with one.locked("r"):
         fresh = one.collection(CAL)
     assert fresh is not None and fresh.props["D:displayname"] == "家庭 ✓"
+
+
+def test_a_put_under_the_write_lock_knows_its_row_text_and_view_as_stored(stores: tuple[PgItems, PgItems]) -> None:
+    """A PUT reads the old item twice and the new one, its row and the view once more: under the write lock
+    these come from what the PUT itself stored, and must be exactly what another process reads."""
+    one, two = stores
+    one.put(CAL, item("Schulweg 1.ics", "schul-1", "Müller"))
+    with one.locked("w"):
+        before = one.collection(CAL)
+        assert before is not None
+        one.view(before)
+        assert one.texts(before, ["Schulweg 1.ics"])["Schulweg 1.ics"].text.count("Müller") == 1
+        one.put(CAL, item("Schulweg 1.ics", "schul-1", "家庭 🚸"))
+        after = one.collection(CAL)
+        assert after is not None and after.seq == before.seq + 1
+        mine = one.view(after), one.texts(after, ["Schulweg 1.ics"])["Schulweg 1.ics"]
+    theirs_row = two.collection(CAL)
+    assert theirs_row == after
+    theirs = two.view(theirs_row), two.texts(theirs_row, ["Schulweg 1.ics"])["Schulweg 1.ics"]
+    assert mine[1] == theirs[1] and "家庭 🚸" in mine[1].text
+    assert (mine[0].seq, dict(mine[0].entries), dict(mine[0].checks), mine[0].order) == \
+        (theirs[0].seq, dict(theirs[0].entries), dict(theirs[0].checks), theirs[0].order)
