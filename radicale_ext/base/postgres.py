@@ -38,7 +38,7 @@ import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from .database import Cursor, Database, Writer, apply_schemas
@@ -61,6 +61,8 @@ def pool_size(text: str) -> int:
 
 
 WRITE_LOCK = 0x7261646963616C65   # the advisory lock of serial writes ("radicale" in ASCII)
+#: a serial write's start: BEGIN and its lock in one round trip (no parameters: one simple query, two statements)
+_BEGIN_SERIAL = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 RESERVED = frozenset({"user", "offset"})   # column names of ours that PostgreSQL reserves
 FUNCTIONS = {"instr": "strpos"}
 
@@ -368,17 +370,19 @@ class PostgresDatabase(Database):
         ``serial``)."""
         if getattr(self._local, "conn", None) is not None:
             raise RuntimeError("a write inside a write: the sharing database takes one at a time")
-        with _unavailable(self), self._pool.connection() as conn, ExitStack() as transaction:
-            with conn.pipeline():   # BEGIN and the lock in one round trip
-                transaction.enter_context(conn.transaction())
-                if serial:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        with _unavailable(self), self._pool.connection() as conn:
+            conn.execute(_BEGIN_SERIAL if serial else "BEGIN")   # one round trip
             self._local.conn = conn
             writer = PostgresWriter(conn, self)
             try:
                 yield writer
                 if writer.moves_answers:
                     conn.execute("UPDATE database_commits SET n = n + 1 WHERE id = 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                with suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
             finally:
                 self._local.conn = None
         if writer.moves_answers:

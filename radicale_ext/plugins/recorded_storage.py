@@ -10,7 +10,7 @@ them all.  Pending records left by a crash are settled at start-up.
 
 Importing this module speeds vobject's handling of time zones
 (:mod:`radicale_ext.base.vobject_zones`) and Radicale's path sanitizing
-(:mod:`radicale_ext.base.radicale_paths`) for every storage user: the server and the CLI.
+(:mod:`radicale_ext.plugins.radicale_paths`) for every storage user: the server and the CLI.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from radicale import config, pathutils
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
-from radicale_ext.base import radicale_paths, vobject_zones
+from radicale_ext.base import vobject_zones
 from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.index.occurrences import overlaps
 from radicale_ext.index.query_prefilter import card_decision, name_narrowing
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 
-from . import _request, card_books, personal_writes, reader_views, recurrence_guard
+from . import _request, card_books, personal_writes, radicale_paths, reader_views, recurrence_guard
 from ._site import site_for
 from .indexed_items import http_date
 from .occurrence_spans import event_window

@@ -1,4 +1,4 @@
-"""Radicale's path sanitizing behind a cache (radicale_ext/base/radicale_paths.py) answers as Radicale does,
+"""Radicale's path sanitizing behind a cache (radicale_ext/plugins/radicale_paths.py) answers as Radicale does,
 for every path a hostile or unusual client sends, the first time and every time after."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from radicale import pathutils
 
 import radicale_ext.plugins.recorded_storage  # noqa: F401 - installs it, as the server and the CLI do
-from radicale_ext.base import radicale_paths
+from radicale_ext.plugins import radicale_paths
 
 PATHS = [
     "", "/", "//", "///alice//家庭///", "/alice/family/e5.ics", "alice/family/", "/alice/../bob/", "/../../etc/passwd",
