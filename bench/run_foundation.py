@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from results import work_folder, write_section  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
-from tests.server import Server, free_port, make_server, write_users  # noqa: E402
+from tests.server import Server, free_port, listens, make_server, write_users  # noqa: E402
 
 BENCH = PROJECT / "bench"
 RESULTS = BENCH / "RESULTS.md"
@@ -159,11 +158,9 @@ def wait_until_listening(server: Server, seconds: float = 30) -> None:
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if listens(server.proc.pid, server.port):   # this process, not whatever else answers there
+            return
+        time.sleep(0.05)
     raise RuntimeError(f"server did not start:\n{server.log()}")
 
 

@@ -454,7 +454,7 @@ def load(run: SizeRun) -> None:
             elif site.name == CYRUS:
                 load_cyrus(site, run.data)
             else:
-                load_radicale(site, run.data, server if site.name == OURS else None)
+                load_radicale(site, run.data, server)
     time.sleep(settle_seconds())  # ours re-checks just-written files until they settle
 
 
