@@ -348,8 +348,8 @@ class PgItems:
 
     def _collection_rows(self, paths: list[str]) -> dict[str, StoredCollection | None]:
         """The rows at ``paths`` (None where there is no collection): remembered while the commit counter
-        stays where this request found it, else read in one query.  Under the write lock, or outside a
-        request, always read."""
+        stays where this request found it, else read in one query.  Outside a request always read; under the
+        write lock remembered until this thread writes (nobody else writes meanwhile)."""
         at = self._commits_now()
         held = self._write_held()
         known: dict[str, StoredCollection | None] = {}
@@ -444,8 +444,7 @@ class PgItems:
     def _loaded(self, db: Any, stored: StoredCollection) -> FolderView:
         with db.pipeline():   # both queries in one round trip
             items = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s", (stored.id,))
-            changes = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s",
-                                          (stored.id,))
+            changes = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s", (stored.id,))
             rows, checks = items.fetchall(), dict(changes.fetchall())
         entries, tombstones = _records(rows)
         return FolderView(stored.epoch, stored.seq, stored.floor, tuple(sorted(entries)), entries, tombstones, checks)
@@ -455,7 +454,7 @@ class PgItems:
             items = db.execute(f"SELECT {_ITEM_COLUMNS} FROM dav_items WHERE collection_id = %s AND seq > %s",
                                (stored.id, known.seq))
             changes = db.execute("SELECT seq, nonce FROM dav_changes WHERE collection_id = %s AND seq > %s",
-                                          (stored.id, known.seq))
+                                 (stored.id, known.seq))
             rows, fresh = items.fetchall(), changes.fetchall()
         return _advanced(known, stored.seq, *_records(rows), dict(fresh))
 
@@ -564,8 +563,7 @@ class PgItems:
             raise NoCollection(f"no collection at {path!r}")
         collection_id, seq, pruned_ns = row
         if pruned_ns < now - PRUNE_EVERY_NS:
-            with self._connection() as db, db.transaction():
-                self._prune(db, collection_id, seq, now)
+            self._pruned_after(collection_id, seq, now)
         elif held is not None:   # what this PUT changed, known without asking
             held.texts[collection_id, item.href] = StoredText(f.etag or "", now, item.text)
             if before is not None and before.id == collection_id:
@@ -576,6 +574,18 @@ class PgItems:
                     if known is not None and known.epoch == before.epoch and known.seq == before.seq == seq - 1 \
                             and known.floor == before.floor:
                         self._views[path] = _advanced(known, seq, {item.href: entry}, {}, {seq: values["nonce"]})
+
+    def _pruned_after(self, collection_id: int, seq: int, now: int) -> None:
+        """The hourly pruning, after a PUT's own transaction: the item is stored whatever happens here, and a
+        pruning that fails is tried again at the next write (its time is moved only when it is done)."""
+        from psycopg import Error
+
+        try:
+            with self._connection() as db, db.transaction():
+                self._prune(db, collection_id, seq, now)
+        except Error as e:
+            logger.warning("pruning the change log of collection %s failed, tried again at its next write: %s",
+                           collection_id, e)
 
     def delete_item(self, path: str, href: str) -> bool:
         """Delete one item; False where there was none."""

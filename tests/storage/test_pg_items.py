@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from radicale_ext.index import pg_items
 from radicale_ext.index.item_index import ItemFacts
 from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems
 
@@ -186,3 +187,28 @@ def test_a_put_under_the_write_lock_knows_its_row_text_and_view_as_stored(stores
     assert mine[1] == theirs[1] and "家庭 🚸" in mine[1].text
     assert (mine[0].seq, dict(mine[0].entries), dict(mine[0].checks), mine[0].order) == \
         (theirs[0].seq, dict(theirs[0].entries), dict(theirs[0].checks), theirs[0].order)
+
+
+def test_a_put_prunes_old_deletions_and_a_token_from_before_is_refused(
+        postgres_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hourly pruning, run by the PUT that finds it due (after the PUT's own statement): a deletion older
+    than the token age is gone, and a token that could have missed it is refused, in this process and the
+    next; the PUT's item is stored."""
+    monkeypatch.setattr(pg_items, "PRUNE_EVERY_NS", 0)   # every write finds the pruning due
+    one, two = PgItems(postgres_database, 2, max_token_age_s=0), PgItems(postgres_database, 2, max_token_age_s=0)
+    try:
+        one.make_collection(CAL, {"tag": "VCALENDAR"})
+        one.put(CAL, item("Müller.ics", "m-1"))
+        one.put(CAL, item("家庭 1.ics", "f-1"))
+        before = one.view(one.collection(CAL))
+        one.delete_item(CAL, "家庭 1.ics")
+        with one.locked("w"):
+            one.put(CAL, item("Schulweg 🚸.ics", "s-1"))
+        for store in (one, two):
+            view = store.view(store.collection(CAL))
+            assert "家庭 1.ics" not in view.tombstones and "Schulweg 🚸.ics" in view.entries
+            with pytest.raises(ValueError):
+                view.changes_since(before.token)
+    finally:
+        one.close()
+        two.close()
