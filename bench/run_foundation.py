@@ -46,7 +46,7 @@ from results import work_folder, write_section  # noqa: E402
 
 from radicale_ext.base.model import Grantee, GranteeKind, Role  # noqa: E402
 from radicale_ext.site import Settings, Site  # noqa: E402
-from tests.server import Server, free_port, listens, make_server, write_users  # noqa: E402
+from tests.server import Server, free_port, make_server, wait_until_listening, write_users  # noqa: E402
 
 BENCH = PROJECT / "bench"
 RESULTS = BENCH / "RESULTS.md"
@@ -150,18 +150,6 @@ def write_stock_config(root: Path, port: int, ours_config: Path) -> Path:
     with open(path, "w") as f:
         stock.write(f)
     return path
-
-
-def wait_until_listening(server: Server, seconds: float = 30) -> None:
-    assert server.proc is not None
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
-        if listens(server.proc.pid, server.port):   # this process, not whatever else answers there
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server did not start:\n{server.log()}")
 
 
 class StockServer(Server):

@@ -56,6 +56,19 @@ def listens(pid: int, port: int) -> bool:
     return False
 
 
+def wait_until_listening(server: Server, seconds: float = 30) -> None:
+    """Until the server's own process listens on its port; RuntimeError with its log if it exits or never does."""
+    assert server.proc is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
+        if listens(server.proc.pid, server.port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not start:\n{server.log()}")
+
+
 _LOWEST_PORT = 10000
 _handed_out: set[int] = set()
 
@@ -168,14 +181,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
             cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            if listens(self.proc.pid, self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+        wait_until_listening(self)
+        return self
 
     def _start_several(self, log: IO[bytes]) -> Server:
         """``radicale-ext serve --processes N``, started when it says READY=1 as systemd hears it (a datagram

@@ -31,7 +31,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ import pytest
 
 from .. import dav_kit as dav
 from ..samples import address_book_mkcol
-from ..server import Server, free_port, listens, make_server, write_users
+from ..server import Server, free_port, make_server, wait_until_listening, write_users
 
 CAL = "/alice/eq/"
 CAL2 = "/alice/eq2/"  # items move between the two calendars; this one is also deleted and made again
@@ -76,13 +75,8 @@ class StockServer(Server):
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(self.config)],
                                      cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.log()
-            if listens(self.proc.pid, self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(self.log())
+        wait_until_listening(self)
+        return self
 
 
 @pytest.fixture(scope="module")
