@@ -9,7 +9,8 @@ Radicale's hook misses MOVE and MKCOL, so this is the one place that sees
 them all.  Pending records left by a crash are settled at start-up.
 
 Importing this module speeds vobject's handling of time zones
-(:mod:`radicale_ext.base.vobject_zones`) and Radicale's path sanitizing
+(:mod:`radicale_ext.base.vobject_zones`) and of content lines
+(:mod:`radicale_ext.base.vobject_lines`) and Radicale's path sanitizing
 (:mod:`radicale_ext.plugins.radicale_paths`) for every storage user: the server and the CLI.
 """
 
@@ -25,7 +26,7 @@ from radicale import config, pathutils
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
-from radicale_ext.base import vobject_zones
+from radicale_ext.base import vobject_lines, vobject_zones
 from radicale_ext.index.item_index import Entry, FolderView
 from radicale_ext.index.occurrences import overlaps
 from radicale_ext.index.query_prefilter import card_decision, name_narrowing
@@ -38,6 +39,7 @@ from .indexed_items import http_date
 from .occurrence_spans import event_window
 
 vobject_zones.install()
+vobject_lines.install()
 radicale_paths.install()
 
 

@@ -1,0 +1,93 @@
+"""vobject's handling of content lines made quicker, with the same results.
+
+A PUT of one event spends a good part of its time, before Radicale's write
+lock, in vobject reading the body and writing it out again (issue 17:
+bench/RESULTS.md, "PUT of an existing event").  Two of vobject's inner steps
+cost more than their work:
+
+- **Setting an attribute of a line or component.**  ``ContentLine`` and
+  ``Component`` override ``__setattr__`` so that ``line.tzid_param = ...``
+  sets a parameter and ``component.summary = ...`` a property; every other
+  name (``value``, ``params``, ``isNative``, ``behavior``, ...) goes, after a
+  few string tests, through ``getattr(type(self), name, None)`` (a failed
+  lookup raises and catches an AttributeError inside) to find whether the
+  class has a property of that name.  vobject sets such attributes about 500
+  times for one event.  :func:`_line_setattr` and :func:`_component_setattr`
+  remember, per class and name, that a name is a plain attribute, and set
+  it at once; any other name (a parameter, a property of the component, a
+  class property) gets vobject's own method.  vobject's classes do not gain
+  properties at run time, so the answer per class and name does not change.
+- **Reading a TEXT value.**  ``stringToTextValues`` undoes backslash escapes
+  and splits at the separator, one character at a time through a state
+  machine.  A value without a backslash and without the separator is the
+  list of itself (what the machine returns for it); :func:`string_to_text_values`
+  answers that at once and leaves every other value to vobject.
+
+``tests/index/test_vobject_lines.py`` compares both with vobject's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vobject import base, icalendar, vcard
+
+_original_line_setattr = base.ContentLine.__setattr__
+_original_component_setattr = base.Component.__setattr__
+_original_string_to_text_values = icalendar.stringToTextValues
+
+#: per (class, name): True where vobject's ``__setattr__`` would store a plain attribute
+_PLAIN: dict[tuple[type, str], bool] = {}
+#: names are those vobject's and Radicale's code set; a bound keeps a caller with made-up names harmless
+MOST_NAMES = 4096
+
+
+def _plain_for_line(cls: type, name: str) -> bool:
+    return not name.endswith(("_param", "_paramlist")) and not isinstance(getattr(cls, name, None), property)
+
+
+def _plain_for_component(cls: type, name: str) -> bool:
+    if name not in cls.normal_attributes and name.lower() == name:  # type: ignore[attr-defined]
+        return False   # a property of the component: ``component.summary = line``
+    return not isinstance(getattr(cls, name, None), property)
+
+
+def _remembered(cls: type, name: str, plain_for: Any) -> bool:
+    key = (cls, name)
+    plain = _PLAIN.get(key)
+    if plain is None:
+        plain = plain_for(cls, name)
+        if len(_PLAIN) < MOST_NAMES:
+            _PLAIN[key] = plain
+    return plain
+
+
+def _line_setattr(self: base.ContentLine, name: str, value: Any) -> None:
+    """``ContentLine.__setattr__``: a plain attribute set at once, anything else as vobject does."""
+    if _remembered(type(self), name, _plain_for_line):
+        object.__setattr__(self, name, value)
+    else:
+        _original_line_setattr(self, name, value)
+
+
+def _component_setattr(self: base.Component, name: str, value: Any) -> None:
+    """``Component.__setattr__``: a plain attribute set at once, anything else as vobject does."""
+    if _remembered(type(self), name, _plain_for_component):
+        object.__setattr__(self, name, value)
+    else:
+        _original_component_setattr(self, name, value)
+
+
+def string_to_text_values(s: Any, listSeparator: str = ",", *args: Any, **kwargs: Any) -> list[Any]:  # noqa: N803
+    """vobject's ``stringToTextValues``: a value with nothing to unescape or split is the list of itself."""
+    if type(s) is str and "\\" not in s and listSeparator not in s:
+        return [s]
+    return _original_string_to_text_values(s, listSeparator, *args, **kwargs)
+
+
+def install() -> None:
+    """Use them wherever vobject sets attributes and reads TEXT values (iCalendar and vCard)."""
+    base.ContentLine.__setattr__ = _line_setattr
+    base.Component.__setattr__ = _component_setattr
+    icalendar.stringToTextValues = string_to_text_values
+    vcard.stringToTextValues = string_to_text_values

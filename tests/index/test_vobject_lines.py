@@ -1,0 +1,165 @@
+"""vobject's content lines made quicker keep vobject's results (radicale_ext/base/vobject_lines.py): TEXT
+values read as vobject reads them, with and without escapes; parameters, properties and class properties
+set as vobject sets them; and real calendars and address books (the benchmark's generator: time zones,
+series with exceptions, alarms, German, Chinese and emoji) read and written again byte for byte as vobject
+itself does, whichever way they are parsed; the server's storage installs them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import vobject
+from vobject import base, icalendar, vcard
+
+from radicale_ext.base import vobject_lines
+
+from ..test_real_calendars import _load_generator
+
+TEXTS = ["", "Zahnarzt", "Müller, Jürgen", "家庭聚会 🎉", "a\\,b", "Zeile 1\\nZeile 2", "Zeile\\N2",
+         "back\\\\slash", "semi\\;colon", "semi;colon", "trailing\\", ",", "a,,b", ",leading", "\\x unknown",
+         "say \\\"hi\\\"", "Straße 5;Berlin", "王芳,李娜"]
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//radicale-ext//test//DE\r
+BEGIN:VTIMEZONE\r
+TZID:Europe/Berlin\r
+BEGIN:STANDARD\r
+DTSTART:19701025T030000\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:19700329T020000\r
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:müller-家庭-1\r
+DTSTAMP:20261201T080000Z\r
+DTSTART;TZID=Europe/Berlin:20261207T073000\r
+DURATION:PT45M\r
+RRULE:FREQ=WEEKLY;BYDAY=MO,WE\r
+EXDATE;TZID=Europe/Berlin:20261209T073000\r
+SUMMARY:Schulweg\\, mit Jürgen 🚸\r
+LOCATION:Grundschule am Park\\; Tor 2\r
+DESCRIPTION:Erste Zeile\\nZweite Zeile 家庭\r
+CATEGORIES:Familie,Schule,家庭\r
+ATTENDEE;CN="Müller, Anna";PARTSTAT=ACCEPTED:mailto:anna.mueller@example.org\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+DESCRIPTION:Los geht's\r
+TRIGGER:-PT15M\r
+END:VALARM\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+@contextlib.contextmanager
+def vobject_own() -> Iterator[None]:
+    """vobject as it comes, for the duration."""
+    saved = (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
+             vcard.stringToTextValues)
+    base.ContentLine.__setattr__ = vobject_lines._original_line_setattr
+    base.Component.__setattr__ = vobject_lines._original_component_setattr
+    icalendar.stringToTextValues = vcard.stringToTextValues = vobject_lines._original_string_to_text_values
+    try:
+        yield
+    finally:
+        (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
+         vcard.stringToTextValues) = saved
+
+
+@pytest.fixture(autouse=True, scope="module")
+def installed() -> None:
+    vobject_lines.install()
+
+
+def _shape(component: Any) -> Any:
+    """Everything vobject made of a text: per line its name, parameters, value (native) and flags."""
+    if isinstance(component, base.ContentLine):
+        return (component.name, component.params, component.singletonparams, component.value,
+                component.encoded, component.isNative, type(component.behavior))
+    return (component.name, type(component), type(component.behavior),
+            [(name, [_shape(child) for child in children]) for name, children in sorted(component.contents.items())])
+
+
+def _read_and_write(text: str) -> tuple[Any, str]:
+    parsed = vobject.readOne(text)
+    shape = _shape(parsed)
+    return shape, parsed.serialize()
+
+
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_text_values_are_read_as_vobject_reads_them(separator: str) -> None:
+    for text in TEXTS:
+        assert vobject_lines.string_to_text_values(text, separator) == \
+            vobject_lines._original_string_to_text_values(text, separator), text
+        assert vobject_lines.string_to_text_values(text, separator, ";") == \
+            vobject_lines._original_string_to_text_values(text, separator, ";"), text
+    assert icalendar.stringToTextValues is vobject_lines.string_to_text_values   # vobject's own calls come here
+    assert vcard.stringToTextValues is vobject_lines.string_to_text_values
+
+
+def test_a_hand_written_event_is_read_and_written_as_vobject_does() -> None:
+    ours = _read_and_write(EVENT)
+    with vobject_own():
+        own = _read_and_write(EVENT)
+    assert ours == own
+    assert "Schulweg\\, mit Jürgen 🚸" in ours[1] and "CATEGORIES:Familie,Schule,家庭" in ours[1]
+
+
+def test_real_calendars_and_address_books_are_read_and_written_as_vobject_does() -> None:
+    data = _load_generator().generate(300, seed=23)
+    texts = [event.text() for event in data.events] + [card.text() for card in data.cards]
+    ours = [_read_and_write(text) for text in texts]
+    with vobject_own():
+        own = [_read_and_write(text) for text in texts]
+    assert ours == own
+    assert any("\\," in written or "\\n" in written for _, written in ours)   # escapes were among them
+    assert any("RECURRENCE-ID" in written for _, written in ours) and any("BEGIN:VCARD" in w for _, w in ours)
+
+
+def test_parameters_properties_and_class_properties_are_set_as_vobject_sets_them() -> None:
+    def setting() -> Any:
+        calendar = vobject.readOne(EVENT)
+        event = calendar.vevent
+        event.dtstart.tzid_param = "Asia/Shanghai"
+        event.attendee.role_paramlist = ["CHAIR", "REQ-PARTICIPANT"]
+        event.attendee.value = "mailto:wang.fang@example.cn"
+        event.location = event.summary   # a component's property: its contents
+        zone = calendar.vtimezone
+        zone.tzinfo = zone.gettzinfo()   # a class property of TimezoneComponent (in its normal attributes)
+        event.rruleset = event.getrruleset(addRDate=True)   # RecurringComponent's own __setattr__, then ours
+        event.x_family_name = event.summary   # a made-up property, in contents
+        return _shape(calendar), sorted(event.contents), event.dtstart.params, event.attendee.params
+    ours = setting()
+    with vobject_own():
+        own = setting()
+    assert ours == own
+    assert ours[2]["TZID"] == ["Asia/Shanghai"] and ours[3]["ROLE"] == ["CHAIR", "REQ-PARTICIPANT"]
+    with pytest.raises(vobject.base.VObjectError):
+        vobject.readOne(EVENT).vevent.summary.cn_paramlist = "not a list"
+
+
+def test_made_up_names_are_set_without_growing_the_memory_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vobject_lines, "MOST_NAMES", len(vobject_lines._PLAIN) + 5)
+    line = vobject.readOne(EVENT).vevent.summary
+    for k in range(50):
+        setattr(line, f"made_up_{k}", k)
+    assert [getattr(line, f"made_up_{k}") for k in range(50)] == list(range(50))
+    assert len(vobject_lines._PLAIN) <= vobject_lines.MOST_NAMES
+
+
+def test_the_servers_storage_installs_them() -> None:
+    import radicale_ext.plugins.recorded_storage  # noqa: F401 - what the server and the CLI import
+
+    assert base.ContentLine.__setattr__ is vobject_lines._line_setattr
+    assert base.Component.__setattr__ is vobject_lines._component_setattr
