@@ -9,6 +9,7 @@ new events) in this module's ``_shared``, set before the pool is made, rather th
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import statistics
 import time
@@ -186,6 +187,39 @@ def _kib(path: Path, field_name: str) -> int:
     except OSError:   # the process ended meanwhile
         return 0
     return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(field_name)), 0)
+
+
+#: a server is quiet when its processes together used at most this share of one core over QUIET_SPAN seconds
+QUIET_SHARE = 0.03
+QUIET_SPAN = 1.0
+
+
+def cpu_seconds(server: Server) -> float:
+    """User and system time used so far by the server's processes (its first and every one below it)."""
+    assert server.proc is not None
+    ticks = 0
+    for pid in (server.proc.pid, *children_of(server.proc.pid)):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:   # the process ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])   # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def until_quiet(servers: list[Server], most_seconds: float = 180.0) -> float:
+    """Wait until every server is done with what loading left it (ours' notice worker telling the changes
+    and planning reminders, Cyrus's own background work): each used at most :data:`QUIET_SHARE` of a core over
+    :data:`QUIET_SPAN`; at most ``most_seconds``.  The seconds waited."""
+    began = time.monotonic()
+    used = [cpu_seconds(server) for server in servers]
+    while time.monotonic() - began < most_seconds:
+        time.sleep(QUIET_SPAN)
+        now = [cpu_seconds(server) for server in servers]
+        if all(after - before <= QUIET_SHARE * QUIET_SPAN for before, after in zip(used, now, strict=True)):
+            break
+        used = now
+    return time.monotonic() - began
 
 
 # -- the mixed load ---------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ For each size N the servers are started afresh on free loopback ports and get th
 (``real_calendars.generate(N, --seed)``): a calendar of N items and an address book of N vCards.
 Stock Radicale and ours take them in one whole-collection PUT each (ours, above 1,000 items, as a
 restored backup: bench/real_load.py), Xandikos in one git commit, Cyrus by one PUT per item from
-4 client processes.  Cyrus (bench/speed_cyrus.py) needs root and Debian's packages; it installs
-them when they are missing and says so.
+4 client processes.  The rows start when every server is done with what loading left it (its processes
+together below 3% of a core for a second: ours' notice worker, Cyrus's own background work;
+real_load.until_quiet; the wait is in the report's "time taken").  Cyrus (bench/speed_cyrus.py) needs
+root and Debian's packages; it installs them when they are missing and says so.
 
 The client is a bare keep-alive http.client connection with Basic auth (bench/speed_client.py),
 TCP_NODELAY and, unless --delayed-ack, TCP_QUICKACK (Cyrus's httpd writes an answer in pieces
@@ -89,6 +91,7 @@ from real_load import (  # noqa: E402
     mixed_load,
     put_event,
     resident,
+    until_quiet,
 )
 from results import add_run_options, publish, work_folder  # noqa: E402
 from run_foundation import ALICE, SYNC_CHANGES, Stat, load_average, machine, make_stock_server  # noqa: E402
@@ -456,6 +459,8 @@ def load(run: SizeRun) -> None:
             else:
                 load_radicale(site, run.data, server)
     time.sleep(settle_seconds())  # ours re-checks just-written files until they settle
+    with took(run.report, f"{run.size:,} until every server is quiet"):
+        until_quiet(list(run.servers.values()))
 
 
 def run_size(size: int, last: bool, work: Path, args: argparse.Namespace, report: Report,
