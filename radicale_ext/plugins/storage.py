@@ -7,7 +7,6 @@ collection (:mod:`.recorded_storage`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import threading
@@ -26,6 +25,7 @@ from .indexed_items import facts_of
 from .occurrence_spans import Earlier, timing
 from .options import storage_options
 from .recorded_storage import RecordedStorage, ViewedCollection
+from .storage_lock import WritersFirst
 
 #: the item index database, in the storage folder beside collection-root (docs/performance.md)
 INDEX_FILE = ".Radicale.ext-item-index.sqlite"
@@ -153,30 +153,6 @@ class Collection(ViewedCollection, multifilesystem.Collection):
 
     def _clean_history(self) -> None:
         return None
-
-
-class WritersFirst(pathutils.RwLock):
-    """Radicale's readers-writer lock of the storage (``flock`` on ``.Radicale.lock``, shared by every
-    server process) with writers first.  ``flock`` lets a new reader in while a writer waits, so under a
-    steady stream of reads a PUT waited for a moment without any (a PUT's median was 8x its idle time
-    under eight clients).  A second lock file is the turnstile: a writer holds it for its whole write; a
-    reader passes it (takes it shared) only to get the storage lock, then lets it go.  A waiting writer
-    holds the turnstile, so readers that come after it wait behind it; readers already in finish first."""
-
-    TURNSTILE = ".Radicale.ext-writers-first.lock"
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._turnstile = os.path.join(os.path.dirname(path), self.TURNSTILE)
-
-    @contextlib.contextmanager
-    def acquire(self, mode: str) -> Iterator[None]:
-        with open(self._turnstile, "w+") as turnstile:
-            fcntl.flock(turnstile.fileno(), fcntl.LOCK_EX if mode == "w" else fcntl.LOCK_SH)
-            with super().acquire(mode):
-                if mode != "w":
-                    fcntl.flock(turnstile.fileno(), fcntl.LOCK_UN)
-                yield
 
 
 class Storage(RecordedStorage, multifilesystem.Storage):

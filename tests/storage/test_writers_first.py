@@ -1,8 +1,8 @@
-"""The storage lock lets a waiting writer in before readers that come after it (plugins/storage.py
+"""The storage lock lets a waiting writer in before readers that come after it (plugins/storage_lock.py
 ``WritersFirst``): under a steady stream of reads a PUT waited for a moment without any reader.
 
-Real ``flock`` locks on files, each lock taken through its own open file as Radicale does (so threads
-here stand for server processes as well); the order of events is asserted, not durations.
+Real ``flock`` locks on files, each thread through open files of its own (so threads here stand for server
+processes as well); the order of events is asserted, not durations.
 """
 
 from __future__ import annotations
