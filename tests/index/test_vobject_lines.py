@@ -17,6 +17,7 @@ from vobject import base, icalendar, vcard
 from radicale_ext.base import vobject_lines
 
 from ..test_real_calendars import _load_generator
+from .test_storage_equivalence import VTIMEZONE
 
 TEXTS = ["", "Zahnarzt", "Müller, Jürgen", "家庭聚会 🎉", "a\\,b", "Zeile 1\\nZeile 2", "Zeile\\N2",
          "back\\\\slash", "semi\\;colon", "semi;colon", "trailing\\", ",", "a,,b", ",leading", "\\x unknown",
@@ -25,22 +26,7 @@ TEXTS = ["", "Zahnarzt", "Müller, Jürgen", "家庭聚会 🎉", "a\\,b", "Zeil
 EVENT = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
 PRODID:-//radicale-ext//test//DE\r
-BEGIN:VTIMEZONE\r
-TZID:Europe/Berlin\r
-BEGIN:STANDARD\r
-DTSTART:19701025T030000\r
-RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
-TZOFFSETFROM:+0200\r
-TZOFFSETTO:+0100\r
-END:STANDARD\r
-BEGIN:DAYLIGHT\r
-DTSTART:19700329T020000\r
-RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
-TZOFFSETFROM:+0100\r
-TZOFFSETTO:+0200\r
-END:DAYLIGHT\r
-END:VTIMEZONE\r
-BEGIN:VEVENT\r
+""" + VTIMEZONE + """BEGIN:VEVENT\r
 UID:müller-家庭-1\r
 DTSTAMP:20261201T080000Z\r
 DTSTART;TZID=Europe/Berlin:20261207T073000\r

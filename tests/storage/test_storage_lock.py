@@ -9,12 +9,13 @@ asserted by what got in and in which order, not by durations.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -115,62 +116,51 @@ def test_a_replaced_lock_file_is_opened_again(folder: Path) -> None:
     assert got_in_while(lock, "w", restored) == ["other process lets go", "got in"]
 
 
-def test_threads_exclude_each_other_and_each_has_its_own_files(folder: Path) -> None:
-    lock = WritersFirst(str(folder / ".Radicale.lock"))
+def order_behind(lock: WritersFirst, holding: Callable[[], contextlib.AbstractContextManager[None]],
+                 mode: str) -> list[str]:
+    """A thread holds the lock as ``holding`` takes it; another thread asks for ``mode``.  What happened, in
+    order."""
     events: list[str] = []
-    inside = threading.Event()
-    release = threading.Event()
+    held, release = threading.Event(), threading.Event()
 
-    def writer() -> None:
-        with lock.acquire("w"):
-            inside.set()
+    def holder() -> None:
+        with holding():
+            held.set()
             release.wait(10)
-            events.append("writer done")
+            events.append("holder done")
 
-    def reader() -> None:
-        with lock.acquire("r"):
-            events.append("reader in")
-    first = threading.Thread(target=writer)
+    def asker() -> None:
+        with lock.acquire(mode):
+            events.append("asker in")
+    first = threading.Thread(target=holder)
     first.start()
-    assert inside.wait(10)
-    second = threading.Thread(target=reader)
+    assert held.wait(10)
+    second = threading.Thread(target=asker)
     second.start()
     time.sleep(PATIENCE)
-    events.append("writer lets go")
+    events.append("holder lets go")
     release.set()
     first.join(10)
     second.join(10)
-    assert events == ["writer lets go", "writer done", "reader in"]
+    return events
+
+
+def test_threads_exclude_each_other_and_each_has_its_own_files(folder: Path) -> None:
+    lock = WritersFirst(str(folder / ".Radicale.lock"))
+    assert order_behind(lock, lambda: lock.acquire("w"), "r") == ["holder lets go", "holder done", "asker in"]
 
 
 def test_a_lock_inside_a_lock_keeps_the_outer_one_until_it_ends(folder: Path) -> None:
     lock = WritersFirst(str(folder / ".Radicale.lock"))
-    events: list[str] = []
-    inner_done = threading.Event()
-    go_on = threading.Event()
 
-    def reader() -> None:
+    @contextlib.contextmanager
+    def reading_with_a_read_inside() -> Iterator[None]:
         with lock.acquire("r"):
             with lock.acquire("r"):
                 pass
-            inner_done.set()
-            go_on.wait(10)
-            events.append("outer reader done")
+            yield   # the inner release must not have let the writer in
 
-    def writer() -> None:
-        with lock.acquire("w"):
-            events.append("writer in")
-    first = threading.Thread(target=reader)
-    first.start()
-    assert inner_done.wait(10)
-    second = threading.Thread(target=writer)
-    second.start()
-    time.sleep(PATIENCE)   # the inner release must not have let the writer in
-    events.append("outer reader lets go")
-    go_on.set()
-    first.join(10)
-    second.join(10)
-    assert events == ["outer reader lets go", "outer reader done", "writer in"]
+    assert order_behind(lock, reading_with_a_read_inside, "w") == ["holder lets go", "holder done", "asker in"]
 
     with lock.acquire("w"), lock.acquire("r"), lock.acquire("w"):   # a writer reads and writes inside its lock
         assert lock.locked == "w"
