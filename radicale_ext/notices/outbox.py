@@ -103,6 +103,13 @@ class Record:
     created_at: float = 0.0
 
 
+def _with_push_choice(change: Change, detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail as stored: with the push subscriptions the change's author asked not to notify."""
+    if change.push_dont_notify and PUSH_DONT_NOTIFY not in detail:
+        return {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
+    return detail
+
+
 _COLUMNS = ("id, state, kind, actor, collection, item, to_collection, to_item, etag, "
             "component, uid, detail, recovered, created_at")
 
@@ -124,21 +131,43 @@ class Finished:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: pending records whose detail this process remembers at most (a request that died between its record's
+#: begin and end leaves one behind; past this, they are forgotten and read from the database)
+MOST_REMEMBERED = 10_000
+
+
 class Outbox:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
+        # the detail of each pending record this process stored, until it marks it ready or drops it: a
+        # pending record is written and settled by one request inside the storage's write lock, and
+        # recovery takes pending records only under that lock (plugins/recorded_storage.py), so nobody
+        # else changes it meanwhile and it need not be read back
+        self._pending: dict[int, dict[str, Any]] = {}
 
     def begin(self, change: Change) -> int:
         """Store a pending record before the change is written."""
+        detail = _with_push_choice(change, {})
         with self._db.write() as w:
-            return self._insert(w, "pending", change, {}, self._clock())
+            record_id = self._insert(w, "pending", change, detail, self._clock())
+        if len(self._pending) >= MOST_REMEMBERED:
+            self._pending.clear()
+        self._pending[record_id] = detail
+        return record_id
+
+    def _stored_detail(self, w: Writer, record_id: int, *, keep: bool) -> dict[str, Any] | None:
+        """The record's detail as stored (None: no such record), from memory where this process stored it."""
+        remembered = self._pending.get(record_id) if keep else self._pending.pop(record_id, None)
+        if remembered is not None:
+            return remembered
+        row = w.execute("SELECT detail FROM outbox WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     @staticmethod
     def _insert(w: Writer, state: str, change: Change, detail: dict[str, Any], now: float,
                 component: str | None = None, uid: str | None = None) -> int:
-        if change.push_dont_notify:
-            detail = {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
+        detail = _with_push_choice(change, detail)
         return w.execute(
             "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
             " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -165,10 +194,10 @@ class Outbox:
             return
         with self._db.write() as w:
             for record_id, done in finished.items():
-                row = w.execute("SELECT detail FROM outbox WHERE id = ?", (record_id,)).fetchone()
-                if row is None:
+                stored = self._stored_detail(w, record_id, keep=False)
+                if stored is None:
                     continue
-                detail = {**json.loads(row[0]), **done.detail}
+                detail = {**stored, **done.detail}
                 w.execute(
                     "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind), component = COALESCE(?, component),"
                     " uid = COALESCE(?, uid), detail = ? WHERE id = ?",
@@ -177,6 +206,7 @@ class Outbox:
 
     def discard(self, record_id: int) -> None:
         """The write failed: nothing changed, so nothing is recorded."""
+        self._pending.pop(record_id, None)
         with self._db.write() as w:
             w.execute("DELETE FROM outbox WHERE id = ? AND state = 'pending'", (record_id,))
 
@@ -184,13 +214,14 @@ class Outbox:
                  component: str | None = None, uid: str | None = None) -> None:
         """Add what Radicale's hook knows of the change (old and new content summary)."""
         with self._db.write() as w:
-            row = w.execute("SELECT detail FROM outbox WHERE id = ?", (record_id,)).fetchone()
-            if row is None:
+            stored = self._stored_detail(w, record_id, keep=True)
+            if stored is None:
                 return
-            merged = {**json.loads(row[0]), **detail}
+            text = json.dumps({**stored, **detail}, sort_keys=True)
             w.execute("UPDATE outbox SET detail = ?, component = COALESCE(?, component),"
-                      " uid = COALESCE(?, uid) WHERE id = ?",
-                      (json.dumps(merged, sort_keys=True), component, uid, record_id))
+                      " uid = COALESCE(?, uid) WHERE id = ?", (text, component, uid, record_id))
+        if record_id in self._pending:
+            self._pending[record_id] = json.loads(text)   # as it reads back from the database
 
     def records(self, *, after: int = 0, state: str = "ready", limit: int = 10_000) -> list[Record]:
         rows = self._db.read(f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
