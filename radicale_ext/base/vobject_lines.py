@@ -28,6 +28,7 @@ cost more than their work:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vobject import base, icalendar, vcard
@@ -52,7 +53,7 @@ def _plain_for_component(cls: type, name: str) -> bool:
     return not isinstance(getattr(cls, name, None), property)
 
 
-def _remembered(cls: type, name: str, plain_for: Any) -> bool:
+def _remembered(cls: type, name: str, plain_for: Callable[[type, str], bool]) -> bool:
     key = (cls, name)
     plain = _PLAIN.get(key)
     if plain is None:

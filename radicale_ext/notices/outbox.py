@@ -103,13 +103,6 @@ class Record:
     created_at: float = 0.0
 
 
-def _with_push_choice(change: Change, detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as stored: with the push subscriptions the change's author asked not to notify."""
-    if change.push_dont_notify and PUSH_DONT_NOTIFY not in detail:
-        return {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
-    return detail
-
-
 _COLUMNS = ("id, state, kind, actor, collection, item, to_collection, to_item, etag, "
             "component, uid, detail, recovered, created_at")
 
@@ -148,9 +141,8 @@ class Outbox:
 
     def begin(self, change: Change) -> int:
         """Store a pending record before the change is written."""
-        detail = _with_push_choice(change, {})
         with self._db.write() as w:
-            record_id = self._insert(w, "pending", change, detail, self._clock())
+            record_id, detail = self._insert(w, "pending", change, {}, self._clock())
         if len(self._pending) >= MOST_REMEMBERED:
             self._pending.clear()
         self._pending[record_id] = detail
@@ -166,20 +158,22 @@ class Outbox:
 
     @staticmethod
     def _insert(w: Writer, state: str, change: Change, detail: dict[str, Any], now: float,
-                component: str | None = None, uid: str | None = None) -> int:
-        detail = _with_push_choice(change, detail)
+                component: str | None = None, uid: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The new record's id, and its detail as stored."""
+        if change.push_dont_notify:
+            detail = {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
         return w.execute(
             "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
             " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (state, change.kind.value, change.actor, change.owner, change.collection, change.item,
              change.to_collection, change.to_item, change.etag, component, uid,
-             json.dumps(detail, sort_keys=True), now)).fetchone()[0]
+             json.dumps(detail, sort_keys=True), now)).fetchone()[0], detail
 
     def record(self, w: Writer, change: Change, detail: dict[str, Any], *, component: str | None = None,
                uid: str | None = None) -> int:
         """Inside ``w``: a ready record of a change that is already made (the cards feature's notices about a me
         card, written in the transaction that settles the card, so that each is told once)."""
-        return self._insert(w, "ready", change, detail, self._clock(), component, uid)
+        return self._insert(w, "ready", change, detail, self._clock(), component, uid)[0]
 
     def complete(self, record_id: int, *, kind: ChangeKind | None = None,
                  component: str | None = None, uid: str | None = None) -> None:

@@ -42,7 +42,6 @@ class _LockFiles:
 
     def __init__(self, paths: tuple[str, str]) -> None:
         self.paths = paths
-        self.pid = os.getpid()
         self.fds: list[int] = []
         try:
             for path in paths:
@@ -55,9 +54,7 @@ class _LockFiles:
         self.mode = ""
 
     def current(self) -> bool:
-        """Still this process's, and still the files at the paths."""
-        if self.pid != os.getpid():
-            return False
+        """Still the files at the paths."""
         try:
             return [_identity(os.stat(path)) for path in self.paths] == self.identities
         except OSError:

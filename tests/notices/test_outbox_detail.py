@@ -89,7 +89,9 @@ def test_a_record_begun_by_another_process_is_read_back(db: Database) -> None:
     another.annotate(record_id, {"audience": {"users": ["bob", "王芳"]}}, component="VEVENT")
     another.finish({record_id: Finished(uid="zahnarzt-1", detail={"summary": "Zahnarzt Müller 🦷"})})
     assert detail_of(db, record_id) == ("VEVENT", EXPECTED)
-    another.finish({10**9: Finished()})   # no such record: nothing happens
+    records = [(r.id, r.state, r.detail) for r in another.records(state="ready")]
+    another.finish({10**9: Finished(detail={"summary": "niemand"})})   # no such record: nothing changes
+    assert [(r.id, r.state, r.detail) for r in another.records(state="ready")] == records
 
 
 def test_the_memory_of_pending_records_is_bounded(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
