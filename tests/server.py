@@ -56,8 +56,14 @@ def listens(pid: int, port: int) -> bool:
     return False
 
 
-def wait_until_listening(server: Server, seconds: float = 30) -> None:
-    """Until the server's own process listens on its port; RuntimeError with its log if it exits or never does."""
+# How long a server is given to listen.  A healthy start takes 1-2 s; a CI machine under load was once seen
+# to leave several starts without a line of log for 30 s, so the wait is long and, when it ends, says why.
+START_PATIENCE = 120.0
+
+
+def wait_until_listening(server: Server, seconds: float = START_PATIENCE) -> None:
+    """Until the server's own process listens on its port; RuntimeError with its log if it exits or never does
+    (then with what the process was doing: :func:`stuck_report`)."""
     assert server.proc is not None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -66,7 +72,34 @@ def wait_until_listening(server: Server, seconds: float = 30) -> None:
         if listens(server.proc.pid, server.port):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"server did not start:\n{server.log()}")
+    report = stuck_report(server.proc)
+    raise RuntimeError(f"server did not start in {seconds:.0f} s; {report}\nits log:\n{server.log()}")
+
+
+def stuck_report(proc: subprocess.Popen) -> str:
+    """What a process that should have been ready was doing: its state, kernel wait channel and processor
+    time, the machine's load; then SIGABRT, on which a Python started with ``PYTHONFAULTHANDLER`` (as
+    :func:`server_environment` starts servers) writes every thread's stack to its log."""
+    facts = [f"load average {os.getloadavg()}"]
+    with contextlib.suppress(OSError):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                      if ":" in line)
+        facts.append(f"state {status.get('State', '?').strip()}")
+        facts.append(f"waiting in {Path(f'/proc/{proc.pid}/wchan').read_text() or '-'}")
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        facts.append(f"processor time {(int(fields[11]) + int(fields[12])) / ticks:.2f} s")
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+    return ", ".join(facts)
+
+
+def server_environment() -> dict[str, str]:
+    """The environment a test's server process starts with: the tests' own, and Python's fault handler on
+    (a stack dump on SIGABRT, for :func:`stuck_report`)."""
+    return {**os.environ, "PYTHONFAULTHANDLER": "1"}
 
 
 _LOWEST_PORT = 10000
@@ -180,7 +213,7 @@ class Server:
             return self._start_several(log)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+            cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=server_environment())
         wait_until_listening(self)
         return self
 
@@ -193,8 +226,9 @@ class Server:
             told.settimeout(0.2)
             self.proc = subprocess.Popen(
                 [console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)],
-                cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NOTIFY_SOCKET": "@" + name})
-            deadline = time.monotonic() + 60
+                cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                env={**server_environment(), "NOTIFY_SOCKET": "@" + name})
+            deadline = time.monotonic() + START_PATIENCE
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
@@ -206,7 +240,8 @@ class Server:
                     # a connection per request: each is accepted by whichever process takes it first
                     self.session.headers["Connection"] = "close"
                     return self
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+        report = stuck_report(self.proc)
+        raise RuntimeError(f"server did not start in {START_PATIENCE:.0f} s; {report}\nits log:\n{self.log()}")
 
     def children(self) -> list[int]:
         """The pids of the server processes the parent started (``processes`` > 1), as /proc lists them."""
