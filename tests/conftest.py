@@ -30,6 +30,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _DATABASE_NUMBERS = itertools.count()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # the suite's servers are forked from a process that imported the server's modules once
+    server_module.FORKED_STARTS = True
+
+
 @pytest.fixture(scope="module", autouse=True)
 def sharing_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """Which engine the sharing database of the servers this module makes runs on: "sqlite" (the embedded

@@ -29,7 +29,12 @@ import requests
 from radicale_ext import cli
 from radicale_ext.base.postgres import translate
 
+from . import forked_start
+
 PROJECT = Path(__file__).resolve().parent.parent
+# Server processes forked from one that imported the server's modules (tests/forked_start.py): set by
+# tests/conftest.py for the test suite; the benchmarks, which measure whole processes, start new ones.
+FORKED_STARTS = False
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
 
 
@@ -76,10 +81,11 @@ def wait_until_listening(server: Server, seconds: float = START_PATIENCE) -> Non
     raise RuntimeError(f"server did not start in {seconds:.0f} s; {report}\nits log:\n{server.log()}")
 
 
-def stuck_report(proc: subprocess.Popen) -> str:
+def stuck_report(proc: subprocess.Popen | forked_start.ForkedProcess) -> str:
     """What a process that should have been ready was doing: its state, kernel wait channel and processor
     time, the machine's load; then SIGABRT, on which a Python started with ``PYTHONFAULTHANDLER`` (as
-    :func:`server_environment` starts servers) writes every thread's stack to its log."""
+    :func:`server_environment` starts servers, and a forked server enables it itself) writes every
+    thread's stack to its log."""
     facts = [f"load average {os.getloadavg()}"]
     with contextlib.suppress(OSError):
         status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
@@ -190,7 +196,7 @@ class Server:
     root: Path
     port: int
     config: Path
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | forked_start.ForkedProcess | None = None
     session: requests.Session = field(default_factory=requests.Session)
     # more than 1: ``radicale-ext serve --processes N``, a parent and N server processes on one address
     processes: int = 1
@@ -208,12 +214,15 @@ class Server:
         return self.root / "data" / "groups"
 
     def start(self) -> Server:
-        log = open(self.root / "server.log", "ab")
         if self.processes > 1:
-            return self._start_several(log)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=server_environment())
+            return self._start_several(open(self.root / "server.log", "ab"))
+        if FORKED_STARTS and forked_start.may_fork():
+            self.proc = forked_start.start(self.config, self.root, self.root / "server.log")
+        else:
+            with open(self.root / "server.log", "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "radicale_ext.plugins.server", "--config", str(self.config)],
+                    cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=server_environment())
         wait_until_listening(self)
         return self
 

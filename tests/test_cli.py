@@ -180,6 +180,23 @@ def test_user_list_text_and_json(server: Server) -> None:
     assert {"user": user} in rows and rows == sorted(rows, key=lambda r: r["user"])
 
 
+def test_calls_in_one_process_share_the_parser_and_nothing_else(server: Server) -> None:
+    """The parser is built once per process: what one call chose (--json, --as, a command's options, a bad
+    command) is not what the next call gets."""
+    calendar = mkcalendar(server, "alice", "Müller 家庭")
+    assert cli._parser() is cli._parser()
+    json_rows = json.loads(server.ok("--json", "user", "list"))
+    assert server.ok("user", "list").splitlines() == [row["user"] for row in json_rows]
+    server.ok("share", "add", f"alice/{calendar}", "--user", "bob", "--role", "collaborator", acting_as="alice")
+    assert server.cli("share", "add", f"alice/{calendar}", "--user", "dave", "--role", "subscriber",
+                      acting_as="carol").code == 1, "carol owns nothing here"
+    server.ok("share", "add", f"alice/{calendar}", "--user", "dave", "--role", "subscriber")   # the admin: no --as left
+    rows = {r["user"]: r["role"] for r in json.loads(server.ok("--json", "share", "list", f"alice/{calendar}"))}
+    assert rows == {"bob": "collaborator", "dave": "subscriber"}
+    assert server.cli("no-such-command").code == 2
+    assert server.ok("user", "list").splitlines() == [row["user"] for row in json_rows]
+
+
 def test_user_password_changes_the_hash(server: Server) -> None:
     user = add_user(server, "pw")
     server.ok("user", "password", user, "--password", "new secret")

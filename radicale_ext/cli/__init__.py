@@ -8,6 +8,7 @@ when a command fails.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,12 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
                         help="act as this user (owner or circle manager) instead of as the admin")
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once per process: some 80 commands, each with its own parser and
+    every help text looked up by gettext, take 30-40 ms to build, which a caller of :func:`main` in a
+    long-lived process (the web page's tests, a script) would pay on every call.  Parsing leaves the
+    parser as it was (each call gets a new namespace)."""
     p = argparse.ArgumentParser(prog="radicale-ext", description=__doc__.split("\n")[0])
     _global_options(p, defaults=True)
     common = argparse.ArgumentParser(add_help=False)
