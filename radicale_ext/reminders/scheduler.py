@@ -15,7 +15,9 @@ from the item as stored on disk, when:
   on the worker's next step;
 - its window runs short (the *horizon pass*, :meth:`ReminderScheduler.extend_window`):
   a recurring item records how far it is planned (``reminder_items.planned_until``);
-  once a day it is planned again from then on.  Single events are planned once;
+  once a day it is planned again from then on.  Single events are planned once, unless a
+  reminder of theirs lay beyond the window: their ``planned_until`` is that reminder's time, and
+  they are planned again when the window reaches it;
 - the feature starts on a database that has none (every calendar on disk is
   read once).
 
@@ -113,7 +115,7 @@ CREATE TABLE IF NOT EXISTS reminder_defaults (
 LEASE = "reminders-plan"
 WATERMARK = "reminders_read_through"
 ALL = ""
-SINGLE = 1e18                 # planned_until of an item that does not recur: planned for good
+SINGLE = 1e18                 # planned_until of an item that does not recur and whose reminders are all planned
 REFRESH = 86400.0             # a recurring item is planned again once its window is this much shorter
 OUTBOX_BATCH = 500
 HORIZON_BATCH = 200          # items re-expanded per worker step (about 0.85 s)
@@ -390,6 +392,7 @@ class ReminderScheduler:
         end = now + self.window
         due: list[tuple[str, Due]] = []
         recurring = False
+        later = SINGLE
         for person, seen in views.items():
             result = expand(seen, start=now - self._settings.reminder_grace, end=end,
                             max_occurrences=self._settings.reminder_max_occurrences, floating_zone=zone,
@@ -398,7 +401,10 @@ class ReminderScheduler:
                 logger.warning("reminders: %s%s: %s", collection, item, problem)
             due += [(person, d) for d in result.due]
             recurring = recurring or result.recurring
-        return due, (end if recurring else SINGLE)
+            later = min(later, result.later if result.later is not None else SINGLE)
+        # a series is planned again as its window runs short; a one-off event whose reminder lies beyond
+        # the window, once that reminder comes within it (the horizon pass takes it up then)
+        return due, (end if recurring else later)
 
     @staticmethod
     def _store(w: Writer, collection: str, item: str, due: list[tuple[str, Due]], planned_until: float | None) -> None:
@@ -451,9 +457,12 @@ class ReminderScheduler:
         return len(items)
 
     def extend_window(self, now: float, limit: int = HORIZON_BATCH) -> int:
-        """The horizon pass: plan again recurring items whose window is a day or more short."""
+        """The horizon pass: plan again recurring items whose window is a day or more short, and one-off
+        events whose next reminder has come within the window."""
+        # a day short, or half the window where an admin chose one shorter than two days
+        ahead = self.window - min(REFRESH, self.window / 2)
         rows = self._db.read("SELECT collection, item FROM reminder_items WHERE planned_until <= ?"
-                             " ORDER BY planned_until LIMIT ?", (now + self.window - REFRESH, limit))
+                             " ORDER BY planned_until LIMIT ?", (now + ahead, limit))
         return self._plan_many([(c, i) for c, i in rows], now)
 
     def _zone_of(self, collection: str) -> str:

@@ -69,6 +69,7 @@ class Expansion:
     problems: list[str] = field(default_factory=list)
     recurring: bool = False       # some series recurs: the window must be extended later
     capped: bool = False          # some series hit the cap
+    later: float | None = None    # the earliest reminder after the window (UTC seconds): planned when it comes near
 
 
 _DURATION = re.compile(r"[+-]?P(\d+W|(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?)")
@@ -270,6 +271,7 @@ PERIOD = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86400, "WEEKLY
           "MONTHLY": 28 * 86400, "YEARLY": 365 * 86400}
 _EXPANDING = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH")
 LOOK_BACK = 7 * 86400     # occurrences that began this long before the window may still have an alarm in it
+ONE_OFF_UNTIL = datetime.datetime(9000, 1, 1, tzinfo=UTC).timestamp()   # how far a one-off event is looked for
 
 
 def seconds_between_occurrences(series: icalendar.Calendar) -> float | None:
@@ -294,9 +296,11 @@ def seconds_between_occurrences(series: icalendar.Calendar) -> float | None:
 
 def _expand_series(uid: str, series: icalendar.Calendar, window_start: datetime.datetime, end: float,
                    max_occurrences: int, zone: datetime.tzinfo, defaults: list[Alarm], result: Expansion) -> None:
+    look_back, until = LOOK_BACK, end + LOOK_BACK
     if any("RRULE" in c or "RDATE" in c for c in series.walk("VEVENT")):
         result.recurring = True
-    look_back, until = LOOK_BACK, end + LOOK_BACK
+    else:   # one occurrence: read it wherever it lies, so that a reminder beyond the window is known (``later``)
+        until = max(until, ONE_OFF_UNTIL)
     gap = seconds_between_occurrences(series)
     if gap is not None and gap * max_occurrences < until - window_start.timestamp() + LOOK_BACK:
         # so frequent that the window would hold more than the cap: expand only what the cap allows
@@ -374,3 +378,5 @@ def _occurrence_due(uid: str, occurrence: icalendar.cal.Component, begins: datet
         if start <= at < end:
             result.due.append(Due(uid=uid, occurrence=name, alarm=key, fire_at=at, starts_at=begins.timestamp(),
                                   summary=summary, start_text=text, start_tzid=tzid))
+        elif at >= end:
+            result.later = at if result.later is None else min(result.later, at)

@@ -143,3 +143,22 @@ def test_after_a_quiet_night_morning_changes_and_reminders_are_on_time(tmp_path,
         assert night.seen["Reminder: Zahnarzt Müller"] - (morning + 600) <= SLACK
     finally:
         server.stop()
+
+
+def test_a_reminder_beyond_the_window_fires_on_time_after_real_quiet(tmp_path) -> None:
+    """A one-off event whose reminder lies beyond the schedule's window (here 4 s, where the default is 180
+    days) when it is put: the server's own worker plans it as the window reaches it, and it fires on time."""
+    window = 4.0
+    server = make_server(tmp_path / "srv", hook={"notices_window": str(WINDOW), "notices_poll": "0.2",
+                                                 "notices_reminder_window": repr(window / 86400)}).start()
+    try:
+        assert server.request("MKCALENDAR", "/alice/Geburtstag 家庭/", "alice").status_code == 201
+        server.ok("share", "add", "alice/Geburtstag 家庭", "--user", "bob", "--role", "subscriber")
+        alarm_at = time.time() + 3 * window
+        put(server, "/alice/Geburtstag 家庭/oma.ics", event("oma", "Oma Müller 🎂", alarm_at + 3600, alarm_at))
+        came = arrival(server, lambda texts: any(t.startswith("Reminder: Oma Müller 🎂") for t in texts),
+                       within=3 * window + 2 * SLACK)
+        assert came is not None, server.log()[-3000:]
+        assert alarm_at - 1 <= came <= alarm_at + SLACK, (came - alarm_at)
+    finally:
+        server.stop()

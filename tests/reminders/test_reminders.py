@@ -90,6 +90,38 @@ def test_people_with_the_calendar_are_reminded_once_the_muted_and_the_owner_are_
     assert reminders(srv, "bob", "Football practice") == expected, "never twice"
 
 
+def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time_comes(srv: Server) -> None:
+    """The schedule is kept 180 days ahead (``notices_reminder_window``); a wedding put in the calendar
+    ten months ahead, and a dentist's appointment just inside the window, are both reminded, once, on
+    time, with the worker running every day in between as it does."""
+    clock = FakeClock(START)
+    worker = worker_of(srv, clock)
+    collection = calendar(srv, "Hochzeit Müller 家庭", "bob")
+    put(srv, collection + "wedding.ics", event("wedding", "Hochzeit von Jürgen 🎉", "20270115T140000"))
+    put(srv, collection + "dentist.ics", event("dentist", "Zahnarzt", "20260825T090000"))
+    worker.run_until_idle()
+
+    def days_until(moment: str) -> None:
+        while clock.now + 86400 < ts(moment):
+            clock.advance(86400)
+            worker.run_until_idle()
+        clock.now = ts(moment)
+        worker.run_until_idle()
+
+    days_until("2026-08-25 06:45")             # 09:00 in Berlin is 07:00 UTC in summer
+    assert reminders(srv, "bob", "Zahnarzt") == [
+        "Reminder: Zahnarzt on Tue 25 Aug 09:00 in Hochzeit Müller 家庭 (alice)"]
+    days_until("2027-01-15 12:40")
+    assert reminders(srv, "bob", "Hochzeit") == [], "not yet"
+    clock.now = ts("2027-01-15 12:45")          # 14:00 in Berlin is 13:00 UTC in winter; 15 minutes before
+    worker.run_until_idle()
+    assert reminders(srv, "bob", "Hochzeit") == ["Reminder: Hochzeit von Jürgen 🎉 on Fri 15 Jan 14:00 in "
+                                                 "Hochzeit Müller 家庭 (alice)"]
+    clock.advance(3600)
+    worker.run_until_idle()
+    assert len(reminders(srv, "bob", "Hochzeit")) == 1, "never twice"
+
+
 def test_an_owner_who_opts_in_is_reminded_of_their_own_calendar(srv: Server) -> None:
     clock = FakeClock(START)
     worker = worker_of(srv, clock)
