@@ -26,11 +26,11 @@ import sys
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
-# what a server process imports as it starts (as plugins.server._preload), and this module (each child's
-# target); nothing that only some requests need (tests/edge/test_memory.py)
-PRELOAD = ["radicale_ext.notices.worker", "radicale_ext.plugins.app", "radicale_ext.plugins.auth",
-           "radicale_ext.plugins.hook", "radicale_ext.plugins.rights", "radicale_ext.plugins.sharing",
-           "radicale_ext.plugins.storage", "radicale_ext.plugins.worker", "radicale_ext.plugins.server", __name__]
+from radicale_ext.plugins import server
+
+# what a server process imports as it starts (what ``serve --processes N`` imports before it forks), and
+# this module (each child's target); nothing that only some requests need (tests/edge/test_memory.py)
+PRELOAD = [*server.SERVER_MODULES, server.__name__, __name__]
 
 _context: ForkServerContext | None = None
 _environment: dict[str, str] = {}
@@ -71,7 +71,6 @@ def _serve(config: str, folder: str, log: str, environment: dict[str, str]) -> N
     os.close(fd)
     gc.freeze()   # the modules imported before the fork are never collected: no pass writes to their pages
     faulthandler.enable()   # as PYTHONFAULTHANDLER does for a new interpreter: stacks on SIGABRT
-    from radicale_ext.plugins import server
     sys.exit(server.main(["--config", config]))
 
 

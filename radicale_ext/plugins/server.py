@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -71,16 +72,20 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _preload() -> None:
-    """Import, in the parent of several processes, the modules every server process imports (the
-    plugins the Application loads, the notice worker), and move them out of the garbage collector's
-    sight (``gc.freeze``): the processes forked afterwards share these pages with the parent and each
-    other instead of each importing its own copy, and no collection in a process writes to them (which
-    would copy them).  Importing them creates no thread, connection or descriptor; building the
-    Application (databases, the item index, inotify) is left to each process."""
-    import radicale_ext.notices.worker  # noqa: F401
+# the modules every server process imports as it starts: the plugins the Application loads, the notice worker
+SERVER_MODULES = ("radicale_ext.notices.worker", "radicale_ext.plugins.app", "radicale_ext.plugins.auth",
+                  "radicale_ext.plugins.hook", "radicale_ext.plugins.rights", "radicale_ext.plugins.sharing",
+                  "radicale_ext.plugins.storage", "radicale_ext.plugins.worker")
 
-    from . import app, auth, hook, rights, sharing, storage, worker  # noqa: F401
+
+def _preload() -> None:
+    """Import, in the parent of several processes, :data:`SERVER_MODULES`, and move them out of the
+    garbage collector's sight (``gc.freeze``): the processes forked afterwards share these pages with
+    the parent and each other instead of each importing its own copy, and no collection in a process
+    writes to them (which would copy them).  Importing them creates no thread, connection or
+    descriptor; building the Application (databases, the item index, inotify) is left to each process."""
+    for name in SERVER_MODULES:
+        importlib.import_module(name)
     gc.collect()
     gc.freeze()
 
