@@ -77,8 +77,14 @@ def wait_until_listening(server: Server, seconds: float = START_PATIENCE) -> Non
         if listens(server.proc.pid, server.port):
             return
         time.sleep(0.05)
+    raise did_not_start(server, seconds)
+
+
+def did_not_start(server: Server, seconds: float) -> RuntimeError:
+    """The error of a server that did not become ready within ``seconds``: :func:`stuck_report`, then its log."""
+    assert server.proc is not None
     report = stuck_report(server.proc)
-    raise RuntimeError(f"server did not start in {seconds:.0f} s; {report}\nits log:\n{server.log()}")
+    return RuntimeError(f"server did not start in {seconds:.0f} s; {report}\nits log:\n{server.log()}")
 
 
 def stuck_report(proc: subprocess.Popen | forked_start.ForkedProcess) -> str:
@@ -249,8 +255,7 @@ class Server:
                     # a connection per request: each is accepted by whichever process takes it first
                     self.session.headers["Connection"] = "close"
                     return self
-        report = stuck_report(self.proc)
-        raise RuntimeError(f"server did not start in {START_PATIENCE:.0f} s; {report}\nits log:\n{self.log()}")
+        raise did_not_start(self, START_PATIENCE)
 
     def children(self) -> list[int]:
         """The pids of the server processes the parent started (``processes`` > 1), as /proc lists them."""

@@ -401,7 +401,8 @@ class ReminderScheduler:
                 logger.warning("reminders: %s%s: %s", collection, item, problem)
             due += [(person, d) for d in result.due]
             recurring = recurring or result.recurring
-            later = min(later, result.later if result.later is not None else SINGLE)
+            if result.later is not None:
+                later = min(later, result.later)
         # a series is planned again as its window runs short; a one-off event whose reminder lies beyond
         # the window, once that reminder comes within it (the horizon pass takes it up then)
         return due, (end if recurring else later)
