@@ -19,10 +19,28 @@ VTIMEZONE it reads:
   registered for a TZID for the whole process (as stock Radicale does).
   :func:`_to_native` skips the building when the TZID is already registered,
   which is when vobject would throw the zone away.
+
+And a third it does for an event whose TZID names a zone the calendar
+carries no VTIMEZONE for (``DTSTART;TZID=Europe/Berlin:...`` alone, as some
+clients and libraries send it):
+
+- **Writing the missing VTIMEZONE.**  vobject writes one out of the zone it
+  looked up by name (``TimezoneComponent.settzinfo``), finding each
+  daylight-saving change from 2000 to 2030 by searching through every year:
+  116 ms for Europe/Berlin, in every PUT of such an event (stock Radicale's
+  too).  The VTIMEZONE depends on the zone alone: :func:`_settzinfo` builds
+  it once per zone and process and gives each later calendar a copy of its
+  own (vobject's ``duplicate``), so what is stored is what vobject writes.
+- **Is this zone UTC?, for a zone at UTC's offset on 1 January 2000**
+  (London, Lisbon, Dublin, Casablanca, the zone looked up by name or sent):
+  vobject compares the two zones' changes year by year to 2020, about 2 ms
+  for every date-time it writes.  The answer depends on the zone alone and
+  is kept per zone too.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import tzinfo
 from typing import Any
 
@@ -31,6 +49,40 @@ from vobject import base, icalendar
 
 _original_tzinfo_eq = icalendar.tzinfo_eq
 _original_to_native = icalendar.VTimezone.transformToNative
+_original_settzinfo = icalendar.TimezoneComponent.settzinfo
+
+#: zones are those clients name or send (a few dozen); a bound keeps made-up ones harmless
+MOST_ZONES = 1024
+_PARTS = ("tzid", "daylight", "standard")
+_UNKNOWN = object()
+
+
+class _PerZone:
+    """What vobject works out from a zone alone, kept per zone object (by identity: the zone is kept with
+    it, so its id is not reused) and arguments; past :data:`MOST_ZONES` entries, worked out each time."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, ...], tuple[tzinfo, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, zone: tzinfo, *args: int) -> Any:
+        kept = self._kept.get((id(zone), *args))
+        return kept[1] if kept is not None and kept[0] is zone else _UNKNOWN
+
+    def keep(self, zone: tzinfo, args: tuple[int, ...], value: Any) -> None:
+        with self._lock:
+            if len(self._kept) < MOST_ZONES:
+                self._kept[(id(zone), *args)] = (zone, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+#: per zone and years: the VTIMEZONE's TZID, DAYLIGHT and STANDARD as vobject built them (copies are handed out)
+_BUILT = _PerZone()
+#: per zone: whether vobject finds it equal to UTC
+_SAME_AS_UTC = _PerZone()
 
 
 def _never_utc(zone: tzinfo | None) -> bool:
@@ -38,10 +90,18 @@ def _never_utc(zone: tzinfo | None) -> bool:
 
 
 def tzinfo_eq(tzinfo1: tzinfo | None, tzinfo2: tzinfo | None, *args: Any, **kwargs: Any) -> bool:
-    """vobject's ``tzinfo_eq``, the same answer; a VTIMEZONE compared with UTC without dateutil's walk."""
-    if (tzinfo2 is icalendar.utc and _never_utc(tzinfo1)) or (tzinfo1 is icalendar.utc and _never_utc(tzinfo2)):
+    """vobject's ``tzinfo_eq``, the same answer; a VTIMEZONE compared with UTC without dateutil's walk, any
+    other zone compared with UTC once."""
+    zone = tzinfo1 if tzinfo2 is icalendar.utc else tzinfo2 if tzinfo1 is icalendar.utc else None
+    if zone is None or args or kwargs:
+        return _original_tzinfo_eq(tzinfo1, tzinfo2, *args, **kwargs)
+    if _never_utc(zone):
         return False
-    return _original_tzinfo_eq(tzinfo1, tzinfo2, *args, **kwargs)
+    same = _SAME_AS_UTC.get(zone)
+    if same is _UNKNOWN:
+        same = _original_tzinfo_eq(tzinfo1, tzinfo2)
+        _SAME_AS_UTC.keep(zone, (), same)
+    return same
 
 
 def _to_native(obj: base.Component) -> base.Component:
@@ -55,7 +115,30 @@ def _to_native(obj: base.Component) -> base.Component:
     return _original_to_native(obj)
 
 
+def _settzinfo(self: icalendar.TimezoneComponent, tzinfo: tzinfo, start: int = 2000, end: int = 2030) -> None:
+    """``TimezoneComponent.settzinfo``: the VTIMEZONE vobject builds for ``tzinfo``, built once per zone."""
+    built = _BUILT.get(tzinfo, start, end)
+    if built is _UNKNOWN:
+        _original_settzinfo(self, tzinfo, start, end)
+        _BUILT.keep(tzinfo, (start, end), {part: [copy_of(child) for child in self.contents.get(part, ())]
+                                           for part in _PARTS})
+        return
+    for part in _PARTS:   # what settzinfo does: each part emptied, then filled with what it built
+        setattr(self, part, [])
+    for part in _PARTS:
+        for child in built[part]:
+            self.add(copy_of(child))
+
+
+def copy_of(child: base.VBase) -> base.VBase:
+    """vobject's own deep copy of a line or component."""
+    return type(child).duplicate(child)
+
+
 def install() -> None:
-    """Use both wherever vobject's icalendar module asks (parsing and writing)."""
+    """Use these wherever vobject's icalendar module asks (parsing and writing)."""
     icalendar.tzinfo_eq = tzinfo_eq
     icalendar.VTimezone.transformToNative = staticmethod(_to_native)
+    icalendar.TimezoneComponent.settzinfo = _settzinfo
+    # ``TimezoneComponent(tzinfo=zone)`` and ``component.tzinfo = zone`` go through the property
+    icalendar.TimezoneComponent.tzinfo = property(icalendar.TimezoneComponent.gettzinfo, _settzinfo)

@@ -178,7 +178,7 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
     next_date = f"2026{month:02d}{day + rng.randrange(1, 4):02d}"
     kind = rng.choice(["dtend", "duration", "no-dtend", "all-day", "all-day-no-dtend", "weekly-count",
                        "daily-until", "monthly-forever", "yearly-all-day", "override", "floating", "tzid",
-                       "tzid-london", "tzid-utc", "tzid-outlook",
+                       "tzid-london", "tzid-utc", "tzid-outlook", "tzid-without-vtimezone",
                        "todo-start-due", "todo-due", "todo-start", "todo-start-duration", "todo-completed",
                        "todo-bare"])
     zone = ""
@@ -224,6 +224,8 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
     elif kind == "tzid-outlook":
         zone = VTIMEZONE_OUTLOOK
         lines += [f"DTSTART;TZID=W. Europe Standard Time:{at}", "DURATION:PT2H", "RRULE:FREQ=DAILY;COUNT=3"]
+    elif kind == "tzid-without-vtimezone":   # the server writes the VTIMEZONE (radicale_ext/base/vobject_zones.py)
+        lines += [f"DTSTART;TZID=America/New_York:{at}", "DURATION:PT1H"]
     elif kind == "tzid-utc":
         zone = VTIMEZONE_UTC
         lines += [f"DTSTART;TZID=Etc/UTC:{at}", "DURATION:PT1H"]

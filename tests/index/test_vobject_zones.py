@@ -1,7 +1,8 @@
 """vobject's time zone handling made quicker keeps vobject's answers (radicale_ext/base/vobject_zones.py):
 the check of a zone against UTC for every kind of VTIMEZONE, a zone registered under its TZID by the first
 event that brings it, and an event in a zone no library knows by name (Outlook's) found at its own time
-over HTTP after the second PUT, which no longer builds the zone."""
+over HTTP after the second PUT, which no longer builds the zone; and the VTIMEZONE vobject writes for an
+event that names a zone without sending one, built once per zone, the same as vobject's every time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
+import pytz
 import vobject
 from dateutil import tz
 from vobject import icalendar
@@ -90,3 +92,81 @@ def test_events_in_a_zone_known_only_by_its_vtimezone_are_found_at_their_own_tim
         assert hrefs_between(server, at_nine + timedelta(hours=1), at_nine + timedelta(hours=1, minutes=30)) == []
     text = server.request("GET", f"{CALENDAR}b%C3%BCro-2.ics", "alice").text
     assert "DTSTART;TZID=W. Europe Standard Time:20260112T100000" in text and "Teamrunde 团队 ☕" in text
+
+
+# zones whose rules vobject's search has to get right: both hemispheres, no daylight saving, half an hour of
+# it, rules changed within 2000-2030 (New York 2007, Moscow 2011 and 2014, Samoa's day skipped in 2011,
+# São Paulo's saving ended in 2019, Morocco's Ramadan breaks), offsets of quarter hours
+WRITTEN_ZONES = ("Europe/Berlin", "America/New_York", "Asia/Shanghai", "Australia/Lord_Howe", "Australia/Sydney",
+                 "Europe/Moscow", "Pacific/Apia", "America/Sao_Paulo", "Africa/Casablanca", "Asia/Kathmandu",
+                 "Pacific/Chatham", "America/St_Johns", "Europe/Dublin", "Asia/Kolkata", "Antarctica/Troll")
+
+
+def calendar_naming(tzid: str, uid: str = "zahnarzt-müller") -> str:
+    """An event that names its zone by TZID and sends no VTIMEZONE (the server writes one)."""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tzid}:20260329T013000\r\n"
+            "DURATION:PT1H\r\nSUMMARY:Zahnarzt Müller 牙医 🦷\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def written_by_vobject_itself(text: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    with monkeypatch.context() as m:
+        m.setattr(icalendar.TimezoneComponent, "tzinfo",
+                  property(icalendar.TimezoneComponent.gettzinfo, vobject_zones._original_settzinfo))
+        return vobject.readOne(text).serialize()
+
+
+@pytest.mark.parametrize("tzid", WRITTEN_ZONES)
+def test_a_vtimezone_the_client_did_not_send_is_written_as_vobject_writes_it(
+        tzid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = calendar_naming(tzid)
+    expected = written_by_vobject_itself(text, monkeypatch)
+    assert f"BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\n" in expected
+    built = []
+    build = vobject_zones._original_settzinfo
+    monkeypatch.setattr(vobject_zones, "_original_settzinfo", lambda *a: built.append(a) or build(*a))
+    vobject_zones._BUILT.clear()
+    assert vobject.readOne(text).serialize() == expected     # built by vobject: its search through the years
+    assert len(built) == 1
+    for uid in ("zweiter", "第三"):                          # copied: not built again, the same text
+        assert vobject.readOne(calendar_naming(tzid, uid)).serialize() == expected.replace("zahnarzt-müller", uid)
+    assert len(built) == 1
+
+
+def test_each_calendar_gets_its_own_copy_of_a_written_vtimezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    zone = pytz.timezone("Europe/Berlin")
+    expected = written_by_vobject_itself(calendar_naming("Europe/Berlin"), monkeypatch)
+    first = icalendar.TimezoneComponent(tzinfo=zone)
+    second = icalendar.TimezoneComponent(tzinfo=zone)
+    first.standard.add("tzname").value = "verändert"         # a change to one copy ...
+    first.tzid.value = "Anderswo"
+    third = icalendar.TimezoneComponent(tzinfo=zone)
+    for copy in (second, third):                              # ... reaches no other
+        assert copy.serialize() in expected and "verändert" not in copy.serialize()
+    assert "Anderswo" in first.serialize()
+
+
+def test_a_dateutil_zone_gets_vobjects_vtimezone_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    zone = tz.gettz("America/Sao_Paulo")
+    by_vobject = icalendar.TimezoneComponent()
+    vobject_zones._original_settzinfo(by_vobject, zone)
+    assert icalendar.TimezoneComponent(tzinfo=zone).serialize() == by_vobject.serialize()
+    assert icalendar.TimezoneComponent(tzinfo=zone).serialize() == by_vobject.serialize()
+
+
+@pytest.mark.parametrize("name", ["Europe/London", "Africa/Casablanca", "Europe/Berlin", "London sent", "UTC sent"])
+def test_a_zone_is_compared_with_utc_once_with_vobjects_answer(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """London's and Casablanca's offset on 1 January 2000 is UTC's: vobject compares their changes year by
+    year to tell them apart, for every date-time it writes; the answer is kept per zone."""
+    sent = {"London sent": VTIMEZONE_LONDON, "UTC sent": VTIMEZONE_UTC}
+    zone = tz.tzical(StringIO(sent[name])).get() if name in sent else pytz.timezone(name)
+    expected = vobject_zones._original_tzinfo_eq(zone, icalendar.utc)
+    assert expected is (name == "UTC sent")
+    asked = []
+    compare = vobject_zones._original_tzinfo_eq
+    monkeypatch.setattr(vobject_zones, "_original_tzinfo_eq", lambda *a: asked.append(a) or compare(*a))
+    vobject_zones._SAME_AS_UTC.clear()
+    answers = [vobject_zones.tzinfo_eq(zone, icalendar.utc), vobject_zones.tzinfo_eq(icalendar.utc, zone),
+               vobject_zones.tzinfo_eq(zone, icalendar.utc)]
+    assert answers == [expected] * 3
+    assert len(asked) == 1
