@@ -23,7 +23,7 @@ import requests
 from radicale import config
 from radicale.storage import multifilesystem
 
-from .server import AnyServer, Server, password
+from .server import AnyServer, Server, loopback_session, password
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -47,7 +47,7 @@ class Client:
 
     def __init__(self, url: str, fresh_connections: bool = False) -> None:
         self.url = url
-        self.session = requests.Session()
+        self.session = loopback_session()
         if fresh_connections:  # behind one address of several processes: each request to whichever takes it
             self.session.headers["Connection"] = "close"
         self.lock = threading.Lock()  # a session is not meant to be shared between threads

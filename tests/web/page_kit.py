@@ -7,7 +7,7 @@ import re
 
 import requests
 
-from ..server import Server, password
+from ..server import Server, loopback_session, password
 
 PAGE = "/.my"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
@@ -24,7 +24,7 @@ class Browser:
 
     def __init__(self, server: Server, language: str = "en") -> None:
         self.server = server
-        self.session = requests.Session()
+        self.session = loopback_session()
         self.session.headers["Accept-Language"] = language
         self.token = ""
 
