@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from radicale_ext.base.database import Database
+from radicale_ext.base.database import Database, Writer
 from radicale_ext.base.errors import DatabaseUnavailable
-from radicale_ext.base.postgres import PostgresDatabase
+from radicale_ext.base.postgres import PostgresDatabase, PostgresWriter
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
 from radicale_ext.notices.outbox import ChangeKind, Leases
@@ -29,7 +29,7 @@ from .notice_kit import TEST_OPTIONS, Mailbox, change_texts, put_event, smtp_ser
 from .postgres_cluster import Cluster
 from .server import free_port, make_server
 
-Opener = Callable[[], Database]
+Opener = Callable[..., Database]
 
 
 @pytest.fixture
@@ -39,12 +39,12 @@ def opener(sharing_database: str, tmp_path: Path, request: pytest.FixtureRequest
     if sharing_database == "postgresql":
         dsn = request.getfixturevalue("postgres_database")
 
-        def open_it() -> Database:
-            opened.append(PostgresDatabase.open(dsn, pool_size=2, schemas=FEATURE_SCHEMAS))
+        def open_it(schemas: tuple[str, ...] = FEATURE_SCHEMAS) -> Database:
+            opened.append(PostgresDatabase.open(dsn, pool_size=2, schemas=schemas))
             return opened[-1]
     else:
-        def open_it() -> Database:
-            opened.append(Database.open(str(tmp_path / "sharing.sqlite"), schemas=FEATURE_SCHEMAS))
+        def open_it(schemas: tuple[str, ...] = FEATURE_SCHEMAS) -> Database:
+            opened.append(Database.open(str(tmp_path / "sharing.sqlite"), schemas=schemas))
             return opened[-1]
     yield open_it
     for db in opened:
@@ -93,6 +93,36 @@ def test_the_one_dialect_means_the_same_on_both(opener: Opener) -> None:
     assert db.read_one("SELECT created_at FROM change_notices WHERE id = ?", (notice,)) == (now,)
     assert named == (1,) and empty == (1,)
     assert db.read("SELECT name FROM circles WHERE name > ? ORDER BY name", ("A",)) == [("🎉 party",)]
+
+
+def test_a_database_holding_this_codes_schemas_is_opened_without_applying_them(
+        opener: Opener, sharing_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CLI call and process start opens the database: once this code's schemas are applied (their
+    digest recorded), an open only reads them, and moves no version (every host would drop its cached
+    sharing answers); a table a newer version of the code adds is made at its first open."""
+    first = opener()
+    with first.write() as w:
+        w.execute("INSERT INTO circles(name, created_at) VALUES (?, ?)", ("Familie Müller 家庭", 1))
+    version = first.version()
+    applied: list[str] = []
+    for writer in (Writer, PostgresWriter):
+        def noted(self: Writer, script: str, run: Callable[[Writer, str], None] = writer.executescript_safe) -> None:
+            applied.append(script)
+            run(self, script)
+        monkeypatch.setattr(writer, "executescript_safe", noted)
+    opener()
+    assert applied == []
+    if sharing_database == "postgresql":
+        assert first.version() == version
+    newer = "CREATE TABLE IF NOT EXISTS family_notes (circle TEXT PRIMARY KEY, note TEXT NOT NULL)"
+    again = opener((*FEATURE_SCHEMAS, newer))
+    assert newer in applied
+    with again.write() as w:
+        w.execute("INSERT INTO family_notes(circle, note) VALUES (?, ?)", ("Familie Müller 家庭", "Oma 🎂 am 3."))
+    assert again.read_one("SELECT name FROM circles")[0] == "Familie Müller 家庭"   # nothing lost on the way
+    applied.clear()
+    opener((*FEATURE_SCHEMAS, newer))
+    assert applied == []
 
 
 def test_the_version_changes_on_every_commit_of_anyone(opener: Opener) -> None:

@@ -25,6 +25,7 @@ server refuses to start rather than run with an empty share list.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import threading
@@ -143,17 +144,28 @@ def transient(error: BaseException) -> bool:
 
 
 def apply_schemas(w: Writer, schemas: Sequence[str], label: str) -> str:
-    """Inside ``w``: the base schema and the features', the schema version checked; the database's id."""
-    w.executescript_safe(SCHEMA)
-    for schema in schemas:
-        w.executescript_safe(schema)
-    row = w.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    if row is None:
-        w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
-    elif int(row[0]) > SCHEMA_VERSION:
+    """Inside ``w``: the base schema and the features', the schema version checked; the database's id.
+
+    The statements (``CREATE ... IF NOT EXISTS``, some 60, each a round trip to PostgreSQL) are run only
+    when the database does not record their digest: a database this code's schemas were applied to is
+    only read, so that every CLI call and process start that opens it does not apply them again."""
+    digest = hashlib.sha256("\0".join((SCHEMA, *schemas)).encode()).hexdigest()
+    known = dict(w.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'schema_digest', "
+                           "'database_id')").fetchall()) if w.columns("meta") else {}
+    if known.get("schema_digest") != digest or "database_id" not in known:
+        w.executescript_safe(SCHEMA)
+        for schema in schemas:
+            w.executescript_safe(schema)
+        if "schema_version" not in known:
+            known["schema_version"] = str(SCHEMA_VERSION)
+            w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (known["schema_version"],))
+            w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
+        if int(known["schema_version"]) <= SCHEMA_VERSION:
+            w.execute("INSERT INTO meta(key, value) VALUES ('schema_digest', ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value = excluded.value", (digest,))
+    if int(known["schema_version"]) > SCHEMA_VERSION:
         raise DatabaseUnavailable(
-            f"sharing database {label} has schema {row[0]}, newer than this "
+            f"sharing database {label} has schema {known['schema_version']}, newer than this "
             f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"
         )
     return w.execute("SELECT value FROM meta WHERE key='database_id'").fetchone()[0]

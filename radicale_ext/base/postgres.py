@@ -281,8 +281,7 @@ class PostgresDatabase(Database):
         db = cls(dsn, pool)
         try:
             with db.write() as w:
-                w.executescript_safe(COMMITS_SCHEMA)
-                apply_schemas(w, schemas, db.label)
+                apply_schemas(w, (COMMITS_SCHEMA, *schemas), db.label)
         except BaseException:
             db.close()
             raise
