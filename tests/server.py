@@ -205,7 +205,8 @@ class CliResult:
 
 
 class _Wire(threading.local):
-    """One kept-alive connection per thread to one server (http.client: a fifth of requests' processor time)."""
+    """One kept-alive connection per thread to one server (http.client: 1.1 instead of requests' 2.3-2.9 ms
+    of processor time per request, with requests still preparing it)."""
 
     connection: http.client.HTTPConnection | None = None
 

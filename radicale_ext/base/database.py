@@ -160,10 +160,9 @@ def apply_schemas(w: Writer, schemas: Sequence[str], label: str) -> str:
             known["schema_version"] = str(SCHEMA_VERSION)
             w.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (known["schema_version"],))
             w.execute("INSERT INTO meta(key, value) VALUES ('database_id', ?)", (uuid.uuid4().hex,))
-        if int(known["schema_version"]) <= SCHEMA_VERSION:
-            w.execute("INSERT INTO meta(key, value) VALUES ('schema_digest', ?) ON CONFLICT(key) DO UPDATE "
-                      "SET value = excluded.value", (digest,))
-    if int(known["schema_version"]) > SCHEMA_VERSION:
+        w.execute("INSERT INTO meta(key, value) VALUES ('schema_digest', ?) ON CONFLICT(key) DO UPDATE "
+                  "SET value = excluded.value", (digest,))
+    if int(known["schema_version"]) > SCHEMA_VERSION:   # refused: the write is rolled back, digest and all
         raise DatabaseUnavailable(
             f"sharing database {label} has schema {known['schema_version']}, newer than this "
             f"radicale-ext understands ({SCHEMA_VERSION}); upgrade radicale-ext"

@@ -120,17 +120,16 @@ def _settzinfo(self: icalendar.TimezoneComponent, tzinfo: tzinfo, start: int = 2
     built = _BUILT.get(tzinfo, start, end)
     if built is _UNKNOWN:
         _original_settzinfo(self, tzinfo, start, end)
-        _BUILT.keep(tzinfo, (start, end), {part: [copy_of(child) for child in self.contents.get(part, ())]
+        _BUILT.keep(tzinfo, (start, end), {part: [_copy_of(child) for child in self.contents.get(part, ())]
                                            for part in _PARTS})
         return
     for part in _PARTS:   # what settzinfo does: each part emptied, then filled with what it built
         setattr(self, part, [])
-    for part in _PARTS:
         for child in built[part]:
-            self.add(copy_of(child))
+            self.add(_copy_of(child))
 
 
-def copy_of(child: base.VBase) -> base.VBase:
+def _copy_of(child: base.VBase) -> base.VBase:
     """vobject's own deep copy of a line or component."""
     return type(child).duplicate(child)
 

@@ -102,3 +102,25 @@ def test_the_event_reads_back_byte_for_byte_names_included(family: Server) -> No
     [event] = calendar.events()
     assert unquote(str(event.url)).endswith(f"{CALENDAR}~alice/{ITEM}")
     assert "Sportplatz Müllerstraße" in event.data and "Fußball 🎉 training" in event.data
+
+
+def test_events_saved_in_a_named_zone_get_its_vtimezone_and_are_found_at_their_time(family: Server) -> None:
+    """The caldav library writes a Python time zone as ``DTSTART;TZID=Europe/Berlin:...`` without a VTIMEZONE;
+    the server writes the zone's VTIMEZONE in (built once per zone, radicale_ext/base/vobject_zones.py), and
+    each event is found at its own time in UTC, in winter and in summer."""
+    from zoneinfo import ZoneInfo
+
+    client = caldav.DAVClient(url=f"{family.url}/bob/", username="bob", password=password("bob"))
+    calendar = client.principal().make_calendar(name="Geburtstage Müller 家庭 🎉")
+    parties = [("Europe/Berlin", dt.datetime(2026, 12, 10, 18)), ("Europe/Berlin", dt.datetime(2026, 7, 10, 18)),
+               ("America/New_York", dt.datetime(2026, 12, 11, 18)), ("Asia/Shanghai", dt.datetime(2026, 12, 12, 18))]
+    for n, (zone, start) in enumerate(parties):
+        begins = start.replace(tzinfo=ZoneInfo(zone))
+        calendar.save_event(dtstart=begins, dtend=begins + dt.timedelta(hours=2), summary=f"🎉 party {n} bei Müller",
+                            uid=f"party-{n}")
+    for n, (zone, start) in enumerate(parties):
+        lines = calendar.event_by_uid(f"party-{n}").data.splitlines()
+        assert lines[lines.index("BEGIN:VTIMEZONE") + 1] == f"TZID:{zone}"
+        at = start.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
+        found = calendar.search(start=at - dt.timedelta(minutes=30), end=at + dt.timedelta(minutes=30), event=True)
+        assert [str(e.icalendar_component["SUMMARY"]) for e in found] == [f"🎉 party {n} bei Müller"], zone
