@@ -33,10 +33,11 @@ only the parent holds, so a parent killed with SIGKILL leaves no server behind);
 runs the notice worker thread where ``[hook] notices_worker = thread``: one set of workers per host.
 
 A connection stays with the process that accepted it (keep-alive), so the processes keep the connections
-even between them (:class:`ConnectionShares`): each writes how many it holds into a small table the parent
+even between them (:class:`ProcessTable`): each writes how many it holds into a small table the parent
 shares with all of them, and takes a new one only while it holds at most one more than the least busy
 of the others that are alive (whose line in the table is fresh).  Without it, a burst of new connections
-(clients starting together) may all land on one process and leave the other cores idle.
+(clients starting together) may all land on one process and leave the other cores idle.  Each also writes
+there how many writes it has under way, so that the others' reads wait for them (:mod:`.write_priority`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -65,6 +66,7 @@ SHORT_LIFE = 10.0       # a process that ends sooner than this after its start m
 LONGEST_PAUSE = 30.0    # the longest wait before starting a process again
 TICK = 0.25             # how often the parent looks at its processes
 FRESH_SECONDS = 5.0     # a process whose line in the connection table is older is not counted (hung or gone)
+STALE_WRITE_SECONDS = 1.0   # a process that has said "writing" for longer is not waited for (stuck)
 
 
 def notify(state: str) -> None:
@@ -101,19 +103,21 @@ def process_count(text: str) -> int:
     return count
 
 
-class ConnectionShares:
-    """How many connections each server process holds: one line per slot (connections, and when the line
-    was last written on the host's monotonic clock, the same for every process), in a file the parent
-    makes and every process maps.  Advisory: a line read while it is written is at worst one step old."""
+class ProcessTable:
+    """What each server process tells the others: one line per slot, in a file the parent makes and every
+    process maps.  A line holds how many connections the process holds and when it last said so (on the
+    host's monotonic clock, the same for every process), and how many writes it has under way and since
+    when (:mod:`.write_priority`).  Advisory: a line read while it is written is at worst one step old."""
 
-    LINE = struct.Struct("=qd")
+    LINE = struct.Struct("=qdqd")
+    HALF = struct.Struct("=qd")   # a line's halves: connections and when, writes and since when
 
     def __init__(self, fd: int, count: int, slot: int | None = None) -> None:
         self.fd, self.count, self.slot = fd, count, slot
         self._table = mmap.mmap(fd, self.LINE.size * count)
 
     @classmethod
-    def made(cls, count: int) -> ConnectionShares:
+    def made(cls, count: int) -> ProcessTable:
         """The parent's: a new table, every line empty."""
         with tempfile.TemporaryFile() as file:   # no name on disk; the processes map it by descriptor
             fd = os.dup(file.fileno())
@@ -125,17 +129,31 @@ class ConnectionShares:
 
     def forget(self, slot: int) -> None:
         """The process of ``slot`` ended: it counts no more until its replacement writes its line."""
-        self.LINE.pack_into(self._table, slot * self.LINE.size, -1, 0.0)
+        self.LINE.pack_into(self._table, slot * self.LINE.size, -1, 0.0, 0, 0.0)
 
     def may_accept(self, connections: int) -> bool:
         """This process holds ``connections``: write its line, and say whether it may take another."""
         assert self.slot is not None
         now = time.monotonic()
-        self.LINE.pack_into(self._table, self.slot * self.LINE.size, connections, now)
-        others = [held for slot in range(self.count) if slot != self.slot
-                  for held, written in [self.LINE.unpack_from(self._table, slot * self.LINE.size)]
+        self.HALF.pack_into(self._table, self.slot * self.LINE.size, connections, now)
+        others = [held for slot, (held, written, _, _) in self._others()
                   if held >= 0 and now - written < FRESH_SECONDS]
         return not others or connections <= min(others) + 1
+
+    def note_writes(self, count: int) -> None:
+        """This process has ``count`` writes under way (its caller serializes the calls)."""
+        assert self.slot is not None
+        self.HALF.pack_into(self._table, self.slot * self.LINE.size + self.HALF.size, count, time.monotonic())
+
+    def writes_elsewhere(self) -> bool:
+        """Has another process a write under way, begun or ended within :data:`STALE_WRITE_SECONDS`?"""
+        now = time.monotonic()
+        return any(writes > 0 and now - since < STALE_WRITE_SECONDS for _, (_, _, writes, since) in self._others())
+
+    def _others(self) -> Iterator[tuple[int, tuple[int, float, int, float]]]:
+        for slot in range(self.count):
+            if slot != self.slot:
+                yield slot, self.LINE.unpack_from(self._table, slot * self.LINE.size)
 
 
 # -- the server process's side ---------------------------------------------------------------------------
@@ -150,10 +168,10 @@ class Child:
     socket_fds: tuple[int, ...]
     lifeline_fd: int   # read end; end-of-file when the parent is gone
     ready_fd: int      # write end; one byte when this process serves
-    shares_fd: int     # the connection table (ConnectionShares)
+    table_fd: int      # the table of the processes' connections and writes (ProcessTable)
 
-    def shares(self) -> ConnectionShares:
-        return ConnectionShares(self.shares_fd, self.count, self.slot)
+    def table(self) -> ProcessTable:
+        return ProcessTable(self.table_fd, self.count, self.slot)
 
     @property
     def name(self) -> str:
@@ -251,7 +269,7 @@ class Parent:
             signal.signal(signum, self._stop)
         lifeline_read, self._lifeline = os.pipe()
         self._lifeline_read = lifeline_read
-        self._shares = ConnectionShares.made(self.count)
+        self._table = ProcessTable.made(self.count)
         try:
             for slot in range(self.count):
                 self._start(slot)
@@ -264,7 +282,7 @@ class Parent:
             self._end_all()
             os.close(self._lifeline)
             os.close(self._lifeline_read)
-            os.close(self._shares.fd)
+            os.close(self._table.fd)
             for sock in self.sockets:
                 sock.close()
         logger.info("radicale-ext: stopped (%d server processes ended)", self.count)
@@ -280,7 +298,7 @@ class Parent:
     def _start(self, slot: int) -> None:
         ready_read, ready_write = os.pipe()
         child = Child(slot, self.count, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write,
-                      self._shares.fd)
+                      self._table.fd)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -350,7 +368,7 @@ class Parent:
             if code is None or self._stopping:
                 continue
             del self.running[slot]
-            self._shares.forget(slot)
+            self._table.forget(slot)
             if running.ready_fd is not None:
                 os.close(running.ready_fd)
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"

@@ -5,7 +5,8 @@
 waitress is a production WSGI server (keep-alive, a pool of threads); it
 replaces Radicale's development server.  :mod:`.http_edge` sets it up with
 the limits a small server can hold (connections, deadlines, bodies, UTF-8
-paths).  Unless ``[hook] notices_worker =
+paths); its requests that read wait for the host's writes under way
+(:mod:`.write_priority`).  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
 :mod:`radicale_ext.notices.worker`).  With ``--processes`` above 1 this
 process binds the listening address, imports the server's modules
@@ -33,6 +34,7 @@ from radicale_ext.base.errors import ExtError
 from . import http_edge
 from .options import check_options
 from .processes import Child, notify, process_count, serve_several
+from .write_priority import WritesFirst
 
 
 def _free_trace_calls(level: str) -> None:
@@ -152,10 +154,11 @@ def _serve(args: argparse.Namespace, configuration: config.Configuration, level:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
     if child is None:
-        http_edge.serve(application, configuration, args.threads, ready=lambda: notify("READY=1"))
+        http_edge.serve(WritesFirst(application), configuration, args.threads, ready=lambda: notify("READY=1"))
         return 0
-    http_edge.serve(application, configuration, args.threads, sockets=child.sockets(), process=child.name,
-                    ready=child.ready, may_accept=child.shares().may_accept)
+    table = child.table()
+    http_edge.serve(WritesFirst(application, table), configuration, args.threads, sockets=child.sockets(),
+                    process=child.name, ready=child.ready, may_accept=table.may_accept)
     return 0
 
 
