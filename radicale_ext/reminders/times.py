@@ -222,6 +222,36 @@ def _series(calendar: icalendar.Calendar) -> dict[str, icalendar.Calendar]:
     return series
 
 
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE[ \t]*(?:\r?\n|\Z)",
+                        re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_known_zones: frozenset[str] | None = None
+
+
+def _zone_database() -> frozenset[str]:
+    """The zones of the zone database icalendar reads TZIDs from (its default provider, zoneinfo)."""
+    global _known_zones
+    if _known_zones is None:
+        _known_zones = frozenset(zoneinfo.available_timezones())
+    return _known_zones
+
+
+def without_known_zones(text: str) -> str:
+    """``text`` without the VTIMEZONEs that icalendar would not read: one whose TZID names a zone of its
+    zone database is set aside as it parses (``tzp.cache_timezone_component``), and that zone is used for
+    its times.  Parsing them was half of the work of planning a typical event's reminders (an event
+    written with its zone's definition, as every client writes one)."""
+    known = _zone_database()
+
+    def kept(match: re.Match[str]) -> str:
+        block = re.sub(r"\r?\n[ \t]", "", match.group(0))
+        names = [m.strip() for m in _VTIMEZONE_ID.findall(block.replace("\r\n", "\n"))]
+        if names and (names[0].strip("/") in known or names[0] in known):
+            return ""
+        return match.group(0)
+
+    return _VTIMEZONE.sub(kept, text) if "VTIMEZONE" in text.upper() else text
+
+
 def expand(text: str, *, start: float, end: float, max_occurrences: int, floating_zone: str | None = None,
            default_alarms: Iterable[datetime.timedelta] = ()) -> Expansion:
     """Every reminder of the events in ``text`` due in ``[start, end)`` (UTC seconds).
@@ -236,6 +266,7 @@ def expand(text: str, *, start: float, end: float, max_occurrences: int, floatin
     text, unknown = without_unknown_zones(text)
     result.problems += [f"TZID {shown(t)} names no time zone: its times are read in the calendar's zone"
                         for t in unknown]
+    text = without_known_zones(text)
     import icalendar  # here, not with the module: only the notice worker's process expands reminders
 
     try:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from radicale_ext.reminders.times import expand
+import pytest
+
+from radicale_ext.reminders import times
+from radicale_ext.reminders.times import expand, without_known_zones
+
+from ..test_real_calendars import _load_generator
 
 UTC = datetime.UTC
 
@@ -123,3 +128,55 @@ def test_an_every_second_series_is_capped_and_said_once() -> None:
 def test_text_that_is_not_icalendar_is_a_problem_not_an_exception() -> None:
     result = expand("BEGIN:VCALENDAR\r\nthis is not", start=0, end=1e10, max_occurrences=10)
     assert result.due == [] and result.problems
+
+
+# -- VTIMEZONEs icalendar does not read ----------------------------------------------------------------------
+
+def vtimezone(tzid: str, offset: str = "+0500") -> str:
+    """A one-part definition of ``tzid`` at ``offset`` (for a known zone: deliberately not its real one)."""
+    return (f"BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+            f"TZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\nTZNAME:X\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+def test_definitions_of_zones_icalendar_knows_are_not_parsed_and_others_are_kept() -> None:
+    berlin, mars = vtimezone("Europe/Berlin"), vtimezone("Mars/Olympus Mons 🚀")
+    windows = vtimezone("W. Europe Standard Time", "+0100")
+    folded = vtimezone("America/New_York").replace("TZID:America/New_York", "TZID:America/\r\n New_York")
+    text = calendar(vevent("a", "20260305T180000")).replace("BEGIN:VEVENT", berlin + mars + windows + folded
+                                                             + "BEGIN:VEVENT")
+    kept = without_known_zones(text)
+    assert "TZID:Europe/Berlin\r\n" not in kept and "New_York" not in kept
+    assert mars in kept and windows in kept and "BEGIN:VEVENT" in kept and kept.endswith("END:VCALENDAR\r\n")
+    assert without_known_zones(calendar(vevent("b", "20260305T180000"))) == calendar(vevent("b", "20260305T180000"))
+
+
+def test_a_known_zone_is_read_from_the_zone_database_whatever_the_definition_says() -> None:
+    """What icalendar does, which is why the definition need not be parsed: Berlin's times stay Berlin's even
+    under a definition that says +05:00; a zone it does not know is read from the calendar's definition."""
+    known = calendar(vtimezone("Europe/Berlin"), vevent("k", "20260305T180000"))
+    assert fires(known) == ["2026-03-05 16:45"]          # 18:00 CET - 15 min, in UTC
+    own = calendar(vtimezone("Mars/Olympus Mons 🚀"), vevent("o", "20260305T180000", tzid="Mars/Olympus Mons 🚀"))
+    assert fires(own) == ["2026-03-05 12:45"]            # 18:00 at +05:00 - 15 min
+
+
+def test_reminders_are_the_same_with_the_known_zones_definitions_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reminder of the real-calendars benchmark's events with alarms (zones of Berlin, New York and
+    Shanghai with their definitions, UTC, all-day, series with EXDATEs and moved occurrences), and of
+    events whose calendar defines a zone of its own or under a Windows name, planned with and without the
+    definitions icalendar does not read."""
+    events = [e.text(e.summary) for e in _load_generator().generate(400, seed=5).events]
+    texts = [t for t in events if "BEGIN:VALARM" in t]
+    texts.append(calendar(vtimezone("W. Europe Standard Time", "+0100"),
+                          vevent("w", "20260305T180000", tzid="W. Europe Standard Time",
+                                 lines="RRULE:FREQ=WEEKLY;COUNT=5\r\nDURATION:PT1H\r\n")))
+    assert len(texts) > 100
+
+    def plan(text: str) -> list[tuple]:
+        result = expand(text, start=ts("2026-01-01 00:00"), end=ts("2027-06-01 00:00"), max_occurrences=500)
+        return sorted((d.uid, d.occurrence, d.alarm, d.fire_at, d.summary, d.start_text, d.start_tzid)
+                      for d in result.due) + sorted(result.problems)
+
+    planned = [plan(text) for text in texts]
+    monkeypatch.setattr(times, "without_known_zones", lambda text: text)
+    assert [plan(text) for text in texts] == planned
+    assert sum(map(len, planned)) > 500
