@@ -317,3 +317,11 @@ def servers_run_with(code: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -
     folder.mkdir()
     (folder / "sitecustomize.py").write_text(code)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+
+
+def servers_watch_marker(code: str, marker: Path, variable: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Servers and workers started from now on run ``code`` (:func:`servers_run_with`), which watches the
+    file ``marker`` (not made here) named by the environment variable ``variable``; ``marker``."""
+    servers_run_with(code, marker.with_name(marker.name + "-code"), monkeypatch)
+    monkeypatch.setenv(variable, str(marker))
+    return marker

@@ -30,7 +30,7 @@ import requests
 from radicale_ext.plugins.storage import WritersFirst
 
 from .. import dav_kit as dav
-from ..notice_kit import servers_run_with
+from ..notice_kit import servers_watch_marker
 from ..samples import event
 from ..server import (
     Server,
@@ -272,9 +272,7 @@ def test_a_process_starting_while_another_writes_leaves_that_write_alone(
     started again) while another process is half-way through a write must not take that write's record
     for a crash's (marking it recovered, warning of a crash): it settles under the storage's write lock,
     so it waits for the write to end, and then finds nothing pending."""
-    servers_run_with(HOLDER, tmp_path / "holder", monkeypatch)
-    marker = tmp_path / "hold"
-    monkeypatch.setenv("RADICALE_EXT_TEST_HOLD_MARKER", str(marker))
+    marker = servers_watch_marker(HOLDER, tmp_path / "hold", "RADICALE_EXT_TEST_HOLD_MARKER", monkeypatch)
     writing = make_server(tmp_path / "server").start()
     monkeypatch.delenv("RADICALE_EXT_TEST_HOLD_MARKER")
     starting = None

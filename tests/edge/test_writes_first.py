@@ -26,7 +26,7 @@ from radicale_ext.plugins import processes
 from radicale_ext.plugins.processes import ProcessTable
 from radicale_ext.plugins.write_priority import LONGEST_WAIT, WritesFirst
 
-from ..notice_kit import servers_run_with
+from ..notice_kit import servers_watch_marker
 from ..samples import event
 from ..server import Server, connections_of, make_server, password
 from .test_processes import HOLDER, eventually
@@ -183,8 +183,9 @@ def options(connection: http.client.HTTPConnection) -> tuple[int, float]:
     return answer.status, time.monotonic() - asked
 
 
-def held_put(server: Server, connection: http.client.HTTPConnection, marker: Path) -> threading.Thread:
-    """A PUT of a new event on ``connection``, held in its outbox step while ``marker`` exists."""
+def put_held_halfway(connection: http.client.HTTPConnection, marker: Path) -> threading.Thread:
+    """A PUT of a new event on ``connection``, held in its outbox step while ``marker`` exists; its statuses
+    are in the thread's ``statuses``."""
     token = base64.b64encode(b"alice:" + password("alice").encode()).decode()
     statuses: list[int] = []
 
@@ -203,35 +204,43 @@ def held_put(server: Server, connection: http.client.HTTPConnection, marker: Pat
     return thread
 
 
-def test_a_read_waits_for_a_write_under_way_in_its_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    servers_run_with(HOLDER, tmp_path / "holder", monkeypatch)
-    marker = tmp_path / "hold"
-    monkeypatch.setenv("RADICALE_EXT_TEST_HOLD_MARKER", str(marker))
+def assert_read_waits_for_write(server: Server, writer: http.client.HTTPConnection,
+                                reader: http.client.HTTPConnection, marker: Path) -> None:
+    """While a PUT on ``writer`` is held half-way, an OPTIONS on ``reader`` waits the longest wait; the PUT
+    then ends well and its event is there."""
+    put = put_held_halfway(writer, marker)
+    status, took = options(reader)
+    assert status == 200 and took >= LONGEST_WAIT, took
+    marker.unlink()
+    put.join(30)
+    assert put.statuses == [201]   # type: ignore[attr-defined]
+    assert server.request("GET", ITEM, "alice").status_code == 200
+
+
+@pytest.fixture
+def hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Servers the test starts hold a PUT half-way (in its outbox step) while the marker file given exists."""
+    marker = servers_watch_marker(HOLDER, tmp_path / "hold", "RADICALE_EXT_TEST_HOLD_MARKER", monkeypatch)
+    yield marker
+    marker.unlink(missing_ok=True)
+
+
+def test_a_read_waits_for_a_write_under_way_in_its_process(tmp_path: Path, hold: Path) -> None:
     server = make_server(tmp_path / "server").start()
     writer = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
         assert options(reader)[0] == 200
-        put = held_put(server, writer, marker)
-        status, took = options(reader)
-        assert status == 200 and took >= LONGEST_WAIT, took
-        marker.unlink()
-        put.join(30)
-        assert put.statuses == [201]   # type: ignore[attr-defined]
-        assert server.request("GET", ITEM, "alice").status_code == 200
+        assert_read_waits_for_write(server, writer, reader, hold)
     finally:
-        marker.unlink(missing_ok=True)
+        hold.unlink(missing_ok=True)
         writer.close()
         reader.close()
         server.stop()
 
 
-def test_a_read_waits_for_a_write_under_way_in_another_process(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    servers_run_with(HOLDER, tmp_path / "holder", monkeypatch)
-    marker = tmp_path / "hold"
-    monkeypatch.setenv("RADICALE_EXT_TEST_HOLD_MARKER", str(marker))
+def test_a_read_waits_for_a_write_under_way_in_another_process(tmp_path: Path, hold: Path) -> None:
     server = make_server(tmp_path / "server", processes=2).start()
     connections: list[http.client.HTTPConnection] = []
     try:
@@ -250,16 +259,9 @@ def test_a_read_waits_for_a_write_under_way_in_another_process(
             if len(took) == 1:
                 of.setdefault(took[0], connection)
         assert len(of) == 2, "no connection was taken by one of the two processes"
-        writer, reader = of[pids[0]], of[pids[1]]
-        put = held_put(server, writer, marker)
-        status, took = options(reader)
-        assert status == 200 and took >= LONGEST_WAIT, took
-        marker.unlink()
-        put.join(30)
-        assert put.statuses == [201]   # type: ignore[attr-defined]
-        assert server.request("GET", ITEM, "alice").status_code == 200
+        assert_read_waits_for_write(server, of[pids[0]], of[pids[1]], hold)
     finally:
-        marker.unlink(missing_ok=True)
+        hold.unlink(missing_ok=True)
         for connection in connections:
             connection.close()
         server.stop()

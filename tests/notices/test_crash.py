@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..notice_kit import Mailbox, change_texts, event, notice_server, servers_run_with, smtp_server, worker_of
+from ..notice_kit import Mailbox, change_texts, event, notice_server, servers_watch_marker, smtp_server, worker_of
 from ..server import Server, free_port, make_server
 
 ICS = {"Content-Type": "text/calendar"}
@@ -44,10 +44,7 @@ KILLER = textwrap.dedent("""
 @pytest.fixture
 def killable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The marker file: while it exists, the server dies the moment a write has reached the disk."""
-    servers_run_with(KILLER, tmp_path / "killer", monkeypatch)
-    marker = tmp_path / "kill-now"
-    monkeypatch.setenv("RADICALE_EXT_TEST_KILL_MARKER", str(marker))
-    yield marker
+    yield servers_watch_marker(KILLER, tmp_path / "kill-now", "RADICALE_EXT_TEST_KILL_MARKER", monkeypatch)
 
 
 def _killed_during(server: Server, marker: Path, method: str, path: str, body: str | None = None) -> None:
