@@ -136,7 +136,7 @@ class ProcessTable:
         assert self.slot is not None
         now = time.monotonic()
         self.HALF.pack_into(self._table, self.slot * self.LINE.size, connections, now)
-        others = [held for slot, (held, written, _, _) in self._others()
+        others = [held for held, written, _, _ in self._others()
                   if held >= 0 and now - written < FRESH_SECONDS]
         return not others or connections <= min(others) + 1
 
@@ -148,12 +148,13 @@ class ProcessTable:
     def writes_elsewhere(self) -> bool:
         """Has another process a write under way, begun or ended within :data:`STALE_WRITE_SECONDS`?"""
         now = time.monotonic()
-        return any(writes > 0 and now - since < STALE_WRITE_SECONDS for _, (_, _, writes, since) in self._others())
+        return any(writes > 0 and now - since < STALE_WRITE_SECONDS for _, _, writes, since in self._others())
 
-    def _others(self) -> Iterator[tuple[int, tuple[int, float, int, float]]]:
+    def _others(self) -> Iterator[tuple[int, float, int, float]]:
+        """The other slots' lines."""
         for slot in range(self.count):
             if slot != self.slot:
-                yield slot, self.LINE.unpack_from(self._table, slot * self.LINE.size)
+                yield self.LINE.unpack_from(self._table, slot * self.LINE.size)
 
 
 # -- the server process's side ---------------------------------------------------------------------------

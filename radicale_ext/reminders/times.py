@@ -22,6 +22,7 @@ a sentence in :attr:`Expansion.problems` and is skipped.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -224,15 +225,12 @@ def _series(calendar: icalendar.Calendar) -> dict[str, icalendar.Calendar]:
 
 _VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE[ \t]*(?:\r?\n|\Z)",
                         re.IGNORECASE | re.MULTILINE | re.DOTALL)
-_known_zones: frozenset[str] | None = None
 
 
+@functools.cache
 def _zone_database() -> frozenset[str]:
     """The zones of the zone database icalendar reads TZIDs from (its default provider, zoneinfo)."""
-    global _known_zones
-    if _known_zones is None:
-        _known_zones = frozenset(zoneinfo.available_timezones())
-    return _known_zones
+    return frozenset(zoneinfo.available_timezones())
 
 
 def without_known_zones(text: str) -> str:

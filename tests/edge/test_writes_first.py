@@ -107,12 +107,18 @@ def test_a_read_waits_the_longest_wait_at_most() -> None:
 def test_writes_do_not_wait_for_writes() -> None:
     app = Recorder()
     first = WritesFirst(app)
+    waits: list[str] = []
+    wait = first.wait_for_writes
+    first.wait_for_writes = lambda: (waits.append("waited"), wait())   # type: ignore[method-assign]
     writes = [call(first, method, f"/alice/familie/{method}.ics")
               for method in ("PUT", "DELETE")]
     eventually(lambda: len(app.started) == 2, 10, "both writes under way at once")
     for method in ("MOVE", "PROPPATCH", "MKCOL", "MKCALENDAR"):   # the others never block in Recorder
         call(first, method, f"/alice/{method}/").join(10)
         assert f"/alice/{method}/" in app.ended
+    assert waits == [], "a write waited for the writes under way"
+    call(first, "GET", "/alice/familie/").join(10)
+    assert waits == ["waited"]   # a read does
     app.let_go.set()
     for thread in writes:
         thread.join(10)
