@@ -249,7 +249,10 @@ def new_check() -> str:
     return secrets.token_hex(8)
 
 
-FactsOf = Callable[[str], "ItemFacts | None"]
+#: ``facts_of(href, known)``: one item file read the way Radicale does (None: not an item Radicale would
+#: list); ``known``: the facts indexed for the file before it changed (its text may be the same: touched,
+#: copied back), which the reader may keep for the same text
+FactsOf = Callable[[str, "ItemFacts | None"], "ItemFacts | None"]
 Seen = Mapping[str, tuple[FileStamp, "ItemFacts | None"]]  # re-read files: stamp and facts (None: no item)
 Look = Callable[[str], "tuple[FileStamp, ItemFacts | None] | None"]  # read one file again (None: no file)
 
@@ -291,8 +294,8 @@ class ItemIndex:
     def view(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> FolderView:
         """The current state of the collection ``key`` stored in ``folder``.
 
-        ``facts_of(href)`` reads one item the way Radicale does (None: not an
-        item Radicale would list, e.g. broken or too large)."""
+        ``facts_of(href, known)`` reads one item the way Radicale does (None: not an
+        item Radicale would list, e.g. broken or too large; ``known``: see :data:`FactsOf`)."""
         with self._lock:
             for changed_folder, names in self._watch.drain().items():
                 known = self._dirty.get(changed_folder, set())
@@ -339,13 +342,13 @@ class ItemIndex:
         for href, stamp in listing:
             entry = base.entries.get(href)
             if entry is None or not entry.settled_for(stamp):
-                seen[href] = (stamp, facts_of(href))
+                seen[href] = (stamp, facts_of(href, None if entry is None else entry.facts))
         known = {href: href for href in base.entries}   # the entries' own names: one string per item, not two
         listed = tuple(known.get(href, href) for href, _ in listing)
         del known
         present = set(listed)
         gone = {href for href in base.entries if href not in present}
-        view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of))
+        view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of, base.entries))
         return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched, identity)
 
     def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
@@ -353,7 +356,7 @@ class ItemIndex:
         """Look again at the names the kernel reported, and only at them."""
         seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
         gone: set[str] = set()
-        look = self._adopting(key, folder, is_item_name, base, _looker(folder, is_item_name, facts_of))
+        look = self._adopting(key, folder, is_item_name, base, _looker(folder, is_item_name, facts_of, base.entries))
         for href in names:
             found = look(href)
             if found is None:
@@ -673,11 +676,14 @@ def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]
                    for href, (stamp, facts) in updates.items()))
 
 
-def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf) -> Look:
+def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf, known: Mapping[str, Entry]) -> Look:
     """Read one file of ``folder`` again: its stamp and facts, or None where there is no item file."""
     def look(href: str) -> tuple[FileStamp, ItemFacts | None] | None:
         stamp = _stamp(os.path.join(folder, href)) if is_item_name(href) else None
-        return None if stamp is None else (stamp, facts_of(href))
+        if stamp is None:
+            return None
+        entry = known.get(href)
+        return stamp, facts_of(href, None if entry is None else entry.facts)
     return look
 
 

@@ -115,6 +115,8 @@ class ProcessTable:
     def __init__(self, fd: int, count: int, slot: int | None = None) -> None:
         self.fd, self.count, self.slot = fd, count, slot
         self._table = mmap.mmap(fd, self.LINE.size * count)
+        #: this process runs the notice worker: while every process is idle, a new connection goes elsewhere
+        self.runs_notice_worker = False
 
     @classmethod
     def made(cls, count: int) -> ProcessTable:
@@ -138,7 +140,12 @@ class ProcessTable:
         self.HALF.pack_into(self._table, self.slot * self.LINE.size, connections, now)
         others = [held for held, written, _, _ in self._others()
                   if held >= 0 and now - written < FRESH_SECONDS]
-        return not others or connections <= min(others) + 1
+        if not others:
+            return True
+        fewest = min(others)
+        if self.runs_notice_worker and connections == fewest == 0:
+            return False   # a lone client (one phone syncing, a bulk import) gets a process of its own
+        return connections <= fewest + 1
 
     def note_writes(self, count: int) -> None:
         """This process has ``count`` writes under way (its caller serializes the calls)."""

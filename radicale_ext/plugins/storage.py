@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,35 @@ from .storage_lock import WritersFirst
 INDEX_FILE = ".Radicale.ext-item-index.sqlite"
 
 
-class Collection(ViewedCollection, multifilesystem.Collection):
+def _item(collection: Any, href: str, text: str, modified: float, facts: ItemFacts) -> radicale_item.Item:
+    """The item Radicale's ``_get`` makes of a file and its item cache entry, from ``facts`` instead."""
+    last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(modified))
+    return radicale_item.Item(
+        collection=collection, href=href, last_modified=last_modified, text=text, uid=facts.uid, name=facts.name,
+        component_name=facts.component, time_range=(facts.start, facts.end))
+
+
+class ItemFiles(multifilesystem.Collection):
+    """Radicale's item files, written without its item cache (docs/performance.md, "Writes")."""
+
+    def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        """Radicale's upload, without writing an item cache entry (the index keeps the same facts, and reads
+        take them from it: ``Collection._stored``) and without reading the file back."""
+        if not pathutils.is_safe_filesystem_path_component(href):
+            raise pathutils.UnsafePathError(href)
+        path = pathutils.path_to_filesystem(self._filesystem_path, href, self._is_collision_free)
+        old_item = self._get(href, verify_href=False)
+        text = item.serialize()
+        try:
+            with self._atomic_write(path, newline="") as file:
+                file.write(text)
+        except Exception as e:
+            raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
+        facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
+        return _item(self, href, text, os.stat(path).st_mtime, facts), old_item
+
+
+class Collection(ViewedCollection, ItemFiles):
     """Radicale's collection, answering reads from the item index (docs/performance.md)."""
 
     _storage: Storage
@@ -50,20 +79,21 @@ class Collection(ViewedCollection, multifilesystem.Collection):
             self.path, self._filesystem_path, pathutils.is_safe_filesystem_path_component, self._facts_of)
         return self._view_cache
 
-    def _facts_of(self, href: str) -> ItemFacts | None:
+    def _facts_of(self, href: str, known: ItemFacts | None) -> ItemFacts | None:
         """An item file read the way Radicale's ``get_all`` reads it; None where it leaves it out."""
         path = os.path.join(self._filesystem_path, href)
         if not pathutils.file_check_size(path, self._storage._max_resource_size):
             return None
-        item = super()._get(href, verify_href=False)
-        if item is None:
-            return None
         uploading = self._uploading
-        if uploading is not None and uploading[0] == href and uploading[1].etag == item.etag:
-            # the same text, already parsed for the PUT: not parsed again, nor walked again if its times are
-            # those of the version it replaced
-            return facts_of(uploading[1], uploading[2])
-        return facts_of(item)
+        if uploading is not None and uploading[0] == href:
+            if self._etag_of_file(href) == uploading[1].etag:
+                # the same text, already parsed for the PUT: not parsed again, nor walked again if its times
+                # are those of the version it replaced
+                return facts_of(uploading[1], uploading[2])
+        elif known is not None and self._etag_of_file(href) == known.etag:
+            return known   # the text indexed, with a new stamp (touched, copied back): not parsed again
+        item = super()._get(href, verify_href=False)
+        return None if item is None else facts_of(item)
 
     def _upload_stored(self, href: str, item: radicale_item.Item) -> Any:
         self._uploading = (href, item, self._earlier(href))
@@ -80,13 +110,12 @@ class Collection(ViewedCollection, multifilesystem.Collection):
         if entry is None or not entry.facts.occurrences:
             return None
         try:
-            with open(os.path.join(self._filesystem_path, href), encoding=self._encoding, newline="") as file:
-                text = file.read()
+            read = self._text_of(href)
         except (OSError, ValueError):
             return None
-        if radicale_item.get_etag(text) != entry.facts.etag:
+        if read is None or radicale_item.get_etag(read[0]) != entry.facts.etag:
             return None
-        return Earlier(timing(text), entry.facts.occurrences)
+        return Earlier(timing(read[0]), entry.facts.occurrences)
 
     @contextlib.contextmanager
     def _atomic_write(self, path: str, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
@@ -110,10 +139,44 @@ class Collection(ViewedCollection, multifilesystem.Collection):
         self._storage._sync_directory(folder)
 
     def _read_stored(self, href: str) -> radicale_item.Item | None:
-        return super()._get(href, verify_href=False)
+        return self._stored(href, verify_href=False)
 
     def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
-        return self._as_seen(super()._get(href, verify_href))
+        return self._as_seen(self._stored(href, verify_href))
+
+    def _stored(self, href: str, verify_href: bool) -> radicale_item.Item | None:
+        """An item file as Radicale's ``_get`` reads it: with the index's facts where they are those of the
+        file's text (its ETag is theirs), else with Radicale's item cache (a file edited by hand, whose text
+        Radicale serves as vobject writes it again)."""
+        view = self._view_cache if self._view_cache is not None else self._view()
+        entry = view.entries.get(href)  # a listed name: safe as a file name
+        if entry is not None:
+            with contextlib.suppress(ValueError):  # not decodable: Radicale's own reading says so
+                read = self._text_of(href)
+                if read is None:
+                    return None
+                text, modified = read
+                if radicale_item.get_etag(text) == entry.facts.etag:
+                    if self._storage._debug_cache_actions:
+                        logger.debug("Item cache from the index for: %r", href)
+                    return _item(self, href, text, modified, entry.facts)
+        return super()._get(href, verify_href)
+
+    def _text_of(self, href: str) -> tuple[str, float] | None:
+        """An item file's text and modification time; None where there is no file (ValueError where its
+        text cannot be decoded)."""
+        try:
+            with open(os.path.join(self._filesystem_path, href), encoding=self._encoding, newline="") as file:
+                return file.read(), os.fstat(file.fileno()).st_mtime
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def _etag_of_file(self, href: str) -> str | None:
+        try:
+            read = self._text_of(href)
+        except ValueError:
+            return None
+        return None if read is None else radicale_item.get_etag(read[0])
 
     def _absent(self, href: str) -> Iterator[tuple[str, radicale_item.Item | None]]:
         if not pathutils.is_safe_filesystem_path_component(href) or not os.path.lexists(

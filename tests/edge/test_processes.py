@@ -142,6 +142,32 @@ def test_kept_alive_connections_are_shared_evenly(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_a_lone_client_is_served_by_a_process_without_the_notice_worker(tmp_path: Path) -> None:
+    """The notice worker (reminders, e-mail, push) is a thread of one server process and takes its share of
+    that process's interpreter: a client alone on an idle host (a phone syncing, a bulk import) is given
+    another process, each time it connects.  Several clients are shared as before (the test above)."""
+    server = make_server(tmp_path / "server", processes=2, logging={"level": "info"}).start()
+    token = base64.b64encode(b"alice:" + password("alice").encode()).decode()
+    try:
+        found = re.search(r"the notice worker runs in process \d+ of 2, pid (\d+)", server.log())
+        assert found, server.log()
+        worker = int(found.group(1))
+        pids = [worker] + [pid for pid in server.children() if pid != worker]
+        assert len(pids) == 2, pids
+        for _ in range(3):
+            time.sleep(1.5)   # every process has looked at the table since the last connection ended
+            client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            client.request("PROPFIND", "/alice/", headers={"Authorization": f"Basic {token}", "Depth": "0"})
+            answer = client.getresponse()
+            answer.read()
+            assert answer.status == 207
+            assert connections_of(pids, server.port) == (0, 1)
+            client.close()
+            eventually(lambda: connections_of(pids, server.port) == (0, 0), what="the connections closed")
+    finally:
+        server.stop()
+
+
 def test_a_process_that_ends_is_replaced_and_sigterm_ends_them_all(several: Server) -> None:
     assert several.request("MKCALENDAR", CAL, "alice").status_code == 201
     pids = several.children()

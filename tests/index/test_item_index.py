@@ -37,7 +37,7 @@ class Reader:
         self.folder = folder
         self.asked: list[str] = []
 
-    def __call__(self, href: str) -> ItemFacts | None:
+    def __call__(self, href: str, known: ItemFacts | None) -> ItemFacts | None:
         self.asked.append(href)
         text = (self.folder / href).read_text()
         if text == "broken":
