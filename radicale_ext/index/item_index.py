@@ -170,6 +170,8 @@ class FolderView:
     checks: Mapping[int, str] = field(default_factory=dict)
     folder: str = ""
     is_item_name: Callable[[str], bool] = bool
+    #: the items' UIDs, carried over from the view this one was made from (None: gathered when asked)
+    known_uids: frozenset[str] | None = None
 
     @cached_property
     def order(self) -> tuple[str, ...]:
@@ -234,7 +236,12 @@ class FolderView:
 
     @cached_property
     def uids(self) -> frozenset[str]:
+        if self.known_uids is not None:
+            return self.known_uids
         return frozenset(entry.facts.uid for entry in self.entries.values())
+
+    def uids_if_known(self) -> frozenset[str] | None:
+        return self.__dict__.get("uids", self.known_uids)
 
     @cached_property
     def newest_mtime_ns(self) -> int:
@@ -486,7 +493,8 @@ class ItemIndex:
                     gone.add(href)
                 else:
                     updates[href] = found
-        return replace(base, entries=entries, tombstones=tombstones), listed
+        known_uids = _uids_carried(base, entries, [row[0] for row in rows])  # a row begins with its href
+        return replace(base, entries=entries, tombstones=tombstones, known_uids=known_uids), listed
 
     def _pruned(self, view: FolderView, now: int) -> tuple[FolderView, int]:
         """Tombstones older than the token age go; tokens from before them are then refused."""
@@ -661,7 +669,26 @@ class _Changes:
             tombstones[href] = Tombstone(numbers.get(href, seq), now)
         if listed is not None and self.gone:   # only a removal or a listed name that is no item shortens it
             listed = tuple(href for href in listed if href in entries)
-        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones, self.base.checks)
+        known_uids = _uids_carried(self.base, entries, self.changed | self.removed)
+        return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones, self.base.checks,
+                          known_uids=known_uids)
+
+
+def _uids_carried(base: FolderView, entries: Mapping[str, Entry], touched: Iterable[str]) -> frozenset[str] | None:
+    """The UIDs of ``entries``, which differ from ``base``'s only at ``touched``, from ``base``'s where it
+    has them (every PUT asks whether its UID is taken: gathering them from every entry each time took a
+    millisecond per thousand items); None where it has not."""
+    before = base.uids_if_known()
+    if before is None:
+        return None
+    touched = set(touched)
+    added = {entries[href].facts.uid for href in touched if href in entries}
+    vanished = {base.entries[href].facts.uid for href in touched if href in base.entries} - added
+    if vanished:   # a UID changed or went: does another item still hold it?
+        vanished -= {entry.facts.uid for entry in entries.values() if entry.facts.uid in vanished}
+    if not vanished and added <= before:
+        return before
+    return (before - vanished) | added
 
 
 def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:

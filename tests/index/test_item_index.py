@@ -8,6 +8,7 @@ hand edits, restores and a lost or corrupt index.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import sqlite3
 import time
@@ -236,6 +237,35 @@ def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_pat
     restarted = Folder(tmp_path)
     assert restarted.view().token == seen_by_one.token
     assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
+
+
+class UidReader(Reader):
+    """A ``facts_of`` for texts "UID ETAG": items may share a UID, and change it."""
+
+    def __call__(self, href: str, known: ItemFacts | None) -> ItemFacts | None:
+        self.asked.append(href)
+        uid, _, etag = (self.folder / href).read_text().partition(" ")
+        return ItemFacts(etag=f'"{etag}"', uid=uid, name="VCALENDAR", component="VEVENT", start=0, end=1)
+
+
+def test_the_uids_follow_every_change_in_this_and_other_processes(tmp_path: Path) -> None:
+    """Every PUT and MOVE asks whether a UID is taken; a view made from another carries its UIDs over and
+    changes only those of the items that changed, also by another process (a UID two items hold stays
+    while one of them holds it)."""
+    one, two = Folder(tmp_path), Folder(tmp_path)
+    one.reader, two.reader = UidReader(one.path), UidReader(two.path)
+    rng = random.Random(5)
+    for step in range(400):
+        who = rng.choice((one, two))
+        href = f"{rng.randrange(12)}.ics"
+        if rng.random() < 0.75:
+            who.write(href, f"uid-{rng.randrange(8)} {step}")
+        elif (who.path / href).exists():
+            (who.path / href).unlink()
+        view = who.view()
+        assert view.uids == frozenset(entry.facts.uid for entry in view.entries.values()), step
+        if step > 20:
+            assert view.known_uids is not None, (step, "not carried over from the view before")
 
 
 def test_a_file_changed_after_another_process_logged_it_is_read_again(tmp_path: Path) -> None:
