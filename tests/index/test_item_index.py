@@ -20,7 +20,15 @@ from radicale import config
 from radicale.storage import multifilesystem
 
 from radicale_ext.index.folder_watch import FolderWatch
-from radicale_ext.index.item_index import PRUNE, RACY_NS, FolderView, ItemFacts, ItemIndex, collection_etag
+from radicale_ext.index.item_index import (
+    PRUNE,
+    PRUNE_COMMITS_EVERY,
+    RACY_NS,
+    FolderView,
+    ItemFacts,
+    ItemIndex,
+    collection_etag,
+)
 
 from ..server import Server
 
@@ -200,6 +208,21 @@ def test_pruning_walks_only_tombstones_also_in_an_index_saved_without_their_inde
     db = sqlite3.connect(folder.index.path)
     plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + PRUNE, ("alice/cal", 1)))
     assert "entries_tombstones" in plan, plan
+
+
+def test_commits_older_than_a_token_lives_are_removed_now_and_then(tmp_path: Path) -> None:
+    """Each change's random check is kept for as long as a sync token lives; older ones are removed at every
+    PRUNE_COMMITS_EVERY changes of a folder, not at each (the removal walks all the folder's commits)."""
+    folder = Folder(tmp_path)
+    folder.index = ItemIndex(tmp_path / "index.sqlite", max_token_age_s=0)
+    db = sqlite3.connect(folder.index.path)
+    kept = []
+    for n in range(2 * PRUNE_COMMITS_EVERY + 30):
+        folder.write("a.ics", f"version {n}")
+        folder.view()
+        kept.append(db.execute("SELECT count(*) FROM commits WHERE folder = 'alice/cal'").fetchone()[0])
+    assert max(kept) <= PRUNE_COMMITS_EVERY + 1, max(kept)
+    assert kept[-1] == 31, kept[-35:]
 
 
 def test_a_token_from_the_future_or_from_before_pruning_is_refused(tmp_path: Path) -> None:
