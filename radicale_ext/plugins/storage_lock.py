@@ -5,7 +5,11 @@ process and the CLI), with writers first, on lock files each thread keeps open.
 a PUT waited for a moment without any (a PUT's median was 8x its idle time under eight clients).  A second
 lock file is the turnstile: a writer holds it for its whole write; a reader passes it (takes it shared) only
 to get the storage lock, then lets it go.  A waiting writer holds the turnstile, so readers that come
-after it wait behind it; readers already in finish first.
+after it wait behind it; readers already in finish first.  The reads of a request that writes
+(:func:`part_of_a_write`: Radicale looks at the user's principal collection, under a read lock, before
+every request) do not queue there: they wait only for a writer holding the lock.  Queued, a PUT could not
+even start parsing until every write queued before it had ended, so with two server processes the lock
+could stand idle while the next PUTs of both parsed (bench/RESULTS.md, "Session 15").
 
 **Kept open.**  Radicale opens the lock file for every lock (``open(path, "w+")``, which also truncates it:
 a change of the file's times) and closes it to let go; with the turnstile that was two opens, two
@@ -30,6 +34,18 @@ import threading
 from collections.abc import Iterator
 
 from radicale import pathutils
+
+_WRITE_REQUEST = threading.local()
+
+
+@contextlib.contextmanager
+def part_of_a_write() -> Iterator[None]:
+    """Within it, this thread's read locks do not queue behind waiting writers (module docstring)."""
+    _WRITE_REQUEST.on = True
+    try:
+        yield
+    finally:
+        _WRITE_REQUEST.on = False
 
 
 def _open(path: str) -> int:
@@ -125,16 +141,19 @@ class WritersFirst(pathutils.RwLock):
             return
         turnstile, lock = files.fds
         how = fcntl.LOCK_EX if mode == "w" else fcntl.LOCK_SH
+        queues = mode == "w" or not getattr(_WRITE_REQUEST, "on", False)
         try:
-            fcntl.flock(turnstile, how)
+            if queues:
+                fcntl.flock(turnstile, how)
         except OSError as e:
             raise RuntimeError(f"Locking the storage failed: {e}") from e
         try:
             fcntl.flock(lock, how)
         except OSError as e:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            if queues:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
             raise RuntimeError(f"Locking the storage failed: {e}") from e
-        if mode != "w":
+        if mode != "w" and queues:
             fcntl.flock(turnstile, fcntl.LOCK_UN)
         try:
             self._count_in(mode)

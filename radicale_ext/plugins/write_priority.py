@@ -30,6 +30,8 @@ from typing import Protocol
 
 from radicale import types
 
+from .storage_lock import part_of_a_write
+
 WRITING = frozenset({"PUT", "DELETE", "MOVE", "PROPPATCH", "MKCOL", "MKCALENDAR"})
 WSGIApplication = Callable[[types.WSGIEnviron, types.WSGIStartResponse], Iterable[bytes]]
 LONGEST_WAIT = 0.05        # seconds a read waits for writes, at most
@@ -58,7 +60,8 @@ class WritesFirst:
         if environ.get("REQUEST_METHOD") in WRITING:
             self._count(+1)
             try:
-                return self._application(environ, start_response)
+                with part_of_a_write():   # its reads before its write do not queue behind other writes
+                    return self._application(environ, start_response)
             finally:
                 self._count(-1)
         self.wait_for_writes()

@@ -24,11 +24,13 @@ import pytest
 
 from radicale_ext.plugins import processes
 from radicale_ext.plugins.processes import ProcessTable
+from radicale_ext.plugins.storage import WritersFirst as StorageLock
 from radicale_ext.plugins.write_priority import LONGEST_WAIT, WritesFirst
 
 from ..notice_kit import servers_watch_marker
 from ..samples import event
 from ..server import Server, connections_of, make_server, password
+from ..storage.test_writers_first import order_of_a_late_reader
 from .test_processes import HOLDER, eventually
 
 CAL = "/alice/" + quote("Familie Müller 家庭 🎉") + "/"
@@ -271,3 +273,22 @@ def test_a_read_waits_for_a_write_under_way_in_another_process(tmp_path: Path, h
         for connection in connections:
             connection.close()
         server.stop()
+
+
+@pytest.mark.parametrize(("method", "expected"), [("PUT", ["late reader", "writer"]),
+                                                  ("GET", ["writer", "late reader"])])
+def test_the_reads_of_a_request_that_writes_do_not_queue_behind_other_writes(
+        tmp_path: Path, method: str, expected: list[str]) -> None:
+    """Radicale reads the user's principal collection before every request; in a PUT (DELETE, MOVE...) that
+    read passes the writers waiting for the storage lock (tests/storage/test_writers_first.py), in a GET it
+    waits behind them."""
+    lock = StorageLock(str(tmp_path / ".Radicale.lock"))
+
+    def late(read) -> None:
+        def application(environ: dict, start_response) -> list[bytes]:
+            read()
+            start_response("200 OK", [])
+            return [b""]
+        WritesFirst(application)({"REQUEST_METHOD": method, "PATH_INFO": "/alice/"}, lambda *a: None)
+
+    assert order_of_a_late_reader(lock, late) == expected

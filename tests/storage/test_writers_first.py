@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from radicale import pathutils
 
 from radicale_ext.plugins.storage import WritersFirst
+from radicale_ext.plugins.storage_lock import part_of_a_write
 
 PATIENCE = 0.5   # how long a lock that should stay blocked is given to (wrongly) be granted
 
 
-def order_of_a_late_reader(lock: pathutils.RwLock) -> list[str]:
-    """A reader holds the lock, a writer comes, then a second reader: who gets in first of the two."""
+def order_of_a_late_reader(lock: pathutils.RwLock,
+                           late: Callable[[Callable[[], None]], object] = lambda read: read()) -> list[str]:
+    """A reader holds the lock, a writer comes, then a second reader: who gets in first of the two
+    (``late(read)`` calls ``read``, which takes the lock, as the second reader would: e.g. in a request)."""
     events: list[str] = []
     first_in, release_first, writer_waiting = threading.Event(), threading.Event(), threading.Event()
 
@@ -34,9 +38,12 @@ def order_of_a_late_reader(lock: pathutils.RwLock) -> list[str]:
         with lock.acquire("w"):
             events.append("writer")
 
-    def late_reader() -> None:
+    def read() -> None:
         with lock.acquire("r"):
             events.append("late reader")
+
+    def late_reader() -> None:
+        late(read)
 
     threads = [threading.Thread(target=first_reader)]
     threads[0].start()
@@ -56,6 +63,44 @@ def order_of_a_late_reader(lock: pathutils.RwLock) -> list[str]:
 
 def test_a_waiting_writer_goes_before_readers_that_come_after_it(tmp_path: Path) -> None:
     assert order_of_a_late_reader(WritersFirst(str(tmp_path / ".Radicale.lock"))) == ["writer", "late reader"]
+
+
+def test_the_reads_of_a_request_that_writes_do_not_queue_behind_waiting_writers(tmp_path: Path) -> None:
+    """Radicale reads the user's principal collection before every request: a PUT's look did not even
+    begin before every write queued ahead had ended, so the next PUT could not parse meanwhile."""
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    def as_part_of_a_write(read: Callable[[], None]) -> None:
+        with part_of_a_write():
+            read()
+
+    assert order_of_a_late_reader(lock, as_part_of_a_write) == ["late reader", "writer"]
+
+
+def test_the_reads_of_a_request_that_writes_still_wait_for_a_writer_holding_the_lock(tmp_path: Path) -> None:
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    events: list[str] = []
+    writing, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with lock.acquire("w"):
+            writing.set()
+            release.wait(10)
+            events.append("writer done")
+
+    def reader() -> None:
+        with part_of_a_write(), lock.acquire("r"):
+            events.append("reader")
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    threads[0].start()
+    assert writing.wait(10)
+    threads[1].start()
+    time.sleep(PATIENCE)
+    assert events == []
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert events == ["writer done", "reader"]
 
 
 def test_radicales_own_lock_lets_the_late_reader_pass_the_writer(tmp_path: Path) -> None:
