@@ -57,7 +57,11 @@ class ItemFiles(multifilesystem.Collection):
         except Exception as e:
             raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
         facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
-        return _item(self, href, text, os.stat(path).st_mtime, facts), old_item
+        return self._as_seen(_item(self, href, text, os.stat(path).st_mtime, facts)), old_item
+
+    def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
+        """The item as the request's reader sees it (``ViewedCollection``'s, which comes first)."""
+        return item
 
 
 class Collection(ViewedCollection, ItemFiles):
