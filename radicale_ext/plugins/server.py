@@ -143,21 +143,22 @@ def _serve(args: argparse.Namespace, configuration: config.Configuration, level:
     except RuntimeError as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
-    table = child.table() if child is not None else None
     try:
         notices = notice_settings(configuration)
-        if notices.enabled and notices.worker == "thread" and (child is None or child.runs_workers):
+        runs_worker = notices.enabled and notices.worker == "thread" and (child is None or child.runs_workers)
+        if runs_worker:
             for_site = notices_for(configuration, notices)
             start_thread(for_site, reminders=reminders_for(for_site))
             if child is not None:
                 logger.info("radicale-ext: the notice worker runs in %s", child.name)
-                table.runs_notice_worker = True
     except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
-    if child is None or table is None:
+    if child is None:
         http_edge.serve(WritesFirst(application), configuration, args.threads, ready=lambda: notify("READY=1"))
         return 0
+    table = child.table()
+    table.runs_notice_worker = runs_worker
     http_edge.serve(WritesFirst(application, table), configuration, args.threads, sockets=child.sockets(),
                     process=child.name, ready=child.ready, may_accept=table.may_accept)
     return 0

@@ -36,8 +36,8 @@ def _item(collection: Any, href: str, text: str, modified: float, facts: ItemFac
     """The item Radicale's ``_get`` makes of a file and its item cache entry, from ``facts`` instead."""
     last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(modified))
     return radicale_item.Item(
-        collection=collection, href=href, last_modified=last_modified, text=text, uid=facts.uid, name=facts.name,
-        component_name=facts.component, time_range=(facts.start, facts.end))
+        collection=collection, href=href, last_modified=last_modified, etag=facts.etag, text=text, uid=facts.uid,
+        name=facts.name, component_name=facts.component, time_range=(facts.start, facts.end))
 
 
 class ItemFiles(multifilesystem.Collection):
@@ -155,15 +155,17 @@ class Collection(ViewedCollection, ItemFiles):
         view = self._view_cache if self._view_cache is not None else self._view()
         entry = view.entries.get(href)  # a listed name: safe as a file name
         if entry is not None:
-            with contextlib.suppress(ValueError):  # not decodable: Radicale's own reading says so
+            try:
                 read = self._text_of(href)
-                if read is None:
-                    return None
-                text, modified = read
-                if radicale_item.get_etag(text) == entry.facts.etag:
-                    if self._storage._debug_cache_actions:
-                        logger.debug("Item cache from the index for: %r", href)
-                    return _item(self, href, text, modified, entry.facts)
+            except ValueError:   # not decodable: Radicale's own reading says so
+                return super()._get(href, verify_href)
+            if read is None:
+                return None
+            text, modified = read
+            if radicale_item.get_etag(text) == entry.facts.etag:
+                if self._storage._debug_cache_actions:
+                    logger.debug("Item cache from the index for: %r", href)
+                return _item(self, href, text, modified, entry.facts)
         return super()._get(href, verify_href)
 
     def _text_of(self, href: str) -> tuple[str, float] | None:
