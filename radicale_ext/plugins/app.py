@@ -43,7 +43,7 @@ from radicale_ext.base import recurrence_limits
 from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.base.validation import describe_problem, refuse_server_storage
 
-from . import _http, _request, recurrence_guard, request_checks
+from . import _http, _request, put_ahead, recurrence_guard, request_checks
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
@@ -95,6 +95,7 @@ class Application(radicale.Application):
         super().__init__(configuration)
         self._auth = _LoginWatch(self._auth)  # type: ignore[assignment]
         self._put_turn = threading.Lock()
+        put_ahead.install()
 
     @property
     def _auth_delay(self) -> float:  # type: ignore[override]
@@ -139,7 +140,7 @@ class Application(radicale.Application):
                             "changes items one by one, never the owner's whole calendar or address book")
         raw = self._buffer_body(environ)
         text = httputils.decode_request(self.configuration, environ, raw) if raw is not None else None
-        with self._put_turn:
+        with self._put_turn, put_ahead.for_this_request(getattr(self._storage, "put_ahead", None)):
             if text is not None:
                 recurrence_limits.check_upload(text, self._max_vevent_rrule_occurrence, _is_collection(path))
             response = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)

@@ -25,6 +25,7 @@ from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCo
 from . import _request
 from .indexed_items import facts_of, http_date
 from .options import storage_options
+from .put_ahead import Ahead, facts_ahead, facts_for
 from .recorded_storage import RecordedStorage, ViewedCollection
 
 
@@ -91,7 +92,7 @@ class PgCollectionBase(storage.BaseCollection):
         _check_name(href)
         old = self._stored_item(href)
         try:
-            self._storage.items.put(self._path, NewItem(href, item.serialize(), facts_of(item)))
+            self._storage.items.put(self._path, NewItem(href, item.serialize(), facts_for(item)))
         except DuplicateUid as e:   # Radicale checked under the lock; the UNIQUE index is the last line
             raise _uid_conflict(self.get_meta("tag"), str(e)) from e
         uploaded = self._stored_item(href)
@@ -316,3 +317,7 @@ class PgStorage(RecordedStorage, PgStorageBase):
         self.settles_outbox = settles_outbox
         super().__init__(configuration)
         self._settle_outbox()
+
+    def put_ahead(self, path: str, item: radicale_item.Item) -> Ahead | None:
+        """Before the write lock (:mod:`.put_ahead`): the item's facts (the database has no file to write)."""
+        return facts_ahead(item)

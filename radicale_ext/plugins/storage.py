@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
 from .indexed_items import facts_of
 from .occurrence_spans import Earlier, timing
 from .options import storage_options
+from .put_ahead import Ahead, ahead_for, facts_ahead
 from .recorded_storage import RecordedStorage, ViewedCollection
 from .storage_lock import WritersFirst
 
@@ -51,9 +53,13 @@ class ItemFiles(multifilesystem.Collection):
         path = pathutils.path_to_filesystem(self._filesystem_path, href, self._is_collision_free)
         old_item = self._get(href, verify_href=False)
         text = item.serialize()
+        ahead = ahead_for(item)
         try:
-            with self._atomic_write(path, newline="") as file:
-                file.write(text)
+            if ahead is not None and ahead.move_to(path):   # written and fsynced before the lock (.put_ahead)
+                self._storage._sync_directory(os.path.dirname(path))
+            else:
+                with self._atomic_write(path, newline="") as file:
+                    file.write(text)
         except Exception as e:
             raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
         facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
@@ -91,16 +97,17 @@ class Collection(ViewedCollection, ItemFiles):
         uploading = self._uploading
         if uploading is not None and uploading[0] == href:
             if self._etag_of_file(href) == uploading[1].etag:
-                # the same text, already parsed for the PUT: not parsed again, nor walked again if its times
-                # are those of the version it replaced
-                return facts_of(uploading[1], uploading[2])
+                # the same text, already parsed for the PUT (and its facts taken before the lock, or else not
+                # walked again if its times are those of the version it replaced)
+                ahead = ahead_for(uploading[1])
+                return ahead.facts if ahead is not None else facts_of(uploading[1], uploading[2])
         elif known is not None and self._etag_of_file(href) == known.etag:
             return known   # the text indexed, with a new stamp (touched, copied back): not parsed again
         item = super()._get(href, verify_href=False)
         return None if item is None else facts_of(item)
 
     def _upload_stored(self, href: str, item: radicale_item.Item) -> Any:
-        self._uploading = (href, item, self._earlier(href))
+        self._uploading = (href, item, None if ahead_for(item) is not None else self._earlier(href))
         try:
             result = super()._upload_stored(href, item)
             self._view()  # the index takes the new file now, with the facts parsed for this PUT
@@ -239,6 +246,32 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         return super().__new__(cls)
 
     _unsynced = threading.local()
+
+    def put_ahead(self, path: str, item: radicale_item.Item) -> Ahead | None:
+        """Before the write lock (:mod:`.put_ahead`): the item's facts, and its text in a temporary file,
+        fsynced, beside the file it will replace.  None where the facts cannot be had (the same work
+        inside the lock reports it); no file where the collection's folder cannot take one (it does not
+        exist: Radicale answers the PUT)."""
+        ahead = facts_ahead(item)
+        if ahead is None:
+            return None
+        collection = posixpath.dirname(pathutils.strip_path(path))
+        try:
+            folder = pathutils.path_to_filesystem(self._get_collection_root_folder(), collection)
+        except ValueError:   # a path Radicale refuses: it says so inside the lock
+            return ahead
+        temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
+        try:
+            with open(temporary, "x", newline="", encoding=self.configuration.get("encoding", "stock")) as file:
+                file.write(item.serialize())
+                file.flush()
+                self._fsync(file)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            return ahead
+        ahead.temporary = temporary
+        return ahead
 
     @contextlib.contextmanager
     def unsynced(self) -> Iterator[None]:

@@ -1,0 +1,213 @@
+"""A PUT's work that needs no lock is done before it takes the storage's write lock
+(radicale_ext/plugins/put_ahead.py): its text written to a temporary file and fsynced, and the facts the
+item index keeps of it (an event's occurrences walked).  Real servers on one folder: one holds its PUT
+half-way inside the write lock (tests/edge/test_processes.py's HOLDER) while another process's PUT does
+its part ahead; refused PUTs leave no temporary file behind; a recurring event is walked outside the lock.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import radicale.app.put as radicale_put
+import radicale.item as radicale_item
+
+from radicale_ext.plugins import put_ahead
+
+from .. import dav_kit as dav
+from ..notice_kit import servers_run_with
+from ..samples import event
+from ..server import make_server
+
+CAL_NAME = "Familie Müller 家庭 🎉"
+CAL = "/alice/" + quote(CAL_NAME) + "/"
+FIRST = CAL + quote("Fußball training 足球.ics")
+SECOND = CAL + quote("Oma Geburtstag 生日 🎂.ics")
+
+WEEKLY = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VEVENT
+UID:schwimmen-游泳
+DTSTAMP:20260101T000000Z
+DTSTART;TZID=Europe/Berlin:20260106T170000
+DTEND;TZID=Europe/Berlin:20260106T180000
+RRULE:FREQ=WEEKLY;BYDAY=TU
+EXDATE;TZID=Europe/Berlin:20260113T170000
+SUMMARY:Schwimmen 游泳 🏊
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def temporary_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".Radicale.tmp-*"))
+
+
+def test_refused_and_failed_puts_leave_no_file_behind(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "server", users=("alice", "bob")).start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        folder = server.root / "data" / "collections" / "collection-root" / "alice" / CAL_NAME
+        created = server.request("PUT", FIRST, "alice", event("fussball", "Fußball 18:00"), headers=dav.ICS)
+        assert created.status_code == 201
+        refusals = [
+            # the ETag asked for is not the item's
+            (FIRST, event("fussball", "Fußball 19:00"), {"If-Match": '"not-the-etag"'}, 412),
+            # creation asked, but the item exists
+            (FIRST, event("fussball", "Fußball 19:00"), {"If-None-Match": "*"}, 412),
+            # its UID is another item's
+            (SECOND, event("fussball", "Fußball noch einmal"), {}, 409),
+            # no such calendar: nothing to write beside
+            ("/alice/" + quote("Gibt es nicht 不存在") + "/x.ics", event("x", "x"), {}, 409),
+        ]
+        for path, text, headers, status in refusals:
+            answer = server.request("PUT", path, "alice", text, headers={**dav.ICS, **headers})
+            assert answer.status_code == status, (path, headers, answer.status_code, answer.text)
+            assert temporary_files(folder) == [], (path, headers)
+        # someone without access is refused before anything is written
+        assert server.request("PUT", SECOND, "bob", event("bob", "Bob"), headers=dav.ICS).status_code == 403
+        assert temporary_files(folder) == []
+        assert "Fußball 18:00" in server.request("GET", FIRST, "alice").text
+        assert server.request("GET", SECOND, "alice").status_code == 404
+    finally:
+        server.stop()
+
+
+WATCH = textwrap.dedent("""
+    import os
+    from radicale import pathutils
+    from radicale_ext.plugins import _request, indexed_items
+
+    def noted(what):
+        with open(os.environ["RADICALE_EXT_TEST_WATCH"], "a", encoding="utf-8") as log:
+            log.write(("inside " if _request.current().writing else "outside ") + what + "\\n")
+
+    _walk = indexed_items.occurrences_of
+
+    def occurrences_of(item, earlier=None):
+        noted("walk " + item.uid)
+        return _walk(item, earlier)
+
+    _fsync = pathutils.fsync
+
+    def fsync(fd):
+        noted("fsync " + os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        return _fsync(fd)
+
+    indexed_items.occurrences_of = occurrences_of
+    pathutils.fsync = fsync
+""")
+
+
+def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the lock a PUT only renames its file into place and syncs the folder: its file's fsync and
+    the walk of a series' occurrences (the index keeps them) held every other write up there.  The week
+    query still finds the series, its EXDATE honoured, and the file is the text answered."""
+    servers_run_with(WATCH, tmp_path / "watch-code", monkeypatch)
+    watch = tmp_path / "watch"
+    monkeypatch.setenv("RADICALE_EXT_TEST_WATCH", str(watch))
+    server = make_server(tmp_path / "server").start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        folder = server.root / "data" / "collections" / "collection-root" / "alice" / CAL_NAME
+        path = CAL + quote("Schwimmen 游泳.ics")
+        watch.write_text("")
+        assert server.request("PUT", path, "alice", WEEKLY, headers=dav.ICS).status_code == 201
+        changed = WEEKLY.replace("SUMMARY:Schwimmen 游泳 🏊", "SUMMARY:Schwimmen 游泳 🏊 (Halle 2)")
+        assert server.request("PUT", path, "alice", changed, headers=dav.ICS).status_code == 204
+        seen = watch.read_text(encoding="utf-8").splitlines()
+        assert seen.count("outside walk schwimmen-游泳") == 2, seen
+        fsyncs = [line for line in seen if line.split()[1] == "fsync"]
+        assert [line.split()[0] for line in fsyncs if ".Radicale.tmp-" in line] == ["outside", "outside"], seen
+        assert fsyncs.count("inside fsync " + CAL_NAME) == 2, seen
+        assert [line for line in seen if line.startswith("inside")] == ["inside fsync " + CAL_NAME] * 2, seen
+        got = server.request("GET", path, "alice")
+        assert got.status_code == 200 and "Halle 2" in got.text
+        stored = (folder / "Schwimmen 游泳.ics").read_bytes().decode()
+        assert got.headers["ETag"] == radicale_item.get_etag(stored)
+        assert temporary_files(folder) == []
+        for day, expected in (("20260113", 0), ("20260120", 1)):
+            query = dav.calendar_query("VEVENT", f"{day}T000000Z", f"{day}T235959Z")
+            report = server.request("REPORT", CAL, "alice", query,
+                                    headers={"Depth": "1", "Content-Type": "application/xml"})
+            assert report.status_code == 207 and report.text.count("Halle 2") == expected, (day, report.text)
+    finally:
+        server.stop()
+
+
+# -- the pieces, in this process -------------------------------------------------------------------------
+
+ONE = radicale_item.Item(collection_path="alice/x", vobject_item=radicale_item.read_components(WEEKLY)[0])
+
+
+def radicale_prepare(path: str) -> list[radicale_item.Item]:
+    """Radicale's ``prepare`` of a PUT of WEEKLY to ``path`` (an item, or a whole calendar where it ends in /)."""
+    whole = path.endswith("/")
+    items, *_ = radicale_put.prepare(radicale_item.read_components(WEEKLY), path, "text/calendar", whole, not whole,
+                                     10**7, 0)
+    return list(items)
+
+
+def test_only_a_put_of_one_item_is_handed_over() -> None:
+    put_ahead.install()
+    handed: list[tuple[str, radicale_item.Item]] = []
+
+    def prepare(path: str, item: radicale_item.Item) -> put_ahead.Ahead:
+        handed.append((path, item))
+        return put_ahead.Ahead(item, put_ahead.facts_for(item))
+
+    with put_ahead.for_this_request(prepare):
+        items = radicale_prepare("/alice/x/s.ics")
+        assert [path for path, _ in handed] == ["/alice/x/s.ics"] and handed[0][1] is items[0]
+        assert put_ahead.ahead_for(items[0]) is not None
+        assert put_ahead.ahead_for(ONE) is None   # another item (another request's, another version)
+        assert put_ahead.facts_for(items[0]) == put_ahead.facts_for(ONE)
+        assert put_ahead.facts_for(items[0]).occurrences   # the series walked
+        # a whole calendar at once goes as Radicale sends it
+        assert len(radicale_prepare("/alice/x/")) == 1 and len(handed) == 1
+    # outside a PUT nothing is handed over, and nothing is left for the next request
+    radicale_prepare("/alice/x/t.ics")
+    assert len(handed) == 1 and put_ahead.ahead_for(items[0]) is None
+
+
+def test_a_file_written_ahead_goes_into_its_own_folder_or_away(tmp_path: Path) -> None:
+    put_ahead.install()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    written = tmp_path / "a" / ".Radicale.tmp-1"
+    written.write_text("text")
+    ahead = put_ahead.Ahead(ONE, put_ahead.facts_for(ONE), str(written))
+    assert not ahead.move_to(str(tmp_path / "b" / "x.ics")) and written.exists()
+    assert ahead.move_to(str(tmp_path / "a" / "x.ics"))
+    assert (tmp_path / "a" / "x.ics").read_text() == "text" and not written.exists()
+    ahead.discard()   # nothing left to remove
+    left = tmp_path / "a" / ".Radicale.tmp-2"
+    left.write_text("text")
+    with put_ahead.for_this_request(lambda path, item: put_ahead.Ahead(item, put_ahead.facts_for(item), str(left))):
+        radicale_prepare("/alice/a/s.ics")
+    assert not left.exists()   # the request did not use it: removed at its end
+
+
+def test_on_postgresql_a_series_is_walked_before_the_write_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_database: str) -> None:
+    """The database keeps a series' occurrences as the files' index does: walked before the lock too."""
+    servers_run_with(WATCH, tmp_path / "watch-code", monkeypatch)
+    watch = tmp_path / "watch"
+    monkeypatch.setenv("RADICALE_EXT_TEST_WATCH", str(watch))
+    server = make_server(tmp_path / "server", storage={"postgresql_dsn": postgres_database}).start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        path = CAL + quote("Schwimmen 游泳.ics")
+        watch.write_text("")
+        assert server.request("PUT", path, "alice", WEEKLY, headers=dav.ICS).status_code == 201
+        assert watch.read_text(encoding="utf-8").splitlines() == ["outside walk schwimmen-游泳"]
+        query = dav.calendar_query("VEVENT", "20260120T000000Z", "20260120T235959Z")
+        report = server.request("REPORT", CAL, "alice", query,
+                                headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert report.status_code == 207 and report.text.count("Schwimmen 游泳") == 1, report.text
+    finally:
+        server.stop()
