@@ -53,6 +53,11 @@ RACY_NS = 2_000_000_000
 #: SQLite's page cache per connection (one per thread), in KiB
 CACHE_KIB = 256
 
+#: how long a connection waits for another process's lock on the index before SQLite says it is locked,
+#: and how many such waits the opening check makes before it goes on unchecked (busy is never damage)
+BUSY_SECONDS = 10.0
+OPEN_ATTEMPTS = 6
+
 #: the form of Radicale's own sync tokens, which clients already hold
 TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 
@@ -544,12 +549,18 @@ class ItemIndex:
 
     def _load(self, key: str) -> FolderView:
         """This folder's saved index (an empty one in a new epoch where there is none)."""
+        db = None
         try:
             db = self._connection()
             row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
             rows = [] if row is None else db.execute(
                 f"SELECT {ROW_COLUMNS} FROM entries WHERE folder = ?", (key,)).fetchall()
             checks = dict(db.execute("SELECT seq, nonce FROM commits WHERE folder = ?", (key,)).fetchall())
+        except sqlite3.OperationalError as e:   # busy, or unreadable now: the files are read, the log met at the commit
+            if db is not None and db.in_transaction:
+                raise   # within a commit (_logged): that commit is not saved, and says so
+            logger.warning("item index %s: not read (%s)", self._path, e)
+            row, rows, checks = None, [], {}
         except sqlite3.DatabaseError as e:
             self._recreate(e)
             row, rows, checks = None, [], {}
@@ -589,7 +600,7 @@ class ItemIndex:
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=True)
+            db = sqlite3.connect(self._path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=True)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             # each thread has a connection, and each connection SQLite's page cache (2 MiB by default,
@@ -605,12 +616,23 @@ class ItemIndex:
         return db
 
     def _open_checked(self) -> None:
-        try:
-            db = self._connection()
-            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
-        except sqlite3.DatabaseError as e:
-            self._recreate(e)
+        """Open and check the index; a damaged one is made again.  Busy is not damage: another process
+        holds it (at the same start, making or checking it), so this one waits for it, then checks."""
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                db = self._connection()
+                if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    raise sqlite3.DatabaseError("quick_check failed")
+                return
+            except sqlite3.OperationalError as e:
+                if not _busy(e) or attempt == OPEN_ATTEMPTS - 1:   # each attempt waited BUSY_SECONDS
+                    logger.warning("item index %s: not checked (%s)", self._path, e)
+                    return
+                logger.info("item index %s: waiting for another process (%s)", self._path, e)
+                time.sleep(0.05 * 2 ** attempt)   # SQLite may say so at once, without waiting itself
+            except sqlite3.DatabaseError as e:
+                self._recreate(e)
+                return
 
     def _recreate(self, error: Exception) -> None:
         """The index is only a cache of the files: a damaged one is replaced by an empty one.
@@ -716,6 +738,12 @@ def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
         entry = known.get(href)
         return stamp, facts_of(href, None if entry is None else entry.facts)
     return look
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked" (or busy): another connection holds the index, nothing is wrong with it."""
+    code = getattr(error, "sqlite_errorcode", None)   # an extended code: its low byte is the primary one
+    return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) if code is not None else "locked" in str(error)
 
 
 def _identity(folder: str) -> tuple[int, int] | None:

@@ -7,10 +7,12 @@ hand edits, restores and a lost or corrupt index.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
 import sqlite3
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from radicale import config
 from radicale.storage import multifilesystem
 
+from radicale_ext.index import item_index
 from radicale_ext.index.folder_watch import FolderWatch
 from radicale_ext.index.item_index import (
     PRUNE,
@@ -260,6 +263,35 @@ def test_the_log_survives_a_restart_and_other_processes_keep_its_numbers(tmp_pat
     restarted = Folder(tmp_path)
     assert restarted.view().token == seen_by_one.token
     assert restarted.reader.asked == [] or set(restarted.reader.asked) <= {"a.ics", "b.ics"}  # racy ones only
+
+
+def test_an_index_another_process_holds_at_its_start_is_waited_for_not_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two server processes starting together: one is still making the index file (before it is in WAL
+    mode, a reader's lock keeps the other from switching it) when the other opens it.  SQLite says "database
+    is locked"; that is no damage: the index was deleted and made again under the first, whose log went to
+    a file nobody saw any more.  Now the second waits, and both use the one file and its log."""
+    monkeypatch.setattr(item_index, "BUSY_SECONDS", 0.1)
+    one = Folder(tmp_path)
+    one.write("Fußball 足球.ics", "1")
+    first = one.view()
+    del one   # that process ended (its connection closed): the file may leave WAL mode
+    gc.collect()
+    path = tmp_path / "index.sqlite"
+    inode = os.stat(path).st_ino
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM entries").fetchone()   # a reader's lock, as the first process's
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        two = Folder(tmp_path)   # waits (each wait BUSY_SECONDS) until the lock is let go
+    finally:
+        release.join()
+        holder.close()
+    assert os.stat(path).st_ino == inode, "the index file was deleted and made again"
+    assert two.view().token == first.token   # the same log: a token of the first is good in the second
 
 
 class UidReader(Reader):
