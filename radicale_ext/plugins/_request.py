@@ -75,6 +75,27 @@ def once_per_request(key: Hashable, compute: Callable[[], T]) -> T:
     return memo[1][key]
 
 
+def principal_check_next() -> None:
+    """Radicale's ``_handle_request`` is about to begin: its first read lock, if it takes one before the
+    method's handler, is its check that the user's principal collection exists (:func:`principal_check_now`)."""
+    _local.principal_check = serial()
+
+
+def principal_check_now() -> bool:
+    """Is this read lock Radicale's check that the user's principal collection exists?  True once per
+    request, and only before the method's handler (:func:`no_principal_check`)."""
+    if getattr(_local, "principal_check", None) == serial() != 0:
+        _local.principal_check = None
+        return True
+    return False
+
+
+def no_principal_check() -> None:
+    """The method's handler begins: a read lock from now on is its own (a request without a login has no
+    principal to check)."""
+    _local.principal_check = None
+
+
 def set_reader(user: str) -> None:
     """Who the request in progress reads as: its logged-in user (a me card shows them what they may see)."""
     _local.reader = (serial(), user)

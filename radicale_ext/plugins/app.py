@@ -110,6 +110,7 @@ class Application(radicale.Application):
 
     def _handle_request(self, environ: types.WSGIEnviron) -> types.WSGIResponse:
         _request.begin_request()
+        _request.principal_check_next()
         status, headers, answers = super()._handle_request(environ)
         if DAV_FEATURES:
             headers = [(k, ", ".join([v, *DAV_FEATURES]) if k == "DAV" else v) for k, v in headers]
@@ -184,6 +185,7 @@ def _guarded(method: str, handler):
 
     def handle(self: Application, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        _request.no_principal_check()
         try:
             request_checks.check(method, environ, path)
             response = (dispatch(self, method, environ, base_prefix, path, user, user_groups, request_info)

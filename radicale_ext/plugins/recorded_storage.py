@@ -367,6 +367,13 @@ class RecordedStorage:
 
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
+        if mode == "r" and _request.principal_check_now():
+            # Radicale looks, before every request, whether the user's principal collection exists: a folder
+            # made at once (renamed into place) or a row, read the same without the lock, and never waiting
+            # there for the writes of others (a PUT could not even parse its body while another held the
+            # write lock; docs/performance.md, "Writes from several processes")
+            yield
+            return
         with super().acquire_lock(mode, user, *args, **kwargs):  # type: ignore[misc]
             if mode != "w" or _request.current().writing:   # a read, or a write lock taken again inside one
                 yield

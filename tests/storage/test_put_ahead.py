@@ -2,25 +2,32 @@
 (radicale_ext/plugins/put_ahead.py): its text written to a temporary file and fsynced, and the facts the
 item index keeps of it (an event's occurrences walked).  Real servers on one folder: one holds its PUT
 half-way inside the write lock (tests/edge/test_processes.py's HOLDER) while another process's PUT does
-its part ahead; refused PUTs leave no temporary file behind; a recurring event is walked outside the lock.
+its part ahead (Radicale's principal check before it takes no lock either); refused PUTs leave no temporary
+file behind; a server's fsyncs and walks watched: only the folder's fsync is left inside the lock.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import radicale.app.put as radicale_put
 import radicale.item as radicale_item
+import requests
 
 from radicale_ext.plugins import put_ahead
 
 from .. import dav_kit as dav
-from ..notice_kit import servers_run_with
+from ..edge.test_processes import HOLDER, eventually, refuses_connections
+from ..notice_kit import servers_run_with, servers_watch_marker
 from ..samples import event
-from ..server import make_server
+from ..server import make_server, second_process
 
 CAL_NAME = "Familie Müller 家庭 🎉"
 CAL = "/alice/" + quote(CAL_NAME) + "/"
@@ -45,6 +52,72 @@ END:VCALENDAR
 
 def temporary_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(".Radicale.tmp-*"))
+
+
+def test_a_put_parses_and_writes_its_file_while_another_process_holds_the_write_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two server processes on one folder (tests/edge/test_processes.py's HOLDER holds the first one's PUT
+    inside the write lock): the second's PUT passes Radicale's principal check without waiting for the
+    lock, parses its body and writes and fsyncs its file, then waits for the lock; let go, both are
+    stored, and the file is the text written ahead."""
+    marker = servers_watch_marker(HOLDER, tmp_path / "hold", "RADICALE_EXT_TEST_HOLD_MARKER", monkeypatch)
+    holding = make_server(tmp_path / "server").start()
+    monkeypatch.delenv("RADICALE_EXT_TEST_HOLD_MARKER")
+    other = second_process(holding, tmp_path / "second")
+    answers: dict[str, requests.Response] = {}
+
+    def send(url: str, path: str, text: str) -> threading.Thread:
+        """PUT ``text`` to ``path`` (a collection's: list it) in a thread; the answer lands in ``answers``."""
+        method, headers = ("PROPFIND", {"Depth": "1"}) if path.endswith("/") else ("PUT", dav.ICS)
+        thread = threading.Thread(target=lambda: answers.__setitem__(path, dav.Client(url).request(
+            method, path, "alice", text or None, headers=headers)))
+        thread.start()
+        return thread
+
+    try:
+        assert holding.request("MKCALENDAR", CAL, "alice").status_code == 201
+        folder = holding.root / "data" / "collections" / "collection-root" / "alice" / CAL_NAME
+        with open(other.root / "server.log", "ab") as log:
+            other.proc = subprocess.Popen([sys.executable, "-m", "radicale_ext.plugins.server", "--config",
+                                           str(other.config)], cwd=other.root, stdout=log, stderr=subprocess.STDOUT)
+        eventually(lambda: not refuses_connections(other.port), 60, "the second process serving")
+        assert other.request("PROPFIND", CAL, "alice", headers={"Depth": "0"}).status_code == 207
+        marker.touch()
+        first = send(holding.url, FIRST, event("fussball", "Fußball 18:00"))
+        eventually(lambda: (tmp_path / "hold.reached").exists(), what="the first PUT inside the write lock")
+        second = send(other.url, SECOND, event("oma", "Oma Müller wird 90 🎂"))
+
+        def written_ahead() -> str | None:
+            for file in temporary_files(folder):
+                text = file.read_bytes().decode()
+                if "Oma Müller wird 90" in text:
+                    return text
+            return None
+        eventually(lambda: written_ahead() is not None, 30, "the second PUT's file written ahead")
+        written = written_ahead()
+        # only the principal check goes without the lock: a listing there waits for the write, as before
+        listing = send(other.url, CAL, "")
+        answers.pop(CAL, None)
+        time.sleep(0.5)
+        assert SECOND not in answers, "the second PUT must wait for the write lock"
+        assert CAL not in answers, "a read must wait for the write lock"
+        marker.unlink()
+        first.join(30)
+        second.join(30)
+        listing.join(30)
+        assert answers[CAL].status_code == 207 and quote("Fußball training 足球.ics") in answers[CAL].text
+        assert answers[FIRST].status_code == 201, answers[FIRST].text
+        assert answers[SECOND].status_code == 201, answers[SECOND].text
+        assert temporary_files(folder) == []
+        assert (folder / "Oma Geburtstag 生日 🎂.ics").read_bytes().decode() == written
+        got = holding.request("GET", SECOND, "alice")
+        assert got.status_code == 200 and "Oma Müller wird 90 🎂" in got.text
+        assert got.headers["ETag"] == answers[SECOND].headers["ETag"] == radicale_item.get_etag(written)
+    finally:
+        if marker.exists():
+            marker.unlink()
+        other.stop()
+        holding.stop()
 
 
 def test_refused_and_failed_puts_leave_no_file_behind(tmp_path: Path) -> None:
