@@ -257,7 +257,8 @@ class Storage(RecordedStorage, multifilesystem.Storage):
             return None
         collection = posixpath.dirname(pathutils.strip_path(path))
         try:
-            folder = pathutils.path_to_filesystem(self._get_collection_root_folder(), collection)
+            folder = pathutils.path_to_filesystem(self._get_collection_root_folder(), collection,
+                                                  self._is_collision_free)
         except ValueError:   # a path Radicale refuses: it says so inside the lock
             return ahead
         temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
