@@ -369,7 +369,7 @@ class RecordedStorage:
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
         if mode == "r" and _request.principal_check_now():
             # Radicale looks, before every request, whether the user's principal collection exists: a folder
-            # made at once (renamed into place) or a row, read the same without the lock, and never waiting
+            # made in one step (mkdir) or a row, read the same without the lock, and never waiting
             # there for the writes of others (a PUT could not even parse its body while another held the
             # write lock; docs/performance.md, "Writes from several processes")
             yield
