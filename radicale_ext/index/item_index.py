@@ -712,8 +712,10 @@ def _uids_carried(base: FolderView, entries: Mapping[str, Entry], touched: Itera
     vanished = {base.entries[href].facts.uid for href in touched if href in base.entries} - added
     if vanished:   # a UID changed or went: does another item still hold it?
         vanished -= {entry.facts.uid for entry in entries.values() if entry.facts.uid in vanished}
-    if not vanished and added <= before:
-        return before
+    if not vanished:
+        # a new item's UID: one union (taking away an empty set first copied the whole set once more: half a
+        # millisecond per PUT at 10,000 items)
+        return before if added <= before else before | added
     return (before - vanished) | added
 
 
