@@ -744,8 +744,7 @@ def _looker(folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
 
 def _busy(error: sqlite3.OperationalError) -> bool:
     """SQLite's "database is locked" (or busy): another connection holds the index, nothing is wrong with it."""
-    code = getattr(error, "sqlite_errorcode", None)   # an extended code: its low byte is the primary one
-    return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) if code is not None else "locked" in str(error)
+    return (error.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)   # low byte: the primary one
 
 
 def _identity(folder: str) -> tuple[int, int] | None:

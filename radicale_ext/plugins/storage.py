@@ -12,9 +12,9 @@ import posixpath
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import radicale.item as radicale_item
 from radicale import config, pathutils
@@ -40,6 +40,24 @@ def _item(collection: Any, href: str, text: str, modified: float, facts: ItemFac
     return radicale_item.Item(
         collection=collection, href=href, last_modified=last_modified, etag=facts.etag, text=text, uid=facts.uid,
         name=facts.name, component_name=facts.component, time_range=(facts.start, facts.end))
+
+
+@contextlib.contextmanager
+def _temporary_file(folder: str, mode: str, newline: str | None, encoding: str | None,
+                    fsync: Callable[[IO[Any]], None]) -> Iterator[tuple[str, IO[Any]]]:
+    """A new file beside the items of ``folder`` (a dot-name: never listed as an item) with the umask's
+    permissions, as Radicale makes its files (not mkstemp's 0600): its path and the file to write; flushed
+    and fsynced at the end, removed if the writing fails."""
+    temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
+    try:
+        with open(temporary, mode.replace("w", "x"), newline=newline, encoding=encoding) as file:
+            yield temporary, file
+            file.flush()
+            fsync(file)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 class ItemFiles(multifilesystem.Collection):
@@ -135,13 +153,10 @@ class Collection(ViewedCollection, ItemFiles):
         and removes no folder.  Like Radicale's, the file gets the umask's permissions (not mkstemp's
         0600), and a name starting with a dot is never listed as an item."""
         folder = os.path.dirname(path)
-        temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
+        with _temporary_file(folder, mode, newline, None if "b" in mode else self._encoding,
+                             self._storage._fsync) as (temporary, file):
+            yield file
         try:
-            with open(temporary, mode.replace("w", "x"), newline=newline,
-                      encoding=None if "b" in mode else self._encoding) as file:
-                yield file
-                file.flush()
-                self._storage._fsync(file)
             os.replace(temporary, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -261,15 +276,11 @@ class Storage(RecordedStorage, multifilesystem.Storage):
                                                   self._is_collision_free)
         except ValueError:   # a path Radicale refuses: it says so inside the lock
             return ahead
-        temporary = os.path.join(folder, f".Radicale.tmp-{secrets.token_hex(8)}")
         try:
-            with open(temporary, "x", newline="", encoding=self.configuration.get("encoding", "stock")) as file:
+            with _temporary_file(folder, "w", "", self.configuration.get("encoding", "stock"),
+                                 self._fsync) as (temporary, file):
                 file.write(item.serialize())
-                file.flush()
-                self._fsync(file)
-        except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+        except OSError:   # no such folder (Radicale answers the PUT inside the lock), a full disk
             return ahead
         ahead.temporary = temporary
         return ahead

@@ -6,10 +6,11 @@ a PUT waited for a moment without any (a PUT's median was 8x its idle time under
 lock file is the turnstile: a writer holds it for its whole write; a reader passes it (takes it shared) only
 to get the storage lock, then lets it go.  A waiting writer holds the turnstile, so readers that come
 after it wait behind it; readers already in finish first.  The reads of a request that writes
-(:func:`part_of_a_write`: Radicale looks at the user's principal collection, under a read lock, before
-every request) do not queue there: they wait only for a writer holding the lock.  Queued, a PUT could not
-even start parsing until every write queued before it had ended, so with two server processes the lock
-could stand idle while the next PUTs of both parsed (bench/RESULTS.md, "Session 15").
+(:func:`part_of_a_write`: a feature's handler looking before the write) do not queue there: they wait
+only for a writer holding the lock.  Queued, a write's reads waited for every write queued before it, so
+with two server processes the lock could stand idle while the next writes of both made ready
+(bench/RESULTS.md, "Session 15"; Radicale's own look at the user's principal collection before every
+request, the read this was made for, now takes no lock at all: ``RecordedStorage.acquire_lock``).
 
 **Kept open.**  Radicale opens the lock file for every lock (``open(path, "w+")``, which also truncates it:
 a change of the file's times) and closes it to let go; with the turnstile that was two opens, two
