@@ -119,20 +119,21 @@ def reading_as(user: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def listing_sync_members(answer: T) -> Iterator[T]:
-    """Within: the members of a sync-collection REPORT are written by the handler that asked
-    (:mod:`radicale_ext.plugins.handlers.sync_listing`), not by Radicale; the storage's ``sync`` puts what
-    it would have reported into ``answer`` and reports nothing to Radicale."""
-    _local.sync_members = (serial(), answer)
+def listing_members(answer: T) -> Iterator[T]:
+    """Within: the members of a REPORT are written by the handler that asked
+    (:mod:`radicale_ext.plugins.handlers.report_members`), not by Radicale: the storage puts what it would
+    have reported into ``answer`` (a sync-collection's ``sync``: every changed member; a query's
+    ``get_filtered``: the members the index decided match) and reports those to Radicale no more."""
+    _local.listed_members = (serial(), answer)
     try:
         yield answer
     finally:
-        _local.sync_members = None
+        _local.listed_members = None
 
 
-def sync_members() -> Any:
-    """What :func:`listing_sync_members` was handed in this request, or None."""
-    found = getattr(_local, "sync_members", None)
+def listed_members() -> Any:
+    """What :func:`listing_members` was handed in this request, or None."""
+    found = getattr(_local, "listed_members", None)
     return found[1] if found is not None and found[0] == serial() != 0 else None
 
 

@@ -50,7 +50,7 @@ from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 # this order, which is the order in which their handlers are asked.
 FEATURES: tuple[str, ...] = ("web", "links", "push", "cs_sharing", "mounts", "personal_data", "personal_properties",
                              "cs_properties", "notifications", "subscriptions", "cards", "card_updates", "listing",
-                             "sync_listing")
+                             "report_members")
 for _feature in FEATURES:
     importlib.import_module(f"{__package__}.handlers.{_feature}")
 

@@ -73,18 +73,27 @@ def _written(outbox: Outbox, record_id: int, done: Finished) -> None:
         outbox.finish({record_id: done})
 
 
-#: a member of a sync-collection answer: its index entry as the reader sees it, the item as Radicale read it
+#: a member of a REPORT's answer: its index entry as the reader sees it, the item as Radicale read it
 #: (where the index has no entry it may answer from), or None: not there for the reader (404)
 Member = Entry | radicale_item.Item | None
 
 
 @dataclass
-class SyncMembers:
-    """A sync-collection REPORT whose members a handler writes itself (handlers/sync_listing.py): the
-    storage's ``sync`` fills this in under the request's lock and reports nothing to Radicale."""
+class ListedMembers:
+    """A REPORT whose members a handler writes itself (handlers/report_members.py), filled in by the
+    storage under the request's lock."""
 
     collection_path: str = ""   # Radicale's path of the collection ("alice/family")
     members: list[tuple[str, Member]] | None = None
+
+
+class SyncMembers(ListedMembers):
+    """A sync-collection: the storage's ``sync`` keeps every changed member here and reports none to Radicale."""
+
+
+class QueryMembers(ListedMembers):
+    """A calendar-query or addressbook-query: ``get_filtered`` keeps here the members the index decided match
+    (never None: a member the reader does not see is left out) and hands Radicale only those it must test."""
 
 
 class ViewedCollection:
@@ -180,7 +189,7 @@ class ViewedCollection:
             token, names = seen.token(view), seen.changes(view, old_token)
         else:
             token, names = view.token, view.changes_since(old_token)
-        wanted = _request.sync_members()
+        wanted = _request.listed_members()
         if isinstance(wanted, SyncMembers) and wanted.members is None:
             wanted.collection_path, wanted.members = self.path, self.members_as_seen(names)
             return token, []
@@ -240,7 +249,9 @@ class ViewedCollection:
         where the index can give it: an event query's time range against each event's occurrences
         (:mod:`radicale_ext.index.occurrences`), a card query against each card's kept values
         (:mod:`radicale_ext.index.query_prefilter`); the items so answered are handed over as matched,
-        never parsed for the query."""
+        never parsed for the query.  Where a handler writes the answer's members itself
+        (:class:`QueryMembers`, handlers/report_members.py), those the index decided are kept for it as the
+        reader sees them, never read; Radicale gets only the items it must test."""
         if not self.tag:
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
@@ -273,6 +284,14 @@ class ViewedCollection:
                 decided = overlaps(facts.occurrences, facts.start, facts.end, *window)
             if decided is not False:
                 wanted.append((href, decided))
+        listed = _request.listed_members()
+        if isinstance(listed, QueryMembers) and listed.members is None:
+            limit = self._storage._max_resource_size
+            matched = [href for href, decided in wanted if decided and view.entries[href].stamp.size <= limit]
+            listed.collection_path = self.path
+            listed.members = [(href, member) for href, member in self.members_as_seen(matched) if member is not None]
+            held = set(matched)
+            wanted = [(href, decided) for href, decided in wanted if href not in held]
         self._prefetch(href for href, _ in wanted)
         for href, decided in wanted:
             facts = view.entries[href].facts

@@ -1,5 +1,7 @@
-"""sync-collection with its members written from the item index (radicale_ext/plugins/handlers/sync_listing.py)
-answers byte for byte what Radicale's own path answers, for every role, on files and on PostgreSQL.
+"""sync-collection, and calendar-query and addressbook-query asking only for ETags, with their members written
+from the item index (radicale_ext/plugins/handlers/report_members.py), answer what Radicale's own path
+answers (a sync-collection byte for byte, a query response for response), for every role, on files and on
+PostgreSQL.
 
 Two server processes of ours share one data folder (or one PostgreSQL database; the sharing database too):
 one as shipped, one with ``[storage] item_responses_from_index = false``, where Radicale reads every
@@ -15,7 +17,9 @@ changed, its audience narrowed and widened) runs; after each step the same sync-
 both processes: from scratch and from tokens handed out earlier, asking getetag, getetag and
 getcontenttype, properties Radicale does not give in a REPORT, none, calendar-data or address-data
 (Radicale's own path on both), with DAV:limit, behind a reverse proxy's prefix, for alice on her paths,
-bob and carol through their mounts and on alice's paths.
+bob and carol through their mounts and on alice's paths.  The same steps ask calendar-queries (a week, a
+day, a year, with an alarm's time range, with calendar-data or an expand: Radicale's own path on both) and
+addressbook-queries (a name, a phone number, a note, anyof and allof) of both.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import configparser
 import random
 import re
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +87,59 @@ def card(uid: str, name: str, phone: str = "+49 30 1234567") -> str:
 def sync_body(token: str, props: str, extra: str = "") -> str:
     return (dav.HEAD + '<D:sync-collection xmlns:D="DAV:"><D:sync-token>' + token + "</D:sync-token>"
             f"<D:sync-level>1</D:sync-level>{extra}<D:prop>{props}</D:prop></D:sync-collection>")
+
+
+CALDAV_NS = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
+CARDDAV_NS = 'xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"'
+# time ranges around the events' 10 March 2026 19:00-21:00 Berlin (18:00-20:00 UTC)
+TIME_RANGES = {"the week": ("20260309T000000Z", "20260316T000000Z"), "the evening before": ("20260309T000000Z",
+               "20260310T180000Z"), "its last minute": ("20260310T195900Z", "20260310T200000Z"),
+               "the year": ("20260101T000000Z", "20270101T000000Z"), "a later week": ("20260316T000000Z",
+                                                                                      "20260323T000000Z")}
+CARD_FILTERS = {
+    "FN contains Müller": '<CR:prop-filter name="FN"><CR:text-match match-type="contains">müller</CR:text-match>'
+                          "</CR:prop-filter>",
+    "TEL contains 1234": '<CR:prop-filter name="TEL"><CR:text-match match-type="contains">1234</CR:text-match>'
+                         "</CR:prop-filter>",
+    "NOTE contains 🔑": '<CR:prop-filter name="NOTE"><CR:text-match match-type="contains">🔑</CR:text-match>'
+                       "</CR:prop-filter>",
+    "FN starts with 张": '<CR:prop-filter name="FN"><CR:text-match match-type="starts-with">张</CR:text-match>'
+                        "</CR:prop-filter>",
+}
+
+
+def calendar_query(props: str, start: str, end: str, extra: str = "", component: str = "VEVENT") -> str:
+    return (dav.HEAD + f"<C:calendar-query {CALDAV_NS}><D:prop>{props}</D:prop><C:filter>"
+            f'<C:comp-filter name="VCALENDAR"><C:comp-filter name="{component}"><C:time-range start="{start}" '
+            f'end="{end}"/>{extra}</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>')
+
+
+def card_query(props: str, filters: list[str], test: str = "anyof") -> str:
+    return (dav.HEAD + f'<CR:addressbook-query {CARDDAV_NS}><D:prop>{props}</D:prop><CR:filter test="{test}">'
+            f'{"".join(filters)}</CR:filter></CR:addressbook-query>')
+
+
+def queries(rng: random.Random, kind: str) -> list[tuple[str, str]]:
+    """A few queries of a calendar or an address book, each with what it asks."""
+    props = rng.choice([PROPS["getetag"], PROPS["getetag+getcontenttype"], PROPS["not in a REPORT"]])
+    if kind == "calendar":
+        name = rng.choice(sorted(TIME_RANGES))
+        start, end = TIME_RANGES[name]
+        return [(f"calendar-query, {name}", calendar_query(props, start, end)),
+                ("calendar-query, an alarm in the week", calendar_query(
+                    props, *TIME_RANGES["the week"], '<C:comp-filter name="VALARM"><C:time-range start="'
+                    f'{TIME_RANGES["the week"][0]}" end="{TIME_RANGES["the week"][1]}"/></C:comp-filter>')),
+                ("calendar-query, with calendar-data", calendar_query("<D:getetag/>" + DATA[kind], start, end)),
+                ("calendar-query, with an expand", calendar_query(
+                    f'<D:getetag/><C:calendar-data><C:expand start="{start}" end="{end}"/></C:calendar-data>',
+                    start, end)),
+                ("calendar-query, VTODO", calendar_query(props, start, end, component="VTODO"))]
+    names = rng.sample(sorted(CARD_FILTERS), 2)
+    return [(f"addressbook-query, {names[0]}", card_query(props, [CARD_FILTERS[names[0]]])),
+            (f"addressbook-query, anyof {names}", card_query(props, [CARD_FILTERS[n] for n in names])),
+            (f"addressbook-query, allof {names}", card_query(props, [CARD_FILTERS[n] for n in names], "allof")),
+            ("addressbook-query, with address-data", card_query("<D:getetag/>" + DATA[kind],
+                                                                [CARD_FILTERS[names[0]]]))]
 
 
 def second_process(first: Server, root: Path) -> Server:
@@ -204,6 +262,36 @@ def compare(pair: Pair, user: str, path: str, body: str, what: str, **headers: s
     return fast
 
 
+def canonical(content: bytes) -> list[bytes]:
+    """A multistatus as a sorted list of its children written again (a multistatus has no order)."""
+    root = ET.fromstring(content)
+    return sorted(ET.tostring(child) for child in root)
+
+
+def compare_query(pair: Pair, user: str, path: str, body: str, what: str) -> requests.Response:
+    fast, slow = pair.both(user, path, body)
+    assert (fast.status_code, fast.headers.get("Content-Type")) == (slow.status_code, slow.headers.get(
+        "Content-Type")), what
+    if fast.status_code == 207:
+        assert canonical(fast.content) == canonical(slow.content), (
+            f"{what}\nindex:    {fast.text}\nradicale: {slow.text}")
+    else:
+        assert fast.content == slow.content, what
+    return fast
+
+
+def test_queries_from_the_index_answer_what_radicale_answers(pair: Pair) -> None:
+    rng = random.Random(29)
+    found = 0
+    for number in range(STEPS + 1):
+        done = step(pair, rng, number) if number else "the start"
+        for user, kind, path in VIEWS:
+            for what, body in queries(rng, kind):
+                answer = compare_query(pair, user, path, body, f"after {done}: {user} {unquote(path)} {what}")
+                found += len(dav.responses(answer.content)) if answer.status_code == 207 else 0
+    assert found > 100, f"only {found} responses: the queries must find members"
+
+
 def test_sync_from_the_index_answers_byte_for_byte_as_radicale_does(pair: Pair) -> None:
     rng = random.Random(17)
     statuses: list[int] = []
@@ -238,9 +326,13 @@ def test_a_token_not_issued_here_is_refused_as_radicale_refuses_it(pair: Pair) -
 
 
 def test_someone_without_access_is_refused_as_radicale_refuses_them(pair: Pair) -> None:
+    week = calendar_query(PROPS["getetag"], *TIME_RANGES["the week"])
+    named = card_query(PROPS["getetag"], [CARD_FILTERS["FN contains Müller"]])
     for path in (calendar("alice"), book("alice"), calendar("dave"), "/dave/nothing/"):
         compare(pair, "dave", path, sync_body("", PROPS["getetag"]), f"dave on {path}")
+        compare(pair, "dave", path, week if "book" not in path else named, f"dave's query on {path}")
     compare(pair, "", calendar("alice"), sync_body("", PROPS["getetag"]), "anonymous")
+    compare(pair, "", calendar("alice"), week, "anonymous query")
 
 
 # -- each reader gets their own ETags --------------------------------------------------------------------
@@ -338,7 +430,7 @@ class ItemReads:
         return self.log.read_text(errors="replace").count(self.marker)
 
 
-def test_sync_writes_its_members_without_reading_an_item(storage_backend: dict[str, dict[str, str]],
+def test_sync_and_a_query_write_their_members_without_reading_an_item(storage_backend: dict[str, dict[str, str]],
                                                           tmp_path: Path, request: pytest.FixtureRequest) -> None:
     overrides: dict[str, dict[str, str]] = {"logging": {"level": "debug", "storage_cache_actions_on_debug": "True"}}
     if storage_backend:
@@ -379,6 +471,17 @@ def test_sync_writes_its_members_without_reading_an_item(storage_backend: dict[s
             assert same == content and radicale_read > 0, "Radicale's path reads the members, to the same answer"
         content, read = answered(server, reads, sync_body(token, PROPS["getetag"] + DATA["calendar"]))
         assert read > 0 and b"BEGIN:VCALENDAR" in content, "calendar-data stays Radicale's"
+
+        # a week's calendar-query asking ETags: the index decides, no event's file is read
+        week = calendar_query(PROPS["getetag+getcontenttype"], *TIME_RANGES["the week"])
+        content, read = answered(server, reads, week)
+        assert read == 0, f"the index's answer to a week's query read {read} items"
+        assert len(dav.responses(content)) == len(EVENT_NAMES) - 1
+        same, radicale_read = answered(radicale, radicale_reads, week)
+        assert canonical(same) == canonical(content) and radicale_read > 0
+        content, read = answered(server, reads, calendar_query("<D:getetag/>" + DATA["calendar"],
+                                                               *TIME_RANGES["the week"]))
+        assert read > 0 and content.count(b"BEGIN:VCALENDAR") == len(EVENT_NAMES) - 1, "calendar-data: read"
     finally:
         radicale.stop()
         server.stop()
