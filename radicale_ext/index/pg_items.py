@@ -40,7 +40,8 @@ from typing import Any
 
 from ..base.errors import DatabaseUnavailable
 from ..base.postgres import unreachable
-from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch
+from .carried import checks_with
+from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch, uids_carried
 
 logger = logging.getLogger(__name__)
 
@@ -707,7 +708,8 @@ def _advanced(known: FolderView, seq: int, new_entries: Mapping[str, Entry], new
         entries[href] = entry
     listed = known.listed if all(href in known.entries for href in new_entries) and not new_tombstones \
         else tuple(sorted(entries))
-    return FolderView(known.epoch, seq, known.floor, listed, entries, tombstones, {**known.checks, **new_checks})
+    return FolderView(known.epoch, seq, known.floor, listed, entries, tombstones, checks_with(known.checks, new_checks),
+                      known_uids=uids_carried(known, entries, [*new_entries, *new_tombstones]))
 
 
 def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:
