@@ -47,9 +47,10 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "postgresql_pool_size": {"value": "8", "type": int,
                              "help": "connections to PostgreSQL per server or worker process"},
     "item_responses_from_index": {"value": "True", "type": bool,
-                                  "help": "write the items' part of a depth-1 PROPFIND and of a sync-collection "
-                                          "REPORT from the item index (docs/performance.md); false: Radicale "
-                                          "reads and writes every item itself"},
+                                  "help": "write the items' part of a depth-1 PROPFIND, of a sync-collection "
+                                          "REPORT and of a query asking only for ETags from the item index "
+                                          "(docs/performance.md); false: Radicale reads and writes every item "
+                                          "itself"},
 }
 
 
