@@ -7,12 +7,14 @@ and once in every other process that took the change in, and a bulk import slowe
 (bench/RESULTS.md, "Session 17").  Here a new view shares the old one's part and holds only what changed
 since: the UIDs added and removed since the whole set was made, merged into a new whole once they are
 more than its square root (a change costs about that much); the checks drawn since, a layer per change,
-merged into one every :data:`MOST_LAYERS` changes (a lookup looks at that many layers at most).
+a :class:`~collections.ChainMap` of a layer per change, merged into one every :data:`MOST_LAYERS`
+changes (a lookup looks at that many layers at most).
 """
 
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, Set
 
 #: layers a lookup walks at most, whatever the folder's size
@@ -48,8 +50,9 @@ class Uids(Set[str]):
         return sum(1 for _ in self)
 
     def changed(self, added: Iterable[str], removed: Iterable[str]) -> Uids:
-        """These UIDs with ``added`` in and ``removed`` out (the two apart)."""
-        added, removed = frozenset(added), frozenset(removed)
+        """These UIDs with ``added`` in and ``removed`` out (the two apart); a UID added that is already in
+        changes nothing (a PUT of an existing event adds its own UID again)."""
+        added, removed = frozenset(uid for uid in added if uid not in self), frozenset(removed)
         if not added and not removed:
             return self
         now_added = (self._added - removed) | added
@@ -59,46 +62,12 @@ class Uids(Set[str]):
         return Uids(self._whole, now_added, now_removed)
 
 
-class Checks(Mapping[int, str]):
-    """Each log number's check: the layers of checks drawn since, newest first, on top of a whole."""
-
-    __slots__ = ("_layers",)
-
-    def __init__(self, layers: tuple[Mapping[int, str], ...] = ()) -> None:
-        self._layers = layers
-
-    def __getitem__(self, seq: int) -> str:
-        for layer in self._layers:
-            if seq in layer:
-                return layer[seq]
-        raise KeyError(seq)
-
-    def __iter__(self) -> Iterator[int]:
-        seen: set[int] = set()
-        for layer in self._layers:
-            for seq in layer:
-                if seq not in seen:
-                    seen.add(seq)
-                    yield seq
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def with_more(self, more: Mapping[int, str]) -> Checks:
-        """These checks and ``more`` (a number's check in ``more`` replaces one drawn before)."""
-        if not more:
-            return self
-        layers = (dict(more), *self._layers)
-        if len(layers) <= MOST_LAYERS:
-            return Checks(layers)
-        merged: dict[int, str] = {}
-        for layer in reversed(layers):
-            merged.update(layer)
-        return Checks((merged,))
-
-
-def checks_with(checks: Mapping[int, str], more: Mapping[int, str]) -> Checks:
-    """``checks`` (a :class:`Checks` or a plain mapping, as a view loaded from the database holds) and
-    ``more``."""
-    carried = checks if isinstance(checks, Checks) else Checks((checks,) if checks else ())
-    return carried.with_more(more)
+def checks_with(checks: Mapping[int, str], more: Mapping[int, str]) -> Mapping[int, str]:
+    """``checks`` and ``more`` (a number's check in ``more`` replaces one drawn before): a layer on top of
+    ``checks``' layers (a :class:`~collections.ChainMap`), merged into one mapping every :data:`MOST_LAYERS`."""
+    if not more:
+        return checks
+    layers = [dict(more), *(checks.maps if isinstance(checks, ChainMap) else [checks])]
+    if len(layers) > MOST_LAYERS:
+        return dict(ChainMap(*layers))
+    return ChainMap(*layers)

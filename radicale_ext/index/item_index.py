@@ -712,7 +712,7 @@ def uids_carried(base: FolderView, entries: Mapping[str, Entry], touched: Iterab
     vanished = {base.entries[href].facts.uid for href in touched if href in base.entries} - added
     if vanished:   # a UID changed or went: does another item still hold it?
         vanished -= {entry.facts.uid for entry in entries.values() if entry.facts.uid in vanished}
-    return before.changed({uid for uid in added if uid not in before}, vanished)
+    return before.changed(added, vanished)
 
 
 def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:
