@@ -125,6 +125,38 @@ def test_a_database_holding_this_codes_schemas_is_opened_without_applying_them(
     assert applied == []
 
 
+def test_a_write_of_one_statement_stores_it_alone_and_answers_its_rows(opener: Opener, sharing_database: str
+                                                                       ) -> None:
+    """``write_one`` (the outbox inside a PUT's write lock; on PostgreSQL its values bound by us, the whole
+    write one round trip): the values come back as given, a failed one stores nothing and leaves the
+    connection usable, and it moves the version as a write of the same statement does."""
+    db, other = opener(), opener()
+    tricky = "O'Brien; DROP TABLE circles; -- 100% Müller 家庭 🎉 ? :name $1 %s"
+    [(first,)] = db.write_one("INSERT INTO outbox(state, kind, actor, owner, collection, item, detail, created_at)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                              ("pending", "item-created", tricky, "alice", "/alice/家庭/", "a b.ics", "{}", 1.5))
+    [(second,)] = db.write_one("INSERT INTO outbox(state, kind, actor, owner, collection, item, detail, created_at)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               ("pending", "item-created", "bob", "alice", "/alice/家庭/", "c.ics", "{}", 2.5))
+    assert second > first
+    assert other.read("SELECT actor, created_at FROM outbox WHERE id = ?", (first,)) == [(tricky, 1.5)]
+    assert db.write_one("UPDATE outbox SET state = 'ready' WHERE id = ?", (first,)) == []
+    assert other.read_one("SELECT state FROM outbox WHERE id = ?", (first,)) == ("ready",)
+    with pytest.raises(Exception, match="(?i)unique"):
+        db.write_one("INSERT INTO circles(name, created_at) VALUES (?, ?) RETURNING name", ("家庭", 1))
+        db.write_one("INSERT INTO circles(name, created_at) VALUES (?, ?) RETURNING name", ("家庭", 2))
+    assert other.read("SELECT created_at FROM circles") == [(1,)], "the failed one stored nothing"
+    before, writes = db.version(), db.thread_writes
+    db.write_one("DELETE FROM outbox WHERE id = ?", (second,))
+    if sharing_database == "postgresql":
+        assert db.version() == before and db.thread_writes == writes, "bookkeeping only"
+    writes = db.thread_writes
+    assert db.write_one("INSERT INTO circles(name, created_at) VALUES (?, ?) RETURNING name",
+                        ("Fußball ⚽", 3)) == [("Fußball ⚽",)], "the pool's connection works after the failure"
+    assert db.version() != before and db.thread_writes == writes + 1, "a circle is an answer"
+    assert other.read("SELECT name FROM circles ORDER BY created_at") == [("家庭",), ("Fußball ⚽",)]
+
+
 def test_the_version_changes_on_every_commit_of_anyone(opener: Opener) -> None:
     db, other = opener(), opener()
     seen = {db.version()}

@@ -334,6 +334,14 @@ class Database:
             self._local_writes += 1
             self._thread_wrote()
 
+    def write_one(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement as a write of its own (as :meth:`write` with one ``execute``): its rows.  On
+        PostgreSQL one round trip, where a :meth:`write` takes three (BEGIN and the lock, the statement,
+        COMMIT): what a request holding the storage's write lock does there (the outbox), every process's
+        requests wait for."""
+        with self.write() as w:
+            return w.execute(sql, params).fetchall()
+
     @property
     def thread_writes(self) -> int:
         """How many writes this thread committed (that could change a sharing answer, on PostgreSQL): what

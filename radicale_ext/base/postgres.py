@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -63,6 +63,7 @@ def pool_size(text: str) -> int:
 WRITE_LOCK = 0x7261646963616C65   # the advisory lock of serial writes ("radicale" in ASCII)
 #: a serial write's start: BEGIN and its lock in one round trip (no parameters: one simple query, two statements)
 _BEGIN_SERIAL = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+_COUNT_COMMIT = "UPDATE database_commits SET n = n + 1 WHERE id = 1"
 RESERVED = frozenset({"user", "offset"})   # column names of ours that PostgreSQL reserves
 FUNCTIONS = {"instr": "strpos"}
 
@@ -181,6 +182,15 @@ def _params(params: Any) -> Any:  # noqa: ANN401 - a sequence, or a mapping for 
     return params
 
 
+def moves_answers(sql: str) -> bool:
+    """Whether ``sql`` may change a sharing answer: it writes a table outside BOOKKEEPING, or it is a
+    statement we cannot tell."""
+    written = _WRITTEN_TABLE.match(sql)
+    if written is not None:
+        return written.group(1).lower() not in BOOKKEEPING
+    return not sql.lstrip()[:6].upper().startswith("SELECT")
+
+
 class PostgresWriter(Writer):
     """The open transaction of :meth:`PostgresDatabase.write`."""
 
@@ -205,13 +215,8 @@ class PostgresWriter(Writer):
         return cur
 
     def _note_table(self, sql: str) -> None:
-        if self.moves_answers:
-            return
-        written = _WRITTEN_TABLE.match(sql)
-        if written is not None:
-            self.moves_answers = written.group(1).lower() not in BOOKKEEPING
-        elif not sql.lstrip()[:6].upper().startswith("SELECT"):
-            self.moves_answers = True
+        if not self.moves_answers:
+            self.moves_answers = moves_answers(sql)
 
     def _follow_given_ids(self, sql: str) -> None:
         """After an INSERT that names an identity column's values (an upgrade or a copy keeping its ids), the
@@ -250,6 +255,7 @@ class PostgresDatabase(Database):
         self._statements: dict[str, str] = {}
         self._identities: dict[str, str] | None = None
         self._no_identity: set[str] = set()
+        self._along: tuple[str, Callable[[Any], None]] | None = None   # read_along
 
     @property
     def label(self) -> str:
@@ -376,7 +382,7 @@ class PostgresDatabase(Database):
             try:
                 yield writer
                 if writer.moves_answers:
-                    conn.execute("UPDATE database_commits SET n = n + 1 WHERE id = 1")
+                    conn.execute(_COUNT_COMMIT)
                 conn.execute("COMMIT")
             except BaseException:
                 with suppress(Exception):
@@ -387,9 +393,45 @@ class PostgresDatabase(Database):
         if writer.moves_answers:
             self._thread_wrote()
 
+    def write_one(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """BEGIN with the writers' lock, the statement, the commit counter where it moves answers, and
+        COMMIT, sent as one query (the values bound here, psycopg's ClientCursor): one round trip."""
+        if getattr(self._local, "conn", None) is not None or self.given_identity(sql) is not None:
+            return super().write_one(sql, params)   # inside a write (refused there), or ids to follow
+        import psycopg
+
+        moves = moves_answers(sql)
+        script = "; ".join([_BEGIN_SERIAL, self.translated(sql), *([_COUNT_COMMIT] if moves else []), "COMMIT"])
+        with _unavailable(self), self._pool.connection() as conn:
+            cur = psycopg.ClientCursor(conn)
+            try:
+                cur.execute(script, _params(params))
+            except BaseException:
+                with suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
+            cur.nextset()   # past BEGIN
+            cur.nextset()   # and the lock's SELECT
+            rows = cur.fetchall() if cur.description else []
+        if moves:
+            self._thread_wrote()
+        return rows
+
+    def read_along(self, value_sql: str, take: Callable[[Any], None]) -> None:
+        """Read ``value_sql`` (a scalar subquery on this database) in :meth:`version`'s query and hand it to
+        ``take``: the storage's own commit counter, which every request asks for too, without another round
+        trip (:meth:`radicale_ext.index.pg_items.PgItems.commits_read_along`)."""
+        self._along = (value_sql, take)
+
     def version(self) -> tuple[int, int]:
         """Changes whenever anyone on any host commits a write that can change a sharing answer (one query)."""
-        row = self.read_one("SELECT n FROM database_commits WHERE id = 1")
+        along = self._along
+        if along is None:
+            row = self.read_one("SELECT n FROM database_commits WHERE id = 1")
+        else:
+            row = self.read_one(f"SELECT n, {along[0]} FROM database_commits WHERE id = 1")
+            if row is not None:
+                along[1](row[1])
         return (row[0] if row else 0), 0
 
 

@@ -95,6 +95,7 @@ INSERT INTO dav_commits (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
 #: moves the storage's commit counter on, in the transaction of every write (see PgItems.collection)
 _COMMIT = "UPDATE dav_commits SET n = n + 1 WHERE id = 1"
 #: the most collection rows a process remembers between commits
+_MOST_ASKED = 16   # collection paths of one request read again with the first under the write lock
 _MOST_ROWS = 4096
 
 _ITEM_COLUMNS = ('href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names, '
@@ -361,8 +362,14 @@ class PgItems:
                 if self._rows_at == at:
                     known = {path: self._rows[path] for path in paths if path in self._rows}
         missing = [path for path in paths if path not in known]
+        asked = self._asked_in_request()
+        asked.update(paths)
         if not missing:
             return known
+        if held is not None and not held.rows:
+            # the first read under the write lock: what the request asked before it took the lock (its
+            # principal, its collection's parent), read again in the same query, since it may ask again
+            missing += [path for path in asked if path not in known and path not in missing]
         with self._connection() as db:
             rows = db.execute(f"SELECT {_COLLECTION_COLUMNS} FROM dav_collections WHERE path = ANY(%s)",
                               (missing,)).fetchall()
@@ -376,6 +383,25 @@ class PgItems:
                     self._rows, self._rows_at = {}, at
                 self._rows.update(read)
         return {**known, **read}
+
+    def _asked_in_request(self) -> set[str]:
+        """The collection paths this thread's request asked for so far (a few: its principal, the collection)."""
+        number = self.request_number()
+        asked: tuple[int, set[str]] | None = getattr(self._local, "asked", None)
+        if asked is None or asked[0] != number or len(asked[1]) > _MOST_ASKED:
+            asked = self._local.asked = (number, set())
+        return asked[1]
+
+    def commits_read_along(self, n: int) -> None:
+        """The commit counter as the sharing database read it at this request's start, in its own query
+        (:meth:`radicale_ext.base.postgres.PostgresDatabase.read_along`): this request's first read of it."""
+        number = self.request_number()
+        if number == 0 or self.lock_mode() == "w":
+            return
+        key = (number, self.thread_writes())
+        seen = getattr(self._local, "commits", None)
+        if seen is None or seen[0] != key:
+            self._local.commits = (key, n)
 
     def _commits_now(self) -> int | None:
         """The commit counter as this request first read it (again after this thread wrote), or None where

@@ -31,7 +31,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,8 +141,7 @@ class Outbox:
 
     def begin(self, change: Change) -> int:
         """Store a pending record before the change is written."""
-        with self._db.write() as w:
-            record_id, detail = self._insert(w, "pending", change, {}, self._clock())
+        record_id, detail = self._insert(self._db.write_one, "pending", change, {}, self._clock())
         if len(self._pending) >= MOST_REMEMBERED:
             self._pending.clear()
         self._pending[record_id] = detail
@@ -157,23 +156,25 @@ class Outbox:
         return None if row is None else json.loads(row[0])
 
     @staticmethod
-    def _insert(w: Writer, state: str, change: Change, detail: dict[str, Any], now: float,
-                component: str | None = None, uid: str | None = None) -> tuple[int, dict[str, Any]]:
-        """The new record's id, and its detail as stored."""
+    def _insert(run: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], state: str, change: Change,
+                detail: dict[str, Any], now: float, component: str | None = None,
+                uid: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The new record's id, and its detail as stored; ``run``: a write's statement, or a write of its own."""
         if change.push_dont_notify:
             detail = {**detail, PUSH_DONT_NOTIFY: list(change.push_dont_notify)}
-        return w.execute(
+        return run(
             "INSERT INTO outbox(state, kind, actor, owner, collection, item, to_collection, to_item,"
             " etag, component, uid, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (state, change.kind.value, change.actor, change.owner, change.collection, change.item,
              change.to_collection, change.to_item, change.etag, component, uid,
-             json.dumps(detail, sort_keys=True), now)).fetchone()[0], detail
+             json.dumps(detail, sort_keys=True), now))[0][0], detail
 
     def record(self, w: Writer, change: Change, detail: dict[str, Any], *, component: str | None = None,
                uid: str | None = None) -> int:
         """Inside ``w``: a ready record of a change that is already made (the cards feature's notices about a me
         card, written in the transaction that settles the card, so that each is told once)."""
-        return self._insert(w, "ready", change, detail, self._clock(), component, uid)[0]
+        return self._insert(lambda sql, params: w.execute(sql, params).fetchall(), "ready", change, detail,
+                            self._clock(), component, uid)[0]
 
     def complete(self, record_id: int, *, kind: ChangeKind | None = None,
                  component: str | None = None, uid: str | None = None) -> None:
@@ -186,17 +187,24 @@ class Outbox:
         all of it is there, never a change without its title."""
         if not finished:
             return
+        if len(finished) == 1:
+            [(record_id, done)] = finished.items()
+            if record_id in self._pending:   # a request's one write, its detail remembered: one statement
+                self._db.write_one(*self._ready(record_id, done, self._pending.pop(record_id)))
+                return
         with self._db.write() as w:
             for record_id, done in finished.items():
                 stored = self._stored_detail(w, record_id, keep=False)
-                if stored is None:
-                    continue
-                detail = {**stored, **done.detail}
-                w.execute(
-                    "UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind), component = COALESCE(?, component),"
-                    " uid = COALESCE(?, uid), detail = ? WHERE id = ?",
-                    (done.kind.value if done.kind else None, done.component, done.uid,
-                     json.dumps(detail, sort_keys=True), record_id))
+                if stored is not None:
+                    w.execute(*self._ready(record_id, done, stored))
+
+    @staticmethod
+    def _ready(record_id: int, done: Finished, stored: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """The statement marking a record ready, with what its write told."""
+        return ("UPDATE outbox SET state = 'ready', kind = COALESCE(?, kind), component = COALESCE(?, component),"
+                " uid = COALESCE(?, uid), detail = ? WHERE id = ?",
+                (done.kind.value if done.kind else None, done.component, done.uid,
+                 json.dumps({**stored, **done.detail}, sort_keys=True), record_id))
 
     def discard(self, record_id: int) -> None:
         """The write failed: nothing changed, so nothing is recorded."""

@@ -19,10 +19,12 @@ from radicale import config, pathutils, storage, types
 from radicale.log import logger
 
 from radicale_ext.base.errors import Conflict
+from radicale_ext.base.postgres import PostgresDatabase
 from radicale_ext.index.item_index import FolderView
 from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCollection
 
 from . import _request
+from ._site import site_for
 from .indexed_items import facts_of, http_date
 from .options import storage_options
 from .put_ahead import Ahead, facts_ahead, facts_for
@@ -35,6 +37,10 @@ def items_for(configuration: config.Configuration) -> PgItems:
     items = PgItems.shared(options.postgresql_dsn, options.postgresql_pool_size)
     items.max_token_age_s = configuration.get("storage", "max_sync_token_age")
     items.request_number = _request.serial   # collection rows are remembered per request (PgItems.collection)
+    database = site_for(configuration).db
+    if isinstance(database, PostgresDatabase) and database.dsn == options.postgresql_dsn:
+        # both counters read at a request's start in one round trip (the sharing database asks first)
+        database.read_along("(SELECT n FROM dav_commits WHERE id = 1)", items.commits_read_along)
     return items
 
 
