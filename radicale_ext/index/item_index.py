@@ -423,6 +423,9 @@ class ItemIndex:
         updates = {href: (stamp, facts) for href, (stamp, facts) in seen.items() if facts is not None}
         if base.seq and not _differs(base, updates, gone):  # seq 0: never saved, start its log
             return base if listed == base.listed else replace(base, listed=listed)
+        caught = self._caught_up(key, base, updates, gone, listed, look)
+        if caught is not None:
+            return caught
         now = time.time_ns()
         try:
             with self._transaction() as db:
@@ -434,6 +437,34 @@ class ItemIndex:
         # kept in memory only, in an epoch of its own: the next saved log refuses its tokens
         view = _Changes(base, updates, gone).applied(new_epoch(), base.seq + 1, {}, listed, now)
         return replace(view, checks={view.seq: new_check()})
+
+    def _caught_up(self, key: str, base: FolderView, updates: dict, gone: set[str], listed: tuple[str, ...] | None,
+                   look: Look) -> FolderView | None:
+        """The log as other processes left it, where it holds every change seen here (a file another server
+        process wrote, seen through the folder's watch): read, not written, so taking in another process's
+        write does not take the index's write lock, which that process's next write then waits for.  None
+        where something is left to log (a change of this process's own, a file that disagrees with the
+        log), or the log is not the one ``base`` follows: :meth:`_logged` then writes."""
+        if not base.seq:
+            return None
+        try:
+            db = self._connection()
+            db.execute("BEGIN")   # one snapshot of the folder's row, its entries and its checks
+            try:
+                row = db.execute("SELECT epoch, seq, floor FROM folders WHERE folder = ?", (key,)).fetchone()
+                if row is None or row[0] != base.epoch or row[1] == base.seq or row[2] > base.seq:
+                    return None   # rebuilt, nothing logged since, or deletions pruned since: written as before
+                seen, vanished = dict(updates), set(gone)
+                caught, listed = self._with_log_of_others(db, key, base, seen, vanished, listed, look)
+                if _differs(caught, seen, vanished):
+                    return None
+                checks = checks_with(base.checks, dict(db.execute(
+                    "SELECT seq, nonce FROM commits WHERE folder = ? AND seq > ?", (key, base.seq)).fetchall()))
+            finally:
+                db.execute("COMMIT")
+        except sqlite3.Error:   # busy, or worse: the write says what is wrong
+            return None
+        return replace(caught, seq=row[1], floor=row[2], listed=listed, checks=checks)
 
     def _logged(self, db: sqlite3.Connection, key: str, base: FolderView, updates: dict, gone: set[str],
                 listed: tuple[str, ...] | None, now: int, look: Look) -> FolderView:

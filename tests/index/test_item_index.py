@@ -323,6 +323,40 @@ def test_the_uids_follow_every_change_in_this_and_other_processes(tmp_path: Path
             assert view.known_uids is not None, (step, "not carried over from the view before")
 
 
+@pytest.mark.parametrize("watch", [True, False], ids=["watched", "unwatched"])
+def test_another_process_s_logged_change_is_taken_in_without_writing_the_index(
+        tmp_path: Path, watch: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Process two takes in what process one wrote and logged by reading the log, not by a write of its own:
+    with a third connection holding the index's write lock (another process's write under way), it neither
+    waits for it nor gives up on the log (a view kept in memory only, in an epoch of its own, whose tokens
+    the next saved log refuses).  A change of its own is still logged, once the lock is free."""
+    monkeypatch.setattr(item_index, "BUSY_SECONDS", 0.2)
+    one, two = Folder(tmp_path, watch=watch), Folder(tmp_path, watch=watch)
+    one.write("Fußball 足球.ics", "1")
+    one.view()
+    first = two.view()
+    one.write("Oma Müller 👵.ics", "2")
+    one.write("Fußball 足球.ics", "11")
+    logged = one.view()
+    holder = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        began = time.monotonic()
+        seen = two.view()
+        waited = time.monotonic() - began
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert seen.token == logged.token and waited < 0.2, (waited, "waited for the lock, or gave up on the log")
+    assert etags(seen) == {"Fußball 足球.ics": '"11"', "Oma Müller 👵.ics": '"2"'}
+    assert sorted(seen.changes_since(first.token)) == ["Fußball 足球.ics", "Oma Müller 👵.ics"]
+    if watch:   # (without a watch every file of another stamp is read, as the listing finds it)
+        assert two.reader.asked == [], "the files are as process one logged them"
+    two.write("Oma Müller 👵.ics", "22")   # two's own change: logged by two, seen by one with the same token
+    mine = two.view()
+    assert mine.seq == logged.seq + 1 and one.view().token == mine.token
+
+
 def test_a_file_changed_after_another_process_logged_it_is_read_again(tmp_path: Path) -> None:
     one, two = Folder(tmp_path), Folder(tmp_path)
     one.write("a.ics", "1")
