@@ -69,8 +69,8 @@ def checks_with(checks: Mapping[int, str], more: Mapping[int, str]) -> Mapping[i
         return checks
     layers = [dict(more), *(checks.maps if isinstance(checks, ChainMap) else [checks])]
     if len(layers) > MOST_LAYERS:
-        # oldest first, each newer layer over it: dict.update runs in C (``dict(ChainMap(...))`` looked
-        # every number up through every layer, a third of a PUT's Python time at 10,000 checks)
+        # oldest first, each newer layer over it: dict.update runs in C (``dict(ChainMap(...))`` looked every
+        # number up through every layer: the largest Python function of a PUT's profile at 10,000 checks)
         merged: dict[int, str] = {}
         for layer in reversed(layers):
             merged.update(layer)

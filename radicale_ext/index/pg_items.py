@@ -95,8 +95,9 @@ INSERT INTO dav_commits (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
 #: moves the storage's commit counter on, in the transaction of every write (see PgItems.collection)
 _COMMIT = "UPDATE dav_commits SET n = n + 1 WHERE id = 1"
 #: the most collection rows a process remembers between commits
-_MOST_ASKED = 16   # collection paths of one request read again with the first under the write lock
 _MOST_ROWS = 4096
+#: the most collection paths of one request read again with its first read under the write lock
+_MOST_ASKED = 16
 
 _ITEM_COLUMNS = ('href, seq, deleted_ns, modified_ns, size, etag, uid, name, component, start, "end", names, '
                  'occurrences')
