@@ -396,22 +396,18 @@ class PgItems:
     def commits_read_along(self, n: int) -> None:
         """The commit counter as the sharing database read it at this request's start, in its own query
         (:meth:`radicale_ext.base.postgres.PostgresDatabase.read_along`): this request's first read of it."""
-        number = self.request_number()
-        if number == 0 or self.lock_mode() == "w":
-            return
-        key = (number, self.thread_writes())
+        key = self._commits_key()
         seen = getattr(self._local, "commits", None)
-        if seen is None or seen[0] != key:
+        if key is not None and (seen is None or seen[0] != key):
             self._local.commits = (key, n)
 
     def _commits_now(self) -> int | None:
         """The commit counter as this request first read it (again after this thread wrote), or None where
-        rows must be read afresh: outside a request, or under the write lock.  The read takes no lock: a
-        write commits its rows and its move of the counter together."""
-        number = self.request_number()
-        if number == 0 or self.lock_mode() == "w":
+        rows must be read afresh.  The read takes no lock: a write commits its rows and its move of the
+        counter together."""
+        key = self._commits_key()
+        if key is None:
             return None
-        key = (number, self.thread_writes())
         seen = getattr(self._local, "commits", None)
         if seen is None or seen[0] != key:
             held: _Held | None = getattr(self._local, "held", None)
@@ -422,6 +418,14 @@ class PgItems:
                     n = db.execute("SELECT n FROM dav_commits WHERE id = 1").fetchone()[0]
             seen = self._local.commits = (key, n)
         return seen[1]
+
+    def _commits_key(self) -> tuple[int, int] | None:
+        """What a read of the commit counter stands for: this request and this thread's writes so far; None
+        where rows must be read afresh (outside a request, or under the write lock)."""
+        number = self.request_number()
+        if number == 0 or self.lock_mode() == "w":
+            return None
+        return number, self.thread_writes()
 
     def children(self, path: str) -> list[str]:
         """The paths of the collections directly inside ``path``, by name."""

@@ -336,9 +336,9 @@ def test_event_link_serves_one_event_with_its_overrides(linked: Server) -> None:
 def without_hidden_uids(feed: str) -> str:
     """A free/busy feed with each event's UID, a salted hash by design ("busy-" and 32 hex digits, which
     hold "4711" now and then), left out; any other UID is kept and checked."""
-    hidden = re.findall(r"(?m)^UID:(busy-[0-9a-f]{32})\r?$", feed)
+    shown, hidden = re.subn(r"(?m)^UID:busy-[0-9a-f]{32}\r?$", "UID:", feed)
     assert hidden, "every event of a free/busy feed has its UID hidden"
-    return re.sub(r"(?m)^UID:busy-[0-9a-f]{32}\r?$", "UID:", feed)
+    return shown
 
 
 def test_free_busy_link_reveals_no_summaries_locations_or_attendees(linked: Server) -> None:
