@@ -4,10 +4,9 @@ Every write on a host takes Radicale's one write lock in turn, so the writes of 
 than the work done while holding it.  Two parts of a PUT need no lock, only the item Radicale parsed from the
 request: the facts the item index keeps of it (an event's occurrences walked, a card's search values), and,
 on files, writing its text to a temporary file beside the item's and waiting for the disk to have it
-(fsync, which runs beside the rest: :mod:`.disk_waits`).  Both are done here, after Radicale's ``prepare``
-and before its ``acquire_lock``; inside the lock the storage renames the file into place once the disk has
-it, and the index takes the facts, where they are those of the item it writes (:func:`ahead_for`: the same
-object, so never another request's or another version's).
+(fsync).  Both are done here, after Radicale's ``prepare`` and before its ``acquire_lock``; inside the lock
+the storage renames the file into place and the index takes the facts, where they are those of the item
+it writes (:func:`ahead_for`: the same object, so never another request's or another version's).
 
 The temporary file is a dot-file, which Radicale never lists; one this request did not rename into place
 (a refused precondition, a share that writes only its sharee's alarms, an error) is removed when the
@@ -31,7 +30,6 @@ import radicale.item as radicale_item
 
 from radicale_ext.index.item_index import ItemFacts
 
-from .disk_waits import Waited
 from .indexed_items import facts_of
 
 
@@ -41,22 +39,13 @@ class Ahead:
 
     item: radicale_item.Item
     facts: ItemFacts
-    temporary: str | None = None   # not yet renamed into place; None: nothing written ahead
-    synced: Waited[None] | None = None   # the temporary file's fsync (None: none to wait for)
+    temporary: str | None = None   # fsynced, not yet renamed into place; None: nothing written ahead
 
     def move_to(self, path: str) -> bool:
-        """Rename the file written ahead to ``path`` if it is in the same folder, once the disk has its text;
-        False where it is not (or there is none, or its fsync failed): then the storage writes the item as
-        before (and reports a failing disk)."""
+        """Rename the file written ahead to ``path`` if it is in the same folder; False where it is not
+        (or there is none): then the storage writes the item as before."""
         if self.temporary is None or os.path.dirname(self.temporary) != os.path.dirname(path):
             return False
-        synced, self.synced = self.synced, None
-        if synced is not None:
-            try:
-                synced.result()
-            except RuntimeError:
-                self.discard()
-                return False
         os.replace(self.temporary, path)
         self.temporary = None
         return True

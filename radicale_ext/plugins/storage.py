@@ -23,7 +23,6 @@ from radicale.storage import multifilesystem
 
 from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
 
-from . import disk_waits
 from .indexed_items import facts_of
 from .occurrence_spans import Earlier, timing
 from .options import storage_options
@@ -64,10 +63,6 @@ def _temporary_file(folder: str, mode: str, newline: str | None, encoding: str |
 class ItemFiles(multifilesystem.Collection):
     """Radicale's item files, written without its item cache (docs/performance.md, "Writes")."""
 
-    #: the fsync of the folder an upload renamed a file into, running (:mod:`.disk_waits`): waited for by
-    #: :meth:`_folder_synced` before the PUT answers
-    _folder_sync: disk_waits.Waited[None] | None = None
-
     def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         """Radicale's upload, without writing an item cache entry (the index keeps the same facts, and reads
         take them from it: ``Collection._stored``) and without reading the file back."""
@@ -79,7 +74,7 @@ class ItemFiles(multifilesystem.Collection):
         ahead = ahead_for(item)
         try:
             if ahead is not None and ahead.move_to(path):   # written and fsynced before the lock (.put_ahead)
-                self._folder_sync = self._storage._synced_later(os.path.dirname(path))
+                self._storage._sync_directory(os.path.dirname(path))
             else:
                 with self._atomic_write(path, newline="") as file:
                     file.write(text)
@@ -87,15 +82,6 @@ class ItemFiles(multifilesystem.Collection):
             raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
         facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
         return self._as_seen(_item(self, href, text, os.stat(path).st_mtime, facts)), old_item
-
-    def _folder_synced(self, href: str) -> None:
-        """Wait for the fsync of the folder the last upload renamed ``href`` into, if it runs."""
-        sync, self._folder_sync = self._folder_sync, None
-        if sync is not None:
-            try:
-                sync.result()
-            except RuntimeError as e:
-                raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
 
     def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
         """The item as the request's reader sees it (``ViewedCollection``'s, which comes first)."""
@@ -143,7 +129,6 @@ class Collection(ViewedCollection, ItemFiles):
         try:
             result = super()._upload_stored(href, item)
             self._view()  # the index takes the new file now, with the facts parsed for this PUT
-            self._folder_synced(href)   # while the folder's fsync ran (.disk_waits); on disk before the answer
             return result
         finally:
             self._uploading = None
@@ -278,44 +263,27 @@ class Storage(RecordedStorage, multifilesystem.Storage):
     _unsynced = threading.local()
 
     def put_ahead(self, path: str, item: radicale_item.Item) -> Ahead | None:
-        """Before the write lock (:mod:`.put_ahead`): the item's text in a temporary file beside the file it
-        will replace, its fsync started (:mod:`.disk_waits`), and the item's facts taken meanwhile.  None
-        where the facts cannot be had (the same work inside the lock reports it); no file where the
-        collection's folder cannot take one (it does not exist: Radicale answers the PUT)."""
-        temporary = self._written_ahead(path, item)
-        synced = None if temporary is None else self._synced_later(temporary)
+        """Before the write lock (:mod:`.put_ahead`): the item's facts, and its text in a temporary file,
+        fsynced, beside the file it will replace.  None where the facts cannot be had (the same work
+        inside the lock reports it); no file where the collection's folder cannot take one (it does not
+        exist: Radicale answers the PUT)."""
         ahead = facts_ahead(item)
         if ahead is None:
-            if temporary is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
             return None
-        ahead.temporary, ahead.synced = temporary, synced
-        return ahead
-
-    def _written_ahead(self, path: str, item: radicale_item.Item) -> str | None:
-        """A temporary file holding the item's text, not yet fsynced, in the folder of the collection
-        ``path`` is in; None where there is no such folder or it cannot take the file."""
         collection = posixpath.dirname(pathutils.strip_path(path))
         try:
             folder = pathutils.path_to_filesystem(self._get_collection_root_folder(), collection,
                                                   self._is_collision_free)
         except ValueError:   # a path Radicale refuses: it says so inside the lock
-            return None
+            return ahead
         try:
             with _temporary_file(folder, "w", "", self.configuration.get("encoding", "stock"),
-                                 lambda _file: None) as (temporary, file):
+                                 self._fsync) as (temporary, file):
                 file.write(item.serialize())
         except OSError:   # no such folder (Radicale answers the PUT inside the lock), a full disk
-            return None
-        return temporary
-
-    def _synced_later(self, path: str) -> disk_waits.Waited[None] | None:
-        """The fsync of the file or folder at ``path``, running (:mod:`.disk_waits`); None where this thread's
-        writes skip it (``unsynced``, or Radicale's ``_filesystem_fsync`` off)."""
-        if getattr(self._unsynced, "on", False) or not self._filesystem_fsync:
-            return None
-        return disk_waits.synced_later(path)
+            return ahead
+        ahead.temporary = temporary
+        return ahead
 
     @contextlib.contextmanager
     def unsynced(self) -> Iterator[None]:

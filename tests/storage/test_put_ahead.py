@@ -3,9 +3,7 @@
 item index keeps of it (an event's occurrences walked).  Real servers on one folder: one holds its PUT
 half-way inside the write lock (tests/edge/test_processes.py's HOLDER) while another process's PUT does
 its part ahead (Radicale's principal check before it takes no lock either); refused PUTs leave no temporary
-file behind; a server's fsyncs and walks watched: only the folder's fsync is left inside the lock, and each
-fsync runs while the request goes on (radicale_ext/plugins/disk_waits.py), waited for before the rename and
-before the answer.
+file behind; a server's fsyncs and walks watched: only the folder's fsync is left inside the lock.
 """
 
 from __future__ import annotations
@@ -179,9 +177,8 @@ WATCH = textwrap.dedent("""
 
 
 def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inside the lock a PUT only renames its file into place and syncs the folder: the walk of a series'
-    occurrences (the index keeps them) held every other write up there, and so did its file's fsync, which
-    now runs beside the request (its thread is not the request's: see the next test for when it runs).  The week
+    """Inside the lock a PUT only renames its file into place and syncs the folder: its file's fsync and
+    the walk of a series' occurrences (the index keeps them) held every other write up there.  The week
     query still finds the series, its EXDATE honoured, and the file is the text answered."""
     servers_run_with(WATCH, tmp_path / "watch-code", monkeypatch)
     watch = tmp_path / "watch"
@@ -197,10 +194,10 @@ def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, m
         assert server.request("PUT", path, "alice", changed, headers=dav.ICS).status_code == 204
         seen = watch.read_text(encoding="utf-8").splitlines()
         assert seen.count("outside walk schwimmen-游泳") == 2, seen
-        fsyncs = [line.split(maxsplit=2)[2] for line in seen if line.split()[1] == "fsync"]
-        assert len([name for name in fsyncs if name.startswith(".Radicale.tmp-")]) == 2, seen
-        assert fsyncs.count(CAL_NAME) == 2 and len(fsyncs) == 4, seen
-        assert [line for line in seen if line.startswith("inside") and " fsync " not in line] == [], seen
+        fsyncs = [line for line in seen if line.split()[1] == "fsync"]
+        assert [line.split()[0] for line in fsyncs if ".Radicale.tmp-" in line] == ["outside", "outside"], seen
+        assert fsyncs.count("inside fsync " + CAL_NAME) == 2, seen
+        assert [line for line in seen if line.startswith("inside")] == ["inside fsync " + CAL_NAME] * 2, seen
         got = server.request("GET", path, "alice")
         assert got.status_code == 200 and "Halle 2" in got.text
         stored = (folder / "Schwimmen 游泳.ics").read_bytes().decode()
@@ -211,117 +208,6 @@ def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, m
             report = server.request("REPORT", CAL, "alice", query,
                                     headers={"Depth": "1", "Content-Type": "application/xml"})
             assert report.status_code == 207 and report.text.count("Halle 2") == expected, (day, report.text)
-    finally:
-        server.stop()
-
-
-ORDER = textwrap.dedent("""
-    import contextlib
-    import os
-    import threading
-    import radicale.app.put as radicale_put
-    from radicale import pathutils
-    from radicale_ext.index import item_index
-    from radicale_ext.plugins import recorded_storage
-
-    PUTTING, LOCKED, RENAMED, INDEXED = threading.Event(), threading.Event(), threading.Event(), threading.Event()
-
-    def noted(what):
-        with open(os.environ["RADICALE_EXT_TEST_WATCH"], "a", encoding="utf-8") as log:
-            log.write(what + "\\n")
-
-    _acquire = recorded_storage.RecordedStorage.acquire_lock
-
-    @contextlib.contextmanager
-    def acquire_lock(self, mode, *args, **kwargs):
-        with _acquire(self, mode, *args, **kwargs):
-            if mode == "w":
-                noted("locked")
-                LOCKED.set()
-            yield
-
-    _fsync = pathutils.fsync
-
-    def fsync(fd):
-        # within a PUT each fsync waits (5 s at most) for what the request does beside it: the file's for the
-        # write lock (taken after it began), the folder's for the index taking the renamed file
-        if not PUTTING.is_set():
-            return _fsync(fd)
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".Radicale.tmp-"):
-            with open(f"/proc/self/fd/{fd}", "rb") as file:
-                if "Festplatte voll".encode() in file.read():
-                    raise OSError(28, "No space left on device")
-            what, after = "file synced", LOCKED.wait(5)
-        else:
-            what, after = "folder synced", INDEXED.wait(5)
-        _fsync(fd)
-        noted(what if after else what + " alone")
-
-    _replace = os.replace
-
-    def replace(source, target):
-        _replace(source, target)
-        if os.path.basename(source).startswith(".Radicale.tmp-"):
-            noted("renamed")
-            RENAMED.set()
-
-    _view = item_index.ItemIndex.view
-
-    def view(self, *args, **kwargs):
-        found = _view(self, *args, **kwargs)
-        if RENAMED.is_set() and not INDEXED.is_set():
-            noted("indexed")
-            INDEXED.set()
-        return found
-
-    _do_put = radicale_put.ApplicationPartPut.do_PUT
-
-    def do_PUT(self, *args, **kwargs):
-        for event in (LOCKED, RENAMED, INDEXED):
-            event.clear()
-        PUTTING.set()
-        try:
-            answer = _do_put(self, *args, **kwargs)
-        finally:
-            PUTTING.clear()
-        noted("answered")
-        return answer
-
-    recorded_storage.RecordedStorage.acquire_lock = acquire_lock
-    pathutils.fsync = fsync
-    os.replace = replace
-    item_index.ItemIndex.view = view
-    radicale_put.ApplicationPartPut.do_PUT = do_PUT
-""")
-
-
-def test_a_put_goes_on_while_the_disk_takes_its_file_and_answers_once_it_has(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fsync of a PUT's file runs while the request takes the write lock, and the folder's while the
-    index takes the renamed file (radicale_ext/plugins/disk_waits.py): a server whose fsyncs each wait for
-    that to happen beside them.  The order that makes a write durable is kept: the file's text on disk
-    before the rename, the rename on disk before the answer.  A disk that is full when the file is synced
-    answers 507 Insufficient Storage, the stored event unchanged and no temporary file left."""
-    servers_run_with(ORDER, tmp_path / "order-code", monkeypatch)
-    watch = tmp_path / "watch"
-    monkeypatch.setenv("RADICALE_EXT_TEST_WATCH", str(watch))
-    server = make_server(tmp_path / "server").start()
-    try:
-        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
-        folder = server.root / "data" / "collections" / "collection-root" / "alice" / CAL_NAME
-        expected = ["locked", "file synced", "renamed", "indexed", "folder synced", "answered"]
-        for summary, status in (("Fußball 18:00 ⚽", 201), ("Fußball 19:00 ⚽", 204)):
-            watch.write_text("")
-            answer = server.request("PUT", FIRST, "alice", event("fussball", summary), headers=dav.ICS)
-            assert answer.status_code == status, answer.text
-            assert watch.read_text(encoding="utf-8").splitlines() == expected, summary
-            assert summary in server.request("GET", FIRST, "alice").text
-        full = server.request("PUT", FIRST, "alice", event("fussball", "Festplatte voll 💾"), headers=dav.ICS)
-        assert full.status_code == 507, full.text
-        got = server.request("GET", FIRST, "alice")
-        assert got.status_code == 200 and "Fußball 19:00 ⚽" in got.text and "Festplatte" not in got.text
-        assert temporary_files(folder) == []
-        assert "Traceback" not in (server.root / "server.log").read_text(encoding="utf-8", errors="replace")
     finally:
         server.stop()
 
