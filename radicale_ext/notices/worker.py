@@ -196,7 +196,8 @@ class Worker:
         return total
 
     def run(self, stop: threading.Event) -> None:
-        """Until ``stop`` is set: steps, resting ``[hook] notices_poll`` seconds when idle."""
+        """Until ``stop`` is set: steps, resting ``[hook] notices_poll`` seconds when idle, and ``pause``
+        after a busy round (as after each delivery and each chunk of a fan-out)."""
         logger.info("notices: worker %s started", self.name)
         while not stop.is_set():
             try:
@@ -206,6 +207,8 @@ class Worker:
                 busy = False
             if not busy:
                 stop.wait(self.notices.settings.poll)
+            else:   # a busy round (composing, planning reminders) rests too, not only its deliveries
+                self._pause()
         self.notices.leases.release(LEASE, self.name)
         if self.reminders is not None:
             self.reminders.release(self.name)

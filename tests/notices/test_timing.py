@@ -9,6 +9,8 @@ tens of seconds; once with the test's clock for a quiet night (hours).
 from __future__ import annotations
 
 import datetime
+import itertools
+import threading
 import time
 from collections.abc import Callable
 
@@ -160,5 +162,37 @@ def test_a_reminder_beyond_the_window_fires_on_time_after_real_quiet(tmp_path) -
                        within=3 * window + 2 * SLACK)
         assert came is not None, server.log()[-3000:]
         assert alarm_at - 1 <= came <= alarm_at + SLACK, (came - alarm_at)
+    finally:
+        server.stop()
+
+
+def test_the_worker_thread_rests_after_each_busy_round(tmp_path) -> None:
+    """The worker thread yields to its process's requests after every piece of work (Yielding: a third of
+    the time at most is the worker's), a round that only composed notices or planned reminders included:
+    before, only deliveries and a fan-out's chunks were followed by a rest, and a bulk import's reminder
+    planning ran round after round without one."""
+    server = notice_server(tmp_path / "srv").start()
+    try:
+        assert server.request("MKCALENDAR", "/alice/Familie Müller 家庭/", "alice").status_code == 201
+        start = time.time() + 86400
+        for n in range(3):   # alice's own calendar, shared with nobody: no delivery, no fan-out to anyone
+            put(server, f"/alice/Familie Müller 家庭/termin-{n}.ics",
+                event(f"termin-{n}-🎉", f"Termin {n} beim Zahnarzt Müller 🦷", start + 3600 * n, start - 600))
+        seen: list[str] = []
+        stop = threading.Event()
+        worker = worker_of(server, pause=lambda: seen.append("rest"))
+        step = worker.step
+
+        def watched_step() -> worker_module.Progress:
+            progress = step()
+            seen.append("busy" if progress else "idle")
+            if not progress:
+                stop.set()
+            return progress
+        worker.step = watched_step   # type: ignore[method-assign]
+        worker.run(stop)
+        rounds = [what for what in seen if what != "rest"]
+        assert rounds[-1] == "idle" and "busy" in rounds, seen
+        assert all(after == "rest" for what, after in itertools.pairwise(seen) if what == "busy"), seen
     finally:
         server.stop()
