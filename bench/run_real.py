@@ -46,11 +46,13 @@ Rows (the targets are ours', issue 17):
 - ``bulk``: once per run (on the last size's servers), --bulk-items new events PUT one by one
   (If-None-Match: *) into an empty calendar, from 1 and from 4 client processes, for at most
   --bulk-budget seconds per server (stock and Xandikos, which have no target here: --reference-budget);
-  ours must PUT them all, at Cyrus's rate at least.  With --bulk-rounds N ours and Cyrus each do it N
-  times into a new empty calendar (each round new events of the generator's, with the seed plus the
-  round's number: Cyrus refuses a UID another calendar of the user holds), in turn (the first of a round
-  is the other of the round before), and each server's median round is judged: a single round of each
-  is at the mercy of the machine's drift (rates moved by 20% between runs on this machine).
+  ours must PUT them all, at Cyrus's rate at least.  Each import starts when the server is quiet
+  (real_load.until_quiet: not while its notice worker still works off the mixed load).  With
+  --bulk-rounds N ours and Cyrus each do it N times into a new empty calendar (each round new events of
+  the generator's, with the seed plus the round's number: Cyrus refuses a UID another calendar of the
+  user holds), in turn (the first of a round is the other of the round before), and each server's median
+  round is judged: a single round of each is at the mercy of the machine's drift (rates moved by 20%
+  between runs on this machine).
 
 The exit status is 1 when one of ours' targets fails (or a row could not be measured); the table is
 written either way.  Everything started is stopped at the end, on an error, on Ctrl-C and on SIGTERM.
@@ -412,7 +414,8 @@ def bulk_rows(run: SizeRun, shared: Shared) -> None:
                         if n:   # a new empty calendar for each round, made before the clock starts
                             site = dataclasses.replace(site, bulk=f"{site.bulk.rstrip('/')}-round-{n + 1}/")
                             site.client().call("MKCALENDAR", site.bulk, codes=(201,))
-                            until_quiet([run.servers[s.name]])
+                        # every import starts on a quiet server: not while it still works off the row before
+                        until_quiet([run.servers[s.name]])
                         budget = run.args.bulk_budget if s.name in (OURS, CYRUS) else run.args.reference_budget
                         result = bulk_put(site, shared, clients, budget)
                         runs.setdefault(s.name, []).append(result)
