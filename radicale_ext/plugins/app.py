@@ -43,7 +43,7 @@ from radicale_ext.base import recurrence_limits
 from radicale_ext.base.errors import ExtError, Forbidden
 from radicale_ext.base.validation import describe_problem, refuse_server_storage
 
-from . import _http, _request, put_ahead, recurrence_guard, request_checks, sent_text
+from . import _http, _request, put_ahead, recurrence_guard, request_checks
 from .routes import AFTER_WRITE, DAV_FEATURES, PROPFIND_STEPS, dispatch
 
 # Modules of handlers/ that add request handlers, imported for their @route side effect in
@@ -96,7 +96,6 @@ class Application(radicale.Application):
         self._auth = _LoginWatch(self._auth)  # type: ignore[assignment]
         self._put_turn = threading.Lock()
         put_ahead.install()
-        sent_text.install()
 
     @property
     def _auth_delay(self) -> float:  # type: ignore[override]

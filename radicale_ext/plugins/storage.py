@@ -28,7 +28,6 @@ from .occurrence_spans import Earlier, timing
 from .options import storage_options
 from .put_ahead import Ahead, ahead_for, facts_ahead
 from .recorded_storage import RecordedStorage, ViewedCollection
-from .sent_text import kept_as_sent
 from .storage_lock import WritersFirst
 
 #: the item index database, in the storage folder beside collection-root (docs/performance.md)
@@ -62,13 +61,11 @@ def _temporary_file(folder: str, mode: str, newline: str | None, encoding: str |
 
 
 class ItemFiles(multifilesystem.Collection):
-    """Radicale's item files, written without its item cache but for items kept as sent (docs/performance.md,
-    "Writes")."""
+    """Radicale's item files, written without its item cache (docs/performance.md, "Writes")."""
 
     def upload(self, href: str, item: radicale_item.Item) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         """Radicale's upload, without writing an item cache entry (the index keeps the same facts, and reads
-        take them from it: ``Collection._stored``) but for an item kept in the text its client sent, and
-        without reading the file back."""
+        take them from it: ``Collection._stored``) and without reading the file back."""
         if not pathutils.is_safe_filesystem_path_component(href):
             raise pathutils.UnsafePathError(href)
         path = pathutils.path_to_filesystem(self._filesystem_path, href, self._is_collision_free)
@@ -83,22 +80,8 @@ class ItemFiles(multifilesystem.Collection):
                     file.write(text)
         except Exception as e:
             raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
-        stat = os.stat(path)
-        if kept_as_sent(item):
-            self._cache_as_sent(href, item, text, stat)
         facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
-        return self._as_seen(_item(self, href, text, stat.st_mtime, facts)), old_item
-
-    def _cache_as_sent(self, href: str, item: radicale_item.Item, text: str, stat: os.stat_result) -> None:
-        """Radicale's item cache entry of an item stored in the text its client sent (.sent_text): whoever
-        reads the file without the index (another process's first look at it, the index built again,
-        stock Radicale on this folder) takes its text and ETag from the entry, as from the index, where
-        the file alone would give vobject's serialization of it and that text's ETag."""
-        if self._storage._use_mtime_and_size_for_item_cache:
-            cache_hash = self._item_cache_mtime_and_size(stat.st_size, stat.st_mtime_ns)
-        else:
-            cache_hash = self._item_cache_hash(text.encode(self._encoding))
-        self._store_item_cache(href, item, cache_hash)
+        return self._as_seen(_item(self, href, text, os.stat(path).st_mtime, facts)), old_item
 
     def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
         """The item as the request's reader sees it (``ViewedCollection``'s, which comes first)."""
