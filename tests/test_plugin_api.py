@@ -64,3 +64,21 @@ def test_plugins_are_the_classes_radicale_loads() -> None:
     """Radicale looks the class up by name in the module given as ``type``."""
     assert our_sharing.Sharing and our_rights.Rights and our_auth.Auth and our_hook.Hook and our_storage.Storage
     assert issubclass(our_storage.Storage, multifilesystem.Storage)
+
+
+def test_site_for_reads_a_configuration_again_after_radicales_update(tmp_path) -> None:
+    """``site_for`` keeps the settings it read per configuration and reads them again when Radicale's
+    ``update`` has added a layer to it (plugins/_site.py counts ``Configuration._configs``): a folder
+    changed by an update is the new site's."""
+    from radicale import config
+
+    from radicale_ext.plugins._site import site_for
+
+    configuration = config.load()
+    configuration.update({"storage": {"filesystem_folder": str(tmp_path / "Familie Müller")}}, "test",
+                         privileged=True)
+    first = site_for(configuration)
+    assert site_for(configuration) is first
+    assert first.settings.collections_folder == str(tmp_path / "Familie Müller")
+    configuration.update({"storage": {"filesystem_folder": str(tmp_path / "家庭")}}, "test", privileged=True)
+    assert site_for(configuration).settings.collections_folder == str(tmp_path / "家庭")

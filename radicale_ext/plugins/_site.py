@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
@@ -44,9 +45,26 @@ def settings_from(configuration: config.Configuration) -> Settings:
     )
 
 
+#: per configuration: how many layers it had (Radicale's ``update`` adds one) and its settings then
+_settings: weakref.WeakKeyDictionary[config.Configuration, tuple[int, Settings]] = weakref.WeakKeyDictionary()
+
+
+def _settings_of(configuration: config.Configuration) -> Settings:
+    """:func:`settings_from`, read again only after the configuration was updated (``site_for`` is asked
+    several times by every request: reading the options each time was 1.5% of a PUT's time)."""
+    layers = getattr(configuration, "_configs", None)
+    if layers is None:   # not Radicale's Configuration as this module knows it
+        return settings_from(configuration)
+    kept = _settings.get(configuration)
+    if kept is None or kept[0] != len(layers):
+        kept = (len(layers), settings_from(configuration))
+        _settings[configuration] = kept
+    return kept[1]
+
+
 def site_for(configuration: config.Configuration) -> Site:
     """The process-wide core objects for this configuration (created once)."""
-    return Site.for_settings(settings_from(configuration))
+    return Site.for_settings(_settings_of(configuration))
 
 
 def file_stamp(path: str | None) -> tuple[int, int] | None:
