@@ -87,6 +87,22 @@ class ItemFiles(multifilesystem.Collection):
         """The item as the request's reader sees it (``ViewedCollection``'s, which comes first)."""
         return item
 
+    def get_meta(self, key: str | None = None) -> Any:
+        """Radicale's, with the properties read once per version of their file (``.Radicale.props``):
+        Radicale reads and parses it on every call inside the write lock, three times a PUT.  A version is
+        the file's inode, times and size: Radicale's ``set_meta`` renames a new file into place, and an
+        edit by hand changes its times."""
+        try:
+            stat = os.stat(self._props_path)
+        except OSError:   # none (Radicale's empty properties) or unreadable: Radicale's own answer
+            return super().get_meta(key)
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+        kept = self._storage.props_kept.get(self._props_path)
+        if kept is None or kept[0] != stamp:
+            kept = (stamp, dict(super().get_meta()))   # read after the stat: at worst read again next time
+            self._storage.props_kept[self._props_path] = kept
+        return dict(kept[1]) if key is None else kept[1].get(key)
+
 
 class Collection(ViewedCollection, ItemFiles):
     """Radicale's collection, answering reads from the item index (docs/performance.md)."""
@@ -309,6 +325,8 @@ class Storage(RecordedStorage, multifilesystem.Storage):
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
         self._lock = WritersFirst(self._lock._path)
+        #: each collection's properties as last read, with the version of their file (``ItemFiles.get_meta``)
+        self.props_kept: dict[str, tuple[tuple[int, int, int, int], dict[str, str]]] = {}
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
                                     max_token_age_s=configuration.get("storage", "max_sync_token_age"))
         self._settle_outbox()
