@@ -73,16 +73,20 @@ def utc_seconds(moment: datetime) -> float:
     if type(zone) is not dateutil_tz._tzicalvtz:
         return moment.timestamp()
     listed = _listed(zone)
-    offset = None if listed is None else listed.offset(moment.replace(tzinfo=None), moment.fold)
+    local = moment.replace(tzinfo=None)
+    offset = None if listed is None else listed.offset(local, moment.fold)
     if offset is None:
         return moment.timestamp()
-    return (moment.replace(tzinfo=None) - offset - _EPOCH).total_seconds()
+    return (local - offset - _EPOCH).total_seconds()
+
+
+_UNLISTED = object()
 
 
 def _listed(zone: tzinfo) -> _Zone | None:
-    with _zones_lock:
-        if zone in _zones:
-            return _zones[zone]
+    listed = _zones.get(zone, _UNLISTED)   # one dict lookup, atomic: no lock for a zone already listed
+    if listed is not _UNLISTED:
+        return listed  # type: ignore[return-value]
     listed = _list(zone)
     with _zones_lock:
         _zones[zone] = listed
