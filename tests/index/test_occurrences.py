@@ -187,3 +187,34 @@ def test_a_plain_event_is_its_own_span_and_other_queries_are_left_to_radicale() 
                  '<C:prop-filter name="SUMMARY"/></C:comp-filter></C:comp-filter>'):
         filter_ = ET.fromstring(f'<C:filter xmlns:C="urn:ietf:params:xml:ns:caldav">{body}</C:filter>')
         assert event_window([filter_]) is None, body
+
+
+BERLIN_ZONE = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+               "DTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n"
+               "BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\n"
+               "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+def test_an_event_in_a_zone_with_daylight_saving_rules_is_its_own_span() -> None:
+    """The RRULEs of a VTIMEZONE are the zone's, not the event's: the event is one span, kept as such (not
+    walked as a series), and the index answers as Radicale does on both sides of it; an event without
+    DTSTART is left to Radicale, whatever its zone says."""
+    single = item_of("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + BERLIN_ZONE + "BEGIN:VEVENT\r\n"
+                     "UID:elternabend\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20261210T193000\r\n"
+                     "DTEND;TZID=Europe/Berlin:20261210T210000\r\nSUMMARY:Elternabend Müller 家长会\r\n"
+                     "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    occurrences = occurrences_of(single)
+    assert occurrences == b""
+    start, end = single.time_range
+    for first, last, says in (("20261210T182900Z", "20261210T183000Z", False),
+                              ("20261210T182900Z", "20261210T183001Z", True),
+                              ("20261210T195959Z", "20261210T210000Z", True),
+                              ("20261210T200000Z", "20261210T210000Z", False)):
+        filter_ = query(first, last)
+        window = event_window([filter_])
+        assert window is not None
+        assert overlaps(occurrences, start, end, *window) is says == radicale_test_filter("VCALENDAR", single, filter_)
+    no_start = item_of("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + BERLIN_ZONE + "BEGIN:VEVENT\r\n"
+                       "UID:ohne-beginn\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Ohne Beginn\r\nEND:VEVENT\r\n"
+                       "END:VCALENDAR\r\n")
+    assert occurrences_of(no_start) is None
