@@ -1,8 +1,9 @@
 """vobject's content lines made quicker keep vobject's results (radicale_ext/base/vobject_lines.py): TEXT
 values read as vobject reads them, with and without escapes; parameters, properties and class properties
-set as vobject sets them; and real calendars and address books (the benchmark's generator: time zones,
-series with exceptions, alarms, German, Chinese and emoji) read and written again byte for byte as vobject
-itself does, whichever way they are parsed; the server's storage installs them."""
+set as vobject sets them; a value vobject cannot read refused with vobject's own error; and real
+calendars and address books (the benchmark's generator: time zones, series with exceptions, alarms,
+German, Chinese and emoji) read and written again byte for byte as vobject itself does, whichever way
+they are parsed; the server's storage installs them."""
 
 from __future__ import annotations
 
@@ -52,15 +53,16 @@ END:VCALENDAR\r
 def vobject_own() -> Iterator[None]:
     """vobject as it comes, for the duration."""
     saved = (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-             vcard.stringToTextValues)
+             vcard.stringToTextValues, base.VBase.transformToNative)
     base.ContentLine.__setattr__ = vobject_lines._original_line_setattr
     base.Component.__setattr__ = vobject_lines._original_component_setattr
     icalendar.stringToTextValues = vcard.stringToTextValues = vobject_lines._original_string_to_text_values
+    base.VBase.transformToNative = vobject_lines._original_to_native
     try:
         yield
     finally:
         (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-         vcard.stringToTextValues) = saved
+         vcard.stringToTextValues, base.VBase.transformToNative) = saved
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -135,6 +137,24 @@ def test_parameters_properties_and_class_properties_are_set_as_vobject_sets_them
         vobject.readOne(EVENT).vevent.summary.cn_paramlist = "not a list"
 
 
+@pytest.mark.parametrize("line", ["DTSTART:Montag", "DTSTART;VALUE=DATE:2026", "DURATION:PT45X",
+                                  "RDATE;VALUE=PERIOD:20261207T073000Z/Dienstag", "DTEND;TZID=Europe/Berlin:家庭"])
+def test_a_line_vobject_cannot_read_fails_with_vobjects_own_error(line: str) -> None:
+    """A value that is no date, duration or period: the same ParseError, the same message (quoting the line
+    as it was read), whichever way it is parsed."""
+    text = EVENT.replace("DURATION:PT45M", line)
+
+    def failure() -> tuple[type, str, Any]:
+        with pytest.raises(base.VObjectError) as caught:
+            vobject.readOne(text)
+        return type(caught.value), str(caught.value), getattr(caught.value, "lineNumber", None)
+    ours = failure()
+    with vobject_own():
+        own = failure()
+    assert ours == own
+    assert ours[0] is base.ParseError
+
+
 def test_made_up_names_are_set_without_growing_the_memory_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vobject_lines, "MOST_NAMES", len(vobject_lines._PLAIN) + 5)
     line = vobject.readOne(EVENT).vevent.summary
@@ -148,4 +168,5 @@ def test_the_servers_storage_installs_them() -> None:
     import radicale_ext.plugins.recorded_storage  # noqa: F401 - what the server and the CLI import
 
     assert base.ContentLine.__setattr__ is vobject_lines._line_setattr
+    assert base.VBase.transformToNative is vobject_lines._line_to_native
     assert base.Component.__setattr__ is vobject_lines._component_setattr
