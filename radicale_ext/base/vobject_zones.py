@@ -36,6 +36,20 @@ clients and libraries send it):
   vobject compares the two zones' changes year by year to 2020, about 2 ms
   for every date-time it writes.  The answer depends on the zone alone and
   is kept per zone too.
+
+And one thing it gets wrong, fixed here:
+
+- **A zone looked up by name is not kept for the process.**  For a TZID the
+  calendar carries no VTIMEZONE for, vobject takes pytz's zone of that name
+  and registers it for the whole process, so that every later calendar's
+  own VTIMEZONE of that TZID is ignored for it.  dateutil's recurrence rules
+  cannot use a pytz zone (they keep the first occurrence's fixed offset), so
+  after one such event, every series of that zone crossing a daylight-saving
+  change was an hour off on the other side of it, in queries, in the index's
+  occurrences and in reminders, until the process ended (stock Radicale
+  too).  :func:`_register` registers every zone but pytz's: the event that
+  names its zone still gets pytz's zone (as vobject gives it), and a
+  calendar's VTIMEZONE is registered by the first calendar that sends one.
 """
 
 from __future__ import annotations
@@ -50,6 +64,7 @@ from vobject import base, icalendar
 _original_tzinfo_eq = icalendar.tzinfo_eq
 _original_to_native = icalendar.VTimezone.transformToNative
 _original_settzinfo = icalendar.TimezoneComponent.settzinfo
+_original_register = icalendar.registerTzid
 
 #: zones are those clients name or send (a few dozen); a bound keeps made-up ones harmless
 MOST_ZONES = 1024
@@ -134,8 +149,15 @@ def _copy_of(child: base.VBase) -> base.VBase:
     return type(child).duplicate(child)
 
 
+def _register(tzid: str, zone: tzinfo) -> None:
+    """vobject's ``registerTzid``, for every zone but pytz's (module docstring)."""
+    if not type(zone).__module__.startswith("pytz"):
+        _original_register(tzid, zone)
+
+
 def install() -> None:
     """Use these wherever vobject's icalendar module asks (parsing and writing)."""
+    icalendar.registerTzid = _register
     icalendar.tzinfo_eq = tzinfo_eq
     icalendar.VTimezone.transformToNative = staticmethod(_to_native)
     icalendar.TimezoneComponent.settzinfo = _settzinfo

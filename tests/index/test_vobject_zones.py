@@ -171,3 +171,39 @@ def test_a_zone_is_compared_with_utc_once_with_vobjects_answer(name: str, monkey
                vobject_zones.tzinfo_eq(zone, icalendar.utc)]
     assert answers == [expected] * 3
     assert len(asked) == 1
+
+
+HELSINKI = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Helsinki\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0300\r\n"
+            "TZNAME:EEST\r\nDTSTART:19810329T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n"
+            "BEGIN:STANDARD\r\nTZOFFSETFROM:+0300\r\nTZOFFSETTO:+0200\r\nTZNAME:EET\r\nDTSTART:19961027T040000\r\n"
+            "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+def test_an_event_naming_its_zone_does_not_shift_later_series_of_that_zone(fresh_server: Server) -> None:
+    """One client sends an event that names Europe/Helsinki without a VTIMEZONE (vobject looks the zone up
+    in pytz); then another sends a weekly series with Helsinki's VTIMEZONE, from October (EEST, +03:00)
+    into winter (EET, +02:00).  In December the series is at 18:00 EET, 16:00 UTC, as its own zone says:
+    before, vobject had kept pytz's zone for the process and the series stayed at +03:00, an hour early."""
+    calendar = "/alice/Familie%20M%C3%BCller%20%E5%AE%B6%E5%BA%AD/"
+    assert fresh_server.request("MKCALENDAR", calendar, "alice").status_code == 201
+    named = calendar_naming("Europe/Helsinki", uid="sauna-名")
+    assert fresh_server.request("PUT", f"{calendar}sauna.ics", "alice", named,
+                                headers={"Content-Type": "text/calendar"}).status_code == 201
+    assert "BEGIN:VTIMEZONE\r\nTZID:Europe/Helsinki" in fresh_server.request("GET", f"{calendar}sauna.ics",
+                                                                               "alice").text
+    series = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\n" + HELSINKI +
+              "BEGIN:VEVENT\r\nUID:chor-合唱\r\nDTSTAMP:20260101T000000Z\r\n"
+              "DTSTART;TZID=Europe/Helsinki:20261001T180000\r\nDTEND;TZID=Europe/Helsinki:20261001T193000\r\n"
+              "RRULE:FREQ=WEEKLY;COUNT=20\r\nSUMMARY:Chorprobe Müller 合唱 🎶\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert fresh_server.request("PUT", f"{calendar}chor.ics", "alice", series,
+                                headers={"Content-Type": "text/calendar"}).status_code == 201
+
+    def at(start: str, end: str) -> list[str]:
+        answer = fresh_server.request("REPORT", calendar, "alice", calendar_query("VEVENT", start, end),
+                                      headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert answer.status_code == 207, answer.text
+        return [href.rsplit("/", 1)[-1] for href, _ in responses(answer.content)]
+
+    assert at("20261001T150000Z", "20261001T151500Z") == ["chor.ics"]     # October: 18:00 EEST
+    assert at("20261217T160000Z", "20261217T161500Z") == ["chor.ics"]     # December: 18:00 EET
+    assert at("20261217T150000Z", "20261217T155900Z") == []
