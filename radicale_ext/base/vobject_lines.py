@@ -32,6 +32,16 @@ cost more than their work:
   :func:`_line_to_native` keeps the line's attributes (a dict copy: what
   ``copy.copy`` copies) and makes the line of them only for a message.
 
+- **Writing a line with a value.**  ``Behavior.serialize`` turns the
+  line's value into text in place, writes it, and then turns the text into
+  the value again: every date and time parsed once more after each write
+  (a fifth of vobject's serialization of an event).  vobject requires the
+  two transformations to be exact inverses of each other; so
+  :func:`_serialize_line` keeps the line's attributes and parameters before
+  and puts them back after the write, the same state without the parse
+  (the test compares every line's state after writing with vobject's, over
+  real calendars).
+
 ``tests/index/test_vobject_lines.py`` compares all of them with vobject's own.
 """
 
@@ -41,12 +51,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from vobject import base, icalendar, vcard
+from vobject import base, behavior, icalendar, vcard
 
 _original_line_setattr = base.ContentLine.__setattr__
 _original_component_setattr = base.Component.__setattr__
 _original_string_to_text_values = icalendar.stringToTextValues
 _original_to_native = base.VBase.transformToNative
+_original_serialize = behavior.Behavior.serialize
 
 #: per (class, name): True where vobject's ``__setattr__`` would store a plain attribute
 _PLAIN: dict[tuple[type, str], bool] = {}
@@ -118,10 +129,32 @@ def _line_to_native(self: base.VBase) -> Any:
         raise base.ParseError(message + " (" + str(original) + ")", line_number)  # noqa: B904 - as vobject
 
 
+def _serialize_line(cls: type[behavior.Behavior], obj: Any, buf: Any, lineLength: int, validate: bool = True,  # noqa: N803
+                    *args: Any, **kwargs: Any) -> Any:
+    """``Behavior.serialize``: for a line holding a value, its state is put back after the write instead of
+    being parsed again from the text written; anything else as vobject writes it."""
+    if not isinstance(obj, base.ContentLine) or not obj.isNative:
+        return _original_serialize.__func__(cls, obj, buf, lineLength, validate, *args, **kwargs)  # type: ignore[attr-defined]
+    cls.generateImplicitParameters(obj)
+    if validate:
+        cls.validate(obj, raiseException=True)
+    attributes = dict(obj.__dict__)
+    params = {name: list(values) for name, values in obj.params.items()}
+    singletons = list(obj.singletonparams)
+    out = base.defaultSerialize(obj.transformFromNative(), buf, lineLength)
+    obj.__dict__.clear()
+    obj.__dict__.update(attributes)   # the same params dict and singletons list, their contents put back
+    obj.params.clear()
+    obj.params.update(params)
+    obj.singletonparams[:] = singletons
+    return out
+
+
 def install() -> None:
     """Use them wherever vobject sets attributes, reads TEXT values (iCalendar and vCard) and turns a
     line's text into its value."""
     base.VBase.transformToNative = _line_to_native
+    behavior.Behavior.serialize = classmethod(_serialize_line)  # type: ignore[assignment,method-assign]
     base.ContentLine.__setattr__ = _line_setattr
     base.Component.__setattr__ = _component_setattr
     icalendar.stringToTextValues = string_to_text_values

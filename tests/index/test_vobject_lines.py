@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import vobject
-from vobject import base, icalendar, vcard
+from vobject import base, behavior, icalendar, vcard
 
 from radicale_ext.base import vobject_lines
 
@@ -53,16 +53,17 @@ END:VCALENDAR\r
 def vobject_own() -> Iterator[None]:
     """vobject as it comes, for the duration."""
     saved = (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-             vcard.stringToTextValues, base.VBase.transformToNative)
+             vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize)
     base.ContentLine.__setattr__ = vobject_lines._original_line_setattr
     base.Component.__setattr__ = vobject_lines._original_component_setattr
     icalendar.stringToTextValues = vcard.stringToTextValues = vobject_lines._original_string_to_text_values
     base.VBase.transformToNative = vobject_lines._original_to_native
+    behavior.Behavior.serialize = vobject_lines._original_serialize
     try:
         yield
     finally:
         (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-         vcard.stringToTextValues, base.VBase.transformToNative) = saved
+         vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize) = saved
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -79,10 +80,12 @@ def _shape(component: Any) -> Any:
             [(name, [_shape(child) for child in children]) for name, children in sorted(component.contents.items())])
 
 
-def _read_and_write(text: str) -> tuple[Any, str]:
+def _read_and_write(text: str) -> tuple[Any, str, Any, str]:
+    """What vobject made of ``text``, what it writes, its state after writing, and what it writes again."""
     parsed = vobject.readOne(text)
     shape = _shape(parsed)
-    return shape, parsed.serialize()
+    written = parsed.serialize()
+    return shape, written, _shape(parsed), parsed.serialize()
 
 
 @pytest.mark.parametrize("separator", [",", ";"])
@@ -111,8 +114,10 @@ def test_real_calendars_and_address_books_are_read_and_written_as_vobject_does()
     with vobject_own():
         own = [_read_and_write(text) for text in texts]
     assert ours == own
-    assert any("\\," in written or "\\n" in written for _, written in ours)   # escapes were among them
-    assert any("RECURRENCE-ID" in written for _, written in ours) and any("BEGIN:VCARD" in w for _, w in ours)
+    assert any("\\," in written or "\\n" in written for _, written, _, _ in ours)   # escapes were among them
+    assert any("RECURRENCE-ID" in written for _, written, _, _ in ours)
+    assert any("BEGIN:VCARD" in written for _, written, _, _ in ours)
+    assert all(written == again for _, written, _, again in ours)
 
 
 def test_parameters_properties_and_class_properties_are_set_as_vobject_sets_them() -> None:
@@ -169,4 +174,5 @@ def test_the_servers_storage_installs_them() -> None:
 
     assert base.ContentLine.__setattr__ is vobject_lines._line_setattr
     assert base.VBase.transformToNative is vobject_lines._line_to_native
+    assert behavior.Behavior.serialize.__func__ is vobject_lines._serialize_line  # type: ignore[attr-defined]
     assert base.Component.__setattr__ is vobject_lines._component_setattr
