@@ -27,9 +27,7 @@ cost more than their work:
   copies the whole line (``copy.copy``, through pickle's reduce protocol)
   before every transformation, only to quote it in the error message when
   the transformation fails: for every date, time, duration and TEXT line
-  read, and again for each of them written (vobject writes a line by
-  turning its value back into text, then that text into the value again).
-  :func:`_line_to_native` keeps the line's attributes (a dict copy: what
+  read.  :func:`_line_to_native` keeps the line's attributes (a dict copy: what
   ``copy.copy`` copies) and makes the line of them only for a message.
 
 - **Writing a line with a value.**  ``Behavior.serialize`` turns the
@@ -151,8 +149,8 @@ def _serialize_line(cls: type[behavior.Behavior], obj: Any, buf: Any, lineLength
 
 
 def install() -> None:
-    """Use them wherever vobject sets attributes, reads TEXT values (iCalendar and vCard) and turns a
-    line's text into its value."""
+    """Use them wherever vobject sets attributes, reads TEXT values (iCalendar and vCard), turns a line's
+    text into its value and writes a line."""
     base.VBase.transformToNative = _line_to_native
     behavior.Behavior.serialize = classmethod(_serialize_line)  # type: ignore[assignment,method-assign]
     base.ContentLine.__setattr__ = _line_setattr

@@ -99,6 +99,7 @@ class ItemFiles(multifilesystem.Collection):
         stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
         kept = self._storage.props_kept.get(self._props_path)
         if kept is None or kept[0] != stamp:
+            self._meta_cache = None   # Radicale's copy of this object may be older than the file stat'ed
             kept = (stamp, dict(super().get_meta()))   # read after the stat: at worst read again next time
             self._storage.props_kept[self._props_path] = kept
         return dict(kept[1]) if key is None else kept[1].get(key)
