@@ -45,9 +45,10 @@ And one thing it gets wrong, fixed here:
   own VTIMEZONE of that TZID is ignored for it.  dateutil's recurrence rules
   cannot use a pytz zone (they keep the first occurrence's fixed offset), so
   after one such event, every series of that zone crossing a daylight-saving
-  change was an hour off on the other side of it, in queries, in the index's
-  occurrences and in reminders, until the process ended (stock Radicale
-  too).  :func:`_register` registers every zone but pytz's: the event that
+  change was an hour off on the other side of it, in time-range queries and
+  the index's occurrences (any walk of the series through vobject), until
+  the process ended (stock Radicale too; reminders use another library).
+  :func:`_register` registers every zone but pytz's: the event that
   names its zone still gets pytz's zone (as vobject gives it), and a
   calendar's VTIMEZONE is registered by the first calendar that sends one.
 """
