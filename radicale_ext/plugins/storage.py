@@ -21,7 +21,7 @@ from radicale import config, pathutils
 from radicale.log import logger
 from radicale.storage import multifilesystem
 
-from radicale_ext.index.item_index import FolderView, ItemFacts, ItemIndex
+from radicale_ext.index.item_index import FileStamp, FolderView, ItemFacts, ItemIndex
 
 from .indexed_items import facts_of
 from .occurrence_spans import Earlier, timing
@@ -96,7 +96,7 @@ class ItemFiles(multifilesystem.Collection):
             stat = os.stat(self._props_path)
         except OSError:   # none (Radicale's empty properties) or unreadable: Radicale's own answer
             return super().get_meta(key)
-        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+        stamp = FileStamp.of(stat)
         kept = self._storage.props_kept.get(self._props_path)
         if kept is None or kept[0] != stamp:
             self._meta_cache = None   # Radicale's copy of this object may be older than the file stat'ed
@@ -327,7 +327,7 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         super().__init__(configuration)
         self._lock = WritersFirst(self._lock._path)
         #: each collection's properties as last read, with the version of their file (``ItemFiles.get_meta``)
-        self.props_kept: dict[str, tuple[tuple[int, int, int, int], dict[str, str]]] = {}
+        self.props_kept: dict[str, tuple[FileStamp, dict[str, str]]] = {}
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
                                     max_token_age_s=configuration.get("storage", "max_sync_token_age"))
         self._settle_outbox()
