@@ -365,7 +365,7 @@ class ItemIndex:
         present = set(listed)
         gone = {href for href in base.entries if href not in present}
         view = self._commit(key, base, seen, gone, listed, _looker(folder, is_item_name, facts_of, base.entries))
-        return _Folder(replace(view, folder=folder, is_item_name=is_item_name), watched, identity)
+        return _Folder(_placed(view, folder, is_item_name), watched, identity)
 
     def _recheck(self, key: str, folder: str, is_item_name: Callable[[str], bool], facts_of: FactsOf,
                  base: FolderView, names: set[str]) -> FolderView:
@@ -382,8 +382,7 @@ class ItemIndex:
                 seen[href] = found
         new_names = any(href not in base.entries for href, (_, facts) in seen.items() if facts is not None)
         listed = None if gone or new_names or base.listed is None else base.listed
-        view = self._commit(key, base, seen, gone, listed, look)
-        return replace(view, folder=folder, is_item_name=is_item_name)
+        return _placed(self._commit(key, base, seen, gone, listed, look), folder, is_item_name)
 
     def _adopting(self, key: str, folder: str, is_item_name: Callable[[str], bool], base: FolderView,
                   look: Look) -> Look:
@@ -744,6 +743,14 @@ def uids_carried(base: FolderView, entries: Mapping[str, Entry], touched: Iterab
     if vanished:   # a UID changed or went: does another item still hold it?
         vanished -= {entry.facts.uid for entry in entries.values() if entry.facts.uid in vanished}
     return before.changed(added, vanished)
+
+
+def _placed(view: FolderView, folder: str, is_item_name: Callable[[str], bool]) -> FolderView:
+    """``view`` of ``folder``: itself where it already is (a recheck that found nothing new keeps the
+    order, the ctag's digest and the UIDs it worked out, which a copy would work out again), else a copy."""
+    if view.folder == folder and view.is_item_name is is_item_name:
+        return view
+    return replace(view, folder=folder, is_item_name=is_item_name)
 
 
 def _differs(base: FolderView, updates: Mapping[str, tuple[FileStamp, ItemFacts]], gone: set[str]) -> bool:

@@ -10,17 +10,29 @@ us, and kept its one span as a series); a series is walked by
 :func:`~radicale_ext.index.occurrences.horizon` or
 :data:`~radicale_ext.index.occurrences.MOST_SPANS` spans (bounded work per
 write, whatever its rule says).
+
+Radicale walks a bounded series too, to the end, for the range its item
+cache holds (``radicale.item.find_time_range``, called by ``Item.prepare``
+for every PUT): :func:`time_range_walking_once` takes its place and keeps the
+spans of that same walk for :func:`occurrences_of`, so a new series is walked
+once, not twice.  An unbounded series is not: Radicale's range stops at its
+first occurrence (``infinity_fn``), and an edit that keeps its times keeps its
+earlier spans without any walk.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
+import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import radicale.item as radicale_item
+import vobject
 from radicale.item import filter as radicale_filter
 
 from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept, still_kept
@@ -69,6 +81,9 @@ def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> 
     events = _ZONE.sub("", text)
     if not _RECURRING.search(events):   # one span: the event's own (no walk, nothing kept)
         return b"" if _STARTS.search(events) else None
+    walked = _walked_for(item.vobject_item)
+    if walked is not None:
+        return walked
     if earlier is not None and still_kept(earlier.occurrences) and earlier.timing == timing(text):
         return earlier.occurrences
     spans: list[tuple[int, int]] = []
@@ -89,6 +104,84 @@ def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> 
     except Exception:   # Radicale's own test raises on it too, and says so to the client
         return None
     return kept(spans, kept_until)
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """The last bounded series this thread walked for Radicale's range, and its spans (None: inexact)."""
+
+    component: weakref.ref[vobject.base.Component]
+    occurrences: bytes | None
+
+
+_last_walk = threading.local()
+_radicale_find_time_range = radicale_item.find_time_range
+
+
+def time_range_walking_once(vobject_item: vobject.base.Component, tag: str) -> tuple[int, int]:
+    """``radicale.item.find_time_range``, the same answer; an event's walk also keeps its spans, as
+    :func:`occurrences_of` would walk them, for the same component (module docstring)."""
+    _last_walk.walk = None
+    if tag != "VEVENT" or not _recurs(vobject_item):
+        return _radicale_find_time_range(vobject_item, tag)
+    spans: list[tuple[int, int]] = []
+    until = horizon()
+    kept_until = WHOLE
+    exact, endless = True, False
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def visit(range_start: datetime, range_end: datetime, is_recurrence: bool) -> bool:
+        nonlocal start, end, kept_until, exact
+        if start is None or range_start < start:
+            start = range_start
+        if end is None or end < range_end:
+            end = range_end
+        if exact and kept_until == WHOLE:   # as occurrences_of's walk, which would have ended here
+            try:
+                first, last = _seconds(range_start), _seconds(range_end)
+            except _Inexact:
+                exact = False
+                return False
+            if not is_recurrence and (first >= until or len(spans) >= MOST_SPANS):
+                kept_until = first
+            else:
+                spans.append((first, last))
+        return False
+
+    def infinity(range_start: datetime) -> bool:
+        nonlocal start, end, endless
+        if start is None or range_start < start:
+            start = range_start
+        end, endless = radicale_filter.DATETIME_MAX, True
+        return True
+
+    radicale_filter.visit_time_ranges(vobject_item, tag, visit, infinity)
+    if not endless:
+        _last_walk.walk = _Walk(weakref.ref(vobject_item), kept(spans, kept_until) if exact else None)
+    start = radicale_filter.DATETIME_MIN if start is None else start
+    end = radicale_filter.DATETIME_MAX if end is None else end
+    return math.floor(start.timestamp()), math.ceil(end.timestamp())
+
+
+def _recurs(vobject_item: vobject.base.Component) -> bool:
+    """Has one of its events a rule, a date added or an occurrence moved (more than one span)?"""
+    return any(name in event.contents for event in vobject_item.contents.get("vevent", ())
+               for name in ("rrule", "rdate", "recurrence-id", "exrule"))
+
+
+def _walked_for(component: vobject.base.Component) -> bytes | None:
+    """The spans :func:`time_range_walking_once` kept of this very component (taken once), or None."""
+    walk = getattr(_last_walk, "walk", None)
+    if walk is None or walk.component() is not component or walk.occurrences is None:
+        return None
+    _last_walk.walk = None
+    return walk.occurrences
+
+
+def install() -> None:
+    """Radicale's items take their range from :func:`time_range_walking_once` (once)."""
+    radicale_item.find_time_range = time_range_walking_once
 
 
 def _seconds(moment: datetime) -> int:

@@ -33,7 +33,7 @@ from radicale_ext.index.query_prefilter import card_decision, name_narrowing
 from radicale_ext.notices.fanout import Audience
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
 
-from . import _request, card_books, personal_writes, radicale_paths, reader_views, recurrence_guard
+from . import _request, card_books, occurrence_spans, personal_writes, radicale_paths, reader_views, recurrence_guard
 from ._site import site_for
 from .indexed_items import http_date
 from .occurrence_spans import event_window
@@ -41,6 +41,7 @@ from .occurrence_spans import event_window
 vobject_zones.install()
 vobject_lines.install()
 radicale_paths.install()
+occurrence_spans.install()
 
 
 def _collection_path(path: str) -> str:

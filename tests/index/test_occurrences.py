@@ -16,9 +16,12 @@ import pytest
 import vobject
 from radicale import item as radicale_item
 from radicale.app.report import test_filter as radicale_test_filter
+from radicale.item import filter as radicale_filter
 
 from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept, overlaps
-from radicale_ext.plugins.occurrence_spans import event_window, occurrences_of
+from radicale_ext.plugins import occurrence_spans
+from radicale_ext.plugins.indexed_items import facts_of
+from radicale_ext.plugins.occurrence_spans import event_window, occurrences_of, time_range_walking_once
 
 BERLIN = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n"
           "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n"
@@ -140,6 +143,67 @@ def test_the_kept_occurrences_give_radicales_answer(seed: int) -> None:
                 radicale_says = radicale_test_filter("VCALENDAR", item, filter_)
                 assert answer == radicale_says, (item.serialize(), ET.tostring(filter_, encoding="unicode"))
     assert answered > 800   # most windows are answered from the index
+
+
+def outcome(call, *args):   # noqa: ANN001, ANN201 - a value, or the kind of error raised
+    try:
+        return call(*args)
+    except Exception as e:
+        return type(e)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_radicales_range_and_the_kept_occurrences_are_the_same_from_one_walk(seed: int) -> None:
+    """:func:`time_range_walking_once` answers as Radicale's ``find_time_range`` does (or fails as it does),
+    and the spans it keeps of the walk are those a walk of its own gives."""
+    rng = random.Random(100 + seed)
+    reused = 0
+    for _ in range(80):
+        text = random_event(rng)
+        component = vobject.readOne(text)
+        radicales = outcome(occurrence_spans._radicale_find_time_range, component, "VEVENT")
+        assert outcome(time_range_walking_once, component, "VEVENT") == radicales, text
+        walked = occurrence_spans._walked_for(component)
+        reused += walked is not None
+        if walked is not None:
+            assert walked == occurrences_of(item_of(text)), text
+    assert reused > 20   # the bounded series among them
+
+
+def walks_counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    walks: list[str] = []
+    visit = radicale_filter.visit_time_ranges
+
+    def counted(*args, **kwargs):   # noqa: ANN002, ANN003, ANN202
+        walks.append(args[1])
+        return visit(*args, **kwargs)
+    monkeypatch.setattr(radicale_filter, "visit_time_ranges", counted)
+    return walks
+
+
+def test_a_new_bounded_series_is_walked_once_for_radicales_range_and_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PUT prepares the item (Radicale's range: the walk of a bounded series to its end) and then takes
+    the index's facts: one walk, where there were two."""
+    occurrence_spans.install()   # as the storage does
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + BERLIN_ZONE + "BEGIN:VEVENT\r\n"
+            "UID:chorprobe-müller\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20261001T190000\r\n"
+            "DTEND;TZID=Europe/Berlin:20261001T210000\r\nRRULE:FREQ=WEEKLY;COUNT=30\r\n"
+            "EXDATE;TZID=Europe/Berlin:20261224T190000\r\nSUMMARY:Chorprobe 合唱 🎶\r\nEND:VEVENT\r\n"
+            "END:VCALENDAR\r\n")
+    endless_text = text.replace(";COUNT=30", "")
+    fresh, endless_fresh = occurrences_of(item_of(text)), occurrences_of(item_of(endless_text))
+    radicales = occurrence_spans._radicale_find_time_range(vobject.readOne(text), "VEVENT")
+    walks = walks_counted(monkeypatch)
+    item = item_of(text)
+    item.prepare()
+    facts = facts_of(item)
+    assert walks == ["VEVENT"]
+    assert facts.occurrences == fresh and len(fresh) == 8 * (3 + 2 * 29)
+    assert (facts.start, facts.end) == radicales
+    endless = item_of(endless_text)
+    endless.prepare()   # Radicale's range stops at an endless rule's first occurrence: walked again for the index
+    assert facts_of(endless).occurrences == endless_fresh
+    assert walks == ["VEVENT"] * 3
 
 
 def test_an_unbounded_series_is_kept_to_three_new_years_ahead_and_a_long_one_to_its_most_spans() -> None:

@@ -214,7 +214,10 @@ def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, m
 
 # -- the pieces, in this process -------------------------------------------------------------------------
 
-ONE = radicale_item.Item(collection_path="alice/x", vobject_item=radicale_item.read_components(WEEKLY)[0])
+def another_one() -> radicale_item.Item:
+    """WEEKLY read on its own, now (not at import: vobject resolves its bare TZID by the zones it has met by
+    the time the item's lines are first read, process-wide; the PUT's item, read now, must meet the same)."""
+    return radicale_item.Item(collection_path="alice/x", vobject_item=radicale_item.read_components(WEEKLY)[0])
 
 
 def radicale_prepare(path: str) -> list[radicale_item.Item]:
@@ -237,8 +240,9 @@ def test_only_a_put_of_one_item_is_handed_over() -> None:
         items = radicale_prepare("/alice/x/s.ics")
         assert [path for path, _ in handed] == ["/alice/x/s.ics"] and handed[0][1] is items[0]
         assert put_ahead.ahead_for(items[0]) is not None
-        assert put_ahead.ahead_for(ONE) is None   # another item (another request's, another version)
-        assert put_ahead.facts_for(items[0]) == put_ahead.facts_for(ONE)
+        one = another_one()
+        assert put_ahead.ahead_for(one) is None   # another item (another request's, another version)
+        assert put_ahead.facts_for(items[0]) == put_ahead.facts_for(one)
         assert put_ahead.facts_for(items[0]).occurrences   # the series walked
         # a whole calendar at once goes as Radicale sends it
         assert len(radicale_prepare("/alice/x/")) == 1 and len(handed) == 1
@@ -253,7 +257,8 @@ def test_a_file_written_ahead_goes_into_its_own_folder_or_away(tmp_path: Path) -
     (tmp_path / "b").mkdir()
     written = tmp_path / "a" / ".Radicale.tmp-1"
     written.write_text("text")
-    ahead = put_ahead.Ahead(ONE, put_ahead.facts_for(ONE), str(written))
+    one = another_one()
+    ahead = put_ahead.Ahead(one, put_ahead.facts_for(one), str(written))
     assert not ahead.move_to(str(tmp_path / "b" / "x.ics")) and written.exists()
     assert ahead.move_to(str(tmp_path / "a" / "x.ics"))
     assert (tmp_path / "a" / "x.ics").read_text() == "text" and not written.exists()
