@@ -51,11 +51,22 @@ And one thing it gets wrong, fixed here:
   :func:`_register` registers every zone but pytz's: the event that
   names its zone still gets pytz's zone (as vobject gives it), and a
   calendar's VTIMEZONE is registered by the first calendar that sends one.
+
+And one thing the index needs: reading a calendar's text as a process that
+has met none of its zones would, with its own VTIMEZONEs and without
+registering them for the process (:func:`own_zones`).  The index takes the
+facts of an event that named its zone (pytz's zone: wrong for a series
+across a change to summer time) from the text stored, which carries the
+VTIMEZONE vobject wrote (``plugins/indexed_items.py``); registering that
+zone would change what vobject writes for every later such event (its own
+VTIMEZONE read back gives another STANDARD onset when written again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import tzinfo
 from typing import Any
 
@@ -66,6 +77,7 @@ _original_tzinfo_eq = icalendar.tzinfo_eq
 _original_to_native = icalendar.VTimezone.transformToNative
 _original_settzinfo = icalendar.TimezoneComponent.settzinfo
 _original_register = icalendar.registerTzid
+_original_get_tzid = icalendar.getTzid
 
 #: zones are those clients name or send (a few dozen); a bound keeps made-up ones harmless
 MOST_ZONES = 1024
@@ -150,15 +162,42 @@ def _copy_of(child: base.VBase) -> base.VBase:
     return type(child).duplicate(child)
 
 
+_own = threading.local()
+
+
+@contextlib.contextmanager
+def own_zones() -> Iterator[None]:
+    """Within it, this thread's parsing registers the zones it meets for itself only, and finds a TZID
+    among them first (module docstring)."""
+    _own.zones = {}
+    try:
+        yield
+    finally:
+        _own.zones = None
+
+
 def _register(tzid: str, zone: tzinfo) -> None:
-    """vobject's ``registerTzid``, for every zone but pytz's (module docstring)."""
-    if not type(zone).__module__.startswith("pytz"):
+    """vobject's ``registerTzid``, for every zone but pytz's (module docstring); within :func:`own_zones`,
+    for this thread's parsing only."""
+    own = getattr(_own, "zones", None)
+    if own is not None:
+        own[tzid] = zone
+    elif not type(zone).__module__.startswith("pytz"):
         _original_register(tzid, zone)
+
+
+def _get_tzid(tzid: str, smart: bool = True) -> tzinfo | None:
+    """vobject's ``getTzid``; within :func:`own_zones`, this thread's own zones first."""
+    own = getattr(_own, "zones", None)
+    if own is not None and tzid in own:
+        return own[tzid]
+    return _original_get_tzid(tzid, smart)
 
 
 def install() -> None:
     """Use these wherever vobject's icalendar module asks (parsing and writing)."""
     icalendar.registerTzid = _register
+    icalendar.getTzid = _get_tzid
     icalendar.tzinfo_eq = tzinfo_eq
     icalendar.VTimezone.transformToNative = staticmethod(_to_native)
     icalendar.TimezoneComponent.settzinfo = _settzinfo

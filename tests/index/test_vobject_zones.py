@@ -11,11 +11,14 @@ from io import StringIO
 
 import pytest
 import pytz
+import radicale.item as radicale_item
 import vobject
 from dateutil import tz
 from vobject import icalendar
 
 from radicale_ext.base import vobject_zones
+from radicale_ext.plugins.indexed_items import facts_of
+from radicale_ext.plugins.occurrence_spans import occurrences_of
 
 from ..dav_kit import calendar_query, responses
 from ..server import Server
@@ -207,3 +210,58 @@ def test_an_event_naming_its_zone_does_not_shift_later_series_of_that_zone(fresh
     assert at("20261001T150000Z", "20261001T151500Z") == ["chor.ics"]     # October: 18:00 EEST
     assert at("20261217T160000Z", "20261217T161500Z") == ["chor.ics"]     # December: 18:00 EET
     assert at("20261217T150000Z", "20261217T155900Z") == []
+
+
+def test_a_series_naming_its_zone_is_indexed_as_its_stored_text_says(fresh_server: Server) -> None:
+    """A weekly series that names Europe/Berlin and sends no VTIMEZONE, from January (CET, +01:00) past the
+    change to summer time (CEST, +02:00): it is at 17:00 Berlin time all year, 15:00 UTC in April, as the
+    text the server stores says (vobject writes Berlin's VTIMEZONE into it, and every later reading of the
+    file, stock Radicale's too, uses it).  Before, the index walked the series with pytz's zone, which
+    dateutil's rules keep at its January offset, and answered 16:00 UTC for every occurrence after March."""
+    calendar = "/alice/Schwimmen%20M%C3%BCller%20%E6%B8%B8%E6%B3%B3/"
+    assert fresh_server.request("MKCALENDAR", calendar, "alice").status_code == 201
+    series = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\nBEGIN:VEVENT\r\n"
+              "UID:schwimmen-游泳\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260106T170000\r\n"
+              "DTEND;TZID=Europe/Berlin:20260106T180000\r\nRRULE:FREQ=WEEKLY;COUNT=20\r\n"
+              "EXDATE;TZID=Europe/Berlin:20260414T170000\r\nSUMMARY:Schwimmen 游泳 🏊\r\nEND:VEVENT\r\n"
+              "END:VCALENDAR\r\n")
+    assert fresh_server.request("PUT", f"{calendar}schwimmen%20%C3%BC.ics", "alice", series,
+                                headers={"Content-Type": "text/calendar"}).status_code == 201
+
+    def at(start: str, end: str) -> list[str]:
+        answer = fresh_server.request("REPORT", calendar, "alice", calendar_query("VEVENT", start, end),
+                                      headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert answer.status_code == 207, answer.text
+        return [href.rsplit("/", 1)[-1] for href, _ in responses(answer.content)]
+
+    assert at("20260113T160000Z", "20260113T161500Z") == ["schwimmen%20%C3%BC.ics"]   # January: 17:00 CET
+    assert at("20260407T150000Z", "20260407T151500Z") == ["schwimmen%20%C3%BC.ics"]   # April: 17:00 CEST
+    assert at("20260407T160000Z", "20260407T161500Z") == []
+    assert at("20260414T150000Z", "20260414T151500Z") == []   # the date taken out
+    assert at("20260519T150000Z", "20260519T151500Z") == ["schwimmen%20%C3%BC.ics"]   # the 20th and last
+    assert at("20260526T150000Z", "20260526T151500Z") == []
+
+
+def test_the_stored_text_is_read_with_its_own_zones_and_registers_none() -> None:
+    """The index reads a series that named its zone from the text stored, as a process that met none of its
+    zones would, and leaves vobject's zones of the process as they were: registering the VTIMEZONE vobject
+    wrote would make vobject write another one (another STANDARD onset) for every later such event, so the
+    same PUT would store another text.  (A zone no other test uses: vobject's zones are the process's.)"""
+    vobject_zones.install()
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:hangi-müller\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Pacific/Auckland:20260105T200000\r\n"
+            "DURATION:PT2H\r\nRRULE:FREQ=WEEKLY;COUNT=30\r\nSUMMARY:Hāngī Müller 烤肉 🥩\r\nEND:VEVENT\r\n"
+            "END:VCALENDAR\r\n")
+    assert icalendar.getTzid("Pacific/Auckland", False) is None
+    first = radicale_item.Item(collection_path="alice/家庭", vobject_item=radicale_item.read_components(text)[0])
+    facts = facts_of(first)
+    assert icalendar.getTzid("Pacific/Auckland", False) is None   # nothing registered for the process
+    again = radicale_item.Item(collection_path="alice/家庭", vobject_item=radicale_item.read_components(text)[0])
+    assert again.serialize() == first.serialize() and facts_of(again) == facts
+    stored = first.serialize()
+    with vobject_zones.own_zones():   # the stored text, read as a fresh process reads the file
+        as_read = radicale_item.Item(collection_path="alice/家庭", text=stored, vobject_item=vobject.readOne(stored))
+        walked = occurrences_of(as_read)
+    assert facts.occurrences == walked and (facts.start, facts.end) == as_read.time_range
+    assert facts.occurrences != occurrences_of(first)   # pytz's zone: an hour off after April's change
+    assert icalendar.getTzid("Pacific/Auckland", False) is None
