@@ -68,23 +68,41 @@ def group_key(record: Record, is_private: Callable[[str, str], bool]) -> GroupKe
 def _planned(records: Sequence[Record], now: float, window: float, key_of: Callable[[Record], GroupKey],
              ) -> tuple[list[list[Record]], list[Record], float]:
     """:func:`plan`'s groups and quiet records, and when the first group still open is due (inf: none)."""
-    open_groups: dict[GroupKey, list[Record]] = {}
-    due: list[list[Record]] = []
+    groups = _Groups(window)
     for record in records:
-        if not _told(record):
-            continue
-        key = key_of(record)
-        group = open_groups.get(key)
-        if group is not None and record.created_at < group[0].created_at + window:
+        groups.add(record, key_of(record) if _told(record) else None)
+    return groups.result(now)
+
+
+class _Groups:
+    """Records taken in, in order of id, into the groups they make: a group is open for ``window`` from its
+    first record; a record of its key after that closes it (due) and opens the next.  Records that make
+    no notice (key None) are quiet."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.open: dict[GroupKey, list[Record]] = {}
+        self.closed: list[list[Record]] = []
+        self.quiet: list[Record] = []
+
+    def add(self, record: Record, key: GroupKey | None) -> None:
+        if key is None:
+            self.quiet.append(record)
+            return
+        group = self.open.get(key)
+        if group is not None and record.created_at < group[0].created_at + self.window:
             group.append(record)
-            continue
+            return
         if group is not None:
-            due.append(group)  # a later record closed its window
-        open_groups[key] = [record]
-    closing = [g[0].created_at + window for g in open_groups.values()]
-    due += [g for g, at in zip(open_groups.values(), closing, strict=True) if now >= at]
-    next_due = min((at for at in closing if now < at), default=math.inf)
-    return sorted(due, key=lambda g: g[0].id), [r for r in records if not _told(r)], next_due
+            self.closed.append(group)  # a later record closed its window
+        self.open[key] = [record]
+
+    def result(self, now: float) -> tuple[list[list[Record]], list[Record], float]:
+        """The due groups (in order of their first record), the quiet records, when the next group is due."""
+        closing = [g[0].created_at + self.window for g in self.open.values()]
+        due = self.closed + [g for g, at in zip(self.open.values(), closing, strict=True) if now >= at]
+        next_due = min((at for at in closing if now < at), default=math.inf)
+        return sorted(due, key=lambda g: g[0].id), list(self.quiet), next_due
 
 
 class _Untaken:
@@ -93,13 +111,21 @@ class _Untaken:
     nothing while the ids are the same and no window has closed (a burst of writes leaves thousands of
     records waiting for their window: reading and planning them all on every step took a third of the
     server's time under a stream of PUTs).  A record's rows do not change once it is ready; a private
-    item's key is decided when the record is first read."""
+    item's key is decided when the record is first read (None: a record that makes no notice).
+
+    While records are only added after those planned (the untaken ids go on from the last planned, as in
+    a stream of writes), only the new ones are planned, into the groups kept from the step before
+    (``groups``, for the ids ``planned``): a step planned every waiting record again, up to 5,000, for each
+    record that arrived.  Any other change of the ids (records taken, a write that began earlier finishing
+    later) plans them all again."""
 
     def __init__(self) -> None:
-        self.records: dict[int, tuple[Record, GroupKey]] = {}
+        self.records: dict[int, tuple[Record, GroupKey | None]] = {}
         self.ids: list[int] | None = None
         self.next_due = 0.0
         self.lock = threading.Lock()
+        self.groups: _Groups | None = None
+        self.planned: list[int] = []
 
     def idle(self, ids: list[int], now: float) -> bool:
         return ids == self.ids and now < self.next_due
@@ -166,14 +192,22 @@ class NoticeComposer:
         ids = self._outbox.untaken_ids()
         if known.idle(ids, now):
             return [], []
-        kept = {i: known.records[i] for i in ids if i in known.records}
-        for record in self._outbox.by_ids([i for i in ids if i not in kept]):
-            kept[record.id] = (record, group_key(record, self._is_private))
-        known.records = kept
-        records = [kept[i][0] for i in ids if i in kept]
-        due, quiet, next_due = _planned(records, now, self._window, lambda r: kept[r.id][1])
+        groups, planned = known.groups, known.planned
+        if groups is None or ids[:len(planned)] != planned:   # not only new records after the planned ones
+            groups, planned = _Groups(self._window), []
+            known.records = {i: known.records[i] for i in ids if i in known.records}
+        new = ids[len(planned):]
+        for record in self._outbox.by_ids([i for i in new if i not in known.records]):
+            known.records[record.id] = (record, group_key(record, self._is_private) if _told(record) else None)
+        for i in new:
+            if i in known.records:
+                groups.add(*known.records[i])
+        due, quiet, next_due = groups.result(now)
         # planning again is needed once a window closes, or when the untaken records change
-        known.ids, known.next_due = (ids, next_due) if not (due or quiet) else (None, 0.0)
+        if due or quiet or any(i not in known.records for i in new):
+            known.ids, known.next_due, known.groups, known.planned = None, 0.0, None, []
+        else:
+            known.ids, known.next_due, known.groups, known.planned = ids, next_due, groups, ids
         return due, quiet
 
     def _set_aside(self, group: list[Record], error: Exception, now: float) -> None:

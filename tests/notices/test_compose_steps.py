@@ -20,6 +20,7 @@ import pytest
 
 from radicale_ext.base.database import Database
 from radicale_ext.base.postgres import PostgresDatabase
+from radicale_ext.notices import compose
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.compose import NoticeComposer, plan
 from radicale_ext.notices.outbox import Change, ChangeKind, Finished, Outbox
@@ -143,3 +144,37 @@ def test_a_step_with_nothing_new_reads_no_record(engine: Callable[[], Database])
     clock.now += WINDOW
     assert composer.compose_due(clock.now) == 4, "bob's three collections and carol's: four notices"
     assert outbox.read == 301
+
+
+def test_a_step_plans_only_the_records_that_arrived_since(engine: Callable[[], Database],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream of writes (a bulk import): each step plans the records that arrived since the step before,
+    into the groups it kept, not every waiting record again; taking records plans them all again."""
+    clock = Clock()
+    _db, outbox, composer = composer_on(engine(), clock)
+    looked_at: list[int] = []
+    told = compose._told
+    monkeypatch.setattr(compose, "_told", lambda record: looked_at.append(record.id) or told(record))
+
+    def write(n: int) -> int:
+        record = outbox.begin(Change(kind=ChangeKind.ITEM_CHANGED, actor="Jürgen Müller",
+                                     collection=COLLECTIONS[n % 3], item=f"Termin {n} 家庭.ics"))
+        outbox.finish({record: Finished(kind=ChangeKind.ITEM_UPDATED, component="VEVENT", uid=str(n))})
+        return record
+
+    for n in range(200):
+        write(n)
+    assert composer.compose_due(clock.now) == 0
+    assert len(looked_at) == 200
+    for n in range(200, 210):   # one record, one step
+        newest = write(n)
+        clock.now += 1
+        looked_at.clear()
+        assert composer.compose_due(clock.now) == 0
+        assert looked_at == [newest]
+    clock.now += WINDOW   # the three windows close: three notices, 210 records taken
+    assert composer.compose_due(clock.now) == 3
+    later = write(210)
+    looked_at.clear()
+    clock.now += 1
+    assert composer.compose_due(clock.now) == 0 and looked_at == [later]
