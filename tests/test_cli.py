@@ -272,7 +272,7 @@ def test_role_change_turns_write_access_on_and_off(server: Server) -> None:
 
     out = server.ok("share", "add", f"alice/{calendar}", "--user", "bob", "--role", "subscriber")
     assert out == (f"/alice/{calendar}/ shared with bob as subscriber; "
-                   f"it appears as /{{user}}/{calendar}~alice/ in their homes\n")
+                   f"it appears as /bob/{calendar}~alice/ in bob's home\n")
     assert can_read(server, "bob", "alice", calendar)
     assert put_event(server, "bob", "alice", calendar) == 403
 
@@ -301,7 +301,9 @@ def test_share_an_address_book_with_a_circle(server: Server) -> None:
     circle = unique("book")
     server.ok("circle", "create", circle, "--manager", "alice")
     server.ok("circle", "add", circle, "dave")
-    server.ok("share", "add", f"alice/{book}", "--circle", circle, "--role", "collaborator")
+    out = server.ok("share", "add", f"alice/{book}", "--circle", circle, "--role", "collaborator")
+    assert out == (f"/alice/{book}/ shared with circle:{circle} as collaborator; "
+                   f"it appears as /{{user}}/{book}~alice/ in the homes of the circle's members\n")
     uid = uuid.uuid4().hex
     r = server.request("PUT", f"/dave/{book}~alice/{uid}.vcf", "dave", card(uid, "Test"),
                        headers={"Content-Type": "text/vcard"})

@@ -44,13 +44,15 @@ def share_add(args: argparse.Namespace, site: Site) -> None:
     warning = site.cards.share_warning(share.collection, people_of(site, share.grantee), site.circles.circles_of)
     if warning:
         print(warning, file=sys.stderr)
+    person = share.grantee.name if share.grantee.kind is GranteeKind.USER else None
+    where = f"/{person}/{share.mount}/" if person else f"/{{user}}/{share.mount}/"
     if share.basis is ShareBasis.INVITATION:
+        home = f"{person}'s home once they accept" if person else "the homes of those who accept"
         print(f"{share.collection} shared with {share.grantee} as {share.role.value}, by invitation; "
-              f"it appears as /{{user}}/{share.mount}/ in the homes of those who accept "
-              f"('radicale-ext invitation status {share.collection.strip('/')}')")
+              f"it appears as {where} in {home} ('radicale-ext invitation status {share.collection.strip('/')}')")
         return
-    print(f"{share.collection} shared with {share.grantee} as {share.role.value}; "
-          f"it appears as /{{user}}/{share.mount}/ in their homes")
+    home = f"{person}'s home" if person else "the homes of the circle's members"
+    print(f"{share.collection} shared with {share.grantee} as {share.role.value}; it appears as {where} in {home}")
 
 
 def share_role(args: argparse.Namespace, site: Site) -> None:

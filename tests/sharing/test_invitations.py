@@ -108,7 +108,7 @@ def test_pending_accepted_removed_accepted_again(world: InvitationWorld) -> None
     srv = world.server
     out = srv.ok("share", "add", f"{OWNER}/{name}", "--user", "dave", "--role", "collaborator",
                  "--summary", "our trips", acting_as=OWNER)
-    assert "by invitation" in out
+    assert "by invitation" in out and f"it appears as /dave/{name}~{OWNER}/ in dave's home once they accept" in out
 
     assert status(world, name) == {"dave": "pending"}
     assert invitations_of(world, "dave") == {f"/{OWNER}/{name}/": "pending"}
