@@ -65,7 +65,13 @@ TOKEN_PREFIX = "http://radicale.org/ns/sync/"
 #: the commits older than the longest a sync token lives are removed at every this many commits of a folder
 #: (the removal walks all the folder's commits: at every commit, a write cost a millisecond per 5,000)
 PRUNE_COMMITS_EVERY = 100
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+#: index versions whose rows are kept, with what brings them to this one (any other version is made anew)
+#: 6: series walked before two time zone fixes (a zone named without a VTIMEZONE: its own series, and
+#: later series of that zone in the same process, an hour off across a change to summer time): each is
+#: unsettled, so that the next look at its folder reads it again (docs/performance.md, "Writes")
+MIGRATIONS = {6: "UPDATE entries SET indexed_ns = 0 WHERE deleted_ns IS NULL AND component = 'VEVENT' "
+                 "AND length(occurrences) > 0"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     folder TEXT PRIMARY KEY,
@@ -357,8 +363,8 @@ class ItemIndex:
         seen: dict[str, tuple[FileStamp, ItemFacts | None]] = {}
         for href, stamp in listing:
             entry = base.entries.get(href)
-            if entry is None or not entry.settled_for(stamp):
-                seen[href] = (stamp, facts_of(href, None if entry is None else entry.facts))
+            if entry is None or not entry.settled_for(stamp):   # a migrated entry (indexed 0) is read anew
+                seen[href] = (stamp, facts_of(href, None if entry is None or not entry.indexed_ns else entry.facts))
         known = {href: href for href in base.entries}   # the entries' own names: one string per item, not two
         listed = tuple(known.get(href, href) for href, _ in listing)
         del known
@@ -636,7 +642,11 @@ class ItemIndex:
             # filled by the first read of a folder's rows): the rows are kept in memory anyway (the views),
             # and the system's file cache holds the file, so a small one costs no speed
             db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version in MIGRATIONS:
+                db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[version]}; PRAGMA user_version = {SCHEMA_VERSION};"
+                                 " COMMIT;")
+            elif version != SCHEMA_VERSION:
                 db.executescript("BEGIN IMMEDIATE; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS entries; "
                                  f"DROP TABLE IF EXISTS folders; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
                                  " COMMIT;")

@@ -1,0 +1,78 @@
+"""An item index saved by the version before (6) is kept, not made anew, and its series are walked again.
+
+Two time zone fixes changed a series' occurrences (a zone named without a VTIMEZONE: the series itself,
+and later series of that zone in the same process, were an hour off across a change to summer time;
+docs/performance.md).  An index saved before them may hold such shifted occurrences, which no later
+request would correct while the file stays the same.  On opening a version-6 index the server reads
+every series again on its next look at the folder: the shifted one is corrected and logged as a change,
+the right one keeps its place in the log, and the clients' sync tokens stay valid (a new index would
+have refused them all: every client syncing afresh)."""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from pathlib import Path
+
+from .. import dav_kit as dav
+from ..server import make_server
+from .test_occurrences import BERLIN_ZONE
+
+INDEX_NAME = ".Radicale.ext-item-index.sqlite"
+CAL = "/alice/Schwimmen%20M%C3%BCller%20%E6%B8%B8%E6%B3%B3/"
+
+
+def series(uid: str, summary: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\n" + BERLIN_ZONE +
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260106T170000\r\n"
+            f"DTEND;TZID=Europe/Berlin:20260106T180000\r\nRRULE:FREQ=WEEKLY;COUNT=20\r\nSUMMARY:{summary}\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def shifted_by_an_hour(occurrences: bytes) -> bytes:
+    """What the index held for a series walked with pytz's zone: every span an hour later after March."""
+    numbers = array("q")
+    numbers.frombytes(occurrences)
+    count = numbers[2]
+    for i in range(3, 3 + 2 * count):
+        if numbers[i] >= 1774746000:   # 2026-03-29 01:00 UTC, Berlin's change to summer time
+            numbers[i] += 3600
+    return numbers.tobytes()
+
+
+def test_a_version_6_index_is_kept_and_its_series_walked_again(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "server").start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        for name, summary in (("schwimmen.ics", "Schwimmen 游泳 🏊"), ("chor%20%C3%BC.ics", "Chorprobe Müller 合唱")):
+            r = server.request("PUT", CAL + name, "alice", series(name, summary), headers=dav.ICS)
+            assert r.status_code == 201
+        before = dav.parse_sync(dav.sync(server, CAL, "alice"))
+        assert len(before.found) == 2
+    finally:
+        server.stop()
+    index = server.root / "data" / "collections" / INDEX_NAME
+    with sqlite3.connect(index) as db:   # as the version before left it, one series shifted
+        (occurrences,) = db.execute("SELECT occurrences FROM entries WHERE href = 'schwimmen.ics'").fetchone()
+        db.execute("UPDATE entries SET occurrences = ? WHERE href = 'schwimmen.ics'",
+                   (shifted_by_an_hour(occurrences),))
+        db.execute("PRAGMA user_version = 6")
+    db.close()
+
+    server = make_server(tmp_path / "server").start()
+    try:
+        def at(start: str, end: str) -> list[str]:
+            answer = server.request("REPORT", CAL, "alice", dav.calendar_query("VEVENT", start, end),
+                                    headers={"Depth": "1", "Content-Type": "application/xml"})
+            assert answer.status_code == 207, answer.text
+            return sorted(href.rsplit("/", 1)[-1] for href, _ in dav.responses(answer.content))
+
+        assert at("20260407T150000Z", "20260407T151500Z") == ["chor%20%C3%BC.ics", "schwimmen.ics"]   # 17:00 CEST
+        assert at("20260407T160000Z", "20260407T161500Z") == []
+        since = dav.parse_sync(dav.sync(server, CAL, "alice", before.token))   # the token is still good
+        assert [href.rsplit("/", 1)[-1] for href in since.found] == ["schwimmen.ics"]   # corrected, logged
+        with sqlite3.connect(index) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+        db.close()
+    finally:
+        server.stop()
