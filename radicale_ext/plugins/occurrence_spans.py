@@ -86,24 +86,34 @@ def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> 
         return walked
     if earlier is not None and still_kept(earlier.occurrences) and earlier.timing == timing(text):
         return earlier.occurrences
-    spans: list[tuple[int, int]] = []
-    until = horizon()
-    kept_until = WHOLE
-
-    def visit(start: datetime, end: datetime, is_recurrence: bool) -> bool:
-        nonlocal kept_until
-        first, last = _seconds(start), _seconds(end)
-        if not is_recurrence and (first >= until or len(spans) >= MOST_SPANS):
-            kept_until = first   # the series' spans come in order of start: all before this one are kept
-            return True
-        spans.append((first, last))
-        return False
-
+    spans = _Spans()
     try:
-        radicale_filter.visit_time_ranges(item.vobject_item, "VEVENT", visit, lambda start: False)
+        radicale_filter.visit_time_ranges(item.vobject_item, "VEVENT", spans.take, lambda start: False)
     except Exception:   # Radicale's own test raises on it too, and says so to the client
         return None
-    return kept(spans, kept_until)
+    return spans.occurrences()
+
+
+class _Spans:
+    """A series' spans as the index keeps them, taken in the order Radicale's walk visits them."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int]] = []
+        self.until = horizon()
+        self.kept_until = WHOLE
+
+    def take(self, start: datetime, end: datetime, is_recurrence: bool) -> bool:
+        """Keep this span; True where the spans kept end before it (the walk may stop): the series' spans come
+        in order of start, so all before this one are kept.  Raises :class:`_Inexact`."""
+        first, last = _seconds(start), _seconds(end)
+        if not is_recurrence and (first >= self.until or len(self.spans) >= MOST_SPANS):
+            self.kept_until = first
+            return True
+        self.spans.append((first, last))
+        return False
+
+    def occurrences(self) -> bytes:
+        return kept(self.spans, self.kept_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,29 +134,22 @@ def time_range_walking_once(vobject_item: vobject.base.Component, tag: str) -> t
     _last_walk.walk = None
     if tag != "VEVENT" or not _recurs(vobject_item):
         return _radicale_find_time_range(vobject_item, tag)
-    spans: list[tuple[int, int]] = []
-    until = horizon()
-    kept_until = WHOLE
-    exact, endless = True, False
+    spans = _Spans()
+    taking, exact, endless = True, True, False
     start: datetime | None = None
     end: datetime | None = None
 
     def visit(range_start: datetime, range_end: datetime, is_recurrence: bool) -> bool:
-        nonlocal start, end, kept_until, exact
+        nonlocal start, end, taking, exact
         if start is None or range_start < start:
             start = range_start
         if end is None or end < range_end:
             end = range_end
-        if exact and kept_until == WHOLE:   # as occurrences_of's walk, which would have ended here
+        if taking:   # as occurrences_of's walk, which stops where the spans kept end
             try:
-                first, last = _seconds(range_start), _seconds(range_end)
+                taking = not spans.take(range_start, range_end, is_recurrence)
             except _Inexact:
-                exact = False
-                return False
-            if not is_recurrence and (first >= until or len(spans) >= MOST_SPANS):
-                kept_until = first
-            else:
-                spans.append((first, last))
+                taking = exact = False
         return False
 
     def infinity(range_start: datetime) -> bool:
@@ -158,7 +161,7 @@ def time_range_walking_once(vobject_item: vobject.base.Component, tag: str) -> t
 
     radicale_filter.visit_time_ranges(vobject_item, tag, visit, infinity)
     if not endless:
-        _last_walk.walk = _Walk(weakref.ref(vobject_item), kept(spans, kept_until) if exact else None)
+        _last_walk.walk = _Walk(weakref.ref(vobject_item), spans.occurrences() if exact else None)
     start = radicale_filter.DATETIME_MIN if start is None else start
     end = radicale_filter.DATETIME_MAX if end is None else end
     return math.floor(start.timestamp()), math.ceil(end.timestamp())

@@ -10,6 +10,7 @@ have refused them all: every client syncing afresh)."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from array import array
 from pathlib import Path
@@ -17,16 +18,14 @@ from pathlib import Path
 from .. import dav_kit as dav
 from ..server import make_server
 from .test_occurrences import BERLIN_ZONE
+from .test_vobject_zones import found_at, weekly
 
 INDEX_NAME = ".Radicale.ext-item-index.sqlite"
 CAL = "/alice/Schwimmen%20M%C3%BCller%20%E6%B8%B8%E6%B3%B3/"
 
 
 def series(uid: str, summary: str) -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\n" + BERLIN_ZONE +
-            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260106T170000\r\n"
-            f"DTEND;TZID=Europe/Berlin:20260106T180000\r\nRRULE:FREQ=WEEKLY;COUNT=20\r\nSUMMARY:{summary}\r\n"
-            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    return weekly(uid, "Europe/Berlin", "20260106T170000", "20260106T180000", summary, BERLIN_ZONE)
 
 
 def shifted_by_an_hour(occurrences: bytes) -> bytes:
@@ -61,12 +60,7 @@ def test_a_version_6_index_is_kept_and_its_series_walked_again(tmp_path: Path) -
 
     server = make_server(tmp_path / "server").start()
     try:
-        def at(start: str, end: str) -> list[str]:
-            answer = server.request("REPORT", CAL, "alice", dav.calendar_query("VEVENT", start, end),
-                                    headers={"Depth": "1", "Content-Type": "application/xml"})
-            assert answer.status_code == 207, answer.text
-            return sorted(href.rsplit("/", 1)[-1] for href, _ in dav.responses(answer.content))
-
+        at = functools.partial(found_at, server, CAL)
         assert at("20260407T150000Z", "20260407T151500Z") == ["chor%20%C3%BC.ics", "schwimmen.ics"]   # 17:00 CEST
         assert at("20260407T160000Z", "20260407T161500Z") == []
         since = dav.parse_sync(dav.sync(server, CAL, "alice", before.token))   # the token is still good

@@ -6,6 +6,7 @@ event that names a zone without sending one, built once per zone, the same as vo
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from io import StringIO
 
@@ -182,6 +183,26 @@ HELSINKI = ("BEGIN:VTIMEZONE\r\nTZID:Europe/Helsinki\r\nBEGIN:DAYLIGHT\r\nTZOFFS
             "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
 
 
+def weekly(uid: str, tzid: str, start: str, end: str, summary: str, zone: str = "", extra: str = "") -> str:
+    """A weekly series of 20 in ``tzid``, with ``zone`` (a VTIMEZONE) or none."""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\n" + zone +
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tzid}:{start}\r\n"
+            f"DTEND;TZID={tzid}:{end}\r\nRRULE:FREQ=WEEKLY;COUNT=20\r\n{extra}SUMMARY:{summary}\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def put_calendar(server: Server, href: str, text: str) -> None:
+    assert server.request("PUT", href, "alice", text, headers={"Content-Type": "text/calendar"}).status_code == 201
+
+
+def found_at(server: Server, calendar: str, start: str, end: str) -> list[str]:
+    """The names of the calendar's events that a week's query (VEVENT time-range) finds."""
+    answer = server.request("REPORT", calendar, "alice", calendar_query("VEVENT", start, end),
+                            headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 207, answer.text
+    return sorted(href.rsplit("/", 1)[-1] for href, _ in responses(answer.content))
+
+
 def test_an_event_naming_its_zone_does_not_shift_later_series_of_that_zone(fresh_server: Server) -> None:
     """One client sends an event that names Europe/Helsinki without a VTIMEZONE (vobject looks the zone up
     in pytz); then another sends a weekly series with Helsinki's VTIMEZONE, from October (EEST, +03:00)
@@ -194,18 +215,9 @@ def test_an_event_naming_its_zone_does_not_shift_later_series_of_that_zone(fresh
                                 headers={"Content-Type": "text/calendar"}).status_code == 201
     assert "BEGIN:VTIMEZONE\r\nTZID:Europe/Helsinki" in fresh_server.request("GET", f"{calendar}sauna.ics",
                                                                                "alice").text
-    series = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\n" + HELSINKI +
-              "BEGIN:VEVENT\r\nUID:chor-合唱\r\nDTSTAMP:20260101T000000Z\r\n"
-              "DTSTART;TZID=Europe/Helsinki:20261001T180000\r\nDTEND;TZID=Europe/Helsinki:20261001T193000\r\n"
-              "RRULE:FREQ=WEEKLY;COUNT=20\r\nSUMMARY:Chorprobe Müller 合唱 🎶\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
-    assert fresh_server.request("PUT", f"{calendar}chor.ics", "alice", series,
-                                headers={"Content-Type": "text/calendar"}).status_code == 201
-
-    def at(start: str, end: str) -> list[str]:
-        answer = fresh_server.request("REPORT", calendar, "alice", calendar_query("VEVENT", start, end),
-                                      headers={"Depth": "1", "Content-Type": "application/xml"})
-        assert answer.status_code == 207, answer.text
-        return [href.rsplit("/", 1)[-1] for href, _ in responses(answer.content)]
+    put_calendar(fresh_server, f"{calendar}chor.ics", weekly("chor-合唱", "Europe/Helsinki", "20261001T180000",
+                                                             "20261001T193000", "Chorprobe Müller 合唱 🎶", HELSINKI))
+    at = functools.partial(found_at, fresh_server, calendar)
 
     assert at("20261001T150000Z", "20261001T151500Z") == ["chor.ics"]     # October: 18:00 EEST
     assert at("20261217T160000Z", "20261217T161500Z") == ["chor.ics"]     # December: 18:00 EET
@@ -220,19 +232,10 @@ def test_a_series_naming_its_zone_is_indexed_as_its_stored_text_says(fresh_serve
     dateutil's rules keep at its January offset, and answered 16:00 UTC for every occurrence after March."""
     calendar = "/alice/Schwimmen%20M%C3%BCller%20%E6%B8%B8%E6%B3%B3/"
     assert fresh_server.request("MKCALENDAR", calendar, "alice").status_code == 201
-    series = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//radicale-ext tests//EN\r\nBEGIN:VEVENT\r\n"
-              "UID:schwimmen-游泳\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260106T170000\r\n"
-              "DTEND;TZID=Europe/Berlin:20260106T180000\r\nRRULE:FREQ=WEEKLY;COUNT=20\r\n"
-              "EXDATE;TZID=Europe/Berlin:20260414T170000\r\nSUMMARY:Schwimmen 游泳 🏊\r\nEND:VEVENT\r\n"
-              "END:VCALENDAR\r\n")
-    assert fresh_server.request("PUT", f"{calendar}schwimmen%20%C3%BC.ics", "alice", series,
-                                headers={"Content-Type": "text/calendar"}).status_code == 201
-
-    def at(start: str, end: str) -> list[str]:
-        answer = fresh_server.request("REPORT", calendar, "alice", calendar_query("VEVENT", start, end),
-                                      headers={"Depth": "1", "Content-Type": "application/xml"})
-        assert answer.status_code == 207, answer.text
-        return [href.rsplit("/", 1)[-1] for href, _ in responses(answer.content)]
+    series = weekly("schwimmen-游泳", "Europe/Berlin", "20260106T170000", "20260106T180000", "Schwimmen 游泳 🏊",
+                    extra="EXDATE;TZID=Europe/Berlin:20260414T170000\r\n")
+    put_calendar(fresh_server, f"{calendar}schwimmen%20%C3%BC.ics", series)
+    at = functools.partial(found_at, fresh_server, calendar)
 
     assert at("20260113T160000Z", "20260113T161500Z") == ["schwimmen%20%C3%BC.ics"]   # January: 17:00 CET
     assert at("20260407T150000Z", "20260407T151500Z") == ["schwimmen%20%C3%BC.ics"]   # April: 17:00 CEST
