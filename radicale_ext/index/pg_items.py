@@ -91,7 +91,14 @@ CREATE TABLE IF NOT EXISTS dav_commits (
     n BIGINT NOT NULL
 );
 INSERT INTO dav_commits (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS dav_facts (
+    id INTEGER PRIMARY KEY,
+    version INTEGER NOT NULL
+);
 """
+#: how the facts kept with the items were made: 2, every series walked after the two time zone fixes (a zone
+#: named without a VTIMEZONE; docs/performance.md, "Writes"); a database's older series are walked again once
+FACTS_VERSION = 2
 #: moves the storage's commit counter on, in the transaction of every write (see PgItems.collection)
 _COMMIT = "UPDATE dav_commits SET n = n + 1 WHERE id = 1"
 #: the most collection rows a process remembers between commits
@@ -251,6 +258,7 @@ class PgItems:
         self._rows_at = -1
         self._rows_lock = threading.Lock()
         self.request_number: Callable[[], int] = lambda: 0   # the storage plugin's (0: not in a request)
+        self._series_walked = False
         self._made_schema()
 
     def close(self) -> None:
@@ -263,6 +271,42 @@ class PgItems:
             if db.execute("SELECT 1 FROM dav_collections WHERE path = ''").fetchone() is None:
                 db.execute(_COMMIT)
                 self._created(db, "", _now_ns())
+                db.execute("INSERT INTO dav_facts (id, version) VALUES (1, %s) ON CONFLICT DO NOTHING",
+                           (FACTS_VERSION,))   # a new database: every series is walked as it is written
+
+    def walk_series_again(self, facts_of_text: Callable[[str, str], ItemFacts | None]) -> int:
+        """Once per database (:data:`FACTS_VERSION`): each series' facts made again from its text
+        (``facts_of_text(collection path, text)``) where its ETag is still the one kept, and saved where its
+        occurrences differ; how many did.  The other processes starting meanwhile wait (the schema's lock).
+        Views another process already holds keep the old occurrences until the item is written again."""
+        if self._series_walked:
+            return 0
+        changed = 0
+        with self._pool.connection() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            row = db.execute("SELECT version FROM dav_facts WHERE id = 1").fetchone()
+            if row is None or row[0] < FACTS_VERSION:
+                with db.cursor(name="radicale_ext_series") as series:
+                    series.execute("SELECT c.path, i.collection_id, i.href, i.text, i.etag, i.occurrences "
+                                   "FROM dav_items i JOIN dav_collections c ON c.id = i.collection_id "
+                                   "WHERE i.deleted_ns IS NULL AND i.component = 'VEVENT' "
+                                   "AND length(i.occurrences) > 0")
+                    for path, collection_id, href, text, etag, occurrences in series:
+                        facts = facts_of_text(path, text)
+                        if facts is None or facts.etag != etag or facts.occurrences == bytes(occurrences):
+                            continue
+                        db.execute('UPDATE dav_items SET occurrences = %s, start = %s, "end" = %s '
+                                   "WHERE collection_id = %s AND href = %s",
+                                   (facts.occurrences, facts.start, facts.end, collection_id, href))
+                        changed += 1
+                if changed:
+                    db.execute(_COMMIT)
+                db.execute("INSERT INTO dav_facts (id, version) VALUES (1, %s) "
+                           "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version", (FACTS_VERSION,))
+                logger.info("item database: its series walked again (facts version %d): %d changed",
+                            FACTS_VERSION, changed)
+        self._series_walked = True
+        return changed
 
     # -- Radicale's storage lock, across processes ------------------------------
 

@@ -20,7 +20,7 @@ from radicale.log import logger
 
 from radicale_ext.base.errors import Conflict
 from radicale_ext.base.postgres import PostgresDatabase
-from radicale_ext.index.item_index import FolderView
+from radicale_ext.index.item_index import FolderView, ItemFacts
 from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCollection
 
 from . import _request
@@ -37,11 +37,21 @@ def items_for(configuration: config.Configuration) -> PgItems:
     items = PgItems.shared(options.postgresql_dsn, options.postgresql_pool_size)
     items.max_token_age_s = configuration.get("storage", "max_sync_token_age")
     items.request_number = _request.serial   # collection rows are remembered per request (PgItems.collection)
+    items.walk_series_again(_facts_of_text)
     database = site_for(configuration).db
     if isinstance(database, PostgresDatabase) and database.dsn == options.postgresql_dsn:
         # both counters read at a request's start in one round trip (the sharing database asks first)
         database.read_along("(SELECT n FROM dav_commits WHERE id = 1)", items.commits_read_along)
     return items
+
+
+def _facts_of_text(path: str, text: str) -> ItemFacts | None:
+    """An item's facts made again from its stored text (None where Radicale cannot read it now)."""
+    try:
+        return facts_of(radicale_item.Item(collection_path=pathutils.strip_path(pathutils.sanitize_path(path)),
+                                           text=text))
+    except Exception:   # it stays as it was indexed
+        return None
 
 
 def _check_name(name: str) -> None:

@@ -1,4 +1,5 @@
-"""An item index saved by the version before (6) is kept, not made anew, and its series are walked again.
+"""An item index saved before the zone fixes is kept, not made anew, and its series are walked again: on files
+(index version 6 to 7) and on PostgreSQL (the facts' version, ``dav_facts``).
 
 Two time zone fixes changed a series' occurrences (a zone named without a VTIMEZONE: the series itself,
 and later series of that zone in the same process, were an hour off across a change to summer time;
@@ -70,3 +71,35 @@ def test_a_version_6_index_is_kept_and_its_series_walked_again(tmp_path: Path) -
         db.close()
     finally:
         server.stop()
+
+
+def test_an_item_database_of_the_version_before_has_its_series_walked_again(postgres_database: str,
+                                                                            tmp_path: Path) -> None:
+    """On PostgreSQL the items' facts carry a version (``dav_facts``): a database without it (made before)
+    has each series walked again from its stored text once, at the first start, before any request."""
+    import psycopg
+
+    storage = {"postgresql_dsn": postgres_database, "postgresql_pool_size": "2"}
+    server = make_server(tmp_path / "pg", storage=storage).start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        for name, summary in (("schwimmen.ics", "Schwimmen 游泳 🏊"), ("chor%20%C3%BC.ics", "Chorprobe Müller 合唱")):
+            r = server.request("PUT", CAL + name, "alice", series(name, summary), headers=dav.ICS)
+            assert r.status_code == 201
+    finally:
+        server.stop()
+    with psycopg.connect(postgres_database, autocommit=True) as db:   # as the version before left it
+        (occurrences,) = db.execute("SELECT occurrences FROM dav_items WHERE href = 'schwimmen.ics'").fetchone()
+        db.execute("UPDATE dav_items SET occurrences = %s WHERE href = 'schwimmen.ics'",
+                   (shifted_by_an_hour(bytes(occurrences)),))
+        db.execute("DROP TABLE dav_facts")
+
+    server = make_server(tmp_path / "pg", storage=storage).start()
+    try:
+        at = functools.partial(found_at, server, CAL)
+        assert at("20260407T150000Z", "20260407T151500Z") == ["chor%20%C3%BC.ics", "schwimmen.ics"]   # 17:00 CEST
+        assert at("20260407T160000Z", "20260407T161500Z") == []
+    finally:
+        server.stop()
+    with psycopg.connect(postgres_database, autocommit=True) as db:
+        assert db.execute("SELECT version FROM dav_facts").fetchall() == [(2,)]
