@@ -299,12 +299,13 @@ class PgItems:
                                    "WHERE collection_id = %s AND href = %s",
                                    (facts.occurrences, facts.start, facts.end, collection_id, href))
                         changed += 1
-                if changed:
-                    db.execute(_COMMIT)
                 db.execute("INSERT INTO dav_facts (id, version) VALUES (1, %s) "
                            "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version", (FACTS_VERSION,))
                 logger.info("item database: its series walked again (facts version %d): %d changed",
                             FACTS_VERSION, changed)
+        if changed:   # no change number marks them: this process's views are read again whole
+            with self._views_lock:
+                self._views.clear()
         self._series_walked = True
         return changed
 

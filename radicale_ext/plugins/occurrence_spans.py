@@ -118,10 +118,10 @@ class _Spans:
 
 @dataclass(frozen=True, slots=True)
 class _Walk:
-    """The last bounded series this thread walked for Radicale's range, and its spans (None: inexact)."""
+    """The last bounded series this thread walked for Radicale's range, and its spans."""
 
     component: weakref.ref[vobject.base.Component]
-    occurrences: bytes | None
+    occurrences: bytes
 
 
 _last_walk = threading.local()
@@ -160,8 +160,8 @@ def time_range_walking_once(vobject_item: vobject.base.Component, tag: str) -> t
         return True
 
     radicale_filter.visit_time_ranges(vobject_item, tag, visit, infinity)
-    if not endless:
-        _last_walk.walk = _Walk(weakref.ref(vobject_item), spans.occurrences() if exact else None)
+    if exact and not endless:   # else occurrences_of walks it itself (and finds nothing to keep)
+        _last_walk.walk = _Walk(weakref.ref(vobject_item), spans.occurrences())
     start = radicale_filter.DATETIME_MIN if start is None else start
     end = radicale_filter.DATETIME_MAX if end is None else end
     return math.floor(start.timestamp()), math.ceil(end.timestamp())
@@ -176,7 +176,7 @@ def _recurs(vobject_item: vobject.base.Component) -> bool:
 def _walked_for(component: vobject.base.Component) -> bytes | None:
     """The spans :func:`time_range_walking_once` kept of this very component (taken once), or None."""
     walk = getattr(_last_walk, "walk", None)
-    if walk is None or walk.component() is not component or walk.occurrences is None:
+    if walk is None or walk.component() is not component:
         return None
     _last_walk.walk = None
     return walk.occurrences
