@@ -43,6 +43,7 @@ from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 
+from .by_position import ByPosition, Carried
 from .carried import Uids, checks_with
 from .folder_watch import EVERYTHING, ChangedNames, FolderWatch
 
@@ -187,20 +188,33 @@ class FolderView:
     is_item_name: Callable[[str], bool] = bool
     #: the items' UIDs, carried over from the view this one was made from (None: gathered when asked)
     known_uids: Uids | None = None
+    #: what the view this one was made from worked out item by item (the ctag's text, the spans)
+    carried: Carried | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def order(self) -> tuple[str, ...]:
         """The items in directory order, as Radicale's ``_list`` gives them (the ctag depends on it)."""
-        if self.listed is not None:
-            return tuple(href for href in self.listed if href in self.entries)
-        return tuple(href for href in _names(self.folder, self.is_item_name) if href in self.entries)
+        listed = self.listed if self.listed is not None else _names(self.folder, self.is_item_name)
+        return tuple(filter(self.entries.__contains__, listed))
+
+    @cached_property
+    def by_position(self) -> ByPosition:
+        """The ctag's text and the items' spans, in order (:mod:`radicale_ext.index.by_position`)."""
+        return ByPosition(self.order, self.entries, self.carried)
+
+    def handed_on(self, entries: Mapping[str, Entry], touched: Iterable[str]) -> Carried | None:
+        """What a view of ``entries`` made from this one by changing ``touched`` takes over."""
+        touched = frozenset(touched)
+        worked = self.__dict__.get("by_position")
+        if worked is not None:
+            return worked.handed_on(entries, touched)
+        if self.carried is not None and self.carried.entries is self.entries:
+            return self.carried.handed_on(entries, touched)
+        return None
 
     @cached_property
     def _items_digest(self):
-        digest = sha256()
-        for href in self.order:
-            digest.update((href + "/" + self.entries[href].facts.etag).encode())
-        return digest
+        return self.by_position.digest()
 
     def ctag(self, meta: Mapping[str, str]) -> str:
         """Radicale's collection ETag for these items and ``meta``."""
@@ -537,8 +551,9 @@ class ItemIndex:
                     gone.add(href)
                 else:
                     updates[href] = found
-        known_uids = uids_carried(base, entries, [row[0] for row in rows])  # a row begins with its href
-        return replace(base, entries=entries, tombstones=tombstones, known_uids=known_uids), listed
+        touched = [row[0] for row in rows]  # a row begins with its href
+        return replace(base, entries=entries, tombstones=tombstones, known_uids=uids_carried(base, entries, touched),
+                       carried=base.handed_on(entries, touched)), listed
 
     def _pruned(self, view: FolderView, now: int) -> tuple[FolderView, int]:
         """Tombstones older than the token age go; tokens from before them are then refused."""
@@ -734,9 +749,10 @@ class _Changes:
             tombstones[href] = Tombstone(numbers.get(href, seq), now)
         if listed is not None and self.gone:   # only a removal or a listed name that is no item shortens it
             listed = tuple(href for href in listed if href in entries)
-        known_uids = uids_carried(self.base, entries, self.changed | self.removed)
+        touched = self.changed | self.removed
         return FolderView(epoch, seq, self.base.floor, listed, entries, tombstones, self.base.checks,
-                          known_uids=known_uids)
+                          known_uids=uids_carried(self.base, entries, touched),
+                          carried=self.base.handed_on(entries, touched))
 
 
 def uids_carried(base: FolderView, entries: Mapping[str, Entry], touched: Iterable[str]) -> Uids | None:

@@ -784,8 +784,9 @@ def _advanced(known: FolderView, seq: int, new_entries: Mapping[str, Entry], new
         entries[href] = entry
     listed = known.listed if all(href in known.entries for href in new_entries) and not new_tombstones \
         else tuple(sorted(entries))
+    touched = [*new_entries, *new_tombstones]
     return FolderView(known.epoch, seq, known.floor, listed, entries, tombstones, checks_with(known.checks, new_checks),
-                      known_uids=uids_carried(known, entries, [*new_entries, *new_tombstones]))
+                      known_uids=uids_carried(known, entries, touched), carried=known.handed_on(entries, touched))
 
 
 def _records(rows: Iterable[tuple]) -> tuple[dict[str, Entry], dict[str, Tombstone]]:

@@ -263,7 +263,9 @@ class ViewedCollection:
         seen = self._reader_view() if values is not None else None
         view = self._view()
         wanted: list[tuple[str, bool | None]] = []
-        for href in view.order:
+        # a calendar's items whose span meets the range, cut in C from the view's spans (the test below)
+        candidates = view.order if cards else view.by_position.meeting(start, end)
+        for href in candidates:
             entry = view.entries[href]
             facts = entry.facts
             if tag is not None and tag != facts.component:
