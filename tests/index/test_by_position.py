@@ -70,7 +70,10 @@ def test_ctag_and_spans_follow_random_changes_in_two_processes(tmp_path: Path, f
     meta = {"tag": "VCALENDAR", "D:displayname": "Familie Müller 家庭 🎉"}
     for step in range(120):
         kind = rng.random()
-        if kind < 0.7:   # an item changed (its order stays)
+        if kind < 0.1:   # many changed at once (a client's batch): found in one pass over the order
+            for href in rng.sample(hrefs, 40):
+                write(folder, href, rng)
+        elif kind < 0.7:   # an item changed (its order stays)
             write(folder, rng.choice(hrefs), rng)
         elif kind < 0.85:   # a new one
             hrefs.append(f"neu {step} 🎉.ics")
