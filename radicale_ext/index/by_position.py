@@ -58,14 +58,22 @@ class Carried:
     entries: Mapping[str, Any] | None = None
     blocks: Worked | None = None
     spans: Worked | None = None
+    #: the order of a view with the same names, listed in ``listed`` (the same listing, not an equal one)
+    order: tuple[str, ...] | None = None
+    listed: tuple[str, ...] | None = None
 
-    def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried | None:
-        """These parts for a view of ``entries`` made by changing ``touched`` more (None: nothing to hand)."""
+    def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried:
+        """These parts for a view of ``entries`` made by changing ``touched`` more."""
         def more(part: Worked | None) -> Worked | None:
             return None if part is None else Worked(part.order, part.touched | touched, part.value)
 
-        return None if self.blocks is None and self.spans is None else Carried(entries, more(self.blocks),
-                                                                               more(self.spans))
+        return Carried(entries, more(self.blocks), more(self.spans), self.order, self.listed)
+
+    def order_for(self, entries: Mapping[str, Any], listed: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """The order handed on, where it is that of a view of ``entries`` listed in ``listed``."""
+        if self.order is None or self.entries is not entries or listed is None or self.listed is not listed:
+            return None
+        return self.order
 
 
 def _block(order: tuple[str, ...], entries: Mapping[str, _Entry], first: int) -> bytes:
@@ -142,12 +150,10 @@ class ByPosition:
         starts, ends = self.spans
         return compress(self.order, map(and_, map(lt, starts, repeat(end)), map(gt, ends, repeat(start))))
 
-    def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried | None:
+    def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried:
         """What a view of ``entries``, made from this one by changing ``touched`` (and nothing else), takes
         over: each part this view worked out, else the part it was handed, with ``touched`` added."""
         handed = self._carried.handed_on(entries, touched)
         return Carried(entries,
-                       Worked(self.order, touched, self._blocks) if self._blocks is not None else
-                       handed and handed.blocks,
-                       Worked(self.order, touched, self._spans) if self._spans is not None else
-                       handed and handed.spans)
+                       Worked(self.order, touched, self._blocks) if self._blocks is not None else handed.blocks,
+                       Worked(self.order, touched, self._spans) if self._spans is not None else handed.spans)

@@ -194,6 +194,9 @@ class FolderView:
     @cached_property
     def order(self) -> tuple[str, ...]:
         """The items in directory order, as Radicale's ``_list`` gives them (the ctag depends on it)."""
+        handed = self.carried.order_for(self.entries, self.listed) if self.carried is not None else None
+        if handed is not None:   # the same names in the same listing: the order of the view before
+            return handed
         listed = self.listed if self.listed is not None else _names(self.folder, self.is_item_name)
         return tuple(filter(self.entries.__contains__, listed))
 
@@ -202,15 +205,24 @@ class FolderView:
         """The ctag's text and the items' spans, in order (:mod:`radicale_ext.index.by_position`)."""
         return ByPosition(self.order, self.entries, self.carried)
 
-    def handed_on(self, entries: Mapping[str, Entry], touched: Iterable[str]) -> Carried | None:
-        """What a view of ``entries`` made from this one by changing ``touched`` takes over."""
+    def handed_on(self, entries: Mapping[str, Entry], touched: Iterable[str]) -> Carried:
+        """What a view of ``entries`` made from this one by changing ``touched`` takes over: what this view
+        worked out item by item, and its order where no item came or went."""
         touched = frozenset(touched)
         worked = self.__dict__.get("by_position")
         if worked is not None:
-            return worked.handed_on(entries, touched)
-        if self.carried is not None and self.carried.entries is self.entries:
-            return self.carried.handed_on(entries, touched)
-        return None
+            carried = worked.handed_on(entries, touched)
+        elif self.carried is not None and self.carried.entries is self.entries:
+            carried = self.carried.handed_on(entries, touched)
+        else:
+            carried = Carried(entries)
+        order = self.__dict__.get("order")
+        if order is None and self.carried is not None:
+            order = self.carried.order_for(self.entries, self.listed)
+        if order is None or self.listed is None or not all(href in entries and href in self.entries
+                                                            for href in touched):
+            return replace(carried, order=None, listed=None)
+        return replace(carried, order=order, listed=self.listed)
 
     @cached_property
     def _items_digest(self):

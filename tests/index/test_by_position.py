@@ -8,6 +8,7 @@ with emoji and spaces.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def test_ctag_and_spans_follow_random_changes_in_two_processes(tmp_path: Path, f
             if rng.random() < 0.3:   # not every view is asked: the next one takes over what was handed on
                 continue
             view = process.view()
+            assert list(view.order) == [e.name for e in os.scandir(folder) if is_item(e.name)], step
             assert view.ctag(meta) == a_pass_over_every_item(view, meta), step
             start = rng.randrange(0, 1000)
             end = start + rng.choice([1, 7, 100])
@@ -113,6 +115,7 @@ def test_a_change_works_out_only_its_block_and_its_span(tmp_path: Path, folder: 
     assert changed.carried is not None and changed.carried.spans is not None
     assert changed.carried.spans.touched == {hrefs[333]}
     assert list(changed.by_position.meeting(0, 2000)) == list(changed.order)
+    assert changed.order is view.order   # the same names, listed alike: the order is taken over, not made
 
 
 def test_a_new_item_changes_the_order_and_everything_is_worked_out_again(tmp_path: Path, folder: Path,
