@@ -82,4 +82,4 @@ def overlaps(occurrences: bytes | None, item_start: int, item_end: int, start: i
     ends = numbers[_HEAD + count:_HEAD + 2 * count]
     first = bisect.bisect_right(starts, start - longest)   # spans starting earlier end by start
     last = bisect.bisect_left(starts, end)                 # spans starting at or after end are out
-    return any(ends[i] > start for i in range(first, last))
+    return first < last and max(ends[first:last]) > start
