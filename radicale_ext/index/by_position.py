@@ -18,7 +18,7 @@ anything else (an item added or removed, which changes the order) is worked out 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from itertools import compress, repeat
 from operator import and_, gt, lt
@@ -121,6 +121,7 @@ class ByPosition:
                 for number in {position // BLOCK for position in self._positions(worked)}:
                     blocks[number] = _block(self.order, self._entries, number * BLOCK)
             self._blocks = tuple(blocks)
+            self._carried = replace(self._carried, blocks=None)   # let go of the blocks of the view before
         return self._blocks
 
     def digest(self) -> Any:  # noqa: ANN401 - hashlib's sha256 object (no public type)
@@ -142,6 +143,7 @@ class ByPosition:
                     facts = self._entries[self.order[position]].facts
                     starts[position], ends[position] = facts.start, facts.end
                 self._spans = (starts, ends)
+            self._carried = replace(self._carried, spans=None)   # and of its spans
         return self._spans
 
     def meeting(self, start: int, end: int) -> Iterator[str]:

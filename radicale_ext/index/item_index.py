@@ -203,7 +203,9 @@ class FolderView:
     @cached_property
     def by_position(self) -> ByPosition:
         """The ctag's text and the items' spans, in order (:mod:`radicale_ext.index.by_position`)."""
-        return ByPosition(self.order, self.entries, self.carried)
+        worked = ByPosition(self.order, self.entries, self.carried)
+        object.__setattr__(self, "carried", None)   # held by ``worked`` until it has used it, then let go of
+        return worked
 
     def handed_on(self, entries: Mapping[str, Entry], touched: Iterable[str]) -> Carried:
         """What a view of ``entries`` made from this one by changing ``touched`` takes over: what this view
