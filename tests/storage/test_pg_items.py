@@ -3,6 +3,7 @@ database standing for two server processes (each has its own pool of connections
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from radicale_ext.index import pg_items
-from radicale_ext.index.item_index import ItemFacts
+from radicale_ext.index.item_index import ItemFacts, collection_etag
 from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems
 
 CAL = "alice/家庭"
@@ -212,3 +213,40 @@ def test_a_put_prunes_old_deletions_and_a_token_from_before_is_refused(
     finally:
         one.close()
         two.close()
+
+
+def test_a_view_taken_in_from_another_process_hands_on_its_ctag_and_spans_right(
+        stores: tuple[PgItems, PgItems]) -> None:
+    """The other process's views advance change by change (``_advanced``), each taking over the ctag's text and
+    the spans the one before worked out (radicale_ext/index/by_position.py): always what a pass over every
+    item gives, whether or not the view before was asked."""
+    one, two = stores
+    rng = random.Random(22)
+    names = [f"{name} {n}.ics" for n, name in enumerate(["Müller", "家庭", "🎉 party", "a b"] * 15)]
+    for href in names:
+        one.put(CAL, timed(href, rng))
+    meta = {"tag": "VCALENDAR"}
+    for step in range(60):
+        if rng.random() < 0.8:
+            one.put(CAL, timed(rng.choice(names), rng))
+        else:
+            names.append(f"neu {step} Straße.ics")
+            one.put(CAL, timed(names[-1], rng))
+        if rng.random() < 0.3:   # an unasked view hands on what it was handed
+            continue
+        stored = two.collection(CAL)
+        assert stored is not None
+        view = two.view(stored)
+        assert list(view.order) == sorted(view.entries), step
+        assert view.ctag(meta) == collection_etag([(h, view.entries[h].facts.etag) for h in view.order], meta), step
+        start = rng.randrange(0, 1000)
+        assert list(view.by_position.meeting(start, start + 50)) == [
+            h for h in view.order if view.entries[h].facts.start < start + 50 and view.entries[h].facts.end > start]
+
+
+def timed(href: str, rng: random.Random) -> NewItem:
+    uid = href.removesuffix(".ics")
+    start = rng.randrange(0, 1000)
+    summary = f"{rng.getrandbits(32):x}"
+    text = f"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    return NewItem(href, text, ItemFacts(f'"{uid}-{summary}"', uid, "VCALENDAR", "VEVENT", start, start + 20))
