@@ -25,7 +25,7 @@ from operator import and_, gt, lt
 from typing import Any, Protocol
 
 BLOCK = 128          # items per block of the ctag's text
-MOST_TOUCHED = 2048  # items changed since the hand-over beyond which the part is worked out whole
+MOST_TOUCHED = 256   # items changed since the hand-over beyond which the part is worked out whole
 FEW = 16             # touched items looked for one by one (a search of the order each), more in one pass
 
 Spans = tuple[list[int], list[int]]
@@ -63,9 +63,12 @@ class Carried:
     listed: tuple[str, ...] | None = None
 
     def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried:
-        """These parts for a view of ``entries`` made by changing ``touched`` more."""
+        """These parts for a view of ``entries`` made by changing ``touched`` more; a part whose changed items
+        would be more than :data:`MOST_TOUCHED` is dropped (a long run of views nobody asked: an import)."""
         def more(part: Worked | None) -> Worked | None:
-            return None if part is None else Worked(part.order, part.touched | touched, part.value)
+            if part is None or len(part.touched) + len(touched) > MOST_TOUCHED:
+                return None
+            return Worked(part.order, part.touched | touched, part.value)
 
         return Carried(entries, more(self.blocks), more(self.spans), self.order, self.listed)
 

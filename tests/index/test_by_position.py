@@ -134,3 +134,17 @@ def test_a_new_item_changes_the_order_and_everything_is_worked_out_again(tmp_pat
     view = process.view()
     assert view.ctag({}) == a_pass_over_every_item(view, {})
     assert len(built) == 4   # 385 items: every block of the new order
+
+
+def test_a_long_run_of_views_nobody_asked_drops_what_was_handed_on() -> None:
+    """An import of thousands of items with no ctag asked between them: what the first view worked out is
+    handed on with the changed items added until they are more than MOST_TOUCHED, then dropped (each hand-over
+    copies the set of changed items: without a bound an import of n items copied n²/2 names)."""
+    order = tuple(f"Müller {n}.ics" for n in range(10))
+    carried = by_position.Carried({}, by_position.Worked(order, frozenset(), (b"",)), None)
+    for n in range(by_position.MOST_TOUCHED + 10):
+        entries: dict = {}
+        carried = carried.handed_on(entries, frozenset({f"家庭 {n}.ics"}))
+        if n < by_position.MOST_TOUCHED:
+            assert carried.blocks is not None and len(carried.blocks.touched) == n + 1
+    assert carried.blocks is None
