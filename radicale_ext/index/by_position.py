@@ -12,7 +12,8 @@ starts and ends in two lists; a time range is cut by comparing those lists in C 
 made from another by changing a few items (a PUT, another process's change taken in) takes over what the
 other had worked out (:class:`Carried`) and works out again only the blocks and spans of the items
 changed, where its order is the other's and its entries are the ones the hand-over was made for;
-anything else (an item added or removed, which changes the order) is worked out whole.
+anything else (an item added or removed, which changes the order; more than :data:`MOST_TOUCHED` items
+changed since the parts were worked out) is worked out whole.
 """
 
 from __future__ import annotations
@@ -62,13 +63,14 @@ class Carried:
     order: tuple[str, ...] | None = None
     listed: tuple[str, ...] | None = None
 
+    def for_entries(self, entries: Mapping[str, Any]) -> Carried:
+        """These parts where they were handed to a view of ``entries``, else nothing (a copy given other items)."""
+        return self if self.entries is entries else Carried()
+
     def handed_on(self, entries: Mapping[str, Any], touched: frozenset[str]) -> Carried:
-        """These parts for a view of ``entries`` made by changing ``touched`` more; a part whose changed items
-        would be more than :data:`MOST_TOUCHED` is dropped (a long run of views nobody asked: an import)."""
+        """These parts for a view of ``entries`` made by changing ``touched`` more."""
         def more(part: Worked | None) -> Worked | None:
-            if part is None or len(part.touched) + len(touched) > MOST_TOUCHED:
-                return None
-            return Worked(part.order, part.touched | touched, part.value)
+            return None if part is None else _worked(part.order, part.touched | touched, part.value)
 
         return Carried(entries, more(self.blocks), more(self.spans), self.order, self.listed)
 
@@ -77,6 +79,12 @@ class Carried:
         if self.order is None or self.entries is not entries or listed is None or self.listed is not listed:
             return None
         return self.order
+
+
+def _worked(order: tuple[str, ...], touched: frozenset[str], value: Any) -> Worked | None:  # noqa: ANN401
+    """A part to hand on; none where more than :data:`MOST_TOUCHED` items changed since it was worked out (a
+    long run of views nobody asked, an import: making it again costs less than following the changes)."""
+    return Worked(order, touched, value) if len(touched) <= MOST_TOUCHED else None
 
 
 def _block(order: tuple[str, ...], entries: Mapping[str, _Entry], first: int) -> bytes:
@@ -91,12 +99,12 @@ class ByPosition:
     def __init__(self, order: tuple[str, ...], entries: Mapping[str, _Entry], carried: Carried | None) -> None:
         self.order = order
         self._entries = entries
-        self._carried = carried if carried is not None and carried.entries is entries else Carried()
+        self._carried = (carried or Carried()).for_entries(entries)
         self._blocks: tuple[bytes, ...] | None = None
         self._spans: Spans | None = None
 
     def _usable(self, worked: Worked | None) -> Worked | None:
-        if worked is None or len(worked.touched) > MOST_TOUCHED:
+        if worked is None:
             return None
         return worked if worked.order is self.order or worked.order == self.order else None
 
@@ -129,9 +137,7 @@ class ByPosition:
 
     def digest(self) -> Any:  # noqa: ANN401 - hashlib's sha256 object (no public type)
         """sha256 over "href/etag" of every item in order, as ``collection_etag`` hashes them."""
-        digest = sha256()
-        digest.update(b"".join(self.blocks))   # hashlib lets go of the GIL over a long text
-        return digest
+        return sha256(b"".join(self.blocks))   # hashlib lets go of the GIL over a long text
 
     @property
     def spans(self) -> Spans:
@@ -160,5 +166,5 @@ class ByPosition:
         over: each part this view worked out, else the part it was handed, with ``touched`` added."""
         handed = self._carried.handed_on(entries, touched)
         return Carried(entries,
-                       Worked(self.order, touched, self._blocks) if self._blocks is not None else handed.blocks,
-                       Worked(self.order, touched, self._spans) if self._spans is not None else handed.spans)
+                       _worked(self.order, touched, self._blocks) if self._blocks is not None else handed.blocks,
+                       _worked(self.order, touched, self._spans) if self._spans is not None else handed.spans)

@@ -214,10 +214,8 @@ class FolderView:
         worked = self.__dict__.get("by_position")
         if worked is not None:
             carried = worked.handed_on(entries, touched)
-        elif self.carried is not None and self.carried.entries is self.entries:
-            carried = self.carried.handed_on(entries, touched)
         else:
-            carried = Carried(entries)
+            carried = (self.carried or Carried()).for_entries(self.entries).handed_on(entries, touched)
         order = self.__dict__.get("order")
         if order is None and self.carried is not None:
             order = self.carried.order_for(self.entries, self.listed)
