@@ -56,6 +56,7 @@ from ..notices.preferences import Channel, Preferences, Timing
 from ..notices.set_aside import REMINDER, REMINDER_PLAN, SetAside, transient
 from ..notices.wording import Wording
 from ..sharing.notifications import Notice, NoticeBox, NoticeKind
+from .bounds import fire_bounds
 from .personal import EVERYONE, PersonalReminders, upgrade
 from .times import Due, expand
 
@@ -394,6 +395,12 @@ class ReminderScheduler:
         recurring = False
         later = SINGLE
         for person, seen in views.items():
+            bounds = fire_bounds(seen, default)
+            if bounds is not None and (bounds[1] < now - self._settings.reminder_grace or bounds[0] >= end):
+                # wholly past, or wholly beyond the window: nothing is due now (.bounds)
+                if bounds[0] >= end:
+                    later = min(later, bounds[0])   # the horizon pass plans it exactly when that comes near
+                continue
             result = expand(seen, start=now - self._settings.reminder_grace, end=end,
                             max_occurrences=self._settings.reminder_max_occurrences, floating_zone=zone,
                             default_alarms=[datetime.timedelta(seconds=default)] if default is not None else ())

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from radicale_ext.notices.worker import Worker
+from radicale_ext.reminders import scheduler
+
 from ..notice_kit import FakeClock, Mailbox, change_texts, notice_server, smtp_server, worker_of
 from ..server import Server, free_port
 
@@ -90,6 +93,15 @@ def test_people_with_the_calendar_are_reminded_once_the_muted_and_the_owner_are_
     assert reminders(srv, "bob", "Football practice") == expected, "never twice"
 
 
+def daily_until(worker: Worker, clock: FakeClock, moment: str) -> None:
+    """The worker's steps every day until ``moment``, and at it, as a server running all along takes them."""
+    while clock.now + 86400 < ts(moment):
+        clock.advance(86400)
+        worker.run_until_idle()
+    clock.now = ts(moment)
+    worker.run_until_idle()
+
+
 def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time_comes(srv: Server) -> None:
     """The schedule is kept 180 days ahead (``notices_reminder_window``); a wedding put in the calendar
     ten months ahead, and a dentist's appointment just inside the window, are both reminded, once, on
@@ -101,17 +113,10 @@ def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time
     put(srv, collection + "dentist.ics", event("dentist", "Zahnarzt", "20260825T090000"))
     worker.run_until_idle()
 
-    def days_until(moment: str) -> None:
-        while clock.now + 86400 < ts(moment):
-            clock.advance(86400)
-            worker.run_until_idle()
-        clock.now = ts(moment)
-        worker.run_until_idle()
-
-    days_until("2026-08-25 06:45")             # 09:00 in Berlin is 07:00 UTC in summer
+    daily_until(worker, clock, "2026-08-25 06:45")             # 09:00 in Berlin is 07:00 UTC in summer
     assert reminders(srv, "bob", "Zahnarzt") == [
         "Reminder: Zahnarzt on Tue 25 Aug 09:00 in Hochzeit Müller 家庭 (alice)"]
-    days_until("2027-01-15 12:40")
+    daily_until(worker, clock, "2027-01-15 12:40")
     assert reminders(srv, "bob", "Hochzeit") == [], "not yet"
     clock.now = ts("2027-01-15 12:45")          # 14:00 in Berlin is 13:00 UTC in winter; 15 minutes before
     worker.run_until_idle()
@@ -120,6 +125,44 @@ def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time
     clock.advance(3600)
     worker.run_until_idle()
     assert len(reminders(srv, "bob", "Hochzeit")) == 1, "never twice"
+
+
+def test_an_imported_calendar_expands_only_what_can_still_remind_and_a_far_series_comes_on_time(
+        srv: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family moving its calendar here imports last year's events: their reminders are all over, so
+    none is parsed and expanded (reminders/bounds.py); next week's parents' evening is, and reminded on
+    time; a weekly choir practice starting next January, beyond the 180-day window, is planned when the
+    window reaches it and reminded at its first practice, once."""
+    expanded: list[str] = []
+    expand = scheduler.expand
+    monkeypatch.setattr(scheduler, "expand", lambda text, **kw: expanded.append(text) or expand(text, **kw))
+    clock = FakeClock(START)                                   # 2 March 2026
+    worker = worker_of(srv, clock)
+    collection = calendar(srv, "Umzug Müller 搬家", "bob")
+    for week in range(40):
+        day = datetime.date(2025, 1, 6) + datetime.timedelta(weeks=week)
+        put(srv, collection + f"alt {week}.ics", event(f"alt-{week}", f"Termin {week} 旧", f"{day:%Y%m%d}T170000"))
+    put(srv, collection + "kurs.ics", event("kurs", "Kurs", "20250106T090000",
+                                            lines="RRULE:FREQ=WEEKLY;COUNT=10\r\n"))
+    put(srv, collection + "elternabend.ics", event("elternabend", "Elternabend 家长会", "20260305T190000"))
+    put(srv, collection + "chor.ics", event("chor", "Chorprobe 合唱", "20270112T190000",
+                                            lines="RRULE:FREQ=WEEKLY\r\n"))
+    worker.run_until_idle()
+    assert [text for text in expanded if "UID:alt-" in text or "UID:kurs" in text] == []
+    assert ["UID:elternabend" in text for text in expanded] == [True]
+    clock.now = ts("2026-03-05 17:45")                         # 19:00 in Berlin is 18:00 UTC in March
+    worker.run_until_idle()
+    assert reminders(srv, "bob", "Elternabend") == ["Reminder: Elternabend 家长会 on Thu 5 Mar 19:00 in "
+                                                    "Umzug Müller 搬家 (alice)"]
+    daily_until(worker, clock, "2027-01-12 17:40")
+    assert reminders(srv, "bob", "Chorprobe") == [], "not yet"
+    clock.now = ts("2027-01-12 17:45")
+    worker.run_until_idle()
+    assert reminders(srv, "bob", "Chorprobe") == ["Reminder: Chorprobe 合唱 on Tue 12 Jan 19:00 in "
+                                                  "Umzug Müller 搬家 (alice)"]
+    clock.advance(3600)
+    worker.run_until_idle()
+    assert len(reminders(srv, "bob", "Chorprobe")) == 1, "never twice"
 
 
 def test_an_owner_who_opts_in_is_reminded_of_their_own_calendar(srv: Server) -> None:
