@@ -44,6 +44,8 @@ END_DATES = frozenset({"DTEND", "DUE"})
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _DURATION = re.compile(r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
 _UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
+#: a content line: its name, its parameters (a quoted value may hold ":" or ";"), its value
+_LINE = re.compile(r'([^;:]*)((?:;(?:[^":]|"[^"]*")*)?):(.*)')
 
 
 @dataclass
@@ -95,9 +97,10 @@ def _read(text: str, reading: _Reading) -> bool:
     """Fill ``reading`` from the text's lines; False where something cannot be read."""
     inside: list[str] = []
     for line in re.sub(r"\r?\n[ \t]", "", text).splitlines():
-        name, _, rest = line.partition(":")
-        name, _, params = name.partition(";")
-        name = name.strip().upper()
+        found = _LINE.match(line)
+        if found is None:
+            continue
+        name, params, rest = found.group(1).strip().upper(), found.group(2), found.group(3)
         if name in ("BEGIN", "END"):
             kind = rest.strip().upper()
             if name == "BEGIN":

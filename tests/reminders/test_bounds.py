@@ -54,6 +54,8 @@ EDGES = {
         "20270601T100000Z/P2D\r\n", alarms=("TRIGGER;RELATED=END:PT0S",))),
     "with its zone's definition (whose own rules never end)": calendar(BERLIN_ZONE + vevent(
         "defined zone", "20250105T100000")),
+    "a zone's name quoted, with a colon and digits in it": calendar(vevent(
+        "quoted", "20270105T100000", tzid='"Büro:19990101"')),
     "two alarms, one after the start": calendar(vevent(
         "two alarms", "20270105T100000", alarms=("TRIGGER:-P2D", "TRIGGER:PT5M"))),
 }
