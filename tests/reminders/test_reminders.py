@@ -102,6 +102,19 @@ def daily_until(worker: Worker, clock: FakeClock, moment: str) -> None:
     worker.run_until_idle()
 
 
+def reminded_once_at(srv: Server, worker: Worker, clock: FakeClock, moment: str, about: str, told: str) -> None:
+    """Daily steps until five minutes before ``moment``: bob has no reminder ``about`` it yet; at ``moment`` he is
+    told ``told``; an hour later, still once."""
+    daily_until(worker, clock, datetime.datetime.fromtimestamp(ts(moment) - 300, UTC).strftime("%Y-%m-%d %H:%M"))
+    assert reminders(srv, "bob", about) == [], "not yet"
+    clock.now = ts(moment)
+    worker.run_until_idle()
+    assert reminders(srv, "bob", about) == [told]
+    clock.advance(3600)
+    worker.run_until_idle()
+    assert len(reminders(srv, "bob", about)) == 1, "never twice"
+
+
 def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time_comes(srv: Server) -> None:
     """The schedule is kept 180 days ahead (``notices_reminder_window``); a wedding put in the calendar
     ten months ahead, and a dentist's appointment just inside the window, are both reminded, once, on
@@ -116,15 +129,9 @@ def test_a_one_off_event_further_ahead_than_the_window_is_reminded_when_its_time
     daily_until(worker, clock, "2026-08-25 06:45")             # 09:00 in Berlin is 07:00 UTC in summer
     assert reminders(srv, "bob", "Zahnarzt") == [
         "Reminder: Zahnarzt on Tue 25 Aug 09:00 in Hochzeit Müller 家庭 (alice)"]
-    daily_until(worker, clock, "2027-01-15 12:40")
-    assert reminders(srv, "bob", "Hochzeit") == [], "not yet"
-    clock.now = ts("2027-01-15 12:45")          # 14:00 in Berlin is 13:00 UTC in winter; 15 minutes before
-    worker.run_until_idle()
-    assert reminders(srv, "bob", "Hochzeit") == ["Reminder: Hochzeit von Jürgen 🎉 on Fri 15 Jan 14:00 in "
-                                                 "Hochzeit Müller 家庭 (alice)"]
-    clock.advance(3600)
-    worker.run_until_idle()
-    assert len(reminders(srv, "bob", "Hochzeit")) == 1, "never twice"
+    # 14:00 in Berlin is 13:00 UTC in winter; 15 minutes before
+    reminded_once_at(srv, worker, clock, "2027-01-15 12:45", "Hochzeit", "Reminder: Hochzeit von Jürgen 🎉 on Fri "
+                     "15 Jan 14:00 in Hochzeit Müller 家庭 (alice)")
 
 
 def test_an_imported_calendar_expands_only_what_can_still_remind_and_a_far_series_comes_on_time(
@@ -154,15 +161,8 @@ def test_an_imported_calendar_expands_only_what_can_still_remind_and_a_far_serie
     worker.run_until_idle()
     assert reminders(srv, "bob", "Elternabend") == ["Reminder: Elternabend 家长会 on Thu 5 Mar 19:00 in "
                                                     "Umzug Müller 搬家 (alice)"]
-    daily_until(worker, clock, "2027-01-12 17:40")
-    assert reminders(srv, "bob", "Chorprobe") == [], "not yet"
-    clock.now = ts("2027-01-12 17:45")
-    worker.run_until_idle()
-    assert reminders(srv, "bob", "Chorprobe") == ["Reminder: Chorprobe 合唱 on Tue 12 Jan 19:00 in "
-                                                  "Umzug Müller 搬家 (alice)"]
-    clock.advance(3600)
-    worker.run_until_idle()
-    assert len(reminders(srv, "bob", "Chorprobe")) == 1, "never twice"
+    reminded_once_at(srv, worker, clock, "2027-01-12 17:45", "Chorprobe",
+                     "Reminder: Chorprobe 合唱 on Tue 12 Jan 19:00 in Umzug Müller 搬家 (alice)")
 
 
 def test_an_owner_who_opts_in_is_reminded_of_their_own_calendar(srv: Server) -> None:
