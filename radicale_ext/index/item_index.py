@@ -365,6 +365,13 @@ class ItemIndex:
             self._folders[key] = state
             return state.view
 
+    def last_view(self, key: str) -> FolderView | None:
+        """The view this process made last of the collection ``key``, as it was (no look at its folder): for
+        work done before the storage's lock, which checks against the files what it takes from it."""
+        with self._lock:
+            state = self._folders.get(key)
+            return None if state is None else state.view
+
     def forget(self, key: str, folder: str) -> None:
         """A deleted collection (and those inside it): drop its log; a new one starts a new epoch."""
         with self._lock:

@@ -2,7 +2,8 @@
 
 Every write on a host takes Radicale's one write lock in turn, so the writes of several clients go no faster
 than the work done while holding it.  Two parts of a PUT need no lock, only the item Radicale parsed from the
-request: the facts the item index keeps of it (an event's occurrences walked, a card's search values), and,
+request: the facts the item index keeps of it (an event's occurrences walked, or those of the version it
+replaces where the timing is unchanged, checked against its file; a card's search values), and,
 on files, writing its text to a temporary file beside the item's and waiting for the disk to have it
 (fsync).  Both are done here, after Radicale's ``prepare`` and before its ``acquire_lock``; inside the lock
 the storage renames the file into place and the index takes the facts, where they are those of the item
@@ -31,6 +32,7 @@ import radicale.item as radicale_item
 from radicale_ext.index.item_index import ItemFacts
 
 from .indexed_items import facts_of
+from .occurrence_spans import Earlier
 
 
 @dataclass
@@ -57,11 +59,11 @@ class Ahead:
                 os.unlink(temporary)
 
 
-def facts_ahead(item: radicale_item.Item) -> Ahead | None:
-    """The item's facts, taken before the lock; None where they cannot be had (the same work inside the
-    lock reports it, as it did before)."""
+def facts_ahead(item: radicale_item.Item, earlier: Earlier | None = None) -> Ahead | None:
+    """The item's facts, taken before the lock (``earlier``: of the version it replaces, see ``occurrences_of``);
+    None where they cannot be had (the same work inside the lock reports it, as it did before)."""
     try:
-        return Ahead(item, facts_of(item))
+        return Ahead(item, facts_of(item, earlier))
     except Exception:
         return None
 

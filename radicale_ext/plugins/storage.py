@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import secrets
 import threading
 import time
@@ -32,6 +31,31 @@ from .storage_lock import WritersFirst
 
 #: the item index database, in the storage folder beside collection-root (docs/performance.md)
 INDEX_FILE = ".Radicale.ext-item-index.sqlite"
+
+
+def _text_of_file(path: str, encoding: str) -> tuple[str, float] | None:
+    """A file's text and modification time; None where there is no file (ValueError where its text cannot be
+    decoded)."""
+    try:
+        with open(path, encoding=encoding, newline="") as file:
+            return file.read(), os.fstat(file.fileno()).st_mtime
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def earlier_in(view: FolderView, folder: str, href: str, encoding: str) -> Earlier | None:
+    """The series ``view`` indexed at ``href`` in ``folder``, where the file is still the version indexed (its
+    text has the ETag indexed): what a write replacing it may keep (:func:`.occurrence_spans.occurrences_of`)."""
+    entry = view.entries.get(href)
+    if entry is None or not entry.facts.occurrences:
+        return None
+    try:
+        read = _text_of_file(os.path.join(folder, href), encoding)
+    except (OSError, ValueError):
+        return None
+    if read is None or radicale_item.get_etag(read[0]) != entry.facts.etag:
+        return None
+    return Earlier(timing(read[0]), entry.facts.occurrences)
 
 
 def _item(collection: Any, href: str, text: str, modified: float, facts: ItemFacts) -> radicale_item.Item:
@@ -152,16 +176,7 @@ class Collection(ViewedCollection, ItemFiles):
 
     def _earlier(self, href: str) -> Earlier | None:
         """The indexed series at ``href`` (about to be replaced), if the file is still the version indexed."""
-        entry = self._view().entries.get(href)
-        if entry is None or not entry.facts.occurrences:
-            return None
-        try:
-            read = self._text_of(href)
-        except (OSError, ValueError):
-            return None
-        if read is None or radicale_item.get_etag(read[0]) != entry.facts.etag:
-            return None
-        return Earlier(timing(read[0]), entry.facts.occurrences)
+        return earlier_in(self._view(), self._filesystem_path, href, self._encoding)
 
     @contextlib.contextmanager
     def _atomic_write(self, path: str, mode: str = "w", newline: str | None = None) -> Iterator[Any]:
@@ -210,11 +225,7 @@ class Collection(ViewedCollection, ItemFiles):
     def _text_of(self, href: str) -> tuple[str, float] | None:
         """An item file's text and modification time; None where there is no file (ValueError where its
         text cannot be decoded)."""
-        try:
-            with open(os.path.join(self._filesystem_path, href), encoding=self._encoding, newline="") as file:
-                return file.read(), os.fstat(file.fileno()).st_mtime
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+        return _text_of_file(os.path.join(self._filesystem_path, href), self._encoding)
 
     def _etag_of_file(self, href: str) -> str | None:
         try:
@@ -284,15 +295,15 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         fsynced, beside the file it will replace.  None where the facts cannot be had (the same work
         inside the lock reports it); no file where the collection's folder cannot take one (it does not
         exist: Radicale answers the PUT)."""
-        ahead = facts_ahead(item)
-        if ahead is None:
-            return None
-        collection = posixpath.dirname(pathutils.strip_path(path))
+        collection, _, href = pathutils.strip_path(path).rpartition("/")
         try:
             folder = pathutils.path_to_filesystem(self._get_collection_root_folder(), collection,
                                                   self._is_collision_free)
         except ValueError:   # a path Radicale refuses: it says so inside the lock
-            return ahead
+            return facts_ahead(item)
+        ahead = facts_ahead(item, self._earlier_ahead(collection, folder, href))
+        if ahead is None:
+            return None
         try:
             with _temporary_file(folder, "w", "", self.configuration.get("encoding", "stock"),
                                  self._fsync) as (temporary, file):
@@ -301,6 +312,16 @@ class Storage(RecordedStorage, multifilesystem.Storage):
             return ahead
         ahead.temporary = temporary
         return ahead
+
+    def _earlier_ahead(self, collection: str, folder: str, href: str) -> Earlier | None:
+        """The series a PUT replaces, as the last view this process made of its collection indexed it (no look
+        at the folder outside the lock): an edit that keeps its times keeps its occurrences, not walked again.
+        What it takes is checked against the file (:func:`earlier_in`); the facts then hold for the new text
+        whatever was written meanwhile, for they depend only on its timing lines."""
+        view = self.item_index.last_view(collection)
+        if view is None or not pathutils.is_safe_filesystem_path_component(href):
+            return None
+        return earlier_in(view, folder, href, self.configuration.get("encoding", "stock"))
 
     @contextlib.contextmanager
     def unsynced(self) -> Iterator[None]:
