@@ -541,6 +541,18 @@ class PgItems:
                              "AND deleted_ns IS NULL", (stored.id, href)).fetchone()
         return row[0] if row is not None else None
 
+    def last_view(self, path: str) -> FolderView | None:
+        """The view this process made last of the collection at ``path``, as it was (no query)."""
+        with self._views_lock:
+            return self._views.get(path)
+
+    def text_at(self, path: str, href: str) -> tuple[str, str] | None:
+        """The text and ETag stored at ``href`` of the collection at ``path`` now (None: nothing), in one query."""
+        with self._connection() as db:
+            row = db.execute("SELECT i.text, i.etag FROM dav_items i JOIN dav_collections c ON c.id = i.collection_id "
+                             "WHERE c.path = %s AND i.href = %s AND i.deleted_ns IS NULL", (path, href)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def texts(self, stored: StoredCollection, hrefs: Iterable[str]) -> dict[str, StoredText]:
         """The texts of several items of one collection, each with its ETag, in one query.  Under the write
         lock, a text this thread read or stored since its last write is not asked for again (a PUT reads

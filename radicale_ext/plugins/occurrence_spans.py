@@ -27,7 +27,7 @@ import re
 import threading
 import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +35,7 @@ import radicale.item as radicale_item
 import vobject
 from radicale.item import filter as radicale_filter
 
+from radicale_ext.index.item_index import Entry
 from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept, still_kept
 from radicale_ext.index.zone_offsets import utc_seconds
 
@@ -62,6 +63,18 @@ class Earlier:
 
     timing: str
     occurrences: bytes
+
+
+def earlier_of(entry: Entry | None, stored: Callable[[], tuple[str, str] | None]) -> Earlier | None:
+    """The series ``entry`` indexed, about to be replaced, where what is stored is still that version:
+    ``stored()`` gives its text and ETag (None: nothing there).  Its occurrences are those of its timing lines,
+    whatever was written since the view that holds ``entry`` was made."""
+    if entry is None or not entry.facts.occurrences:
+        return None
+    found = stored()
+    if found is None or found[1] != entry.facts.etag:
+        return None
+    return Earlier(timing(found[0]), entry.facts.occurrences)
 
 
 def timing(text: str) -> str:

@@ -26,6 +26,7 @@ from radicale_ext.index.pg_items import DuplicateUid, NewItem, PgItems, StoredCo
 from . import _request
 from ._site import site_for
 from .indexed_items import facts_of, http_date
+from .occurrence_spans import earlier_of
 from .options import storage_options
 from .put_ahead import Ahead, facts_ahead, facts_for
 from .recorded_storage import RecordedStorage, ViewedCollection
@@ -335,5 +336,11 @@ class PgStorage(RecordedStorage, PgStorageBase):
         self._settle_outbox()
 
     def put_ahead(self, path: str, item: radicale_item.Item) -> Ahead | None:
-        """Before the write lock (:mod:`.put_ahead`): the item's facts (the database has no file to write)."""
-        return facts_ahead(item)
+        """Before the write lock (:mod:`.put_ahead`): the item's facts (the database has no file to write),
+        keeping the occurrences of the series it replaces where its times are unchanged (the last view this
+        process made of the calendar, checked against the stored version's ETag)."""
+        collection, _, href = pathutils.strip_path(path).rpartition("/")
+        view = self.items.last_view(collection)
+        earlier = None if view is None else earlier_of(view.entries.get(href),
+                                                       lambda: self.items.text_at(collection, href))
+        return facts_ahead(item, earlier)

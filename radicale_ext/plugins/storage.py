@@ -23,7 +23,7 @@ from radicale.storage import multifilesystem
 from radicale_ext.index.item_index import FileStamp, FolderView, ItemFacts, ItemIndex
 
 from .indexed_items import facts_of
-from .occurrence_spans import Earlier, timing
+from .occurrence_spans import Earlier, earlier_of
 from .options import storage_options
 from .put_ahead import Ahead, ahead_for, facts_ahead
 from .recorded_storage import RecordedStorage, ViewedCollection
@@ -44,18 +44,15 @@ def _text_of_file(path: str, encoding: str) -> tuple[str, float] | None:
 
 
 def earlier_in(view: FolderView, folder: str, href: str, encoding: str) -> Earlier | None:
-    """The series ``view`` indexed at ``href`` in ``folder``, where the file is still the version indexed (its
-    text has the ETag indexed): what a write replacing it may keep (:func:`.occurrence_spans.occurrences_of`)."""
-    entry = view.entries.get(href)
-    if entry is None or not entry.facts.occurrences:
-        return None
-    try:
-        read = _text_of_file(os.path.join(folder, href), encoding)
-    except (OSError, ValueError):
-        return None
-    if read is None or radicale_item.get_etag(read[0]) != entry.facts.etag:
-        return None
-    return Earlier(timing(read[0]), entry.facts.occurrences)
+    """The series ``view`` indexed at ``href`` in ``folder``, where the file is still the version indexed:
+    what a write replacing it may keep (:func:`.occurrence_spans.occurrences_of`)."""
+    def stored() -> tuple[str, str] | None:
+        try:
+            read = _text_of_file(os.path.join(folder, href), encoding)
+        except (OSError, ValueError):
+            return None
+        return None if read is None else (read[0], radicale_item.get_etag(read[0]))
+    return earlier_of(view.entries.get(href), stored)
 
 
 def _item(collection: Any, href: str, text: str, modified: float, facts: ItemFacts) -> radicale_item.Item:

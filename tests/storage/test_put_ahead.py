@@ -27,7 +27,7 @@ from .. import dav_kit as dav
 from ..edge.test_processes import HOLDER, eventually, refuses_connections
 from ..notice_kit import servers_run_with, servers_watch_marker
 from ..samples import event
-from ..server import make_server, second_process
+from ..server import Server, make_server, second_process
 
 CAL_NAME = "Familie Müller 家庭 🎉"
 CAL = "/alice/" + quote(CAL_NAME) + "/"
@@ -178,6 +178,15 @@ WATCH = textwrap.dedent("""
 """)
 
 
+def found_on(server: Server, days: dict[str, int]) -> None:
+    """The week query for each day finds the swimming "(Halle 2)" that many times."""
+    for day, expected in days.items():
+        query = dav.calendar_query("VEVENT", f"{day}T000000Z", f"{day}T235959Z")
+        report = server.request("REPORT", CAL, "alice", query,
+                                headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert report.status_code == 207 and report.text.count("Halle 2") == expected, (day, report.text)
+
+
 def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside the lock a PUT only renames its file into place and syncs the folder: its file's fsync and
     the walk of a series' occurrences (the index keeps them) held every other write up there.  An edit
@@ -207,20 +216,12 @@ def test_a_put_writes_and_walks_its_item_before_the_write_lock(tmp_path: Path, m
         stored = (folder / "Schwimmen 游泳.ics").read_bytes().decode()
         assert got.headers["ETag"] == radicale_item.get_etag(stored)
         assert temporary_files(folder) == []
-        for day, expected in (("20260113", 0), ("20260120", 1)):
-            query = dav.calendar_query("VEVENT", f"{day}T000000Z", f"{day}T235959Z")
-            report = server.request("REPORT", CAL, "alice", query,
-                                    headers={"Depth": "1", "Content-Type": "application/xml"})
-            assert report.status_code == 207 and report.text.count("Halle 2") == expected, (day, report.text)
+        found_on(server, {"20260113": 0, "20260120": 1})
         moved = changed.replace("20260106T", "20260107T").replace("BYDAY=TU", "BYDAY=WE")   # to Wednesdays
         watch.write_text("")
         assert server.request("PUT", path, "alice", moved, headers=dav.ICS).status_code == 204
         assert watch.read_text(encoding="utf-8").splitlines().count("outside walk schwimmen-游泳") == 1
-        for day, expected in (("20260120", 0), ("20260121", 1)):
-            query = dav.calendar_query("VEVENT", f"{day}T000000Z", f"{day}T235959Z")
-            report = server.request("REPORT", CAL, "alice", query,
-                                    headers={"Depth": "1", "Content-Type": "application/xml"})
-            assert report.status_code == 207 and report.text.count("Halle 2") == expected, (day, report.text)
+        found_on(server, {"20260120": 0, "20260121": 1})
     finally:
         server.stop()
 
@@ -285,7 +286,8 @@ def test_a_file_written_ahead_goes_into_its_own_folder_or_away(tmp_path: Path) -
 
 def test_on_postgresql_a_series_is_walked_before_the_write_lock(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_database: str) -> None:
-    """The database keeps a series' occurrences as the files' index does: walked before the lock too."""
+    """The database keeps a series' occurrences as the files' index does: walked before the lock too, and an
+    edit that keeps the series' times keeps them (no walk); one that moves it walks again."""
     servers_run_with(WATCH, tmp_path / "watch-code", monkeypatch)
     watch = tmp_path / "watch"
     monkeypatch.setenv("RADICALE_EXT_TEST_WATCH", str(watch))
@@ -300,5 +302,12 @@ def test_on_postgresql_a_series_is_walked_before_the_write_lock(
         report = server.request("REPORT", CAL, "alice", query,
                                 headers={"Depth": "1", "Content-Type": "application/xml"})
         assert report.status_code == 207 and report.text.count("Schwimmen 游泳") == 1, report.text
+        changed = WEEKLY.replace("SUMMARY:Schwimmen 游泳 🏊", "SUMMARY:Schwimmen 游泳 🏊 (Halle 2)")
+        moved = changed.replace("20260106T", "20260107T").replace("BYDAY=TU", "BYDAY=WE")   # to Wednesdays
+        for text, walks in ((changed, []), (moved, ["outside walk schwimmen-游泳"])):
+            watch.write_text("")
+            assert server.request("PUT", path, "alice", text, headers=dav.ICS).status_code == 204
+            assert watch.read_text(encoding="utf-8").splitlines() == walks
+        found_on(server, {"20260120": 0, "20260121": 1})
     finally:
         server.stop()
