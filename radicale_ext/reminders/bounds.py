@@ -30,20 +30,21 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from .times import DURATION, UTC_TIME, unfolded
+
 UTC = datetime.UTC
 DAY = 86400.0
 BEFORE_A_DAY = DAY          # a day's first moment in any zone is at most this before its UTC midnight ...
 AFTER_A_DAY = 2 * DAY       # ... and its last at most this after it
-#: a period of each frequency, in seconds, times how many periods one occurrence may need at most
+#: the longest period of each frequency, in seconds
 PERIOD = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": DAY, "WEEKLY": 7 * DAY, "MONTHLY": 31 * DAY,
           "YEARLY": 366 * DAY}
+#: how many periods one occurrence may need at most (a month without a 31st, years without a 29 February)
 SKIPS = {"MONTHLY": 2, "YEARLY": 8}
 OCCURRENCE_DATES = frozenset({"DTSTART", "RDATE", "RECURRENCE-ID"})
 END_DATES = frozenset({"DTEND", "DUE"})
 
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_DURATION = re.compile(r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
-_UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
 #: a content line: its name, its parameters (a quoted value may hold ":" or ";"), its value
 _LINE = re.compile(r'([^;:]*)((?:;(?:[^":]|"[^"]*")*)?):(.*)')
 
@@ -96,7 +97,7 @@ def fire_bounds(text: str, default_offset: float | None = None) -> tuple[float, 
 def _read(text: str, reading: _Reading) -> bool:
     """Fill ``reading`` from the text's lines; False where something cannot be read."""
     inside: list[str] = []
-    for line in re.sub(r"\r?\n[ \t]", "", text).splitlines():
+    for line in unfolded(text).splitlines():
         found = _LINE.match(line)
         if found is None:
             continue
@@ -131,7 +132,7 @@ def _read(text: str, reading: _Reading) -> bool:
 
 
 def _trigger(value: str, params: str, reading: _Reading) -> bool:
-    if _UTC_TIME.fullmatch(value.upper()):
+    if UTC_TIME.fullmatch(value.upper()):
         reading.instants.append(datetime.datetime.strptime(value.upper(), "%Y%m%dT%H%M%SZ")
                                 .replace(tzinfo=UTC).timestamp())
         return True
@@ -166,7 +167,7 @@ def _day(value: str) -> float:
 
 
 def _seconds(value: str) -> float:
-    match = _DURATION.fullmatch(value.strip().upper())
+    match = DURATION.fullmatch(value.strip().upper())
     if match is None or not any(match.groups()[1:]):
         raise ValueError(f"not a duration: {value!r}")
     sign, weeks, days, hours, minutes, seconds = match.groups()

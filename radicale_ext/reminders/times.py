@@ -73,21 +73,28 @@ class Expansion:
     later: float | None = None    # the earliest reminder after the window (UTC seconds): planned when it comes near
 
 
-_DURATION = re.compile(r"[+-]?P(\d+W|(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?)")
-_UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
+#: a DURATION value (RFC 5545 3.3.6): its sign, weeks, days, hours, minutes and seconds
+DURATION = re.compile(r"([+-]?)P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?)")
+UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def unfolded(text: str) -> str:
+    """The text with its folded content lines joined again (RFC 5545 3.1)."""
+    return _FOLD.sub("", text)
 
 
 def _readable_trigger(value: str) -> bool:
     value = value.upper()
-    if _UTC_TIME.fullmatch(value):
+    if UTC_TIME.fullmatch(value):
         return True
-    return bool(_DURATION.fullmatch(value)) and any(c.isdigit() for c in value) and not value.endswith("T")
+    return bool(DURATION.fullmatch(value)) and any(c.isdigit() for c in value) and not value.endswith("T")
 
 
 def without_unreadable_alarms(text: str) -> tuple[str, list[str]]:
     """``text`` without the VALARMs whose TRIGGER no parser could read (icalendar refuses the whole
     calendar for one of them), and those triggers' values."""
-    lines = re.sub(r"\r?\n[ \t]", "", text).splitlines()
+    lines = unfolded(text).splitlines()
     kept: list[str] = []
     alarm: list[str] | None = None
     dropped: list[str] = []
@@ -124,8 +131,8 @@ def without_unknown_zones(text: str) -> tuple[str, list[str]]:
     (their times are then floating, read in the calendar's zone), and those TZIDs.  icalendar reads
     an unknown TZID as floating too, but raises for some (a folder of the zone database, ``America``,
     or a name too long for a file name), refusing the whole calendar."""
-    unfolded = re.sub(r"\r?\n[ \t]", "", text)
-    defined = {m.strip() for m in _VTIMEZONE_ID.findall(unfolded.replace("\r\n", "\n"))}
+    text_unfolded = unfolded(text)
+    defined = {m.strip() for m in _VTIMEZONE_ID.findall(text_unfolded.replace("\r\n", "\n"))}
     unknown: list[str] = []
 
     def strip(match: re.Match[str]) -> str:
@@ -136,7 +143,7 @@ def without_unknown_zones(text: str) -> tuple[str, list[str]]:
             unknown.append(name)
         return ""
 
-    cleaned = _TZID_PARAM.sub(strip, unfolded)
+    cleaned = _TZID_PARAM.sub(strip, text_unfolded)
     return (cleaned, unknown) if unknown else (text, [])
 
 
@@ -241,7 +248,7 @@ def without_known_zones(text: str) -> str:
     known = _zone_database()
 
     def kept(match: re.Match[str]) -> str:
-        block = re.sub(r"\r?\n[ \t]", "", match.group(0))
+        block = unfolded(match.group(0))
         names = [m.strip() for m in _VTIMEZONE_ID.findall(block.replace("\r\n", "\n"))]
         if names and (names[0].strip("/") in known or names[0] in known):
             return ""
