@@ -62,7 +62,15 @@ def _start() -> None:
             with open(os.path.join(FOLDER, f"{os.getpid()}.json"), "w") as f:
                 f.write(text)
 
-    threading.Thread(target=write, name="lock timing", daemon=True).start()
+    def start_writing() -> None:
+        threading.Thread(target=write, name="lock timing", daemon=True).start()
+
+    def in_forked_process() -> None:   # a server process forked by --processes N: its own sums, its own writer
+        sums.clear()
+        start_writing()
+
+    os.register_at_fork(after_in_child=in_forked_process)
+    start_writing()
 
 
 if FOLDER:
