@@ -23,7 +23,8 @@ every request of every process, and the two rows side by side show how much of t
 Reported per setup: requests per second (the median of the rounds, and each round's), the ratio of
 2 processes to 1 (target: at least 1.6), latency median (p90), errors, how busy the machine's cores
 were (/proc/stat), the processor time each server process used (/proc/PID/stat: one process can use
-at most one core for Python, the GIL), and how many client connections each process held halfway
+at most one core for Python, the GIL), on PostgreSQL the processor time of the cluster's processes (its
+backends serve the servers' pools), and how many client connections each process held halfway
 through the load (/proc/net/tcp).  The exit status is 1 when a request failed or a ratio is below 1.6;
 the table is written either way.
 
@@ -82,6 +83,7 @@ class Round:
     client_cpu: float                # processor seconds of the client processes
     connections: tuple[int, ...]     # client connections each server process held halfway through
     locks: dict[str, list[float]] = field(default_factory=dict)   # mode: [times taken, s waited, s held]
+    database_cpu: float | None = None   # processor seconds of PostgreSQL's processes (None: the files)
 
     def lock_line(self, seconds: float) -> str:
         if not self.locks:
@@ -126,6 +128,15 @@ def children_cpu() -> float:
     """User and system time of this process's children that ended and were waited for (the clients)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def database_cpu(cluster: Cluster | None) -> float | None:
+    """User and system time so far of the private cluster's postmaster and of its processes (its backends, one per
+    connection of the servers' pools, last the whole load); None without a cluster."""
+    if cluster is None:
+        return None
+    postmaster = int((cluster.folder / "data" / "postmaster.pid").read_text().split()[0])
+    return sum(map(cpu_seconds, [postmaster, *children_of(postmaster)]))
 
 
 def server_pids(server: Server) -> list[int]:
@@ -187,7 +198,8 @@ def lock_timing(work: Path, name: str, wanted: bool):
                 os.environ[key] = value
 
 
-def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace, work: Path, name: str) -> Round:
+def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace, work: Path, name: str,
+              cluster: Cluster | None) -> Round:
     with lock_timing(work, name, args.lock_times) as folder, serving(server, processes):
         warm(site, processes)
         time.sleep(1.2 if folder else 0)   # the sums of the warming are written
@@ -196,16 +208,19 @@ def one_round(server: Server, site: Site, processes: int, args: argparse.Namespa
         held: list[tuple[int, ...]] = []
         sampler = threading.Timer(START_DELAY + args.seconds / 2, lambda: held.append(connections_of(pids, site.port)))
         before_cpu, before, clients_before = [cpu_seconds(p) for p in pids], CpuTimes.now(), children_cpu()
+        database_before = database_cpu(cluster)
         sampler.start()
         result = mixed_load(site, args.items, args.clients, args.seconds)
         busy = CpuTimes.now().busy_since(before)
         used = tuple(cpu_seconds(p) - b for p, b in zip(pids, before_cpu, strict=True))
         clients = children_cpu() - clients_before   # the client processes have ended and been waited for
+        database_after = database_cpu(cluster)
         sampler.join()
         time.sleep(1.2 if folder else 0)
         locks = {mode: [a - b for a, b in zip(line, locks_before.get(mode, [0, 0.0, 0.0]), strict=True)]
                  for mode, line in lock_sums(folder).items()}
-    return Round(processes, result, busy, used, clients, held[0] if held else (), locks)
+    database = None if database_after is None or database_before is None else database_after - database_before
+    return Round(processes, result, busy, used, clients, held[0] if held else (), locks, database)
 
 
 @contextmanager
@@ -227,6 +242,7 @@ def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster
         overrides["storage"] = {"postgresql_dsn": cluster.create_database("processes")}
     server = make_server(work / storage, users=("alice",), **overrides)
     site = radicale_site(STORAGE_NAMES[storage], server)
+    its_database = cluster if storage == "postgresql" else None
     print(f"{STORAGE_NAMES[storage]}: loading {args.items:,} events and cards", flush=True)
     with serving(server, 1):
         load_radicale(site, args.items, server)
@@ -238,7 +254,7 @@ def measure(storage: str, args: argparse.Namespace, work: Path, cluster: Cluster
             for n in range(args.rounds):
                 for processes in ((1, 2) if n % 2 == 0 else (2, 1)):
                     loaded = one_round(server, replace(site), processes, args, work,
-                                       f"{storage}-{mix}-{processes}-{n + 1}")
+                                       f"{storage}-{mix}-{processes}-{n + 1}", its_database)
                     setup.rounds[processes].append(loaded)
                     print(f"  {MIXES[mix]}, round {n + 1}, {processes} process{'es' if processes > 1 else ''}: "
                           f"{loaded.result.cell()}; cores busy {loaded.cpu_busy:.0%}; server CPU s "
@@ -271,8 +287,10 @@ def details(setups: list[Setup], seconds: float) -> list[str]:
                              f"{processes} process{'es' if processes > 1 else ''}, "
                              f"round {n}: {r.result.rate:.1f} req/s, latency median (p90) {latency} ms, "
                              f"{r.result.errors} errors; cores busy {r.cpu_busy:.0%}; {shares}; processor time "
-                             f"per request: servers {r.per_request_ms(sum(r.server_cpu)):.2f} ms, clients "
-                             f"{r.per_request_ms(r.client_cpu):.2f} ms{r.lock_line(seconds)}")
+                             f"per request: servers {r.per_request_ms(sum(r.server_cpu)):.2f} ms, "
+                             + (f"PostgreSQL {r.per_request_ms(r.database_cpu):.2f} ms, " if r.database_cpu is not None
+                                else "")
+                             + f"clients {r.per_request_ms(r.client_cpu):.2f} ms{r.lock_line(seconds)}")
                 lines += [f"  - {m}" for m in r.result.tally.error_lines()]
     return lines
 
