@@ -8,6 +8,7 @@ links, reminders)."""
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,15 @@ from radicale_ext.base.errors import DatabaseUnavailable
 from radicale_ext.base.postgres import PostgresDatabase, PostgresWriter
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
-from radicale_ext.notices.outbox import ChangeKind, Leases
+from radicale_ext.notices.outbox import (
+    REMINDERS_FIRST_PASS,
+    REMINDERS_READ_THROUGH,
+    WATERMARK,
+    Change,
+    ChangeKind,
+    Leases,
+    Outbox,
+)
 from radicale_ext.site import FEATURE_SCHEMAS, Settings, Site
 from radicale_ext.web.once import ShownOnce
 from radicale_ext.web.sessions import SessionBook
@@ -328,3 +337,32 @@ def test_a_new_links_address_kept_on_one_host_is_shown_on_another_and_changes_no
     assert made.take("Müller's session 🎉", "k3f9x2ab") is None   # once, wherever
     if there.engine == "postgresql":
         assert there.version() == version, "a new link's address changes nothing a rights check compares"
+
+
+def test_the_outbox_forgets_only_what_every_reader_is_done_with(opener: Opener) -> None:
+    """Tidying removes old ready records up to the composer's watermark and the reminders' (or, during their
+    first pass, the record it started from), never a pending one, one kept (set aside) or the newest."""
+    db = opener()
+    outbox = Outbox(db, clock=lambda: 1000.0)
+    ids = [outbox.begin(Change(ChangeKind.ITEM_CHANGED, "anna", "/anna/Familie Müller/", f"e{i}.ics"))
+           for i in range(8)]
+    for record_id in ids:
+        if record_id != ids[2]:   # one write a crash interrupted: pending until the next start settles it
+            outbox.complete(record_id, kind=ChangeKind.ITEM_CREATED)
+
+    def left_after(meta: dict[str, str], keep: frozenset[int] = frozenset(), before: float = 2000.0) -> list[int]:
+        with db.write() as w:
+            for key, value in meta.items():
+                w.execute("DELETE FROM meta WHERE key = ?", (key,))
+                w.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
+            Outbox.forget_read(w, before, keep)
+        return [i for (i,) in db.read("SELECT id FROM outbox ORDER BY id")]
+
+    assert left_after({WATERMARK: str(ids[5])}, before=1000.0) == ids, "none older than the tidying's limit"
+    assert left_after({REMINDERS_FIRST_PASS: json.dumps({"mark": ids[1], "after": []})}) == ids[2:], \
+        "the reminders' first pass started after the second record: the first two go"
+    assert left_after({REMINDERS_READ_THROUGH: str(ids[3])}, keep=frozenset({ids[3]})) == ids[2:], \
+        "the pending third stays, and the fourth, kept (set aside)"
+    assert left_after({REMINDERS_READ_THROUGH: str(ids[7])}) == [ids[2], ids[6], ids[7]], \
+        "the reminders have read all: up to the composer's watermark, the sixth"
+    assert left_after({WATERMARK: str(ids[7])}) == [ids[2], ids[7]], "the newest stays, whoever read it"

@@ -24,6 +24,7 @@ transaction, so the records after it are composed as usual.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import threading
@@ -223,6 +224,13 @@ def records_named(records: Sequence[Record], most: int = 5) -> str:
     shown = ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
     ids = ", ".join(str(r.id) for r in records[:most]) + (", ..." if len(records) > most else "")
     return f"{shown} (outbox record{'s' if len(records) > 1 else ''} {ids})"
+
+
+def set_aside_records(w: Writer) -> set[int]:
+    """Inside ``w``: the outbox records set aside in composing (:meth:`NoticeComposer._set_aside`), which
+    :func:`put_back` may hand to the composer again."""
+    rows = w.execute("SELECT subject FROM notices_set_aside WHERE stage = ?", (COMPOSE,)).fetchall()
+    return {int(i) for (subject,) in rows for i in json.loads(subject).get("records", [])}
 
 
 def put_back(w: Writer, subject: Mapping[str, Any]) -> None:

@@ -31,7 +31,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,12 @@ CREATE TABLE IF NOT EXISTS worker_leases (
 INSERT OR IGNORE INTO meta(key, value) SELECT 'notices_taken_through', COALESCE(MAX(id), 0) FROM outbox
 """
 WATERMARK = "notices_taken_through"
+#: what the other reader of the outbox, the reminders (radicale_ext/reminders/scheduler.py), keeps in ``meta``:
+#: up to which record it has read, and while its first pass runs, the record that pass started from (JSON "mark")
+REMINDERS_READ_THROUGH = "reminders_read_through"
+REMINDERS_FIRST_PASS = "reminders_first_pass"
+#: records :meth:`Outbox.forget_read` removes at most in one transaction (it holds the database's write lock)
+MOST_FORGOTTEN = 2000
 PUSH_DONT_NOTIFY = "push_dont_notify"   # the key of Change.push_dont_notify in a record's detail
 
 
@@ -287,6 +293,39 @@ class Outbox:
     def watermark(self) -> int:
         row = self._db.read_one("SELECT value FROM meta WHERE key = ?", (WATERMARK,))
         return int(row[0]) if row else 0
+
+    @staticmethod
+    def read_through(w: Writer) -> int:
+        """Inside ``w``: the last record every reader is done with: the notice composer's watermark (every record up
+        to it taken), and the reminders' (or, during their first pass, the record it started from; reminders that
+        never started need none of the records there are now: their first pass plans from the calendars)."""
+        def meta(key: str) -> str | None:
+            row = w.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else row[0]
+        through = int(meta(WATERMARK) or 0)
+        reminders, first_pass = meta(REMINDERS_READ_THROUGH), meta(REMINDERS_FIRST_PASS)
+        if reminders is not None:
+            through = min(through, int(reminders))
+        elif first_pass is not None:
+            through = min(through, int(json.loads(first_pass)["mark"]))
+        return through
+
+    @staticmethod
+    def forget_read(w: Writer, before: float, keep: Collection[int] = ()) -> int:
+        """Inside ``w``: remove the ready records made before ``before`` that every reader is done with
+        (:meth:`read_through`), but those in ``keep`` (set aside: the admin may put them back) and the newest record
+        (SQLite would hand its id out again, below the readers' watermarks); at most :data:`MOST_FORGOTTEN`.
+        How many it removed."""
+        rows = w.execute("SELECT id FROM outbox WHERE state = 'ready' AND id <= ? AND created_at < ?"
+                         " AND id < (SELECT MAX(id) FROM outbox) ORDER BY id LIMIT ?",
+                         (Outbox.read_through(w), before, MOST_FORGOTTEN + len(keep))).fetchall()
+        ids = [row[0] for row in rows if row[0] not in keep][:MOST_FORGOTTEN]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            w.execute(f"DELETE FROM outbox_taken WHERE record_id IN ({marks})", chunk)
+            w.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
+        return len(ids)
 
     def advance_watermark(self) -> int:
         """Move the watermark past every record that is taken (never past a pending one)."""

@@ -41,9 +41,9 @@ from typing import Protocol
 from ..sharing.notifications import NoticeBox, NoticeKind
 from .changes import ChangeNotices
 from .channels import DeliveryFailed, Outgoing, RecipientGone, Sender
-from .compose import LEASE
+from .compose import LEASE, set_aside_records
 from .delivery import Delivery, State
-from .outbox import process_gone
+from .outbox import Outbox, process_gone
 from .push.subscriptions import PushSubscriptions
 from .push.vapid_keys import VapidKeys
 from .service import Notices
@@ -277,13 +277,14 @@ class Worker:
     # -- tidying ------------------------------------------------------------------------
 
     def purge(self, now: float) -> None:
-        """Remove expired change notices (notification collections too), push subscriptions, and VAPID keys no
-        device is bound to any more."""
+        """Remove expired change notices (notification collections too), push subscriptions, VAPID keys no
+        device is bound to any more, and the outbox records every reader is done with, as old as those notices."""
         cutoff = now - self.notices.settings.max_age
         with self.notices.site.db.write() as w:
             NoticeBox.expire(w, NoticeKind.RESOURCE_CHANGE, cutoff)
             # a day later than the notices that show them (a notice's age counts from its last change)
             ChangeNotices.forget_older_than(w, cutoff - 86400)
+            Outbox.forget_read(w, cutoff - 86400, keep=set_aside_records(w))
             PushSubscriptions.forget_expired(w, now)
             VapidKeys.forget_unused(w)
 

@@ -51,7 +51,7 @@ from ..base.errors import ExtError, NotFound
 from ..notices.changes import ChangeNotice, ChangeNotices, ItemChange
 from ..notices.delivery import DeliveryQueue, Planned, idempotency_key
 from ..notices.fanout import Audience
-from ..notices.outbox import ChangeKind, Leases, Record
+from ..notices.outbox import REMINDERS_FIRST_PASS, REMINDERS_READ_THROUGH, ChangeKind, Leases, Record
 from ..notices.preferences import Channel, Preferences, Timing
 from ..notices.set_aside import REMINDER, REMINDER_PLAN, SetAside, transient
 from ..notices.wording import Wording
@@ -114,14 +114,14 @@ CREATE TABLE IF NOT EXISTS reminder_defaults (
 """
 
 LEASE = "reminders-plan"
-WATERMARK = "reminders_read_through"
+WATERMARK = REMINDERS_READ_THROUGH     # meta: the outbox record read through (the outbox keeps what is after it)
 ALL = ""
 SINGLE = 1e18                 # planned_until of an item that does not recur and whose reminders are all planned
 REFRESH = 86400.0             # a recurring item is planned again once its window is this much shorter
 OUTBOX_BATCH = 500
 HORIZON_BATCH = 200          # items re-expanded per worker step (about 0.85 s)
 FIRST_PASS_BATCH = 500       # items planned per worker step on the first start
-FIRST_PASS = "reminders_first_pass"   # meta: JSON {"mark": outbox id, "after": [owner, name, href]}
+FIRST_PASS = REMINDERS_FIRST_PASS     # meta: JSON {"mark": outbox id, "after": [owner, name, href]}
 FIRE_BATCH = 200
 _TZID = re.compile(r"^TZID:(.+?)\s*$", re.MULTILINE)
 

@@ -188,3 +188,61 @@ def test_work_that_cannot_be_done_is_set_aside_listed_and_retried_on_request(
         assert retry_again.code == 1 and "nothing to retry" in retry_again.err
     finally:
         server.stop()
+
+
+def recorded(server: Server) -> dict[int, str]:
+    """The outbox as the admin lists it: record id -> the changed item's path."""
+    return {row["id"]: row["collection"] + (row["item"] or "")
+            for row in json.loads(server.ok("--json", "outbox", "list"))}
+
+
+def test_the_outbox_forgets_what_every_reader_is_done_with_but_keeps_work_set_aside(
+        tmp_path, faults: set[str], sharing_database: str) -> None:
+    """Every change leaves an outbox record; once its notice is as old as the notices that are removed, tidying
+    removes the record too, but not one the composer has not taken yet, nor one set aside (the admin may still
+    put it back), nor the newest (on SQLite its id would be handed out again, below the readers' watermarks, and
+    the next change never told)."""
+    server = notice_server(tmp_path / "srv", notices_max_age="2").start()
+    try:
+        clock = FakeClock()
+        assert server.request("MKCALENDAR", "/alice/Familie Müller/", "alice").status_code == 201
+        server.ok("share", "add", "alice/Familie Müller", "--user", "bob", "--role", "subscriber")
+        starts = utc(clock() + 86400)
+        calendar = "/alice/Familie%20M%C3%BCller/"
+        for href, summary in (("kaputt", "Kaputt beim Verfassen"), ("eltern", "Elternabend"),
+                              ("schwimmen", "Schwimmen 游泳 🏊")):
+            put(server, f"{calendar}{href}.ics", event(href, summary, f"DTSTART:{starts}"))
+        clock.advance(5)
+        kit_worker(server, clock).run_until_idle()
+        assert [t for t in change_texts(server, "bob") if "Elternabend" in t or "Schwimmen" in t]
+        clock.now = max(clock.now, time.time()) + 5
+        kit_worker(server, clock).run_until_idle()    # bob's home, made as he first looked, is taken too
+        [set_aside] = [row for row in dead(server) if row["stage"] == "compose"]
+        for href in ("offen-1", "offen-2"):           # not composed yet: no worker ran since
+            put(server, f"{calendar}{href}.ics", event(href, f"Offen {href}", f"DTSTART:{starts}"))
+        records = recorded(server)
+        by_item = {p.rsplit("/", 1)[1]: i for i, p in records.items() if not p.endswith("/")}
+        assert sorted(by_item) == ["eltern.ics", "kaputt.ics", "offen-1.ics", "offen-2.ics", "schwimmen.ics"]
+
+        # tidying two days on: the notices are removed, their records kept a day more; three days on, those too
+        kit_worker(server, clock).purge(clock() + 2 * 86400)
+        assert recorded(server) == records
+        kit_worker(server, clock).purge(clock() + 3 * 86400 + 60)
+        assert set(recorded(server)) == {by_item["kaputt.ics"], by_item["offen-1.ics"], by_item["offen-2.ics"]}, \
+            "told and old: gone; set aside, not taken yet, or the newest: kept"
+
+        # the next change gets an id of its own and is told; the one set aside is composed when put back
+        put(server, f"{calendar}neu.ics", event("neu", "Neu nach dem Aufräumen", f"DTSTART:{starts}"))
+        [new_id] = set(recorded(server)) - set(records)
+        assert new_id > max(records)
+        clock.now = max(clock.now, time.time()) + 5
+        kit_worker(server, clock).run_until_idle()
+        told = change_texts(server, "bob")
+        assert any(t.startswith("Alice added Neu nach dem Aufräumen") for t in told)
+        assert any("Offen offen-1" in t for t in told) and any("Offen offen-2" in t for t in told)
+        faults.clear()
+        assert server.ok("notices", "retry", set_aside["id"]).strip() == "1 set-aside task queued again"
+        kit_worker(server, clock).run_until_idle()
+        assert any(t.startswith("Alice added Kaputt beim Verfassen") for t in change_texts(server, "bob"))
+    finally:
+        server.stop()
