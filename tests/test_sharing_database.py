@@ -19,6 +19,7 @@ import pytest
 from radicale_ext.base.database import Database, Writer
 from radicale_ext.base.errors import DatabaseUnavailable
 from radicale_ext.base.postgres import PostgresDatabase, PostgresWriter
+from radicale_ext.notices import outbox as outbox_module
 from radicale_ext.notices.changes import ChangeNotices, ItemChange
 from radicale_ext.notices.delivery import DeliveryQueue, Planned
 from radicale_ext.notices.outbox import (
@@ -339,7 +340,8 @@ def test_a_new_links_address_kept_on_one_host_is_shown_on_another_and_changes_no
         assert there.version() == version, "a new link's address changes nothing a rights check compares"
 
 
-def test_the_outbox_forgets_only_what_every_reader_is_done_with(opener: Opener) -> None:
+def test_the_outbox_forgets_only_what_every_reader_is_done_with(
+        opener: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tidying removes old ready records up to the composer's watermark and the reminders' (or, during their
     first pass, the record it started from), never a pending one, one kept (set aside) or the newest."""
     db = opener()
@@ -366,3 +368,13 @@ def test_the_outbox_forgets_only_what_every_reader_is_done_with(opener: Opener) 
     assert left_after({REMINDERS_READ_THROUGH: str(ids[7])}) == [ids[2], ids[6], ids[7]], \
         "the reminders have read all: up to the composer's watermark, the sixth"
     assert left_after({WATERMARK: str(ids[7])}) == [ids[2], ids[7]], "the newest stays, whoever read it"
+
+    more = [outbox.begin(Change(ChangeKind.ITEM_CHANGED, "anna", "/anna/家庭/", f"m{i}.ics")) for i in range(4)]
+    for record_id in more:
+        outbox.complete(record_id, kind=ChangeKind.ITEM_CREATED)
+    monkeypatch.setattr(outbox_module, "MOST_FORGOTTEN", 2)
+    everyone_read = {WATERMARK: str(more[-1]), REMINDERS_READ_THROUGH: str(more[-1])}
+    # a round looks at MOST_FORGOTTEN records at most (and those kept), the oldest first: the pending one is one
+    assert left_after(everyone_read) == [ids[2], *more], "the pending third and the eighth looked at: the eighth goes"
+    assert left_after(everyone_read) == [ids[2], *more[1:]]
+    assert left_after(everyone_read) == [ids[2], *more[2:]]

@@ -9,7 +9,8 @@ Each change is written in two steps around the storage write:
 A crash between the two leaves a pending record.  :meth:`Outbox.recover`
 (run at start-up) asks the storage whether the change reached the disk: if
 it did, the record becomes ready (``recovered = 1``); if not, it is dropped.
-So the outbox holds exactly one ready record per change that happened.
+So the outbox holds exactly one ready record per change that happened, until every
+reader is done with it and it is older than the notices kept (:meth:`Outbox.forget_read`).
 
 Delivery reads only ready records.  The notice worker (:mod:`.worker`)
 *takes* ready records: taking a record and writing the change notice it
@@ -92,7 +93,8 @@ WATERMARK = "notices_taken_through"
 #: up to which record it has read, and while its first pass runs, the record that pass started from (JSON "mark")
 REMINDERS_READ_THROUGH = "reminders_read_through"
 REMINDERS_FIRST_PASS = "reminders_first_pass"
-#: records :meth:`Outbox.forget_read` removes at most in one transaction (it holds the database's write lock)
+#: records :meth:`Outbox.forget_read` looks at in one transaction at most, beside those kept (it holds the
+#: database's write lock)
 MOST_FORGOTTEN = 2000
 PUSH_DONT_NOTIFY = "push_dont_notify"   # the key of Change.push_dont_notify in a record's detail
 
@@ -314,12 +316,19 @@ class Outbox:
     def forget_read(w: Writer, before: float, keep: Collection[int] = ()) -> int:
         """Inside ``w``: remove the ready records made before ``before`` that every reader is done with
         (:meth:`read_through`), but those in ``keep`` (set aside: the admin may put them back) and the newest record
-        (SQLite would hand its id out again, below the readers' watermarks); at most :data:`MOST_FORGOTTEN`.
-        How many it removed."""
-        rows = w.execute("SELECT id FROM outbox WHERE state = 'ready' AND id <= ? AND created_at < ?"
+        (SQLite would hand its id out again, below the readers' watermarks), looking at :data:`MOST_FORGOTTEN`
+        records at most, the oldest first, beside those kept.  How many it removed."""
+        # the oldest first, up to the first one too young (records are numbered as they are made): a round reads
+        # a bounded number of rows, however many records the outbox holds
+        rows = w.execute("SELECT id, state, created_at FROM outbox WHERE id <= ?"
                          " AND id < (SELECT MAX(id) FROM outbox) ORDER BY id LIMIT ?",
-                         (Outbox.read_through(w), before, MOST_FORGOTTEN + len(keep))).fetchall()
-        ids = [row[0] for row in rows if row[0] not in keep][:MOST_FORGOTTEN]
+                         (Outbox.read_through(w), MOST_FORGOTTEN + len(keep))).fetchall()
+        ids: list[int] = []
+        for record_id, state, created_at in rows:
+            if created_at >= before:
+                break
+            if state == "ready" and record_id not in keep:
+                ids.append(record_id)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
