@@ -46,6 +46,7 @@ from pathlib import Path
 from .by_position import ByPosition, Carried
 from .carried import Uids, checks_with
 from .folder_watch import EVERYTHING, ChangedNames, FolderWatch
+from .kept_views import IDLE_SECONDS, KeptViews, release_when_idle
 
 logger = logging.getLogger(__name__)
 
@@ -322,20 +323,39 @@ class ItemIndex:
     """Item facts and change logs of all collection folders, in SQLite and in memory."""
 
     def __init__(self, path: Path, max_token_age_s: int = 30 * 24 * 3600,
-                 watch: FolderWatch | None = None) -> None:
+                 watch: FolderWatch | None = None, idle_seconds: float = IDLE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._path = path
         self._max_token_age_ns = max_token_age_s * 1_000_000_000
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._folders: dict[str, _Folder] = {}
+        #: the views of the collections asked for lately, each with its folder's watch (.kept_views)
+        self._folders: KeptViews[_Folder] = KeptViews(idle_seconds, clock)
         self._dirty: dict[str, ChangedNames] = {}  # by filesystem folder
         self._watch = watch if watch is not None else FolderWatch()
         self._open_checked()
+        release_when_idle(self)
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def idle_seconds(self) -> float:
+        return self._folders.idle_seconds
+
+    def release_idle(self) -> int:
+        """Let go of the views nobody asked for in ``idle_seconds``, and of their folders' watches; the next
+        request for one of them makes it again from the database and the folder (:mod:`.kept_views`)."""
+        with self._lock:
+            idle = self._folders.idle()
+            for key in idle:
+                state = self._folders.pop(key)
+                if state is not None:
+                    self._watch.forget(state.view.folder)
+                    self._dirty.pop(state.view.folder, None)
+            return len(idle)
 
     # -- the one question the storage asks ------------------------------------
 
@@ -376,7 +396,7 @@ class ItemIndex:
         """A deleted collection (and those inside it): drop its log; a new one starts a new epoch."""
         with self._lock:
             for known in [k for k in self._folders if k == key or k.startswith(key + "/")]:
-                del self._folders[known]
+                self._folders.pop(known)
             self._watch.forget(folder)
             self._dirty.pop(folder, None)
             with self._saving() as db:

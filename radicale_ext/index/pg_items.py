@@ -42,6 +42,7 @@ from ..base.errors import DatabaseUnavailable
 from ..base.postgres import unreachable
 from .carried import checks_with
 from .item_index import Entry, FileStamp, FolderView, ItemFacts, Tombstone, new_check, new_epoch, uids_carried
+from .kept_views import IDLE_SECONDS, KeptViews, release_when_idle
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,25 @@ class PgItems:
     def max_token_age_s(self, seconds: int) -> None:
         self._max_token_age_ns = seconds * 1_000_000_000
 
+    @property
+    def idle_seconds(self) -> float:
+        """``[storage] index_idle_seconds``: how long a collection's view is kept unasked (0: for good)."""
+        return self._views.idle_seconds
+
+    @idle_seconds.setter
+    def idle_seconds(self, seconds: float) -> None:
+        self._views.idle_seconds = seconds
+        release_when_idle(self)
+
+    def release_idle(self) -> int:
+        """Let go of the views nobody asked for in ``idle_seconds`` (the next request loads the collection's
+        rows again: one query; :mod:`.kept_views`)."""
+        with self._views_lock:
+            idle = self._views.idle()
+            for path in idle:
+                self._views.pop(path)
+            return len(idle)
+
     def __init__(self, dsn: str, pool_size: int = 8, max_token_age_s: int = 30 * 24 * 3600) -> None:
         """Raises :class:`DatabaseUnavailable` with a sentence when psycopg is missing or the database
         cannot be reached."""
@@ -251,13 +271,15 @@ class PgItems:
                                     open=False, name="radicale-ext-items")
         self._pool.open(wait=True, timeout=30)
         self._local = threading.local()
-        self._views: dict[str, FolderView] = {}  # by path; each names its epoch and counter
+        #: by path, the collections asked for lately; each view names its epoch and counter (.kept_views)
+        self._views: KeptViews[FolderView] = KeptViews(IDLE_SECONDS)
         self._views_lock = threading.Lock()
         # collection rows (None: no collection there) as of the commit counter's value ``_rows_at``
         self._rows: dict[str, StoredCollection | None] = {}
         self._rows_at = -1
         self._rows_lock = threading.Lock()
         self.request_number: Callable[[], int] = lambda: 0   # the storage plugin's (0: not in a request)
+        release_when_idle(self)
         self._series_walked = False
         self._made_schema()
 
@@ -612,7 +634,7 @@ class PgItems:
             for item in new_items:
                 self._store(db, collection_id, item, now)
         with self._views_lock:
-            self._views.pop(path, None)
+            self._views.pop(path)
         return existing & kept, [item.href for item in new_items if item.href not in existing]
 
     def set_props(self, path: str, props: Mapping[str, str]) -> None:
@@ -692,7 +714,7 @@ class PgItems:
                        "DELETE FROM dav_collections WHERE path = %s OR starts_with(path, %s)", (path, path + "/"))
         with self._views_lock:
             for known in [p for p in self._views if p == path or p.startswith(path + "/")]:
-                del self._views[known]
+                self._views.pop(known)
 
     def move(self, path: str, href: str, to_path: str, to_href: str) -> None:
         """One item to another name (and collection): a deletion in one log, a change in the other."""

@@ -26,7 +26,9 @@ from typing import Any
 
 from radicale import config
 
+from radicale_ext.base.errors import ExtError
 from radicale_ext.base.postgres import pool_size
+from radicale_ext.index.kept_views import IDLE_SECONDS
 from radicale_ext.notices.settings import radicale_schema
 
 SHARING_OPTIONS: dict[str, dict[str, Any]] = {
@@ -51,6 +53,9 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
                                           "REPORT and of a query asking only for ETags from the item index "
                                           "(docs/performance.md); false: Radicale reads and writes every item "
                                           "itself"},
+    "index_idle_seconds": {"value": str(IDLE_SECONDS), "type": int,
+                           "help": "seconds a server process keeps in memory the index of a collection nobody "
+                                   "asked for (docs/performance.md, \"Memory\"); 0: for good"},
 }
 
 
@@ -59,14 +64,16 @@ class StorageOptions:
     postgresql_dsn: str = ""
     postgresql_pool_size: int = 8
     item_responses_from_index: bool = True
+    index_idle_seconds: int = IDLE_SECONDS
 
 
 def storage_options(configuration: config.Configuration) -> StorageOptions:
-    """``[storage] postgresql_dsn``, ``postgresql_pool_size`` and ``item_responses_from_index`` (Radicale keeps
-    options of a plugin's section only where the file sets them, as text).  Raises ExtError for a pool size
-    that is no whole number from 1; a word that is no boolean was refused at start (:func:`check_options`)."""
+    """``[storage] postgresql_dsn``, ``postgresql_pool_size``, ``item_responses_from_index`` and
+    ``index_idle_seconds`` (Radicale keeps options of a plugin's section only where the file sets them, as
+    text).  Raises ExtError for a pool size that is no whole number from 1 or idle seconds that are no whole
+    number from 0; a word that is no boolean was refused at start (:func:`check_options`)."""
     values: dict[str, Any] = {}
-    for name in ("postgresql_dsn", "postgresql_pool_size", "item_responses_from_index"):
+    for name in ("postgresql_dsn", "postgresql_pool_size", "item_responses_from_index", "index_idle_seconds"):
         try:
             values[name] = configuration.get("storage", name)
         except KeyError:
@@ -74,7 +81,19 @@ def storage_options(configuration: config.Configuration) -> StorageOptions:
     size = values.get("postgresql_pool_size")
     from_index = str(values.get("item_responses_from_index", "True")).strip().lower()
     return StorageOptions(str(values.get("postgresql_dsn") or "").strip(), pool_size("" if size is None else str(size)),
-                          RawConfigParser.BOOLEAN_STATES.get(from_index, True))
+                          RawConfigParser.BOOLEAN_STATES.get(from_index, True),
+                          idle_seconds(str(values.get("index_idle_seconds", IDLE_SECONDS))))
+
+
+def idle_seconds(text: str) -> int:
+    """``[storage] index_idle_seconds``: a whole number from 0 (0: views kept for good)."""
+    try:
+        seconds = int(text.strip())
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise ExtError(f"[storage] index_idle_seconds must be a whole number of seconds from 0, not {text!r}")
+    return seconds
 
 
 _RADICALE_ERROR = re.compile(r"Invalid option '(?P<option>[^']+)' in section '(?P<section>[^']+)'")

@@ -37,6 +37,7 @@ def items_for(configuration: config.Configuration) -> PgItems:
     options = storage_options(configuration)
     items = PgItems.shared(options.postgresql_dsn, options.postgresql_pool_size)
     items.max_token_age_s = configuration.get("storage", "max_sync_token_age")
+    items.idle_seconds = options.index_idle_seconds
     items.request_number = _request.serial   # collection rows are remembered per request (PgItems.collection)
     items.walk_series_again(_facts_of_text)
     database = site_for(configuration).db

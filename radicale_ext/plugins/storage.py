@@ -347,5 +347,6 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         #: each collection's properties as last read, with the version of their file (``ItemFiles.get_meta``)
         self.props_kept: dict[str, tuple[FileStamp, dict[str, str]]] = {}
         self.item_index = ItemIndex(Path(self._filesystem_folder) / INDEX_FILE,
-                                    max_token_age_s=configuration.get("storage", "max_sync_token_age"))
+                                    max_token_age_s=configuration.get("storage", "max_sync_token_age"),
+                                    idle_seconds=storage_options(configuration).index_idle_seconds)
         self._settle_outbox()
