@@ -83,6 +83,7 @@ class ReleasesIdle(Protocol):
 _stores: weakref.WeakSet[ReleasesIdle] = weakref.WeakSet()
 _started_in: int | None = None   # the pid whose thread runs (a forked process starts its own)
 _lock = threading.Lock()
+_registered = threading.Event()   # a store came: the thread works out its wait again
 
 
 def release_when_idle(store: ReleasesIdle) -> None:
@@ -92,6 +93,7 @@ def release_when_idle(store: ReleasesIdle) -> None:
         return
     with _lock:
         _stores.add(store)
+        _registered.set()
         if _started_in == os.getpid():
             return
         _started_in = os.getpid()
@@ -106,7 +108,9 @@ def _next_look() -> float:
 
 def _look_again_and_again() -> None:
     while True:
-        time.sleep(_next_look())
+        _registered.clear()
+        if _registered.wait(_next_look()):
+            continue
         with _lock:
             stores = list(_stores)
         for store in stores:

@@ -32,7 +32,7 @@ from radicale.log import logger
 from radicale_ext.base.errors import ExtError
 
 from . import http_edge
-from .options import check_options
+from .options import check_options, storage_options
 from .processes import Child, notify, process_count, serve_several
 from .write_priority import WritesFirst
 
@@ -96,8 +96,13 @@ def _several(args: argparse.Namespace, configuration: config.Configuration, leve
     """This process binds the address and forks ``args.processes`` server processes on it."""
     try:
         check_options(configuration)
+        storage_options(configuration)   # its values' own checks, once here rather than in every process
+    except (RuntimeError, ExtError) as e:
+        print(f"radicale-ext: error: {e}", file=sys.stderr)
+        return 1
+    try:
         sockets = http_edge.listening_sockets(configuration)
-    except (RuntimeError, OSError) as e:
+    except OSError as e:
         print(f"radicale-ext: error: cannot serve on [server] hosts: {e}", file=sys.stderr)
         return 1
     _preload()

@@ -194,6 +194,6 @@ def test_serve_refuses_a_negative_idle_time_with_one_line(tmp_path: Path, proces
     done = subprocess.run([console_script(), "--config", str(server.config), "serve", "--processes", processes],
                           capture_output=True, text=True, timeout=120, cwd=server.root)
     assert done.returncode == 1
-    assert ("[storage] index_idle_seconds must be a whole number of seconds from 0, not '-5'"
-            in done.stderr.strip().splitlines()[-1])
+    assert done.stderr.strip().splitlines()[-1] == (
+        "radicale-ext: error: [storage] index_idle_seconds must be a whole number of seconds from 0, not '-5'")
     assert "Traceback" not in done.stderr
