@@ -12,6 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_FOLD = re.compile(r"\r?\n[ \t]")   # a line break followed by a space or tab: the line goes on
+
+
+def unfolded(text: str) -> str:
+    """The text with its folded content lines joined again (RFC 5545 section 3.1, RFC 6350 section 3.2)."""
+    return _FOLD.sub("", text)
 
 
 

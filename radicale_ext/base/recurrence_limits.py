@@ -31,6 +31,7 @@ from collections.abc import Iterable
 
 import vobject
 
+from .content_lines import unfolded
 from .errors import ExtError
 from .names import shown
 
@@ -42,7 +43,6 @@ _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
 #: a time zone's definition, whose own RRULEs (its DST changes) are no series of the upload's
 _TIME_ZONE = re.compile(r"^BEGIN:VTIMEZONE\r?$.*?^END:VTIMEZONE\r?$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _RULE = re.compile(r"^RRULE[;:]", re.IGNORECASE | re.MULTILINE)
-_FOLD = re.compile(r"\r?\n[ \t]")
 _RULE_VALUE = re.compile(r"^RRULE[^:\r\n]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _RDATE_VALUE = re.compile(r"^RDATE[^:\r\n]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _AT_MOST_DAILY = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
@@ -112,7 +112,7 @@ def repeats(text: str) -> bool:
 
 
 def _outside_time_zones(text: str) -> str:
-    return _TIME_ZONE.sub("", _FOLD.sub("", text))
+    return _TIME_ZONE.sub("", unfolded(text))
 
 
 def most_in_a_year(text: str) -> int | None:

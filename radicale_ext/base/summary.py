@@ -8,6 +8,8 @@ reader's zone.
 
 from __future__ import annotations
 
+from .content_lines import unfolded
+
 _FIELDS = ("UID", "SUMMARY", "FN", "DTSTART", "DTEND", "LOCATION")
 _SKIPPED = ("VTIMEZONE", "VALARM")
 
@@ -18,8 +20,7 @@ def summarize(text: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     seen = 0
     skipping = ""  # inside a VTIMEZONE or VALARM, whose DTSTART or SUMMARY is not the item's
-    unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "")
-    for line in unfolded.splitlines():
+    for line in unfolded(text).splitlines():
         name, sep, value = line.partition(":")
         if not sep:
             continue

@@ -35,13 +35,13 @@ import radicale.item as radicale_item
 import vobject
 from radicale.item import filter as radicale_filter
 
+from radicale_ext.base.content_lines import unfolded
 from radicale_ext.index.item_index import Entry
 from radicale_ext.index.occurrences import MOST_SPANS, WHOLE, horizon, kept, still_kept
 from radicale_ext.index.zone_offsets import utc_seconds
 
 #: a line that makes an event more than one span (folding undone first: a name may be folded anywhere)
 _RECURRING = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID|EXRULE)[;:]", re.IGNORECASE | re.MULTILINE)
-_FOLD = re.compile(r"\r?\n[ \t]")
 #: a time zone's definition, whose daylight-saving rules are RRULEs of its own, not the event's
 _ZONE = re.compile(r"^BEGIN:VTIMEZONE\r?$.*?^END:VTIMEZONE\r?$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _STARTS = re.compile(r"^DTSTART[;:]", re.IGNORECASE | re.MULTILINE)
@@ -79,7 +79,7 @@ def earlier_of(entry: Entry | None, stored: Callable[[], tuple[str, str] | None]
 
 def timing(text: str) -> str:
     """What decides an event's occurrences: its lines naming times and rules, in order, unfolded."""
-    return "\n".join(_TIMING.findall(_FOLD.sub("", text)))
+    return "\n".join(_TIMING.findall(unfolded(text)))
 
 
 def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> bytes | None:
@@ -90,7 +90,7 @@ def occurrences_of(item: radicale_item.Item, earlier: Earlier | None = None) -> 
     that has moved since: a series is walked inside the storage's write lock."""
     if item.component_name != "VEVENT":
         return None
-    text = _FOLD.sub("", item.serialize())
+    text = unfolded(item.serialize())
     events = _ZONE.sub("", text)
     if not _RECURRING.search(events):   # one span: the event's own (no walk, nothing kept)
         return b"" if _STARTS.search(events) else None

@@ -30,7 +30,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .times import DURATION, UTC_TIME, unfolded
+from ..base.content_lines import unfolded
+from .times import DURATION, UTC_TIME
 
 UTC = datetime.UTC
 DAY = 86400.0

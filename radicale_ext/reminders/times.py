@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..base.content_lines import unfolded
 from ..base.names import shown
 from ..notices.zones import zone as zone_by_name
 
@@ -76,14 +77,6 @@ class Expansion:
 #: a DURATION value (RFC 5545 3.3.6): its sign, weeks, days, hours, minutes and seconds
 DURATION = re.compile(r"([+-]?)P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?)")
 UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
-_FOLD = re.compile(r"\r?\n[ \t]")
-
-
-def unfolded(text: str) -> str:
-    """The text with its folded content lines joined again (RFC 5545 3.1)."""
-    return _FOLD.sub("", text)
-
-
 def _readable_trigger(value: str) -> bool:
     value = value.upper()
     if UTC_TIME.fullmatch(value):

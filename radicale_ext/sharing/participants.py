@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_FOLD = re.compile(r"\r?\n[ \t]")
+from ..base.content_lines import unfolded
 
 
 def _value(line: str) -> str | None:
@@ -26,7 +26,7 @@ def _value(line: str) -> str | None:
 def participant_addresses(text: str) -> list[str]:
     """The ATTENDEE addresses of an iCalendar text, in order, each once."""
     found: dict[str, None] = {}
-    for line in _FOLD.sub("", text).splitlines():
+    for line in unfolded(text).splitlines():
         name = re.split(r"[;:]", line, maxsplit=1)[0]
         if name.upper() == "ATTENDEE":
             value = _value(line)
