@@ -4,8 +4,9 @@ A process keeps, for each collection it served, its view of the items (:mod:`.it
 :mod:`.pg_items` on PostgreSQL): about 1 KiB per item, and on files a watch of the kernel's (inotify)
 on the collection's folder.  Without a bound a process that served a school's thousand calendars once
 would hold all of them for good.  A view nobody asked for in ``[storage] index_idle_seconds`` is let go:
-its memory is freed and its folder no longer watched.  Nothing is lost: the change log, the epoch and
-every sync token are in the index's database, and the next request for the collection makes its view
+its memory is the process's to use again (a process's memory follows the collections asked for lately, not
+every one it ever served) and its folder is no longer watched.  Nothing is lost: the change log, the epoch
+and every sync token are in the index's database, and the next request for the collection makes its view
 again from there (on files it also looks at every item's stamp, so a hand edit made meanwhile is seen).
 
 One thread per process (:func:`release_when_idle`) looks once every quarter of the shortest wait (at most
