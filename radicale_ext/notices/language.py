@@ -108,7 +108,12 @@ def _day(language: str, d: datetime.date, with_year: bool) -> str:
     return format_skeleton(form, d, locale=_locale(language))
 
 
-@functools.cache
 def speech(language: str | None) -> Speech:
     """The notices' words in ``language`` (English for a language they do not speak)."""
-    return Speech(known(language))
+    return _speech(known(language))
+
+
+@functools.cache
+def _speech(language: str) -> Speech:
+    """One per language the notices speak (whatever a preference holds, the cache stays that small)."""
+    return Speech(language)

@@ -226,3 +226,15 @@ def test_every_message_of_the_notices_is_in_the_catalogs(tmp_path: Path) -> None
         if any(_fields(s) != _fields(ids[-1]) for s in strings):
             mismatched.append(message_id)
     assert missing == [] and mismatched == []
+
+
+def test_the_words_are_kept_once_per_language_spoken_whatever_a_preference_holds() -> None:
+    """A stored preference is whatever was saved (an old value, a typo): each unknown one is English, and
+    none of them adds to what the process keeps."""
+    from radicale_ext.notices import language
+
+    for n in range(500):
+        assert language.speech(f"xx-{n}-Müller") is language.speech("en")
+    assert language.speech("de") is language.speech("en")   # not spoken: English
+    assert language.speech("zh_Hans") is not language.speech("en")
+    assert language._speech.cache_info().currsize <= len(language.LANGUAGES)
