@@ -32,6 +32,10 @@ def event(summary: str) -> str:
             f"DURATION:PT1H30M\r\nRRULE:FREQ=WEEKLY;BYDAY=TU\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
+#: the sharing database's answers a request thread remembers (plugins/rights.py), read again by a thread whose
+#: copy predates the last write
+SHARING_ANSWERS = re.compile(r"\bFROM (?:circle_members|circle_managers|circles|shares|share_terms|scope_members)\b")
+
 def test_a_ctag_is_one_query_and_a_put_holds_the_write_lock_for_six_round_trips(
         postgres: Cluster, postgres_database: str, tmp_path: Path) -> None:
     with psycopg.connect(postgres.dsn, autocommit=True) as conn:
@@ -76,7 +80,10 @@ def test_a_ctag_is_one_query_and_a_put_holds_the_write_lock_for_six_round_trips(
                                         for s in outbox), "the outbox's record and its mark as ready: one query each"
         assert len([s for s in held if "FROM dav_collections" in s]) == 1, "the rows read once under the lock"
         assert len(held) == 5, held   # the rows, the old item, the outbox twice, the item's write
-        assert len(statements) <= 10, statements
+        # a request thread whose remembered sharing answers are older than the last write (each thread keeps
+        # its own, as for the ctag above) reads alice's circles and shares again: not the PUT's own round trips
+        own = [s for s in statements if not SHARING_ANSWERS.search(s)]
+        assert len(own) <= 10, statements
         assert "verschoben" in server.request("GET", EVENT, "alice").text
     finally:
         server.stop()
