@@ -27,7 +27,7 @@ from ..server import Server, console_script, make_server
 FAMILY = "Familie Müller 家庭 🎉"
 
 
-def inotify_watches(pid: int | str = "self") -> int:
+def inotify_watches(pid: int) -> int:
     """The inotify watches the process holds (the ``inotify wd:`` lines of its inotify descriptors)."""
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -39,6 +39,14 @@ def inotify_watches(pid: int | str = "self") -> int:
         except OSError:   # closed meanwhile
             continue
     return count
+
+
+def watches_of(index: ItemIndex) -> int:
+    """The watches of this index's own inotify descriptor (others of this test process may come and go)."""
+    inotify = index._watch._inotify
+    assert inotify is not None, "inotify is available here"
+    with open(f"/proc/self/fdinfo/{inotify.fileno()}") as info:
+        return sum(line.startswith("inotify wd:") for line in info)
 
 
 class Clock:
@@ -69,23 +77,23 @@ def test_a_view_nobody_asked_for_is_let_go_and_made_again_from_the_database(tmp_
     def view() -> FolderView:
         return index.view(key, str(folder), lambda name: not name.startswith("."), facts_of(folder))
 
-    watches = inotify_watches()
     first = view()
-    assert inotify_watches() == watches + 1
+    assert watches_of(index) == 1
     clock.now += 599
     assert index.release_idle() == 0 and index.last_view(key) is first   # asked for within the time: kept
     clock.now += 599.5
     assert index.release_idle() == 0    # last_view above was an ask too
     clock.now += 1
-    assert index.release_idle() == 1
-    assert index.last_view(key) is None and inotify_watches() == watches   # its memory and its watch let go
+    # (the process's own thread may have let it go a moment before this call: what counts is that it is gone)
+    assert index.release_idle() in (0, 1)
+    assert index.last_view(key) is None and watches_of(index) == 0   # its memory and its watch let go
 
     # edits by hand while nobody watches the folder: seen when the collection is asked for again
     (folder / "sommerfest.ics").write_text("SUMMARY:Sommerfest bei Müller\nEXDATE:20260704T150000Z\n",
                                            encoding="utf-8")
     (folder / "grüße.ics").write_text("SUMMARY:Grüße aus 北京\n", encoding="utf-8")
     again = view()
-    assert inotify_watches() == watches + 1
+    assert watches_of(index) == 1
     assert again.epoch == first.epoch and again.seq > first.seq   # the same log, continued
     assert sorted(again.changes_since(first.token)) == ["grüße.ics", "sommerfest.ics"]
     assert again.entries["春节.ics"].facts == first.entries["春节.ics"].facts
@@ -119,7 +127,7 @@ def test_postgresql_lets_go_of_a_view_and_loads_it_again(postgres_database: str)
         clock.now += 59
         assert store.release_idle() == 0
         clock.now += 61
-        assert store.release_idle() == 1 and store.last_view(path) is None
+        assert store.release_idle() in (0, 1) and store.last_view(path) is None   # (or the thread did)
         again = store.view(stored)
         assert again is not first and again.token == first.token and again.entries == first.entries
     finally:
