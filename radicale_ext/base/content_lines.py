@@ -20,7 +20,6 @@ def unfolded(text: str) -> str:
     return _FOLD.sub("", text)
 
 
-
 @dataclass(frozen=True)
 class ContentLine:
     """One unfolded content line: ``NAME;PARAM=VALUE:value``."""

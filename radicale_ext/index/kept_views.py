@@ -60,9 +60,6 @@ class KeptViews(Generic[V]):
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._views))
 
-    def __len__(self) -> int:
-        return len(self._views)
-
     def clear(self) -> None:
         self._views.clear()
         self._used.clear()

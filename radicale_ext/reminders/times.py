@@ -77,6 +77,8 @@ class Expansion:
 #: a DURATION value (RFC 5545 3.3.6): its sign, weeks, days, hours, minutes and seconds
 DURATION = re.compile(r"([+-]?)P(?:(\d+)W|(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?)")
 UTC_TIME = re.compile(r"\d{8}T\d{6}Z")
+
+
 def _readable_trigger(value: str) -> bool:
     value = value.upper()
     if UTC_TIME.fullmatch(value):
