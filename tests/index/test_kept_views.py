@@ -195,6 +195,18 @@ def lets_go_and_sees_hand_edits(quick: Server, kept: Server) -> None:
         assert got.status_code == 200 and "EXDATE:20260711T150000Z" in got.text
         assert "Sommerfest bei Müller" in got.text
 
+        # the occurrence cut out is out of a time-range query too (the other series still meets that day), the
+        # series' next one is in
+        both = {f"{cal}sommerfest.ics", f"{cal}{quote('春节')}.ics"}
+        assert in_days(server, cal, "20260711T000000Z", "20260712T000000Z") == both - {f"{cal}sommerfest.ics"}
+        assert in_days(server, cal, "20260718T000000Z", "20260719T000000Z") == both
+
+
+def in_days(server: Server, cal: str, start: str, end: str) -> set[str]:
+    """The events of ``cal`` a calendar-query finds in [start, end)."""
+    query = dav.calendar_query("VEVENT", start, end)
+    return set(dav.report_etags(server.request("REPORT", cal, "alice", query, headers={"Depth": "1"})))
+
 
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_serve_refuses_a_negative_idle_time_with_one_line(tmp_path: Path, processes: str) -> None:
