@@ -265,8 +265,10 @@ class Server:
     config: Path
     proc: subprocess.Popen | forked_start.ForkedProcess | None = None
     session: requests.Session = field(default_factory=loopback_session)
-    # more than 1: ``radicale-ext serve --processes N``, a parent and N server processes on one address
-    processes: int = 1
+    # more than 1: ``radicale-ext serve --processes N``, a parent and N server processes on one address; or
+    # ``auto:N``, one process and up to N - 1 helpers under load (plugins/helpers.py)
+    processes: int | str = 1
+    serve_args: tuple[str, ...] = ()   # more of ``radicale-ext serve``'s arguments, where processes is not 1
     _wire: _Wire = field(default_factory=_Wire, repr=False, compare=False)
 
     @property
@@ -282,7 +284,7 @@ class Server:
         return self.root / "data" / "groups"
 
     def start(self) -> Server:
-        if self.processes > 1:
+        if self.processes != 1:
             return self._start_several(open(self.root / "server.log", "ab"))
         if FORKED_STARTS and forked_start.may_fork():
             self.proc = forked_start.start(self.config, self.root, self.root / "server.log")
@@ -302,7 +304,8 @@ class Server:
             told.bind("\0" + name)
             told.settimeout(0.2)
             self.proc = subprocess.Popen(
-                [console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes)],
+                [console_script(), "--config", str(self.config), "serve", "--processes", str(self.processes),
+                 *self.serve_args],
                 cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
                 env={**server_environment(), "NOTIFY_SOCKET": "@" + name})
             deadline = time.monotonic() + START_PATIENCE
@@ -482,7 +485,7 @@ new_sharing_database: Callable[[], str] | None = None
 empty database and returns its DSN, which each server made then gets as ``[storage] postgresql_dsn``."""
 
 
-def make_server(root: Path, users: tuple[str, ...] = USERS, processes: int = 1,
+def make_server(root: Path, users: tuple[str, ...] = USERS, processes: int | str = 1,
                 **overrides: dict[str, str]) -> Server:
     root.mkdir(parents=True, exist_ok=True)
     if new_sharing_database is not None and "postgresql_dsn" not in overrides.get("storage", {}):
@@ -535,7 +538,7 @@ class AnyServer:
         self.servers = servers
         self.rng = random.Random(seed)
         self.session = loopback_session()
-        if any(server.processes > 1 for server in servers):  # a connection per request, as Server.request
+        if any(server.processes != 1 for server in servers):  # a connection per request, as Server.request
             self.session.headers["Connection"] = "close"
 
     def request(self, method: str, path: str, user: str | None = None, body: str | bytes | None = None,

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..plugins.processes import process_count, seconds_above_zero
 from ..site import Settings, Site
 from ._common import Commands
 
@@ -22,14 +23,20 @@ def serve(args: argparse.Namespace) -> None:
     Site(settings).db.close()  # fail here, with one clear line, if the database is unusable
     command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
                "--threads", str(args.threads), "--processes", args.processes]
+    if args.helpers_leave_after is not None:
+        command += ["--helpers-leave-after", args.helpers_leave_after]
     if args.debug:
         command.append("--debug")
     os.execv(sys.executable, command)
 
 
 def _processes(text: str) -> str:
-    if text != "auto" and not (text.isdigit() and int(text) >= 1):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1, or auto (one per core)")
+    process_count(text)   # raises argparse's error, with the reason
+    return text
+
+
+def _seconds(text: str) -> str:
+    seconds_above_zero(text)
     return text
 
 
@@ -39,5 +46,8 @@ def register(commands: Commands) -> None:
     s.add_argument("--debug", action="store_true", help="log every request")
     s.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
     s.add_argument("--processes", type=_processes, default="auto",
-                   help="server processes sharing the listening address: a number, or auto, one per core this "
-                        "process may use (default: %(default)s; docs/scale-out.md)")
+                   help="server processes sharing the listening address: N, always; auto, one at rest and up to "
+                        "one per core this process may use under load; auto:N, up to N under load (default: "
+                        "%(default)s; docs/scale-out.md)")
+    s.add_argument("--helpers-leave-after", type=_seconds, metavar="SECONDS",
+                   help="with auto: a helper process that has held no connection this long leaves (default: 60)")

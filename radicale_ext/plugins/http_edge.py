@@ -163,6 +163,9 @@ class _Answer(WSGITask):
     _heading = False
 
     def build_response_header(self) -> bytes:
+        server = self.channel.server
+        if server.hand_over is not None and not self.close_on_finish and server.hand_over(server.held()):
+            WSGITask.set_close_on_finish(self)   # another process takes this client when it connects again
         self._heading = True
         try:
             return super().build_response_header()
@@ -186,13 +189,19 @@ class _Server(TcpWSGIServer):
     # several server processes on one address (plugins/processes.py): may this one take another connection,
     # holding the given number?
     may_accept: Callable[[int], bool] | None = None
+    # ... and should it end the connection it answers on, holding the given number (processes.ProcessTable)?
+    hand_over: Callable[[int], bool] | None = None
     siblings: list[_Server] = []   # this process's servers, one per listening address
+
+    def held(self) -> int:
+        """The connections this process holds, on every listening address."""
+        return sum(len(server.active_channels) for server in self.siblings)
 
     def readable(self) -> bool:
         accepting = super().readable()
         if not accepting or self.may_accept is None:
             return accepting
-        return self.may_accept(sum(len(server.active_channels) for server in self.siblings))
+        return self.may_accept(self.held())
 
     def maintenance(self, now: float) -> None:
         """Waitress closes connections idle for ``channel_timeout``; we also close those whose request
@@ -242,11 +251,13 @@ def listening_sockets(configuration: config.Configuration) -> list[socket.socket
 
 def serve(application: types.WSGIApplication, configuration: config.Configuration, threads: int,
           sockets: list[socket.socket] | None = None, process: str = "",
-          ready: Callable[[], None] | None = None, may_accept: Callable[[int], bool] | None = None) -> None:
+          ready: Callable[[], None] | None = None, may_accept: Callable[[int], bool] | None = None,
+          hand_over: Callable[[int], bool] | None = None) -> None:
     """Run ``application`` on ``[server] hosts`` until the process is told to stop; on ``sockets`` (bound
     by a parent process and shared with the other server processes) where given.  ``process`` says, in
     the log line, which of several processes this is; ``ready`` is called once it listens; ``may_accept``
-    (the number of connections this process holds) says whether it takes another now."""
+    (the number of connections this process holds) says whether it takes another now, ``hand_over`` whether
+    it ends the connection it is about to answer on after the answer."""
     limits = limits_of(configuration)
     where = {"sockets": sockets} if sockets else {"listen": addresses(configuration)}
     adjustments = Adjustments(
@@ -259,7 +270,8 @@ def serve(application: types.WSGIApplication, configuration: config.Configuratio
     connection = type("_LimitedConnection", (_Connection,), {"parser_class": parser})
     siblings: list[_Server] = []
     server_class = type("_LimitedServer", (_Server,), {"channel_class": connection, "siblings": siblings,
-                                                       "may_accept": staticmethod(may_accept) if may_accept else None})
+                                                       "may_accept": staticmethod(may_accept) if may_accept else None,
+                                                       "hand_over": staticmethod(hand_over) if hand_over else None})
     map_: dict = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)

@@ -66,6 +66,7 @@ SHORT_LIFE = 10.0       # a process that ends sooner than this after its start m
 LONGEST_PAUSE = 30.0    # the longest wait before starting a process again
 TICK = 0.25             # how often the parent looks at its processes
 FRESH_SECONDS = 5.0     # a process whose line in the connection table is older is not counted (hung or gone)
+HAND_OVER_SECONDS = 0.25   # a process hands over at most one connection this often, and takes none meanwhile
 STALE_WRITE_SECONDS = 1.0   # a process that has said "writing" for longer is not waited for (stuck)
 
 
@@ -90,17 +91,43 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def process_count(text: str) -> int:
-    """``--processes``: a whole number from 1, or ``auto`` (:func:`usable_cores`)."""
-    if text == "auto":
-        return usable_cores()
+@dataclass(frozen=True)
+class Processes:
+    """``--processes``: at most ``count`` server processes; ``on_demand``: one at rest, the others only while
+    it is busy (:mod:`.helpers`), else all ``count`` always."""
+
+    count: int
+    on_demand: bool = False
+
+    def __str__(self) -> str:
+        return f"auto:{self.count}" if self.on_demand else str(self.count)
+
+
+def process_count(text: str) -> Processes:
+    """``--processes``: a whole number from 1 (that many, always), ``auto`` (one at rest, up to one per core
+    under load: :func:`usable_cores`) or ``auto:N`` (one at rest, up to N under load)."""
+    wanted, _, most = text.partition(":")
+    if wanted == "auto" and not most:
+        return Processes(usable_cores(), on_demand=True)
     try:
-        count = int(text)
+        count = int(most if wanted == "auto" else text)
     except ValueError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1, or auto (one per core)")
-    return count
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a whole number from 1, auto (one per core under load) or auto:N (up to N under load)")
+    return Processes(count, on_demand=wanted == "auto")
+
+
+def seconds_above_zero(text: str) -> float:
+    """``--helpers-leave-after``: a number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return seconds
 
 
 class ProcessTable:
@@ -117,14 +144,16 @@ class ProcessTable:
         self._table = mmap.mmap(fd, self.LINE.size * count)
         #: this process runs the notice worker: while every process is idle, a new connection goes elsewhere
         self.runs_notice_worker = False
+        self._handed_over = -HAND_OVER_SECONDS   # when this process last handed a connection over
+        self._handing = threading.Lock()
 
     @classmethod
-    def made(cls, count: int) -> ProcessTable:
-        """The parent's: a new table, every line empty."""
+    def made(cls, count: int, slot: int | None = None) -> ProcessTable:
+        """The parent's (or, with ``slot``, the first process's of :mod:`.helpers`): a new table, every line empty."""
         with tempfile.TemporaryFile() as file:   # no name on disk; the processes map it by descriptor
             fd = os.dup(file.fileno())
         os.ftruncate(fd, cls.LINE.size * count)
-        table = cls(fd, count)
+        table = cls(fd, count, slot)
         for slot in range(count):
             table.forget(slot)
         return table
@@ -138,14 +167,44 @@ class ProcessTable:
         assert self.slot is not None
         now = time.monotonic()
         self.HALF.pack_into(self._table, self.slot * self.LINE.size, connections, now)
-        others = [held for held, written, _, _ in self._others()
-                  if held >= 0 and now - written < FRESH_SECONDS]
+        others = self._held_elsewhere(now)
         if not others:
             return True
+        if now - self._handed_over < HAND_OVER_SECONDS:
+            return False   # the client of the connection just handed over connects again: to another process
         fewest = min(others)
         if self.runs_notice_worker and connections == fewest == 0:
             return False   # a lone client (one phone syncing, a bulk import) gets a process of its own
         return connections <= fewest + 1
+
+    def hand_over(self, connections: int) -> bool:
+        """This process holds ``connections`` and is about to answer on one of them: should it end that one
+        after the answer (``Connection: close``), for its client to connect again and be taken by another
+        process?  Yes where another holds three fewer (a process started when the clients were connected
+        already, :mod:`.helpers`), or where this one runs the notice worker and another holds none (the
+        lone client of the rule above, where it came first); at most one every :data:`HAND_OVER_SECONDS`."""
+        now = time.monotonic()
+        others = self._held_elsewhere(now)
+        if not others:
+            return False
+        fewest = min(others)
+        if connections <= fewest + 2 and not (self.runs_notice_worker and fewest == 0 < connections):
+            return False
+        with self._handing:
+            if now - self._handed_over < HAND_OVER_SECONDS:
+                return False
+            self._handed_over = now
+        return True
+
+    def held(self, slot: int) -> int | None:
+        """How many connections the process of ``slot`` holds, as its line says; None where that line is not
+        fresh (no process, or one that has not written it within :data:`FRESH_SECONDS`)."""
+        held, written, _, _ = self.LINE.unpack_from(self._table, slot * self.LINE.size)
+        return held if held >= 0 and time.monotonic() - written < FRESH_SECONDS else None
+
+    def _held_elsewhere(self, now: float) -> list[int]:
+        """How many connections each other process whose line is fresh holds."""
+        return [held for held, written, _, _ in self._others() if held >= 0 and now - written < FRESH_SECONDS]
 
     def note_writes(self, count: int) -> None:
         """This process has ``count`` writes under way (its caller serializes the calls)."""
@@ -180,6 +239,16 @@ class Child:
 
     def table(self) -> ProcessTable:
         return ProcessTable(self.table_fd, self.count, self.slot)
+
+    def spec(self) -> str:
+        """This, as a helper process started by the first one is handed it on its command line (:mod:`.helpers`)."""
+        return ",".join(map(str, (self.slot, self.count, self.lifeline_fd, self.ready_fd, self.table_fd,
+                                  *self.socket_fds)))
+
+    @classmethod
+    def from_spec(cls, text: str) -> Child:
+        slot, count, lifeline_fd, ready_fd, table_fd, *socket_fds = map(int, text.split(","))
+        return cls(slot, count, tuple(socket_fds), lifeline_fd, ready_fd, table_fd)
 
     @property
     def name(self) -> str:

@@ -23,6 +23,8 @@ import ctypes
 import gc
 import importlib
 import os
+import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -32,8 +34,9 @@ from radicale.log import logger
 from radicale_ext.base.errors import ExtError
 
 from . import http_edge
+from .helpers import LEAVE_AFTER, Helpers, Leaving
 from .options import check_options, storage_options
-from .processes import Child, notify, process_count, serve_several
+from .processes import Child, Processes, notify, process_count, seconds_above_zero, serve_several
 from .write_priority import WritesFirst
 
 
@@ -69,9 +72,15 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="Radicale INI file")
     parser.add_argument("--debug", action="store_true", help="log every request")
     parser.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
-    parser.add_argument("--processes", type=process_count, default=1,
-                        help="server processes on the listening address, or auto: one per core (default: 1)")
+    parser.add_argument("--processes", type=process_count, default=Processes(1),
+                        help="server processes on the listening address: N (always), or auto (one at rest, up to "
+                             "one per core under load), or auto:N (up to N under load) (default: 1)")
+    parser.add_argument("--helpers-leave-after", type=seconds_above_zero, default=LEAVE_AFTER, metavar="SECONDS",
+                        help="with auto: a helper process that has held no connection this long leaves "
+                             "(default: %(default)g)")
+    parser.add_argument("--helper", help=argparse.SUPPRESS)   # a helper process's place (helpers.py)
     return parser.parse_args(argv)
+
 
 
 # the modules every server process imports as it starts: the plugins the Application loads, the notice worker
@@ -92,25 +101,57 @@ def _preload() -> None:
     gc.freeze()
 
 
-def _several(args: argparse.Namespace, configuration: config.Configuration, level: str) -> int:
-    """This process binds the address and forks ``args.processes`` server processes on it."""
+def _bound(configuration: config.Configuration) -> list[socket.socket] | None:
+    """``[server] hosts`` bound for several processes, after checking the options once (rather than in every
+    process); None (the reason said) where they are wrong or the address is taken."""
     try:
         check_options(configuration)
-        storage_options(configuration)   # its values' own checks, once here rather than in every process
+        storage_options(configuration)
     except (RuntimeError, ExtError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
-        return 1
+        return None
     try:
-        sockets = http_edge.listening_sockets(configuration)
+        return http_edge.listening_sockets(configuration)
     except OSError as e:
         print(f"radicale-ext: error: cannot serve on [server] hosts: {e}", file=sys.stderr)
+        return None
+
+
+def _several(args: argparse.Namespace, configuration: config.Configuration, level: str) -> int:
+    """This process binds the address and forks ``args.processes`` server processes on it."""
+    sockets = _bound(configuration)
+    if sockets is None:
         return 1
     _preload()
 
     def serve(child: Child) -> int:
         child.end_with_parent()
         return _serve(args, configuration, level, child)
-    return serve_several(serve, args.processes, sockets, http_edge.addresses(configuration))
+    return serve_several(serve, args.processes.count, sockets, http_edge.addresses(configuration))
+
+
+def _on_demand(args: argparse.Namespace, configuration: config.Configuration, level: str) -> int:
+    """This process binds the address, serves on it, and starts helper processes while it is busy
+    (:mod:`.helpers`)."""
+    sockets = _bound(configuration)
+    if sockets is None:
+        return 1
+    command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
+               "--threads", str(args.threads), "--helpers-leave-after", str(args.helpers_leave_after)]
+    helpers = Helpers(command + (["--debug"] if args.debug else []), args.processes.count, sockets,
+                      args.helpers_leave_after)
+
+    def stop(signum: int, _frame: object) -> None:
+        logger.info("radicale-ext: %s received: ending %d helper processes and this one",
+                    signal.Signals(signum).name, len(helpers.running))
+        raise SystemExit(0)   # out of the server's loop, which ends its threads
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return _serve(args, configuration, level, None, helpers)
+    finally:
+        helpers.stop()
+        for sock in sockets:
+            sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,13 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     level = "debug" if args.debug else configuration.get("logging", "level")
     log.set_level(level, configuration.get("logging", "backtrace_on_debug"),
                   configuration.get("logging", "trace_filter"))
-    if args.processes > 1:
-        return _several(args, configuration, level)
+    if args.helper:
+        child = Child.from_spec(args.helper)
+        child.end_with_parent()
+        return _serve(args, configuration, level, child)
+    if args.processes.count > 1:
+        return (_on_demand if args.processes.on_demand else _several)(args, configuration, level)
     return _serve(args, configuration, level, None)
 
 
-def _serve(args: argparse.Namespace, configuration: config.Configuration, level: str, child: Child | None) -> int:
-    """Build the Application and serve: alone (``child`` None), or as a server process forked by the parent."""
+def _serve(args: argparse.Namespace, configuration: config.Configuration, level: str, child: Child | None,
+           helpers: Helpers | None = None) -> int:
+    """Build the Application and serve: alone (``child`` None), the first process of ``helpers``, or as a
+    server process forked by the parent or a helper started by the first process."""
     _free_trace_calls(level)
     # imported here for one process alone; the parent of several imported them before forking (_preload)
     from radicale_ext.notices.worker import start_thread
@@ -159,13 +206,24 @@ def _serve(args: argparse.Namespace, configuration: config.Configuration, level:
     except (ExtError, RuntimeError) as e:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
+    if helpers is not None:
+        def ready() -> None:
+            notify("READY=1")
+            helpers.watch()
+        helpers.table.runs_notice_worker = runs_worker
+        http_edge.serve(WritesFirst(application, helpers.table), configuration, args.threads, sockets=helpers.sockets,
+                        process=f"process 1, up to {helpers.most} under load, pid {os.getpid()}", ready=ready,
+                        may_accept=helpers.table.may_accept, hand_over=helpers.table.hand_over)
+        return 0
     if child is None:
         http_edge.serve(WritesFirst(application), configuration, args.threads, ready=lambda: notify("READY=1"))
         return 0
     table = child.table()
     table.runs_notice_worker = runs_worker
+    name = f"helper {child.name}" if args.helper else child.name
+    may_accept = Leaving(table, args.helpers_leave_after, name).may_accept if args.helper else table.may_accept
     http_edge.serve(WritesFirst(application, table), configuration, args.threads, sockets=child.sockets(),
-                    process=child.name, ready=child.ready, may_accept=table.may_accept)
+                    process=name, ready=child.ready, may_accept=may_accept, hand_over=table.hand_over)
     return 0
 
 

@@ -214,12 +214,15 @@ def test_the_server_processes_end_with_their_parent(tmp_path: Path) -> None:
     server.proc = None
 
 
-def test_serve_runs_one_process_per_core_unless_told(tmp_path: Path) -> None:
-    """The default of ``radicale-ext serve`` is one process per core it may use; ``--processes 1`` is one
-    process, serving without a parent."""
+def test_serve_runs_one_process_at_rest_up_to_one_per_core_under_load_unless_told(tmp_path: Path) -> None:
+    """The default of ``radicale-ext serve`` is one process at rest and up to one per core it may use under
+    load (tests/edge/test_helpers.py); ``--processes 1`` is one process always, ``--processes 2`` a parent
+    and two processes always."""
     cores = len(os.sched_getaffinity(0))
-    server = make_server(tmp_path / "server")
-    for args, expected in ((["serve"], cores if cores > 1 else 0), (["serve", "--processes", "1"], 0)):
+    server = make_server(tmp_path / "server", logging={"level": "info"})
+    for args, expected, said in ((["serve"], 0, f"(process 1, up to {cores} under load" if cores > 1 else ""),
+                                 (["serve", "--processes", "1"], 0, ""),
+                                 (["serve", "--processes", "2"], 2, "(process 2 of 2, pid")):
         with open(server.root / "server.log", "ab") as log:
             proc = subprocess.Popen([console_script(), "--config", str(server.config), *args], cwd=server.root,
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -230,6 +233,7 @@ def test_serve_runs_one_process_per_core_unless_told(tmp_path: Path) -> None:
             time.sleep(0.5)
             assert len(children_of(proc.pid)) == expected
             assert server.request("PROPFIND", "/alice/", "alice", headers={"Depth": "0"}).status_code == 207
+            assert said in server.log()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -247,7 +251,7 @@ def test_an_address_in_use_or_a_bad_count_is_one_line_and_exit_status_1(tmp_path
     assert "Address already in use" in done.stderr
     done = subprocess.run([console_script(), "--config", str(server.config), "serve", "--processes", "0"],
                           capture_output=True, text=True, timeout=60, cwd=server.root)
-    assert done.returncode == 2 and "give a whole number from 1, or auto" in done.stderr
+    assert done.returncode == 2 and "give a whole number from 1, auto (one per core under load)" in done.stderr
 
 
 def test_a_process_of_the_first_start_that_fails_ends_them_all(tmp_path: Path) -> None:

@@ -1,0 +1,216 @@
+"""Helper processes under load: one server process at rest, more while it is busy (``radicale-ext serve
+--processes auto``, the default; ``auto:N`` for at most N; docs/scale-out.md, "Several processes on one host").
+
+A family's server sits idle most of the day, and each server process holds its own interpreter, modules
+and views of the collections it served (about 60 MiB at 10,000 events and 10,000 cards): one process at
+rest is what a small box can spare.  Under load one Python process uses one core (the GIL), so more are
+started while the first one is busy, and leave again once they are not needed:
+
+- The first process (this one, never a parent's child) binds ``[server] hosts``, serves, runs the notice
+  worker, and a thread of it (:class:`Helpers`) looks at its own load every :data:`TICK`: when two
+  clients or more hold connections to it (and to every helper already running), or when one client has
+  kept it busy for :data:`BUSY_SHARE` of the last :data:`BUSY_WINDOW` seconds (a bulk import, a phone's
+  first sync of a large calendar) and no helper runs, it starts one (at most N - 1).
+- A helper is a new Python process (``python -m radicale_ext.plugins.server --helper ...``, started the way
+  ``subprocess`` starts one, which a process with threads may do; not forked), handed the listening
+  sockets, the table of connections (:class:`.processes.ProcessTable`) and a lifeline pipe.  It builds
+  the application (about a second), serves on the same sockets, takes no new connection while it holds
+  more than the others (as the processes of ``--processes N`` do), and leaves on its own once it has held
+  no connection for ``leave_after`` seconds (``--helpers-leave-after``, default :data:`LEAVE_AFTER`),
+  deciding in the thread that accepts connections, so that no connection is dropped: one arriving then
+  waits in the listen queue for the first process.
+- Connections already open (kept alive) move by hand-over (:meth:`.processes.ProcessTable.hand_over`): a
+  process holding three more than another, or the notice worker's while another holds none, ends one
+  after an answer with ``Connection: close``; the client connects again (every HTTP client does) and
+  another process takes it.
+- A helper that ends before it is ready (a database it cannot reach) makes the next start wait
+  :data:`FAILED_PAUSE`; one that crashes is not replaced until the load asks again.  SIGTERM or SIGINT to
+  the first process ends the helpers by their pids and then it; a helper whose first process is gone (even
+  killed with SIGKILL) ends itself (the lifeline).  Where the first process itself crashes, the service
+  manager starts it again (``Restart=on-failure``), as for ``--processes 1``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from radicale.log import logger
+
+from .processes import STOP_SECONDS, Child, ProcessTable
+
+TICK = 0.25            # how often the first process looks at its load and its helpers
+BUSY_WINDOW = 1.0      # seconds over which the first process's use of its core is measured
+BUSY_SHARE = 0.5       # a share of BUSY_WINDOW spent running, with a client connected, that starts a helper
+LEAVE_AFTER = 60.0     # a helper that has held no connection this long leaves
+FAILED_PAUSE = 30.0    # after a helper ended before it was ready, the next starts no sooner
+READY_PATIENCE = 60.0  # a helper not ready after this long is killed
+
+
+@dataclass
+class _Helper:
+    slot: int
+    proc: subprocess.Popen[bytes]
+    started: float
+    ready_fd: int | None   # read end, until the helper said it serves (or ended)
+    ready: bool = False
+
+
+class Helpers:
+    """The first process's helpers: started under load, watched, ended with it.  ``command`` is the server's
+    command line (a helper's is it with ``--helper``), ``most`` the number of processes at most, the first
+    included."""
+
+    def __init__(self, command: Sequence[str], most: int, sockets: list[socket.socket], leave_after: float,
+                 clock: Callable[[], float] = time.monotonic, cpu: Callable[[], float] = time.process_time) -> None:
+        self.command, self.most, self.sockets, self.leave_after = list(command), most, sockets, leave_after
+        self.table = ProcessTable.made(most, slot=0)
+        self.running: dict[int, _Helper] = {}
+        self._clock, self._cpu = clock, cpu
+        self._lifeline_read, self._lifeline = os.pipe()   # a helper holds the read end; only this process the write end
+        self._load: deque[tuple[float, float]] = deque()   # (when, this process's CPU seconds), the last BUSY_WINDOW
+        self._paused_until = 0.0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self) -> None:
+        """Look at the load and the helpers every :data:`TICK`, in a thread of this process, until :meth:`stop`."""
+        def run() -> None:
+            while not self._stopping.wait(TICK):
+                try:
+                    self.step()
+                except Exception:   # a helper that cannot be started must not end the first process's watch
+                    logger.exception("radicale-ext: the helper processes' watch failed a step")
+        self._thread = threading.Thread(target=run, name="helper processes", daemon=True)
+        self._thread.start()
+
+    def step(self) -> None:
+        """One look: note what the helpers said or did, and start one where the load asks for it."""
+        now = self._clock()
+        self._collect(now)
+        self._load.append((now, self._cpu()))
+        while len(self._load) > 2 and self._load[1][0] <= now - BUSY_WINDOW:
+            self._load.popleft()
+        why = self._wanted(now)
+        if why:
+            slot = min(set(range(1, self.most)) - set(self.running))
+            self._start(slot, why)
+
+    def busy_share(self) -> float:
+        """The share of the last :data:`BUSY_WINDOW` seconds (or less, just started) this process ran on a core."""
+        (then, cpu_then), (now, cpu_now) = self._load[0], self._load[-1]
+        return (cpu_now - cpu_then) / (now - then) if now - then >= BUSY_WINDOW / 2 else 0.0
+
+    def _wanted(self, now: float) -> str:
+        """Why another helper should start now ('' for not)."""
+        if self._stopping.is_set() or now < self._paused_until or len(self.running) >= self.most - 1:
+            return ""
+        if any(not helper.ready for helper in self.running.values()):
+            return ""   # one is starting: see what it takes first
+        held = [self.table.held(slot) for slot in (0, *self.running)]
+        if all(count is not None and count >= 2 for count in held):
+            return "every process holds two connections or more"
+        if not self.running and (held[0] or 0) >= 1 and self.busy_share() >= BUSY_SHARE:
+            return f"process 1 ran {self.busy_share():.0%} of the last {BUSY_WINDOW:g} s"
+        return ""
+
+    def _start(self, slot: int, why: str) -> None:
+        ready_read, ready_write = os.pipe()
+        child = Child(slot, self.most, tuple(s.fileno() for s in self.sockets), self._lifeline_read, ready_write,
+                      self.table.fd)
+        try:
+            proc = subprocess.Popen([*self.command, "--helper", child.spec()], process_group=0,
+                                    pass_fds=(ready_write, self._lifeline_read, self.table.fd, *child.socket_fds),
+                                    env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
+        except OSError as e:
+            os.close(ready_read)
+            self._paused_until = self._clock() + FAILED_PAUSE
+            logger.error("radicale-ext: could not start helper process %d of %d: %s", slot + 1, self.most, e)
+            return
+        finally:
+            os.close(ready_write)
+        self.running[slot] = _Helper(slot, proc, self._clock(), ready_read)
+        logger.info("radicale-ext: starting helper process %d of %d (pid %d): %s", slot + 1, self.most, proc.pid, why)
+
+    def _collect(self, now: float) -> None:
+        for slot, helper in list(self.running.items()):
+            if helper.ready_fd is not None and select.select([helper.ready_fd], [], [], 0)[0]:
+                helper.ready = os.read(helper.ready_fd, 1) == b"1"   # end-of-file: it ended first
+                self._close_ready(helper)
+            code = helper.proc.poll()
+            if code is None:
+                if not helper.ready and now - helper.started > READY_PATIENCE:
+                    logger.warning("radicale-ext: helper process %d (pid %d) not ready after %g s: killing it",
+                                   slot + 1, helper.proc.pid, READY_PATIENCE)
+                    helper.proc.kill()
+                continue
+            del self.running[slot]
+            self.table.forget(slot)
+            self._close_ready(helper)
+            if code == 0 and helper.ready:
+                continue   # it left, and said so in the log
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            if helper.ready:
+                logger.warning("radicale-ext: helper process %d (pid %d) ended (%s)", slot + 1, helper.proc.pid, how)
+            else:
+                self._paused_until = now + FAILED_PAUSE
+                logger.error("radicale-ext: helper process %d (pid %d) ended before it served (%s); the next "
+                             "starts no sooner than in %g s", slot + 1, helper.proc.pid, how, FAILED_PAUSE)
+
+    @staticmethod
+    def _close_ready(helper: _Helper) -> None:
+        if helper.ready_fd is not None:
+            os.close(helper.ready_fd)
+            helper.ready_fd = None
+
+    def stop(self) -> None:
+        """End the watch and the helpers: SIGTERM by pid, SIGKILL to any still running after STOP_SECONDS."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        for helper in self.running.values():
+            helper.proc.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for helper in self.running.values():
+            try:
+                helper.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("radicale-ext: helper process %d (pid %d) did not end within %g s: killing it",
+                               helper.slot + 1, helper.proc.pid, STOP_SECONDS)
+                helper.proc.kill()
+                helper.proc.wait()
+            self._close_ready(helper)
+        self.running.clear()
+        os.close(self._lifeline)
+        os.close(self._lifeline_read)
+
+
+class Leaving:
+    """A helper's rule for taking connections: as the table says (:meth:`.processes.ProcessTable.may_accept`),
+    and none at all once it has held none for ``after`` seconds: then it leaves (``SystemExit`` out of the
+    server's loop, which ends it as SIGINT would; called in the thread that accepts connections, so none is
+    taken meanwhile)."""
+
+    def __init__(self, table: ProcessTable, after: float, name: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.table, self.after, self.name, self._clock = table, after, name, clock
+        self._last_held = clock()
+
+    def may_accept(self, connections: int) -> bool:
+        now = self._clock()
+        if connections:
+            self._last_held = now
+        elif now - self._last_held >= self.after:
+            assert self.table.slot is not None
+            self.table.forget(self.table.slot)   # the others count it no more at once
+            logger.info("radicale-ext: %s leaves: no connection for %g s", self.name, self.after)
+            raise SystemExit(0)
+        return self.table.may_accept(connections)
