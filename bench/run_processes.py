@@ -140,13 +140,19 @@ def database_cpu(cluster: Cluster | None) -> float | None:
 
 
 def server_pids(server: Server) -> list[int]:
+    """The processes that serve: the parent's children (``--processes 2``), or the process and the helpers it
+    started (``auto:2``, plugins/helpers.py), or the one process."""
     assert server.proc is not None
-    return children_of(server.proc.pid) if server.processes > 1 else [server.proc.pid]
+    if server.processes == 1:
+        return [server.proc.pid]
+    helpers = str(server.processes).startswith("auto")
+    return [server.proc.pid, *children_of(server.proc.pid)] if helpers else children_of(server.proc.pid)
 
 
 @contextmanager
-def serving(server: Server, processes: int):
-    server.processes = processes
+def serving(server: Server, processes: int, two: str = "2"):
+    """``serve --processes 1``, or with 2: ``--processes`` ``two`` (2, always; auto:2, a helper under load)."""
+    server.processes = 1 if processes == 1 else (int(two) if two.isdigit() else two)
     server.start()
     try:
         yield
@@ -200,19 +206,21 @@ def lock_timing(work: Path, name: str, wanted: bool):
 
 def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace, work: Path, name: str,
               cluster: Cluster | None) -> Round:
-    with lock_timing(work, name, args.lock_times) as folder, serving(server, processes):
+    with lock_timing(work, name, args.lock_times) as folder, serving(server, processes, args.two):
         warm(site, processes)
         time.sleep(1.2 if folder else 0)   # the sums of the warming are written
         locks_before = lock_sums(folder)
-        pids = server_pids(server)
         held: list[tuple[int, ...]] = []
-        sampler = threading.Timer(START_DELAY + args.seconds / 2, lambda: held.append(connections_of(pids, site.port)))
-        before_cpu, before, clients_before = [cpu_seconds(p) for p in pids], CpuTimes.now(), children_cpu()
+        sampler = threading.Timer(START_DELAY + args.seconds / 2,
+                                  lambda: held.append(connections_of(server_pids(server), site.port)))
+        before_cpu, before, clients_before = {p: cpu_seconds(p) for p in server_pids(server)}, CpuTimes.now(), \
+            children_cpu()
         database_before = database_cpu(cluster)
         sampler.start()
         result = mixed_load(site, args.items, args.clients, args.seconds)
         busy = CpuTimes.now().busy_since(before)
-        used = tuple(cpu_seconds(p) - b for p, b in zip(pids, before_cpu, strict=True))
+        # a helper started during the load (auto:2) counts from its start
+        used = tuple(cpu_seconds(p) - before_cpu.get(p, 0.0) for p in server_pids(server))
         clients = children_cpu() - clients_before   # the client processes have ended and been waited for
         database_after = database_cpu(cluster)
         sampler.join()
@@ -301,8 +309,10 @@ def render(args: argparse.Namespace, setups: list[Setup], seconds: float, load_b
         f"Run of {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: `{command}` ({seconds / 60:.1f} min)",
         "",
         machine_line(load_before) + f", {' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
-        "- ours: `radicale-ext --config ... serve --processes N` (one address; with 2, a parent and two server "
-        "processes accepting from it), config/radicale.ini as tests/server.py writes it; PostgreSQL: a private "
+        f"- ours: `radicale-ext --config ... serve --processes 1` and `--processes {args.two}` (one address; "
+        + ("with 2, a parent and two server processes accepting from it" if args.two == "2" else
+           "with auto:2, one process and a helper it starts under load, plugins/helpers.py")
+        + "), config/radicale.ini as tests/server.py writes it; PostgreSQL: a private "
         "cluster on the same machine (tests/postgres_cluster.py, fsync off), `[storage] postgresql_dsn`",
         f"- data: {args.items:,} events and {args.items:,} cards loaded once per storage as bench/run_speed.py "
         f"loads them; {args.rounds} round(s) of {args.seconds:g} s per setup, 1 and 2 processes alternating; "
@@ -330,6 +340,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of 1 and 2 processes (default: 3)")
     parser.add_argument("--mixes", nargs="+", choices=sorted(MIXES), default=list(MIXES),
                         help="the mix, and the mix without its PUTs as a reference (default: both)")
+    parser.add_argument("--two", choices=("2", "auto:2"), default="2",
+                        help="the 2 of 2 against 1: --processes 2 (two always, default) or auto:2 (one, and a helper "
+                             "started under load)")
     parser.add_argument("--no-lock-times", dest="lock_times", action="store_false",
                         help="leave out the servers' sums of the storage lock's waits and holds (bench/lock_timing)")
     add_run_options(parser)

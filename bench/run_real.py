@@ -124,7 +124,7 @@ from speed_report import (  # noqa: E402
 )
 from speed_servers import command_line, make_xandikos_server, radicale_site, settle_seconds, xandikos_site  # noqa: E402
 
-from radicale_ext.plugins.processes import process_count, usable_cores  # noqa: E402
+from radicale_ext.plugins.processes import process_count  # noqa: E402
 from tests.server import Server, make_server  # noqa: E402
 
 ROWS = ("week", "sync-scratch", "sync-changes", "put", "cards", "rss", "mixed", "bulk")
@@ -460,8 +460,9 @@ def start_servers(stack: ExitStack, size: int, work: Path, args: argparse.Namesp
         stack.callback(server.stop)
         return server.start()
 
-    # its config is stock's model (run_foundation); as many processes as `./dev serve` starts (one per core)
-    ours = make_server(work / f"ours-{size}", users=(ALICE,), processes=args.processes)
+    # its config is stock's model (run_foundation); its processes as `./dev serve` starts them (auto)
+    ours = make_server(work / f"ours-{size}", users=(ALICE,),
+                       processes=str(args.processes) if args.processes.count > 1 else 1)
     servers: dict[str, Server] = {}
     sites: dict[str, Site] = {}
     if STOCK in args.names:
@@ -583,8 +584,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds per bulk PUT for ours and Cyrus (default: %(default)s)")
     parser.add_argument("--reference-budget", type=float, default=60,
                         help="seconds per bulk PUT for stock and Xandikos (default: %(default)s)")
-    parser.add_argument("--processes", type=process_count, default=usable_cores(),
-                        help="ours' server processes (default: one per core, as ./dev serve; 1 for one)")
+    parser.add_argument("--processes", type=process_count, default=process_count("auto"),
+                        help="ours' server processes, as `radicale-ext serve --processes` takes them (default: auto, "
+                             "as ./dev serve: one at rest, up to one per core under load; 2 for two always)")
     parser.add_argument("--delayed-ack", action="store_true",
                         help="the kernel's delayed ACK on the client (no TCP_QUICKACK): Cyrus's 40 ms floor")
     add_run_options(parser)
