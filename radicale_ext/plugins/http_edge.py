@@ -199,9 +199,10 @@ class _Server(TcpWSGIServer):
 
     def readable(self) -> bool:
         accepting = super().readable()
-        if not accepting or self.may_accept is None:
+        if self.may_accept is None:
             return accepting
-        return self.may_accept(self.held())
+        allowed = self.may_accept(self.held())   # asked even at the connection limit: it writes the table's line
+        return accepting and allowed
 
     def maintenance(self, now: float) -> None:
         """Waitress closes connections idle for ``channel_timeout``; we also close those whose request
