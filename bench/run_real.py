@@ -128,8 +128,8 @@ from speed_report import (  # noqa: E402
 )
 from speed_servers import command_line, make_xandikos_server, radicale_site, settle_seconds, xandikos_site  # noqa: E402
 
+from radicale_ext.base.serve_options import process_count  # noqa: E402
 from radicale_ext.plugins.helpers import LEAVE_AFTER  # noqa: E402
-from radicale_ext.plugins.processes import process_count  # noqa: E402
 from tests.server import Server, children_of, make_server  # noqa: E402
 
 ROWS = ("week", "sync-scratch", "sync-changes", "put", "cards", "rss", "mixed", "bulk")
@@ -139,6 +139,7 @@ BIG = 10000  # the size at which the "at 10,000" targets apply
 UNDER_LOAD_CLIENTS = 8  # PUT under the mixed load of this many clients
 UNDER_LOAD_WITHIN = 3.0
 REST_PATIENCE = 30.0  # seconds beyond the helpers' leave time the at-rest memory waits for them at most
+ALONE_CHECKS = 3
 KNOWN = {**KNOWN_ERRORS,
          "wrong counts": "wrong counts: answers whose number of responses differs from the data's (the request "
                          "completed and is counted as done)"}
@@ -343,9 +344,10 @@ def rss_row(run: SizeRun) -> None:
     if on_demand:
         ours = run.servers[OURS]
         assert ours.proc is not None
-        began = time.monotonic()
-        while children_of(ours.proc.pid) and time.monotonic() - began < LEAVE_AFTER + REST_PATIENCE:
-            time.sleep(1)
+        began, alone = time.monotonic(), 0
+        while alone < ALONE_CHECKS and time.monotonic() - began < LEAVE_AFTER + REST_PATIENCE:
+            time.sleep(1)   # alone at several looks a second apart: a helper that is leaving has ended
+            alone = 0 if children_of(ours.proc.pid) else alone + 1
         memory_row(run, f"at rest ({time.monotonic() - began:.0f} s later: ours' helpers left after "
                         f"{LEAVE_AFTER:g} s without a connection)", judged=True)
 

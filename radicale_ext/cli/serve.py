@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..plugins.processes import process_count, seconds_above_zero
+from ..base.serve_options import process_count, seconds_above_zero
 from ..site import Settings, Site
 from ._common import Commands
 

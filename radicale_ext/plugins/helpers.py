@@ -7,10 +7,12 @@ rest is what a small box can spare.  Under load one Python process uses one core
 started while the first one is busy, and leave again once they are not needed:
 
 - The first process (this one, never a parent's child) binds ``[server] hosts``, serves, runs the notice
-  worker, and a thread of it (:class:`Helpers`) looks at its own load every :data:`TICK`: when two
-  clients or more hold connections to it (and to every helper already running), or when one client has
-  kept it busy for :data:`BUSY_SHARE` of the last :data:`BUSY_WINDOW` seconds (a bulk import, a phone's
-  first sync of a large calendar) and no helper runs, it starts one (at most N - 1).
+  worker, and a thread of it (:class:`Helpers`) looks at its own load every :data:`TICK`: when it has had
+  a request in hand for :data:`BUSY_SHARE` of the last :data:`BUSY_WINDOW` seconds (:class:`Answering`:
+  clients at once, one client's requests back to back, a bulk import; not a phone's quick sync, not the
+  notice worker's own work) and every helper already running holds two connections or more, it starts
+  one (at most N - 1).  The time a request is in hand, not the processor time, is what counts: on a
+  machine whose cores are taken by others a busy process gets less than half a core.
 - A helper is a new Python process (``python -m radicale_ext.plugins.server --helper ...``, started the way
   ``subprocess`` starts one, which a process with threads may do; not forked), handed the listening
   sockets, the table of connections (:class:`.processes.ProcessTable`) and a lifeline pipe.  It builds
@@ -40,16 +42,17 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from radicale import types
 from radicale.log import logger
 
 from .processes import STOP_SECONDS, Child, ProcessTable
 
 TICK = 0.25            # how often the first process looks at its load and its helpers
 BUSY_WINDOW = 1.0      # seconds over which the first process's use of its core is measured
-BUSY_SHARE = 0.5       # a share of BUSY_WINDOW spent running, with a client connected, that starts a helper
+BUSY_SHARE = 0.5       # a share of BUSY_WINDOW with a request in hand that starts a helper
 LEAVE_AFTER = 60.0     # a helper that has held no connection this long leaves
 FAILED_PAUSE = 30.0    # after a helper ended before it was ready, the next starts no sooner
 READY_PATIENCE = 60.0  # a helper not ready after this long is killed
@@ -70,19 +73,21 @@ class Helpers:
     included."""
 
     def __init__(self, command: Sequence[str], most: int, sockets: list[socket.socket], leave_after: float,
-                 clock: Callable[[], float] = time.monotonic, cpu: Callable[[], float] = time.process_time) -> None:
+                 clock: Callable[[], float] = time.monotonic, answering: Callable[[], float] = lambda: 0.0) -> None:
         self.command, self.most, self.sockets, self.leave_after = list(command), most, sockets, leave_after
         self.table = ProcessTable.made(most, slot=0)
         self.running: dict[int, _Helper] = {}
-        self._clock, self._cpu = clock, cpu
+        self._clock, self._answering = clock, answering
         self._lifeline_read, self._lifeline = os.pipe()   # a helper holds the read end; only this process the write end
-        self._load: deque[tuple[float, float]] = deque()   # (when, this process's CPU seconds), the last BUSY_WINDOW
+        self._load: deque[tuple[float, float]] = deque()   # (when, Answering.seconds()), the last BUSY_WINDOW
         self._paused_until = 0.0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def watch(self) -> None:
-        """Look at the load and the helpers every :data:`TICK`, in a thread of this process, until :meth:`stop`."""
+    def watch(self, answering: Callable[[], float]) -> None:
+        """Look at the load (``answering``: :meth:`Answering.seconds`) and the helpers every :data:`TICK`, in a
+        thread of this process, until :meth:`stop`."""
+        self._answering = answering
         def run() -> None:
             while not self._stopping.wait(TICK):
                 try:
@@ -96,7 +101,7 @@ class Helpers:
         """One look: note what the helpers said or did, and start one where the load asks for it."""
         now = self._clock()
         self._collect(now)
-        self._load.append((now, self._cpu()))
+        self._load.append((now, self._answering()))
         while len(self._load) > 2 and self._load[1][0] <= now - BUSY_WINDOW:
             self._load.popleft()
         why = self._wanted(now)
@@ -105,7 +110,8 @@ class Helpers:
             self._start(slot, why)
 
     def busy_share(self) -> float:
-        """The share of the last :data:`BUSY_WINDOW` seconds (or less, just started) this process ran on a core."""
+        """The share of the last :data:`BUSY_WINDOW` seconds this process had a request in hand (0 for less
+        than half of it looked at)."""
         (then, cpu_then), (now, cpu_now) = self._load[0], self._load[-1]
         return (cpu_now - cpu_then) / (now - then) if now - then >= BUSY_WINDOW / 2 else 0.0
 
@@ -115,12 +121,14 @@ class Helpers:
             return ""
         if any(not helper.ready for helper in self.running.values()):
             return ""   # one is starting: see what it takes first
-        held = [self.table.held(slot) for slot in (0, *self.running)]
-        if all(count is not None and count >= 2 for count in held):
-            return "every process holds two connections or more"
-        if not self.running and (held[0] or 0) >= 1 and self.busy_share() >= BUSY_SHARE:
-            return f"process 1 ran {self.busy_share():.0%} of the last {BUSY_WINDOW:g} s"
-        return ""
+        share = self.busy_share()
+        if share < BUSY_SHARE or not self.table.held(0):
+            return ""
+        held = [self.table.held(slot) for slot in self.running]
+        if not all(count is not None and count >= 2 for count in held):
+            return ""   # a helper has room for more clients
+        return (f"process 1 had a request in hand {share:.0%} of the last {BUSY_WINDOW:g} s"
+                + (", every helper holding two connections or more" if held else ""))
 
     def _start(self, slot: int, why: str) -> None:
         ready_read, ready_write = os.pipe()
@@ -214,3 +222,35 @@ class Leaving:
             logger.info("radicale-ext: %s leaves: no connection for %g s", self.name, self.after)
             raise SystemExit(0)
         return self.table.may_accept(connections)
+
+
+class Answering:
+    """The first process's application, counting the seconds it has had a request in hand (at least one
+    under way, from the call to its answer's body): how busy it is for :class:`Helpers`."""
+
+    def __init__(self, application: Callable[[types.WSGIEnviron, types.WSGIStartResponse], Iterable[bytes]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._application, self._clock = application, clock
+        self._lock = threading.Lock()
+        self._under_way = 0
+        self._since = 0.0     # when the count last changed
+        self._seconds = 0.0   # with a request in hand, until then
+
+    def __call__(self, environ: types.WSGIEnviron, start_response: types.WSGIStartResponse) -> Iterable[bytes]:
+        self._count(+1)
+        try:
+            return self._application(environ, start_response)
+        finally:
+            self._count(-1)
+
+    def _count(self, step: int) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._under_way:
+                self._seconds += now - self._since
+            self._since, self._under_way = now, self._under_way + step
+
+    def seconds(self) -> float:
+        """Seconds so far with a request in hand."""
+        with self._lock:
+            return self._seconds + (self._clock() - self._since if self._under_way else 0.0)

@@ -32,11 +32,12 @@ from radicale import config, log
 from radicale.log import logger
 
 from radicale_ext.base.errors import ExtError
+from radicale_ext.base.serve_options import Processes, process_count, seconds_above_zero
 
 from . import http_edge
-from .helpers import LEAVE_AFTER, Helpers, Leaving
+from .helpers import LEAVE_AFTER, Answering, Helpers, Leaving
 from .options import check_options, storage_options
-from .processes import Child, Processes, notify, process_count, seconds_above_zero, serve_several
+from .processes import Child, notify, serve_several
 from .write_priority import WritesFirst
 
 
@@ -207,11 +208,13 @@ def _serve(args: argparse.Namespace, configuration: config.Configuration, level:
         print(f"radicale-ext: error: {e}", file=sys.stderr)
         return 1
     if helpers is not None:
+        answering = Answering(WritesFirst(application, helpers.table))
+
         def ready() -> None:
             notify("READY=1")
-            helpers.watch()
+            helpers.watch(answering.seconds)
         helpers.table.runs_notice_worker = runs_worker
-        http_edge.serve(WritesFirst(application, helpers.table), configuration, args.threads, sockets=helpers.sockets,
+        http_edge.serve(answering, configuration, args.threads, sockets=helpers.sockets,
                         process=f"process 1, up to {helpers.most} under load, pid {os.getpid()}", ready=ready,
                         may_accept=helpers.table.may_accept, hand_over=helpers.table.hand_over)
         return 0
@@ -222,8 +225,10 @@ def _serve(args: argparse.Namespace, configuration: config.Configuration, level:
     table.runs_notice_worker = runs_worker
     name = f"helper {child.name}" if args.helper else child.name
     may_accept = Leaving(table, args.helpers_leave_after, name).may_accept if args.helper else table.may_accept
+    # connections are handed over where processes come and go (helpers); N processes always start together
     http_edge.serve(WritesFirst(application, table), configuration, args.threads, sockets=child.sockets(),
-                    process=name, ready=child.ready, may_accept=may_accept, hand_over=table.hand_over)
+                    process=name, ready=child.ready, may_accept=may_accept,
+                    hand_over=table.hand_over if args.helper else None)
     return 0
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from radicale_ext.plugins.helpers import FAILED_PAUSE, Helpers
+from radicale_ext.plugins.helpers import FAILED_PAUSE, Answering, Helpers
 from radicale_ext.plugins.processes import HAND_OVER_SECONDS, ProcessTable
 
 from .. import dav_kit as dav
@@ -94,71 +94,112 @@ def test_a_connection_is_handed_over_where_another_process_holds_three_fewer_or_
         os.close(first.fd)
 
 
-# -- the first process's decision, with an injected clock and processor time --------------------------------
+# -- the first process's decision, with an injected clock and time answering ----------------------------------
 
 
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
-        self.cpu = 0.0
+        self.answering = 0.0
 
-    def tick(self, seconds: float, running: float) -> None:
+    def tick(self, seconds: float, share: float) -> None:
+        """``seconds`` pass, ``share`` of them with a request in hand."""
         self.now += seconds
-        self.cpu += seconds * running
+        self.answering += seconds * share
 
 
-def test_a_helper_starts_for_two_clients_or_one_that_keeps_the_process_busy_and_waits_after_one_failed(
+# a helper that says it serves (one byte to the ready pipe its --helper spec names) and waits to be ended
+SAYS_READY = "import os, sys, time; os.write(int(sys.argv[-1].split(',')[3]), b'1'); time.sleep(60)"
+
+
+def test_a_helper_starts_when_the_first_process_answers_half_the_time_and_the_next_waits_after_one_failed(
         caplog: pytest.LogCaptureFixture) -> None:
     """The helper's command here exits at once with status 3, as one that cannot reach its database does."""
     clock = Clock()
     helpers = Helpers([sys.executable, "-c", "import sys; sys.exit(3)"], 2, [], 60,
-                      clock=lambda: clock.now, cpu=lambda: clock.cpu)
+                      clock=lambda: clock.now, answering=lambda: clock.answering)
     caplog.set_level(logging.INFO, logger="radicale")
     try:
-        helpers.table.may_accept(1)          # one client, the process running a fifth of the time
+        helpers.table.may_accept(1)          # one client: a phone syncing now and then
         for _ in range(8):
             clock.tick(0.25, 0.2)
             helpers.step()
         assert not helpers.running
         assert 0.15 < helpers.busy_share() < 0.25
-        for _ in range(4):                   # ... then all the time: a bulk import
+        for _ in range(4):                   # ... then requests back to back: a bulk import
             clock.tick(0.25, 0.9)
             helpers.step()
         assert list(helpers.running) == [1]
         # two quarters of a second at 90% after two at 20%: the last second's share passed a half
-        assert "starting helper process 2 of 2" in caplog.text and "process 1 ran 55% of the last 1 s" in caplog.text
+        assert "starting helper process 2 of 2" in caplog.text
+        assert "process 1 had a request in hand 55% of the last 1 s" in caplog.text
         eventually(lambda: helpers.running[1].proc.poll() is not None, 10, "the helper's exit")
         helpers.step()                       # noted: ended before it served
         assert not helpers.running
         assert "ended before it served (exit status 3); the next starts no sooner than in 30 s" in caplog.text
-        helpers.table.may_accept(2)          # two clients now, but the pause holds
-        for _ in range(int(FAILED_PAUSE / 0.25) - 1):
+        for _ in range(int(FAILED_PAUSE / 0.25) - 1):   # busy still, but the pause holds
             clock.tick(0.25, 0.9)
+            helpers.table.may_accept(1)
             helpers.step()
         assert not helpers.running
         clock.tick(0.5, 0.9)
-        helpers.table.may_accept(2)
         helpers.step()
         assert list(helpers.running) == [1]
-        assert "every process holds two connections or more" in caplog.text
     finally:
         helpers.stop()
         os.close(helpers.table.fd)
 
 
-def test_no_helper_while_the_process_is_busy_without_a_client() -> None:
-    """The notice worker composing after an import keeps the process busy with no client: no helper."""
+def test_another_helper_only_when_every_helper_holds_two_connections_and_none_without_a_client(
+        caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    helpers = Helpers([sys.executable, "-c", "pass"], 2, [], 60, clock=lambda: clock.now, cpu=lambda: clock.cpu)
+    helpers = Helpers([sys.executable, "-c", SAYS_READY], 3, [], 60,
+                      clock=lambda: clock.now, answering=lambda: clock.answering)
+    caplog.set_level(logging.INFO, logger="radicale")
+    second = ProcessTable(helpers.table.fd, 3, 1)
     try:
-        helpers.table.may_accept(0)
-        for _ in range(12):
+        helpers.table.may_accept(0)          # answering all the time, but no connection held: nothing to share
+        for _ in range(8):
             clock.tick(0.25, 1.0)
             helpers.step()
         assert not helpers.running
+        helpers.table.may_accept(3)
+        clock.tick(0.25, 1.0)
+        helpers.step()
+        assert list(helpers.running) == [1]
+        eventually(lambda: (helpers.step(), helpers.running[1].ready)[1], 20, "the helper ready")
+        second.may_accept(1)                 # the helper has room for more: the first process hands them over
+        for _ in range(8):
+            clock.tick(0.25, 1.0)
+            helpers.step()
+        assert list(helpers.running) == [1]
+        second.may_accept(2)
+        clock.tick(0.25, 1.0)
+        helpers.step()
+        assert sorted(helpers.running) == [1, 2]
+        assert "starting helper process 3 of 3" in caplog.text
+        assert "every helper holding two connections or more" in caplog.text
     finally:
         helpers.stop()
         os.close(helpers.table.fd)
+
+
+def test_answering_counts_the_seconds_with_a_request_in_hand_once_however_many_overlap() -> None:
+    clock = Clock()
+
+    def application(environ: dict, start_response: object) -> list[bytes]:
+        clock.now += 0.1
+        if environ.get("inner"):
+            answering({}, start_response)   # a second request, under way meanwhile
+        clock.now += 0.1
+        return [b""]
+
+    answering = Answering(application, clock=lambda: clock.now)
+    answering({}, None)
+    assert answering.seconds() == pytest.approx(0.2)
+    clock.now += 5                           # idle: not counted
+    answering({"inner": True}, None)         # 0.1, then 0.2 of both, then 0.1
+    assert answering.seconds() == pytest.approx(0.6)
 
 
 # -- real servers ---------------------------------------------------------------------------------------------
@@ -209,7 +250,8 @@ def test_one_process_at_rest_a_helper_under_load_and_it_leaves_when_idle(server:
             thread.join(60)
     assert not problems, problems[:5]
     assert answering(server) == {first, helper}
-    assert f"starting helper process 2 of 2 (pid {helper}): every process holds two connections or more" in server.log()
+    assert re.search(rf"starting helper process 2 of 2 \(pid {helper}\): process 1 had a request in hand \d+% of the "
+                     "last 1 s", server.log())
     # what was written through both processes is one calendar
     assert dav.listing(server, CAL, "alice") == written
 
@@ -252,8 +294,8 @@ def test_a_lone_client_that_keeps_the_first_process_busy_is_handed_to_a_helper(t
             n += 1
         helper = server.children()[0]
         assert closes == 1
-        assert re.search(rf"starting helper process 2 of 2 \(pid {helper}\): process 1 ran \d+% of the last 1 s",
-                         server.log())
+        assert re.search(rf"starting helper process 2 of 2 \(pid {helper}\): process 1 had a request in hand \d+% "
+                         "of the last 1 s", server.log())
         before = server.log().count(f"[{helper}/")
         for m in range(5):   # the client stays with the helper
             client.request("GET", CAL + quote(f"Import {m} 家庭.ics"), headers=authorization())
@@ -268,19 +310,30 @@ def test_a_lone_client_that_keeps_the_first_process_busy_is_handed_to_a_helper(t
 
 
 def start_a_helper(server: Server) -> int:
-    """Two clients at once on the first process: a helper starts; its pid."""
-    clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=60) for _ in range(3)]
-    try:
-        for client in clients:
-            client.request("PROPFIND", "/alice/", headers={**authorization(), "Depth": "0"})
-            answer = client.getresponse()
+    """Two clients asking back to back keep the first process answering: a helper starts; its pid."""
+    stop = threading.Event()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        while not stop.is_set():
+            connection.request("PROPFIND", "/alice/", headers={**authorization(), "Depth": "1"})
+            answer = connection.getresponse()
             answer.read()
+            if answer.will_close:
+                connection.close()
+        connection.close()
+
+    clients = [threading.Thread(target=client) for _ in range(2)]
+    for thread in clients:
+        thread.start()
+    try:
         eventually(lambda: len(server.children()) == 1, 30, "a helper started")
         pid = server.children()[0]
         eventually(lambda: f"(helper process 2 of 2, pid {pid})" in server.log(), 30, "the helper listening")
     finally:
-        for client in clients:
-            client.close()
+        stop.set()
+        for thread in clients:
+            thread.join(60)
     return pid
 
 
