@@ -280,7 +280,18 @@ def test_a_lone_client_that_keeps_the_first_process_busy_is_handed_to_a_helper(t
         closes = 0
         deadline = time.monotonic() + 60
         n = 0
-        while not server.children() or connections_of([first, server.children()[0]], server.port) != (0, 1):
+        looked = time.monotonic()
+
+        def handed() -> bool:
+            """The client's connection is the helper's (looked at twice a second: reading /proc between every
+            two requests would leave the server idle half the time, which is no bulk import)."""
+            nonlocal looked
+            if time.monotonic() - looked < 0.5:
+                return False
+            looked = time.monotonic()
+            return bool(server.children()) and connections_of([first, server.children()[0]], server.port) == (0, 1)
+
+        while not handed():
             assert time.monotonic() < deadline, server.log()[-3000:]
             client.request("PUT", CAL + quote(f"Import {n} 家庭.ics"), event(f"import-{n}", f"Import {n} Müller"),
                            {**authorization(), **dav.ICS})
@@ -293,7 +304,8 @@ def test_a_lone_client_that_keeps_the_first_process_busy_is_handed_to_a_helper(t
                 client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             n += 1
         helper = server.children()[0]
-        assert closes == 1
+        # one close moves it; a second where the first process, polling already, took the new connection back
+        assert 1 <= closes <= 3, closes
         assert re.search(rf"starting helper process 2 of 2 \(pid {helper}\): process 1 had a request in hand \d+% "
                          "of the last 1 s", server.log())
         before = server.log().count(f"[{helper}/")
