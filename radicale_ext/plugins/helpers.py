@@ -22,7 +22,7 @@ started while the first one is busy, and leave again once they are not needed:
   deciding in the thread that accepts connections, so that no connection is dropped: one arriving then
   waits in the listen queue for the first process.
 - Connections already open (kept alive) move by hand-over (:meth:`.processes.ProcessTable.hand_over`): a
-  process holding three more than another, or the notice worker's while another holds none, ends one
+  process holding two more than another, or the notice worker's while another holds none, ends one
   after an answer with ``Connection: close``; the client connects again (every HTTP client does) and
   another process takes it.
 - A helper that ends before it is ready (a database it cannot reach) makes the next start wait

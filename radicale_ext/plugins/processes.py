@@ -132,15 +132,16 @@ class ProcessTable:
     def hand_over(self, connections: int) -> bool:
         """This process holds ``connections`` and is about to answer on one of them: should it end that one
         after the answer (``Connection: close``), for its client to connect again and be taken by another
-        process?  Yes where another holds three fewer (a process started when the clients were connected
-        already, :mod:`.helpers`), or where this one runs the notice worker and another holds none (the
-        lone client of the rule above, where it came first); at most one every :data:`HAND_OVER_SECONDS`."""
+        process?  Yes where another holds two fewer (a process started when the clients were connected
+        already, :mod:`.helpers`: eight clients are shared four and four, not five and three), or where this
+        one runs the notice worker and another holds none (the lone client of the rule above, where it came
+        first); at most one every :data:`HAND_OVER_SECONDS`, and no new connection is taken meanwhile."""
         now = time.monotonic()
         others = self._held_elsewhere(now)
         if not others:
             return False
         fewest = min(others)
-        if connections <= fewest + 2 and not (self.runs_notice_worker and fewest == 0 < connections):
+        if connections <= fewest + 1 and not (self.runs_notice_worker and fewest == 0 < connections):
             return False
         with self._handing:
             if now - self._handed_over < HAND_OVER_SECONDS:

@@ -72,7 +72,7 @@ def server(tmp_path: Path, storage: dict[str, dict[str, str]]) -> Iterator[Serve
 # -- the table: handing a connection over --------------------------------------------------------------------
 
 
-def test_a_connection_is_handed_over_where_another_process_holds_three_fewer_or_the_worker_has_a_lone_client(
+def test_a_connection_is_handed_over_where_another_process_holds_two_fewer_or_the_worker_has_a_lone_client(
 ) -> None:
     first = ProcessTable.made(2, slot=0)
     second = ProcessTable(first.fd, 2, 1)
@@ -87,8 +87,8 @@ def test_a_connection_is_handed_over_where_another_process_holds_three_fewer_or_
         second.may_accept(1)
         assert not first.hand_over(1)       # one each
         first.runs_notice_worker = False
-        assert not first.hand_over(3)       # two more than the other: as may_accept lets clients land
-        assert first.hand_over(4)           # three more: a process that started after the clients connected
+        assert not first.hand_over(2)       # one more than the other: as close as an odd number gets
+        assert first.hand_over(3)           # two more: a process that started after the clients connected
         assert not second.hand_over(1)
     finally:
         os.close(first.fd)
