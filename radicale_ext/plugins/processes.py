@@ -38,6 +38,10 @@ shares with all of them, and takes a new one only while it holds at most one mor
 of the others that are alive (whose line in the table is fresh).  Without it, a burst of new connections
 (clients starting together) may all land on one process and leave the other cores idle.  Each also writes
 there how many writes it has under way, so that the others' reads wait for them (:mod:`.write_priority`).
+The default of ``radicale-ext serve`` (``--processes auto``, :mod:`.helpers`) runs no parent: its first
+process serves and starts helper processes under load, which share such a table, take connections by the
+same rule and, since they start after the clients connected, hand connections over
+(:meth:`ProcessTable.hand_over`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run radicale-ext: Radicale's application, with our extension, under waitress.
 
-    python -m radicale_ext.plugins.server --config config/radicale.ini [--processes N|auto]
+    python -m radicale_ext.plugins.server --config config/radicale.ini [--processes N|auto|auto:N]
 
 waitress is a production WSGI server (keep-alive, a pool of threads); it
 replaces Radicale's development server.  :mod:`.http_edge` sets it up with
@@ -8,11 +8,13 @@ the limits a small server can hold (connections, deadlines, bodies, UTF-8
 paths); its requests that read wait for the host's writes under way
 (:mod:`.write_priority`).  Unless ``[hook] notices_worker =
 none``, a thread of this process delivers change notices (see
-:mod:`radicale_ext.notices.worker`).  With ``--processes`` above 1 this
-process binds the listening address, imports the server's modules
-(:func:`_preload`) and forks that many server processes on it
-(:mod:`.processes`; ``radicale-ext serve`` asks for one per core), the
-first of which runs the notice worker thread.  Start-up problems (bad config,
+:mod:`radicale_ext.notices.worker`).  With ``--processes auto`` (what
+``radicale-ext serve`` asks for) this process binds the listening address,
+serves on it and starts helper processes while it is busy, up to one per
+core (:mod:`.helpers`).  With ``--processes N`` above 1 it binds the
+address, imports the server's modules (:func:`_preload`) and forks N server
+processes on it (:mod:`.processes`), the first of which runs the notice
+worker thread.  Start-up problems (bad config,
 unusable sharing database) end the process with one clear line and exit 1.
 """
 
@@ -81,7 +83,6 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                              "(default: %(default)g)")
     parser.add_argument("--helper", help=argparse.SUPPRESS)   # a helper process's place (helpers.py)
     return parser.parse_args(argv)
-
 
 
 # the modules every server process imports as it starts: the plugins the Application loads, the notice worker
