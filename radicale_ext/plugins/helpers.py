@@ -51,7 +51,7 @@ from radicale.log import logger
 from .processes import STOP_SECONDS, Child, ProcessTable
 
 TICK = 0.25            # how often the first process looks at its load and its helpers
-BUSY_WINDOW = 1.0      # seconds over which the first process's use of its core is measured
+BUSY_WINDOW = 1.0      # seconds over which the first process's time with a request in hand is measured
 BUSY_SHARE = 0.5       # a share of BUSY_WINDOW with a request in hand that starts a helper
 LEAVE_AFTER = 60.0     # a helper that has held no connection this long leaves
 FAILED_PAUSE = 30.0    # after a helper ended before it was ready, the next starts no sooner
@@ -69,12 +69,12 @@ class _Helper:
 
 class Helpers:
     """The first process's helpers: started under load, watched, ended with it.  ``command`` is the server's
-    command line (a helper's is it with ``--helper``), ``most`` the number of processes at most, the first
-    included."""
+    command line (a helper's is it with ``--helper``; it says how long an idle helper stays), ``most`` the
+    number of processes at most, the first included."""
 
-    def __init__(self, command: Sequence[str], most: int, sockets: list[socket.socket], leave_after: float,
+    def __init__(self, command: Sequence[str], most: int, sockets: list[socket.socket],
                  clock: Callable[[], float] = time.monotonic, answering: Callable[[], float] = lambda: 0.0) -> None:
-        self.command, self.most, self.sockets, self.leave_after = list(command), most, sockets, leave_after
+        self.command, self.most, self.sockets = list(command), most, sockets
         self.table = ProcessTable.made(most, slot=0)
         self.running: dict[int, _Helper] = {}
         self._clock, self._answering = clock, answering
@@ -88,6 +88,7 @@ class Helpers:
         """Look at the load (``answering``: :meth:`Answering.seconds`) and the helpers every :data:`TICK`, in a
         thread of this process, until :meth:`stop`."""
         self._answering = answering
+
         def run() -> None:
             while not self._stopping.wait(TICK):
                 try:
@@ -112,8 +113,8 @@ class Helpers:
     def busy_share(self) -> float:
         """The share of the last :data:`BUSY_WINDOW` seconds this process had a request in hand (0 for less
         than half of it looked at)."""
-        (then, cpu_then), (now, cpu_now) = self._load[0], self._load[-1]
-        return (cpu_now - cpu_then) / (now - then) if now - then >= BUSY_WINDOW / 2 else 0.0
+        (then, answered_then), (now, answered_now) = self._load[0], self._load[-1]
+        return (answered_now - answered_then) / (now - then) if now - then >= BUSY_WINDOW / 2 else 0.0
 
     def _wanted(self, now: float) -> str:
         """Why another helper should start now ('' for not)."""

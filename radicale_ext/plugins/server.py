@@ -140,8 +140,7 @@ def _on_demand(args: argparse.Namespace, configuration: config.Configuration, le
         return 1
     command = [sys.executable, "-m", "radicale_ext.plugins.server", "--config", args.config,
                "--threads", str(args.threads), "--helpers-leave-after", str(args.helpers_leave_after)]
-    helpers = Helpers(command + (["--debug"] if args.debug else []), args.processes.count, sockets,
-                      args.helpers_leave_after)
+    helpers = Helpers(command + (["--debug"] if args.debug else []), args.processes.count, sockets)
 
     def stop(signum: int, _frame: object) -> None:
         logger.info("radicale-ext: %s received: ending %d helper processes and this one",

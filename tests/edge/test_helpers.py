@@ -116,7 +116,7 @@ def test_a_helper_starts_when_the_first_process_answers_half_the_time_and_the_ne
         caplog: pytest.LogCaptureFixture) -> None:
     """The helper's command here exits at once with status 3, as one that cannot reach its database does."""
     clock = Clock()
-    helpers = Helpers([sys.executable, "-c", "import sys; sys.exit(3)"], 2, [], 60,
+    helpers = Helpers([sys.executable, "-c", "import sys; sys.exit(3)"], 2, [],
                       clock=lambda: clock.now, answering=lambda: clock.answering)
     caplog.set_level(logging.INFO, logger="radicale")
     try:
@@ -153,7 +153,7 @@ def test_a_helper_starts_when_the_first_process_answers_half_the_time_and_the_ne
 def test_another_helper_only_when_every_helper_holds_two_connections_and_none_without_a_client(
         caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    helpers = Helpers([sys.executable, "-c", SAYS_READY], 3, [], 60,
+    helpers = Helpers([sys.executable, "-c", SAYS_READY], 3, [],
                       clock=lambda: clock.now, answering=lambda: clock.answering)
     caplog.set_level(logging.INFO, logger="radicale")
     second = ProcessTable(helpers.table.fd, 3, 1)
