@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import threading
@@ -48,7 +47,7 @@ from dataclasses import dataclass
 from radicale import types
 from radicale.log import logger
 
-from .processes import STOP_SECONDS, Child, ProcessTable
+from .processes import Child, ProcessTable, end_in_time, ended_how
 
 TICK = 0.25            # how often the first process looks at its load and its helpers
 BUSY_WINDOW = 1.0      # seconds over which the first process's time with a request in hand is measured
@@ -166,7 +165,7 @@ class Helpers:
             self._close_ready(helper)
             if code == 0 and helper.ready:
                 continue   # it left, and said so in the log
-            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            how = ended_how(code)
             if helper.ready:
                 logger.warning("radicale-ext: helper process %d (pid %d) ended (%s)", slot + 1, helper.proc.pid, how)
             else:
@@ -181,21 +180,12 @@ class Helpers:
             helper.ready_fd = None
 
     def stop(self) -> None:
-        """End the watch and the helpers: SIGTERM by pid, SIGKILL to any still running after STOP_SECONDS."""
+        """End the watch and the helpers (:func:`.processes.end_in_time`)."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
+        end_in_time({f"helper process {helper.slot + 1}": helper.proc for helper in self.running.values()})
         for helper in self.running.values():
-            helper.proc.terminate()
-        deadline = time.monotonic() + STOP_SECONDS
-        for helper in self.running.values():
-            try:
-                helper.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("radicale-ext: helper process %d (pid %d) did not end within %g s: killing it",
-                               helper.slot + 1, helper.proc.pid, STOP_SECONDS)
-                helper.proc.kill()
-                helper.proc.wait()
             self._close_ready(helper)
         self.running.clear()
         os.close(self._lifeline)

@@ -53,6 +53,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +61,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from radicale.log import logger
 
@@ -236,10 +237,6 @@ class Child:
 # -- the parent -----------------------------------------------------------------------------------------
 
 
-class StillRunning(Exception):
-    """:meth:`Forked.wait` timed out."""
-
-
 @dataclass
 class Forked:
     """A server process forked by the parent: the few things the parent asks of it (as of a ``Popen``)."""
@@ -258,11 +255,11 @@ class Forked:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
-    def wait(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
-            if time.monotonic() >= deadline:
-                raise StillRunning(self.pid)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
             time.sleep(0.02)
         return code
 
@@ -405,7 +402,7 @@ class Parent:
             self._table.forget(slot)
             if running.ready_fd is not None:
                 os.close(running.ready_fd)
-            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            how = ended_how(code)
             if not self._serving and not running.ready and code > 0:
                 logger.error("radicale-ext: server process %d of %d (pid %d) ended before it served (%s); "
                              "ending the others", slot + 1, self.count, running.proc.pid, how)
@@ -426,24 +423,48 @@ class Parent:
                 self._start(slot)
 
     def _end_all(self) -> None:
-        """SIGTERM to each process by its pid; SIGKILL to those still running after STOP_SECONDS."""
-        running = [r for r in self.running.values() if r.proc.poll() is None]
-        for r in running:
-            r.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for r in running:
-            try:
-                r.proc.wait(max(0.0, deadline - time.monotonic()))
-            except StillRunning:
-                logger.warning("radicale-ext: server process %d (pid %d) did not end within %g s: killing it",
-                               r.slot + 1, r.proc.pid, STOP_SECONDS)
-                r.proc.kill()
-                r.proc.wait()
+        end_in_time({f"server process {r.slot + 1}": r.proc for r in self.running.values()})
         for r in self.running.values():
             if r.ready_fd is not None:
                 os.close(r.ready_fd)
                 r.ready_fd = None
         self.running.clear()
+
+
+class Ending(Protocol):
+    """A server process as :func:`end_in_time` asks of it (a ``Popen``, or :class:`Forked`)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+def end_in_time(processes: dict[str, Ending]) -> None:
+    """SIGTERM to each of ``processes`` (by the name the log gives it) by its pid; SIGKILL to those still
+    running after :data:`STOP_SECONDS`."""
+    running = {name: process for name, process in processes.items() if process.poll() is None}
+    for process in running.values():
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for name, process in running.items():
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("radicale-ext: %s (pid %d) did not end within %g s: killing it",
+                           name, process.pid, STOP_SECONDS)
+            process.kill()
+            process.wait()
+
+
+def ended_how(code: int) -> str:
+    """A process's exit code, as the log says it: ``exit status N``, or ``killed by SIGNAME``."""
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
 
 
 def _own_journal_socket() -> None:

@@ -340,3 +340,29 @@ def test_a_process_starting_while_another_writes_leaves_that_write_alone(
             starting.stop()
         writing.stop()
 
+
+
+# -- ending the processes ----------------------------------------------------------------------------------------
+
+
+def test_a_process_that_does_not_end_on_sigterm_is_killed_after_the_stop_time(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The parent's forked processes and the first process's helpers are ended by one function; one that
+    ignores SIGTERM (stuck) is killed, the log naming it, and the others end as asked."""
+    from radicale_ext.plugins import processes
+
+    monkeypatch.setattr(processes, "STOP_SECONDS", 0.5)
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); "
+                "time.sleep(60)")
+    helper = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE)
+    pid = os.fork()
+    if pid == 0:   # a forked server process that ends on SIGTERM
+        time.sleep(60)
+        os._exit(0)
+    forked = processes.Forked(pid)
+    assert helper.stdout is not None and helper.stdout.readline() == b"1\n"   # ignoring SIGTERM by now
+    processes.end_in_time({"helper process 2": helper, "server process 1": forked})
+    assert helper.returncode == -signal.SIGKILL
+    assert forked.returncode == -signal.SIGTERM
+    assert f"helper process 2 (pid {helper.pid}) did not end within 0.5 s: killing it" in caplog.text
+    assert "server process 1" not in caplog.text
