@@ -33,6 +33,14 @@ Each server process also adds up how long it waited for and held the storage loc
 details say, per round, how much of the time the write lock was held (no other request of any process
 reads or writes meanwhile) and how long a read and a write waited for it.  (On PostgreSQL a read's shared
 lock is taken with its first query, so a read's wait is counted in its hold.)
+
+A slow disk (an SD card, a disk shared with other machines) is stood in for by --fsync-ms (every fsync of
+the servers waits that long first); --folder-fsync-in-lock runs our own path without session 27's change
+(a PUT's folder fsync inside the write lock, the write waited for until it ends), for the same run with and
+without it:
+
+    python bench/run_processes.py --storage files --mixes mixed --rounds 2 --fsync-ms 10
+    python bench/run_processes.py --storage files --mixes mixed --rounds 2 --fsync-ms 10 --folder-fsync-in-lock
 """
 
 from __future__ import annotations
@@ -184,16 +192,21 @@ def lock_sums(folder: Path | None) -> dict[str, list[float]]:
 
 
 @contextmanager
-def lock_timing(work: Path, name: str, wanted: bool):
-    """With ``wanted``: the servers started inside write their lock sums to a folder of their own."""
-    if not wanted:
+def lock_timing(work: Path, name: str, args: argparse.Namespace):
+    """With ``args.lock_times``: the servers started inside write their lock sums to a folder of their own;
+    with ``args.fsync_ms`` or ``args.folder_fsync_in_lock``, they run with that aid (bench/lock_timing)."""
+    aids = {"SLOW_FSYNC_MS": f"{args.fsync_ms:g}" if args.fsync_ms else None,
+            "FOLDER_FSYNC_IN_LOCK": "1" if args.folder_fsync_in_lock else None}
+    folder = work / f"locks-{name}" if args.lock_times else None
+    if folder is None and not any(aids.values()):
         yield None
         return
-    folder = work / f"locks-{name}"
-    folder.mkdir()
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "LOCK_TIMING_DIR")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "LOCK_TIMING_DIR", *aids)}
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(LOCK_TIMING), saved["PYTHONPATH"]]))
-    os.environ["LOCK_TIMING_DIR"] = str(folder)
+    if folder is not None:
+        folder.mkdir()
+        os.environ["LOCK_TIMING_DIR"] = str(folder)
+    os.environ.update({k: v for k, v in aids.items() if v})
     try:
         yield folder
     finally:
@@ -206,7 +219,7 @@ def lock_timing(work: Path, name: str, wanted: bool):
 
 def one_round(server: Server, site: Site, processes: int, args: argparse.Namespace, work: Path, name: str,
               cluster: Cluster | None) -> Round:
-    with lock_timing(work, name, args.lock_times) as folder, serving(server, processes, args.two):
+    with lock_timing(work, name, args) as folder, serving(server, processes, args.two):
         warm(site, processes)
         time.sleep(1.2 if folder else 0)   # the sums of the warming are written
         locks_before = lock_sums(folder)
@@ -319,6 +332,10 @@ def render(args: argparse.Namespace, setups: list[Setup], seconds: float, load_b
         f"{args.clients} client processes, each one keep-alive connection to the address; mix: "
         + ", ".join(f"{w}% {what}" for _k, w, what in MIX),
         f"- the clients run on the same {os.cpu_count()} cores as the servers (and PostgreSQL)",
+        *([f"- every fsync of the servers made {args.fsync_ms:g} ms slower (a slow disk's stand-in)"]
+          if args.fsync_ms else []),
+        *(["- a PUT's folder fsync inside the write lock, as before session 27 (our path without that change)"]
+          if args.folder_fsync_in_lock else []),
         "",
         *table(setups),
         "",
@@ -345,6 +362,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "started under load)")
     parser.add_argument("--no-lock-times", dest="lock_times", action="store_false",
                         help="leave out the servers' sums of the storage lock's waits and holds (bench/lock_timing)")
+    parser.add_argument("--fsync-ms", type=float, default=0,
+                        help="every fsync of the servers waits this long first: a slow disk's stand-in (default: 0)")
+    parser.add_argument("--folder-fsync-in-lock", action="store_true",
+                        help="a PUT's folder fsync inside the write lock, as before session 27: our own path "
+                             "without that change (plugins/storage_lock.py, \"After the write\")")
     add_run_options(parser)
     args = parser.parse_args(argv)
     quick_applied(args, QUICK)

@@ -368,6 +368,10 @@ class PgItems:
                         db.execute("SELECT pg_advisory_unlock(%s)" if mode == "w"
                                    else "SELECT pg_advisory_unlock_shared(%s)", (STORAGE_LOCK,))
 
+    def holds_lock(self) -> bool:
+        """Does this thread hold the storage lock (either mode)?"""
+        return getattr(self._local, "held", None) is not None
+
     def thread_writes(self) -> int:
         """How many writes this thread began: a collection's row read before the last of them is out of date."""
         return getattr(self._local, "writes", 0)

@@ -30,6 +30,7 @@ from .occurrence_spans import earlier_of
 from .options import storage_options
 from .put_ahead import Ahead, facts_ahead, facts_for
 from .recorded_storage import RecordedStorage, ViewedCollection
+from .storage_lock import write_lock_let_go
 
 
 def items_for(configuration: config.Configuration) -> PgItems:
@@ -203,8 +204,13 @@ class PgStorageBase(storage.BaseStorage):
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs) -> Iterator[None]:
-        with self.items.locked(mode):
-            yield
+        outermost = not self.items.holds_lock()
+        try:
+            with self.items.locked(mode):
+                yield
+        finally:
+            if mode == "w" and outermost:
+                write_lock_let_go()
 
     def _collection(self, path: str, stored: StoredCollection) -> PgCollectionBase:
         return self._collection_class(self, path, stored)

@@ -27,7 +27,7 @@ from .occurrence_spans import Earlier, earlier_of
 from .options import storage_options
 from .put_ahead import Ahead, ahead_for, facts_ahead
 from .recorded_storage import RecordedStorage, ViewedCollection
-from .storage_lock import WritersFirst
+from .storage_lock import WritersFirst, when_write_lock_released
 
 #: the item index database, in the storage folder beside collection-root (docs/performance.md)
 INDEX_FILE = ".Radicale.ext-item-index.sqlite"
@@ -95,7 +95,7 @@ class ItemFiles(multifilesystem.Collection):
         ahead = ahead_for(item)
         try:
             if ahead is not None and ahead.move_to(path):   # written and fsynced before the lock (.put_ahead)
-                self._storage._sync_directory(os.path.dirname(path))
+                self._sync_folder_after_the_lock(os.path.dirname(path))
             else:
                 with self._atomic_write(path, newline="") as file:
                     file.write(text)
@@ -103,6 +103,14 @@ class ItemFiles(multifilesystem.Collection):
             raise ValueError(f"Failed to store item {href!r} in collection {self.path!r}: {e}") from e
         facts = ItemFacts(item.etag, item.uid, item.name, item.component_name, *item.time_range)
         return self._as_seen(_item(self, href, text, os.stat(path).st_mtime, facts)), old_item
+
+    def _sync_folder_after_the_lock(self, folder: str) -> None:
+        """The folder's new name made durable once the write lock is let go of, before the request is
+        answered (docs/performance.md, "After the write"); at once where no write lock is held."""
+        def sync() -> None:
+            self._storage._sync_directory(folder)
+        if not when_write_lock_released("sync " + folder, sync):
+            sync()
 
     def _as_seen(self, item: radicale_item.Item | None) -> radicale_item.Item | None:
         """The item as the request's reader sees it (``ViewedCollection``'s, which comes first)."""

@@ -24,6 +24,16 @@ copy of an open file shares its locks with the original).  Within one thread, a 
 one is counted, not taken again (its release must not let go of the outer one); a write lock asked for
 while the thread holds a read lock is refused (``RuntimeError``), where two opens would have waited for
 each other forever.
+
+**After the write.**  What a write needs done before its request is answered but not under the lock is
+asked for with :func:`when_write_lock_released` and runs as soon as the thread lets go of its write lock:
+a PUT's fsync of its folder (the new name made durable, ``plugins/storage.py``).  The next request may
+then see the new item before that fsync has ended, as it may see the index's row of it before SQLite's
+log is synced; the PUT itself is answered only after it, so nothing a client was told is stored can be
+lost.  With the folder's fsync inside the lock every read of every process waited for the disk at every
+PUT (bench/RESULTS.md, "Session 27").  The request that wrote is told first (``part_of_a_write``'s
+``released``): from then on it is a request like any other for the reads waiting for writes
+(:mod:`.write_priority`).  PostgreSQL's lock tells it the same way (``plugins/pg_storage.py``).
 """
 
 from __future__ import annotations
@@ -32,21 +42,56 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from radicale import pathutils
 
 _WRITE_REQUEST = threading.local()
+_AFTER_WRITE = threading.local()
 
 
 @contextlib.contextmanager
-def part_of_a_write() -> Iterator[None]:
-    """Within it, this thread's read locks do not queue behind waiting writers (module docstring)."""
+def part_of_a_write(released: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within it, this thread's read locks do not queue behind waiting writers (module docstring);
+    ``released`` is called when the thread lets go of its first write lock (not at all without one)."""
     _WRITE_REQUEST.on = True
+    _WRITE_REQUEST.released = released
     try:
         yield
     finally:
         _WRITE_REQUEST.on = False
+        _WRITE_REQUEST.released = None
+
+
+def when_write_lock_released(key: str, action: Callable[[], None]) -> bool:
+    """Have ``action`` run once this thread has let go of the write lock it holds (once per ``key``; before
+    the lock's holder goes on, so before the request is answered); False where the thread holds no write
+    lock (the caller does it now).  Module docstring, "After the write"."""
+    actions: dict[str, Callable[[], None]] | None = getattr(_AFTER_WRITE, "actions", None)
+    if actions is None:
+        return False
+    actions.setdefault(key, action)
+    return True
+
+
+def write_lock_let_go() -> None:
+    """This thread has let go of its (outermost) write lock: the write's request says it is out of the lock
+    (:func:`part_of_a_write`), then the actions waiting for it run in the order they were asked for (every
+    one, the first failure raised after)."""
+    actions: dict[str, Callable[[], None]] = getattr(_AFTER_WRITE, "actions", None) or {}
+    _AFTER_WRITE.actions = None
+    released = getattr(_WRITE_REQUEST, "released", None)
+    if released is not None:
+        _WRITE_REQUEST.released = None
+        released()
+    failure: BaseException | None = None
+    for action in actions.values():
+        try:
+            action()
+        except BaseException as e:   # noqa: BLE001 - the others still run; the first is raised
+            failure = failure or e
+    if failure is not None:
+        raise failure
 
 
 def _open(path: str) -> int:
@@ -158,6 +203,8 @@ class WritersFirst(pathutils.RwLock):
             fcntl.flock(turnstile, fcntl.LOCK_UN)
         try:
             self._count_in(mode)
+            if mode == "w":
+                _AFTER_WRITE.actions = {}
             files.depth, files.mode = 1, mode
             try:
                 yield
@@ -168,6 +215,7 @@ class WritersFirst(pathutils.RwLock):
             fcntl.flock(lock, fcntl.LOCK_UN)
             if mode == "w":
                 fcntl.flock(turnstile, fcntl.LOCK_UN)
+                write_lock_let_go()
 
     # Radicale's bookkeeping of who holds the lock in this process (its ``locked`` property reads it)
     def _count_in(self, mode: str) -> None:

@@ -1,5 +1,7 @@
 """Writes first on this host: while a write is under way in any server process, a request that only reads
-waits before it starts, at most :data:`LONGEST_WAIT`.
+waits before it starts, at most :data:`LONGEST_WAIT`.  A write is under way from its start until it lets
+go of the storage's write lock (or ends without one): what it does after (its folder's fsync, its answer)
+holds no read up (:mod:`.storage_lock`, "After the write").
 
 On a busy server a person saving an event waited five times what the same save takes on a quiet one
 (bench/RESULTS.md, issue 17), though the server had the cores to spare: the PUT shared its process's
@@ -38,6 +40,18 @@ LONGEST_WAIT = 0.05        # seconds a read waits for writes, at most
 LOOK_ELSEWHERE = 0.001     # how often a waiting read looks again at the other processes' writes
 
 
+class _Once:
+    """``action``, done the first time it is called, never again."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
 class Writes(Protocol):
     """Where this process says how many writes it has under way, and learns whether another process has."""
 
@@ -59,11 +73,14 @@ class WritesFirst:
     def __call__(self, environ: types.WSGIEnviron, start_response: types.WSGIStartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") in WRITING:
             self._count(+1)
+            ended = _Once(lambda: self._count(-1))
             try:
-                with part_of_a_write():   # its reads before its write do not queue behind other writes
+                # its reads before its write do not queue behind other writes; once out of the write lock,
+                # it is no longer waited for
+                with part_of_a_write(released=ended):
                     return self._application(environ, start_response)
             finally:
-                self._count(-1)
+                ended()
         self.wait_for_writes()
         return self._application(environ, start_response)
 

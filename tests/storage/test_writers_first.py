@@ -16,7 +16,7 @@ import pytest
 from radicale import pathutils
 
 from radicale_ext.plugins.storage import WritersFirst
-from radicale_ext.plugins.storage_lock import part_of_a_write
+from radicale_ext.plugins.storage_lock import part_of_a_write, when_write_lock_released
 
 PATIENCE = 0.5   # how long a lock that should stay blocked is given to (wrongly) be granted
 
@@ -124,3 +124,65 @@ def test_readers_share_and_the_lock_still_says_what_it_holds(tmp_path: Path, mod
             other.join(5)
             assert inside == ["r"], "a second reader gets in beside the first"
     assert (tmp_path / WritersFirst.TURNSTILE).exists()
+
+
+# -- after the write: what waits for the write lock's release (plugins/storage_lock.py, "After the write") --
+
+def taken_by_another_thread(lock: pathutils.RwLock, mode: str) -> bool:
+    """Can another thread (standing for another process) take the lock in ``mode`` now?"""
+    taken = threading.Event()
+
+    def take() -> None:
+        with lock.acquire(mode):
+            taken.set()
+    other = threading.Thread(target=take)
+    other.start()
+    other.join(5)
+    return taken.is_set()
+
+
+def test_an_action_asked_for_under_the_write_lock_runs_once_the_lock_is_let_go_of(tmp_path: Path) -> None:
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    seen: list[str] = []
+    assert not when_write_lock_released("sync", lambda: seen.append("too early")), "no lock held: done at once"
+    with lock.acquire("r"):
+        assert not when_write_lock_released("sync", lambda: seen.append("too early")), "a read lock: at once"
+    with lock.acquire("w"):
+        assert when_write_lock_released("sync Familie Müller 家庭", lambda: seen.append(
+            "synced, others " + ("in" if taken_by_another_thread(lock, "w") else "kept out")))
+        assert when_write_lock_released("sync Familie Müller 家庭", lambda: seen.append("twice"))
+        with lock.acquire("w"):   # taken again inside: its release is not the lock's
+            assert when_write_lock_released("sync Schule 学校", lambda: seen.append("second folder"))
+        assert seen == []
+    assert seen == ["synced, others in", "second folder"]
+    assert not when_write_lock_released("sync", lambda: None), "the lock let go of: nothing waits any more"
+
+
+def test_every_action_runs_though_one_fails_and_the_first_failure_is_raised(tmp_path: Path) -> None:
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    seen: list[str] = []
+
+    def fails() -> None:
+        raise OSError("fsync: Input/output error")
+    with pytest.raises(OSError, match="Input/output"), lock.acquire("w"):
+        when_write_lock_released("first", fails)
+        when_write_lock_released("second", lambda: seen.append("second"))
+    assert seen == ["second"]
+    assert taken_by_another_thread(lock, "w"), "the lock was let go of all the same"
+
+
+def test_a_write_request_is_told_once_when_it_lets_go_of_its_write_lock(tmp_path: Path) -> None:
+    lock = WritersFirst(str(tmp_path / ".Radicale.lock"))
+    told: list[str] = []
+    with part_of_a_write(released=lambda: told.append(lock.locked or "free")):
+        with lock.acquire("r"):
+            pass
+        assert told == [], "a read lock's release is not the write's"
+        with lock.acquire("w"):
+            with lock.acquire("w"):
+                pass
+            assert told == [], "nor an inner hold's"
+        assert told == ["free"]
+        with lock.acquire("w"):
+            pass
+    assert told == ["free"], "once, at the first write lock's release"
