@@ -1,6 +1,7 @@
 """Writes first on a host (radicale_ext/plugins/write_priority.py): while a write is under way in any
-server process, a request that reads waits before it starts, until the write ends or for
-``LONGEST_WAIT`` at most; writes never wait for each other there.
+server process, a request that reads waits before it starts, until the write lets go of the storage's
+write lock (or ends without one) or for ``LONGEST_WAIT`` at most; writes never wait for each other there
+(what a write does after the lock: tests/storage/test_after_the_write.py).
 
 The first tests drive :class:`WritesFirst` around a small WSGI application of the test's, in threads, and
 the table the server processes share (:class:`ProcessTable`) with an injected clock; the last ones hold a
