@@ -7,6 +7,7 @@ collection (:mod:`.recorded_storage`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import threading
@@ -107,8 +108,7 @@ class ItemFiles(multifilesystem.Collection):
     def _sync_folder_after_the_lock(self, folder: str) -> None:
         """The folder's new name made durable once the write lock is let go of, before the request is
         answered (.storage_lock, "After the write"); at once where no write lock is held."""
-        def sync() -> None:
-            self._storage._sync_directory(folder)
+        sync = functools.partial(self._storage._sync_directory, folder)
         if not when_write_lock_released("sync " + folder, sync):
             sync()
 

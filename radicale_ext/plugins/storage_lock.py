@@ -28,12 +28,13 @@ each other forever.
 **After the write.**  What a write needs done before its request is answered but not under the lock is
 asked for with :func:`when_write_lock_released` and runs as soon as the thread lets go of its write lock:
 a PUT's fsync of its folder (the new name made durable, ``plugins/storage.py``).  The next request may
-then see the new item before that fsync has ended, as it may see the index's row of it before SQLite's
-log is synced; the PUT itself is answered only after it, so nothing a client was told is stored can be
-lost.  With the folder's fsync inside the lock every read of every process waited for the disk at every
-PUT (bench/RESULTS.md, "Session 27").  The request that wrote is told first (``part_of_a_write``'s
-``released``): from then on it is a request like any other for the reads waiting for writes
-(:mod:`.write_priority`).  PostgreSQL's lock tells it the same way (``plugins/pg_storage.py``).
+then see the new item (and the notice worker take up its change) before that fsync has ended, as it may
+see the index's row of it before SQLite's log is synced; the PUT itself is answered only after it, so
+nothing a client was told is stored can be lost.  With the folder's fsync inside the lock every read of
+every process waited for the disk at every PUT (bench/RESULTS.md, "Session 27").  The request that
+wrote is told first (``part_of_a_write``'s ``released``): from then on it is a request like any other
+for the reads waiting for writes (:mod:`.write_priority`).  PostgreSQL's lock tells it the same way
+(``plugins/pg_storage.py``).
 """
 
 from __future__ import annotations
