@@ -40,11 +40,21 @@ cost more than their work:
   (the test compares every line's state after writing with vobject's, over
   real calendars).
 
+- **Writing a line's text, folded.**  ``defaultSerialize`` builds each line
+  in a ``StringIO`` of its own, and ``foldOneLine`` first tries to write the
+  line as bytes into vobject's text buffer (it fails, raising and catching a
+  TypeError, for every line) and folds a long line one character at a time.
+  :func:`_write_line` builds the line with one join and :func:`fold_one_line`
+  writes it, or its 75-octet pieces (never splitting a character's UTF-8
+  octets), at once: the same text, for every buffer vobject makes itself;
+  any other buffer (bytes, a caller's own) gets vobject's own functions.
+
 ``tests/index/test_vobject_lines.py`` compares all of them with vobject's own.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +66,7 @@ _original_component_setattr = base.Component.__setattr__
 _original_string_to_text_values = icalendar.stringToTextValues
 _original_to_native = base.VBase.transformToNative
 _original_serialize = behavior.Behavior.serialize
+_original_fold = base.foldOneLine
 
 #: per (class, name): True where vobject's ``__setattr__`` would store a plain attribute
 _PLAIN: dict[tuple[type, str], bool] = {}
@@ -139,13 +150,57 @@ def _serialize_line(cls: type[behavior.Behavior], obj: Any, buf: Any, lineLength
     attributes = dict(obj.__dict__)
     params = {name: list(values) for name, values in obj.params.items()}
     singletons = list(obj.singletonparams)
-    out = base.defaultSerialize(obj.transformFromNative(), buf, lineLength)
+    out = _write_line(obj.transformFromNative(), buf, lineLength)
     obj.__dict__.clear()
     obj.__dict__.update(attributes)   # the same params dict and singletons list, their contents put back
     obj.params.clear()
     obj.params.update(params)
     obj.singletonparams[:] = singletons
     return out
+
+
+def _write_line(line: base.ContentLine, buf: Any, lineLength: int) -> Any:  # noqa: N803 - as vobject
+    """``defaultSerialize`` of one line into vobject's own text buffer: the same text, built at once."""
+    if type(buf) is not io.StringIO:
+        return base.defaultSerialize(line, buf, lineLength)
+    line_behavior, started_encoded = line.behavior, line.encoded
+    if line_behavior and not started_encoded:
+        line_behavior.encode(line)
+    params = line.params
+    parts = [line.name.upper() if line.group is None else f"{line.group}.{line.name.upper()}"]
+    parts += [f";{key}={','.join(map(base.dquoteEscape, params[key]))}" for key in sorted(params)]
+    parts.append(f":{line.value}")
+    if line_behavior and not started_encoded:
+        line_behavior.decode(line)
+    fold_one_line(buf, "".join(parts), lineLength)
+    return None
+
+
+def fold_one_line(outbuf: Any, text: Any, lineLength: int = 75) -> None:  # noqa: N803 - as vobject
+    """vobject's ``foldOneLine``: ``text`` and its line break, folded before a character that would take a
+    line past ``lineLength`` UTF-8 octets (a folded line starts with a space, which counts)."""
+    if type(outbuf) is not io.StringIO or type(text) is not str or lineLength < 2:
+        return _original_fold(outbuf, text, lineLength)
+    if len(text) < lineLength:
+        outbuf.write(text + "\r\n")
+        return None
+    if text.isascii():
+        step = lineLength - 1
+        pieces = [text[:lineLength], *(text[i:i + step] for i in range(lineLength, len(text), step))]
+    else:
+        try:
+            sizes = [len(character.encode("utf-8")) for character in text]
+        except UnicodeEncodeError:   # a lone surrogate: vobject's own error
+            return _original_fold(outbuf, text, lineLength)
+        pieces, start, counter = [], 0, 0
+        for index, size in enumerate(sizes):
+            if counter + size > lineLength:
+                pieces.append(text[start:index])
+                start, counter = index, 1
+            counter += size
+        pieces.append(text[start:])
+    outbuf.write("\r\n ".join(pieces) + "\r\n")
+    return None
 
 
 def install() -> None:
@@ -157,3 +212,4 @@ def install() -> None:
     base.Component.__setattr__ = _component_setattr
     icalendar.stringToTextValues = string_to_text_values
     vcard.stringToTextValues = string_to_text_values
+    base.foldOneLine = icalendar.foldOneLine = fold_one_line

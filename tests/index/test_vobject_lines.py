@@ -3,11 +3,13 @@ values read as vobject reads them, with and without escapes; parameters, propert
 set as vobject sets them; a value vobject cannot read refused with vobject's own error; and real
 calendars and address books (the benchmark's generator: time zones, series with exceptions, alarms,
 German, Chinese and emoji) read and written again byte for byte as vobject itself does, whichever way
-they are parsed; the server's storage installs them."""
+they are parsed; long lines folded where vobject folds them; the server's
+storage installs them."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,7 +55,9 @@ END:VCALENDAR\r
 def vobject_own() -> Iterator[None]:
     """vobject as it comes, for the duration."""
     saved = (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-             vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize)
+             vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize,
+             base.foldOneLine, icalendar.foldOneLine)
+    base.foldOneLine = icalendar.foldOneLine = vobject_lines._original_fold
     base.ContentLine.__setattr__ = vobject_lines._original_line_setattr
     base.Component.__setattr__ = vobject_lines._original_component_setattr
     icalendar.stringToTextValues = vcard.stringToTextValues = vobject_lines._original_string_to_text_values
@@ -63,7 +67,8 @@ def vobject_own() -> Iterator[None]:
         yield
     finally:
         (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
-         vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize) = saved
+         vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize,
+         base.foldOneLine, icalendar.foldOneLine) = saved
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -118,6 +123,44 @@ def test_real_calendars_and_address_books_are_read_and_written_as_vobject_does()
     assert any("RECURRENCE-ID" in written for _, written, _, _ in ours)
     assert any("BEGIN:VCARD" in written for _, written, _, _ in ours)
     assert all(written == again for _, written, _, again in ours)
+
+
+#: lines of every length around the fold, in one-, two-, three- and four-octet characters and mixed
+LONG_LINES = [prefix + filler * count
+              for prefix in ("DESCRIPTION:", "SUMMARY:Müller ", "X-NOTE:家庭 ", "LOCATION:🎉")
+              for filler in ("a", "ü", "家", "🎂", "aü家🎂 ")
+              for count in range(0, 170, 7)] + ["", "x" * 74, "x" * 75, "x" * 76, "x" * 149, "x" * 150, "ü" * 37,
+                                                "ü" * 38, "a" + "ü" * 37, "家" * 25, "a" * 73 + "家", "a" * 74 + "🎂"]
+
+
+def _folded(fold: Any, text: str, line_length: int = 75) -> str:
+    buffer = io.StringIO()
+    fold(buffer, text, line_length)
+    return buffer.getvalue()
+
+
+def test_long_lines_are_folded_where_vobject_folds_them() -> None:
+    for text in LONG_LINES:
+        for line_length in (75, 20, 4):
+            ours = _folded(vobject_lines.fold_one_line, text, line_length)
+            assert ours == _folded(vobject_lines._original_fold, text, line_length), (text, line_length)
+            assert ours.replace("\r\n ", "") == text + "\r\n"
+    assert _folded(vobject_lines.fold_one_line, "SUMMARY:" + "家" * 70).count("\r\n ") == 2   # 218 octets
+    bytes_buffer = io.BytesIO()   # a buffer of bytes: vobject's own writing
+    vobject_lines.fold_one_line(bytes_buffer, "SUMMARY:Müller", 75)
+    assert bytes_buffer.getvalue() == "SUMMARY:Müller\r\n".encode()
+
+
+def test_an_event_with_long_lines_is_written_as_vobject_writes_it() -> None:
+    long_text = ("Elternabend der Klasse 3b im Raum 家庭 🎉, bitte Jürgens Zeugnis mitbringen; "
+                 "danach Grillen bei Müllers. " * 4)
+    event = EVENT.replace("DESCRIPTION:Erste Zeile", "DESCRIPTION:" + long_text.replace(",", "\\,").replace(
+        ";", "\\;") + "Erste Zeile").replace("ATTENDEE;", "ATTENDEE;X-LONG=" + "ä" * 60 + ";")
+    ours = _read_and_write(event)
+    with vobject_own():
+        own = _read_and_write(event)
+    assert ours == own
+    assert "\r\n " in ours[1]   # folded
 
 
 def test_parameters_properties_and_class_properties_are_set_as_vobject_sets_them() -> None:
@@ -175,4 +218,5 @@ def test_the_servers_storage_installs_them() -> None:
     assert base.ContentLine.__setattr__ is vobject_lines._line_setattr
     assert base.VBase.transformToNative is vobject_lines._line_to_native
     assert behavior.Behavior.serialize.__func__ is vobject_lines._serialize_line  # type: ignore[attr-defined]
+    assert base.foldOneLine is icalendar.foldOneLine is vobject_lines.fold_one_line
     assert base.Component.__setattr__ is vobject_lines._component_setattr
