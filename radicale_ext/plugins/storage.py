@@ -310,9 +310,9 @@ class Storage(RecordedStorage, multifilesystem.Storage):
         if ahead is None:
             return None
         try:
-            with _temporary_file(folder, "w", "", self.configuration.get("encoding", "stock"),
-                                 self._fsync) as (temporary, file):
-                file.write(item.serialize())
+            text = item.serialize().encode(self.configuration.get("encoding", "stock"))  # as Radicale writes it
+            with _temporary_file(folder, "wb", None, None, self._fsync) as (temporary, file):
+                file.write(text)
         except OSError:   # no such folder (Radicale answers the PUT inside the lock), a full disk
             return ahead
         ahead.temporary = temporary
