@@ -17,6 +17,12 @@ cost more than their work:
   it at once; any other name (a parameter, a property of the component, a
   class property) gets vobject's own method.  vobject's classes do not gain
   properties at run time, so the answer per class and name does not change.
+- **Making a line.**  ``ContentLine.__init__`` sets its ten attributes one
+  by one through that ``__setattr__`` (and one more for each parameter
+  without a value): :func:`_line_init` puts them into the new line's
+  ``__dict__`` at once, in vobject's order, for a plain ``ContentLine``
+  (not a subclass, which might define properties) whose parameters say
+  nothing of quoted-printable; any other line is made by vobject itself.
 - **Reading a TEXT value.**  ``stringToTextValues`` undoes backslash escapes
   and splits at the separator, one character at a time through a state
   machine.  A value without a backslash and without the separator is the
@@ -67,6 +73,7 @@ _original_string_to_text_values = icalendar.stringToTextValues
 _original_to_native = base.VBase.transformToNative
 _original_serialize = behavior.Behavior.serialize
 _original_fold = base.foldOneLine
+_original_line_init = base.ContentLine.__init__
 
 #: per (class, name): True where vobject's ``__setattr__`` would store a plain attribute
 _PLAIN: dict[tuple[type, str], bool] = {}
@@ -108,6 +115,26 @@ def _component_setattr(self: base.Component, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
     else:
         _original_component_setattr(self, name, value)
+
+
+def _line_init(self: base.ContentLine, name: str, params: Any, value: Any, group: str | None = None,
+               encoded: bool = False, isNative: bool = False, lineNumber: int | None = None,  # noqa: N803
+               *args: Any, **kwargs: Any) -> None:
+    """``ContentLine.__init__``: the same attributes, in the same order, set at once."""
+    if (type(self) is not base.ContentLine or args or kwargs or type(params) is not list
+            or any("QUOTED-PRINTABLE" in p for p in params)):
+        _original_line_init(self, name, params, value, group, encoded, isNative, lineNumber, *args, **kwargs)
+        return
+    table: dict[str, list[Any]] = {}
+    singletons: list[Any] = []
+    for param in params:
+        if len(param) == 1:
+            singletons += param
+        else:
+            table.setdefault(param[0].upper(), []).extend(param[1:])
+    self.__dict__.update(group=group, behavior=None, parentBehavior=None, isNative=isNative, name=name.upper(),
+                         encoded=encoded, params=table, singletonparams=singletons, lineNumber=lineNumber,
+                         value=value)
 
 
 def string_to_text_values(s: Any, listSeparator: str = ",", *args: Any, **kwargs: Any) -> list[Any]:  # noqa: N803
@@ -207,6 +234,7 @@ def install() -> None:
     """Use them wherever vobject sets attributes, reads TEXT values (iCalendar and vCard), turns a line's
     text into its value and writes a line."""
     base.VBase.transformToNative = _line_to_native
+    base.ContentLine.__init__ = _line_init  # type: ignore[method-assign]
     behavior.Behavior.serialize = classmethod(_serialize_line)  # type: ignore[assignment,method-assign]
     base.ContentLine.__setattr__ = _line_setattr
     base.Component.__setattr__ = _component_setattr

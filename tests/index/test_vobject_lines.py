@@ -56,8 +56,9 @@ def vobject_own() -> Iterator[None]:
     """vobject as it comes, for the duration."""
     saved = (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
              vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize,
-             base.foldOneLine, icalendar.foldOneLine)
+             base.foldOneLine, icalendar.foldOneLine, base.ContentLine.__init__)
     base.foldOneLine = icalendar.foldOneLine = vobject_lines._original_fold
+    base.ContentLine.__init__ = vobject_lines._original_line_init
     base.ContentLine.__setattr__ = vobject_lines._original_line_setattr
     base.Component.__setattr__ = vobject_lines._original_component_setattr
     icalendar.stringToTextValues = vcard.stringToTextValues = vobject_lines._original_string_to_text_values
@@ -68,7 +69,7 @@ def vobject_own() -> Iterator[None]:
     finally:
         (base.ContentLine.__setattr__, base.Component.__setattr__, icalendar.stringToTextValues,
          vcard.stringToTextValues, base.VBase.transformToNative, behavior.Behavior.serialize,
-         base.foldOneLine, icalendar.foldOneLine) = saved
+         base.foldOneLine, icalendar.foldOneLine, base.ContentLine.__init__) = saved
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -161,6 +162,34 @@ def test_an_event_with_long_lines_is_written_as_vobject_writes_it() -> None:
         own = _read_and_write(event)
     assert ours == own
     assert "\r\n " in ours[1]   # folded
+
+
+LINES: list[tuple[Any, ...]] = [
+    ("dtstart", [["TZID", "Europe/Berlin"]], "20261207T073000"),
+    ("summary", [], "Müllabfuhr 家庭 🎉", None, True, False, 7),
+    ("email", [["TYPE", "work", "pref"], ["type", "INTERNET"], ["X-SINGLE"]], "anna@example.org", "item1"),
+    ("note", [["ENCODING", "QUOTED-PRINTABLE"], ["CHARSET", "utf-8"]], "M=C3=BCller", None, True),
+    ("note", [["QUOTED-PRINTABLE"]], "J=C3=BCrgen", None, True),
+    ("x-empty", {}, ""),
+    ("categories", ({"a": 1},), "Familie,Schule"),
+]
+
+
+def _made(line_args: tuple[Any, ...]) -> Any:
+    try:
+        line = base.ContentLine(*line_args)
+    except Exception as e:   # vobject's own failure, the same either way
+        return type(e)
+    return list(line.__dict__.items())
+
+
+def test_lines_are_made_as_vobject_makes_them() -> None:
+    ours = [_made(args) for args in LINES]
+    with vobject_own():
+        own = [_made(args) for args in LINES]
+    assert ours == own
+    assert ours[3][-1] == ("value", "Müller") and ours[4][-1] == ("value", "Jürgen")   # quoted-printable undone
+    assert base.ContentLine.__init__ is vobject_lines._line_init
 
 
 def test_parameters_properties_and_class_properties_are_set_as_vobject_sets_them() -> None:
