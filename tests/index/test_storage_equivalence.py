@@ -170,6 +170,11 @@ VTIMEZONE_UTC = ("BEGIN:VTIMEZONE\r\nTZID:Etc/UTC\r\nBEGIN:STANDARD\r\nDTSTART:1
                  "TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
 
 
+#: descriptions, none or long: one- to four-octet characters, escapes, lines around the 75-octet fold
+NOTES = ["", "", "Elternabend Klasse 3b\\, Raum 家庭 🎉\\; danach Grillen bei Müllers " * 3,
+         "x" * 62, "ü" * 40, "家" * 30 + "🎂" * 10, "Zeile 1\\nZeile 2 " + "Straße " * 12]
+
+
 def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
     """A random VEVENT or VTODO in January to March 2026, of one of many shapes."""
     month, day, hour = rng.randrange(1, 4), rng.randrange(1, 26), rng.randrange(0, 21)
@@ -183,6 +188,9 @@ def calendar_object(rng: random.Random, uid: str, summary: str) -> str:
                        "todo-bare"])
     zone = ""
     lines = [f"UID:{uid}", "DTSTAMP:20260101T000000Z", f"SUMMARY:{summary}"]
+    notes = rng.choice(NOTES)
+    if notes:   # a long line, folded where vobject folds it (radicale_ext/base/vobject_lines.py)
+        lines.append(f"DESCRIPTION:{notes}")
     component = "VTODO" if kind.startswith("todo") else "VEVENT"
     extra = ""
     if kind == "dtend":
