@@ -231,8 +231,8 @@ def fold_one_line(outbuf: Any, text: Any, lineLength: int = 75) -> None:  # noqa
 
 
 def install() -> None:
-    """Use them wherever vobject sets attributes, reads TEXT values (iCalendar and vCard), turns a line's
-    text into its value and writes a line."""
+    """Use them wherever vobject makes a line, sets attributes, reads TEXT values (iCalendar and vCard), turns
+    a line's text into its value and writes and folds a line."""
     base.VBase.transformToNative = _line_to_native
     base.ContentLine.__init__ = _line_init  # type: ignore[method-assign]
     behavior.Behavior.serialize = classmethod(_serialize_line)  # type: ignore[assignment,method-assign]
