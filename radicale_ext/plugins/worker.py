@@ -76,10 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("notices: %d composed, %d delivered, %d failed, %d dropped",
                     progress.composed, progress.delivered, progress.failed, progress.dropped)
         return 0
+    # the worker runs in a thread of its own: Python runs a signal's handler in the main thread, and a handler
+    # setting ``stop`` while that thread waited on ``stop`` could wait for the lock the thread itself held
+    # (a worker stopped on PostgreSQL in the suite hung so after SIGTERM, for good)
     stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop,), name="radicale-ext-notices")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    worker.run(stop)
+    running.start()
+    while running.is_alive():
+        running.join(0.5)
     return 0
 
 
