@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     running.start()
-    while running.is_alive():
-        running.join(0.5)
+    running.join()   # a signal interrupts the wait, its handler runs, the wait goes on
     return 0
 
 
