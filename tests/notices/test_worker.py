@@ -155,7 +155,7 @@ def test_worker_processes_on_one_database_deliver_each_notice_once_while_one_is_
 
 def test_a_worker_ends_on_sigterm_whatever_it_is_doing(srv: Server) -> None:
     """SIGTERM at varied moments (starting, polling, working on a change) ends ``radicale-ext worker`` at
-    once with 0.  Its handler used to set the stop event in the thread that waited on it, which could wait
+    once.  Its handler used to set the stop event in the thread that waited on it, which could wait
     for the lock that thread held, for good (a worker on PostgreSQL hung so in the suite); the race is too
     narrow to hit on demand, so this checks the ending, not that race."""
     path = shared(srv, "Familie Müller 家庭 stopp", "bob")
@@ -165,7 +165,8 @@ def test_a_worker_ends_on_sigterm_whatever_it_is_doing(srv: Server) -> None:
             put_event(srv, "alice", f"{path}stop{n}.ics", f"stop{n}", f"🎉 Party {n}")
             time.sleep(0.6 + 0.23 * n)
             worker.send_signal(signal.SIGTERM)
-            assert worker.wait(10) == 0
+            # 0 once its handler is set; before that (still starting, on a busy machine) the signal ends it
+            assert worker.wait(10) in (0, -signal.SIGTERM)
         finally:
             if worker.poll() is None:
                 worker.kill()
