@@ -477,8 +477,14 @@ def machine() -> str:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         pass
-    return (f"nproc {os.cpu_count()}{f' ({model})' if model else ''}, Python {platform.python_version()}, "
-            f"Radicale {radicale.VERSION}, {platform.system()} {platform.release()}")
+    return (f"nproc {os.cpu_count()}{f' ({model})' if model else ''}, Python {platform.python_version()} "
+            f"({interpreter()}), Radicale {radicale.VERSION}, {platform.system()} {platform.release()}")
+
+
+def interpreter() -> str:
+    """The interpreter the servers run on (a virtual environment's own): builds differ by a fifth in speed
+    (docs/performance.md, "The interpreter")."""
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
 def load_average() -> str:
