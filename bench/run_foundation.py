@@ -482,8 +482,8 @@ def machine() -> str:
 
 
 def interpreter() -> str:
-    """The interpreter the servers run on (for a virtual environment, the one it was made from): builds differ by a fifth in speed
-    (docs/performance.md, "The interpreter")."""
+    """The interpreter the servers run on (for a virtual environment, the one it was made from): builds
+    differ by a fifth in speed (docs/performance.md, "The interpreter")."""
     return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
