@@ -80,12 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     # setting ``stop`` while that thread waited on ``stop`` could wait for the lock the thread itself held
     # (a worker stopped on PostgreSQL in the suite hung so after SIGTERM, for good)
     stop = threading.Event()
-    running = threading.Thread(target=worker.run, args=(stop,), name="radicale-ext-notices")
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(stop)
+        except BaseException as e:   # said here, and by the process's exit status
+            logger.exception("notices: worker %s ended by an error: %s", worker.name, e)
+            failed.append(e)
+    running = threading.Thread(target=run, name="radicale-ext-notices")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     running.start()
     running.join()   # a signal interrupts the wait, its handler runs, the wait goes on
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

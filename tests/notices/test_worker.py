@@ -173,6 +173,26 @@ def test_a_worker_ends_on_sigterm_whatever_it_is_doing(srv: Server) -> None:
                 worker.wait()
 
 
+def test_a_worker_that_fails_as_it_runs_exits_non_zero(srv: Server, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """The worker runs in a thread of its own (SIGTERM above): an error that ends that thread (say, the
+    database gone as it lets go of its lease) still ends the process with 1, as it did when the main thread
+    ran the worker, so that a supervisor restarts it."""
+    from radicale_ext.plugins import worker as worker_command
+
+    def gone(self: Worker, stop: threading.Event) -> None:
+        raise RuntimeError("the database 'Müller 家庭' is gone")
+    monkeypatch.setattr(Worker, "run", gone)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert worker_command.main(["--config", str(srv.config), "--name", "fails 🎉"]) == 1
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert "worker fails 🎉 ended by an error" in caplog.text
+    assert "the database 'Müller 家庭' is gone" in caplog.text
+
+
 def test_the_worker_command_runs_once(srv: Server) -> None:
     path = shared(srv, "cli-run", "bob")
     put_event(srv, "alice", f"{path}o.ics", "o", "From the command")
