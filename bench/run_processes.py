@@ -31,7 +31,8 @@ the table is written either way.
 Each server process also adds up how long it waited for and held the storage lock
 (bench/lock_timing/sitecustomize.py, put on the servers' PYTHONPATH; --no-lock-times leaves it out): the
 details say, per round, how much of the time the write lock was held (no other request of any process
-reads or writes meanwhile) and how long a read and a write waited for it.  (On PostgreSQL a read's shared
+reads or writes meanwhile), how much of a hold the writing thread was on a processor (the rest it waited for
+its process's interpreter or the kernel), and how long a read and a write waited for it.  (On PostgreSQL a read's shared
 lock is taken with its first query, so a read's wait is counted in its hold.)
 
 A slow disk (an SD card, a disk shared with other machines) is stood in for by --fsync-ms (every fsync of
@@ -90,15 +91,16 @@ class Round:
     server_cpu: tuple[float, ...]    # processor seconds of each server process during the load
     client_cpu: float                # processor seconds of the client processes
     connections: tuple[int, ...]     # client connections each server process held halfway through
-    locks: dict[str, list[float]] = field(default_factory=dict)   # mode: [times taken, s waited, s held]
+    locks: dict[str, list[float]] = field(default_factory=dict)   # mode: [times, s waited, s held, s of it on CPU]
     database_cpu: float | None = None   # processor seconds of PostgreSQL's processes (None: the files)
 
     def lock_line(self, seconds: float) -> str:
         if not self.locks:
             return ""
-        r, w = self.locks.get("r", [0, 0.0, 0.0]), self.locks.get("w", [0, 0.0, 0.0])
+        r, w = self.locks.get("r", [0, 0.0, 0.0, 0.0]), self.locks.get("w", [0, 0.0, 0.0, 0.0])
         return (f"; storage lock: the write lock held {w[2] / seconds:.0%} of the time ({w[0]:.0f} times, "
-                f"{w[2] / max(w[0], 1) * 1000:.1f} ms each), a write waited {w[1] / max(w[0], 1) * 1000:.1f} ms, "
+                f"{w[2] / max(w[0], 1) * 1000:.1f} ms each, the writing thread on a processor "
+                f"{w[3] / max(w[0], 1) * 1000:.1f} ms of it), a write waited {w[1] / max(w[0], 1) * 1000:.1f} ms, "
                 f"a read waited {r[1] / max(r[0], 1) * 1000:.1f} ms and held it {r[2] / max(r[0], 1) * 1000:.1f} ms")
 
     def per_request_ms(self, seconds: float) -> float:
@@ -187,7 +189,7 @@ def lock_sums(folder: Path | None) -> dict[str, list[float]]:
     total: dict[str, list[float]] = {}
     for file in folder.glob("*.json") if folder else ():
         for mode, line in json.loads(file.read_text() or "{}").items():
-            total[mode] = [a + b for a, b in zip(total.get(mode, [0, 0.0, 0.0]), line, strict=True)]
+            total[mode] = [a + b for a, b in zip(total.get(mode, [0, 0.0, 0.0, 0.0]), line, strict=True)]
     return total
 
 

@@ -3,9 +3,11 @@
 Put on the servers' PYTHONPATH with LOCK_TIMING_DIR set: Radicale's lock file (the embedded default,
 ``radicale.pathutils.RwLock``, and ours in its place, ``radicale_ext.plugins.storage_lock.WritersFirst``)
 and PostgreSQL's advisory lock (``PgItems.locked``) are wrapped to add up, per mode ("r" shared, "w"
-exclusive), how many times each was taken, the seconds spent waiting for it and the seconds it was held
-(a write's until it lets go, not counting what runs after: ``write_lock_let_go``); every second the sums
-go to ``LOCK_TIMING_DIR/PID.json``.  A measuring aid only: nothing of the project imports it.
+exclusive), how many times each was taken, the seconds spent waiting for it, the seconds it was held
+(a write's until it lets go, not counting what runs after: ``write_lock_let_go``) and the processor seconds
+the holding thread used meanwhile (the rest of a hold it waited: for the interpreter, which the process's
+other threads had, or for the kernel); every second the sums go to ``LOCK_TIMING_DIR/PID.json``.  A measuring
+aid only: nothing of the project imports it.
 
 Two more aids, each set by an environment variable (bench/run_processes.py --fsync-ms, --folder-fsync-in-lock):
 ``SLOW_FSYNC_MS``, every fsync Radicale's code asks for (an item file's, a folder's) waits that many
@@ -38,21 +40,25 @@ def _wrap(owner, name: str, sums: dict, lock: threading.Lock) -> None:
         depth.n = 1
         asked = time.perf_counter()
         got = None
-        _released.at = None
+        got_cpu = 0.0
+        _released.at = _released.cpu = None
         try:
             with taking(self, mode, *args, **kwargs):
                 got = time.perf_counter()
+                got_cpu = time.thread_time()
                 yield
         finally:   # after the release: a write's hold ends where it let go (write_lock_let_go), else now
             ended = getattr(_released, "at", None) or time.perf_counter()
-            _released.at = None
+            ended_cpu = getattr(_released, "cpu", None) or time.thread_time()
+            _released.at = _released.cpu = None
             depth.n = 0
             if got is not None:
                 with lock:
-                    line = sums.setdefault(mode, [0, 0.0, 0.0])
+                    line = sums.setdefault(mode, [0, 0.0, 0.0, 0.0])
                     line[0] += 1
                     line[1] += got - asked
                     line[2] += ended - got
+                    line[3] += ended_cpu - got_cpu
 
     setattr(owner, name, timed)
 
@@ -70,6 +76,7 @@ def _start() -> None:
 
         def noted_let_go() -> None:   # the hold ends here, before the actions that follow it
             _released.at = time.perf_counter()
+            _released.cpu = time.thread_time()
             let_go()
         storage_lock.write_lock_let_go = noted_let_go
     with contextlib.suppress(ImportError):
