@@ -46,7 +46,8 @@ def register(commands: Commands) -> None:
     s.add_argument("--debug", action="store_true", help="log every request")
     s.add_argument("--threads", type=int, default=8, help="worker threads per process (default: %(default)s)")
     s.add_argument("--processes", type=_processes, default="auto",
-                   help="server processes sharing the listening address: N, always; auto, one at rest and up to "
+                   help="server processes sharing the listening address: N, always (each on a core of its own "
+                        "where N is the number of cores); auto, one at rest and up to "
                         "one per core this process may use under load; auto:N, up to N under load (default: "
                         "%(default)s; docs/scale-out.md)")
     s.add_argument("--helpers-leave-after", type=_seconds, metavar="SECONDS",

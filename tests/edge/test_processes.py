@@ -214,6 +214,49 @@ def test_the_server_processes_end_with_their_parent(tmp_path: Path) -> None:
     server.proc = None
 
 
+def cores_of_threads(pid: int) -> list[set[int]]:
+    """The cores each thread of process ``pid`` may run on."""
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def test_with_one_process_for_each_core_each_keeps_to_a_core_of_its_own(tmp_path: Path) -> None:
+    """``--processes N`` with N the cores the server may use: each process, every thread of it, on a core of
+    its own, said in the log; the parent, and the server with one process more than cores, on every core.
+    (On a machine of one core there is no second core to give: the processes stay unbound.)"""
+    cores = os.sched_getaffinity(0)
+    server = make_server(tmp_path / "server", processes=len(cores), logging={"level": "info"}).start()
+    try:
+        assert server.request("MKCALENDAR", CAL, "alice").status_code == 201
+        assert server.request("PUT", ITEM, "alice", event("fussball", "Fußball 18:00"),
+                              headers=dav.ICS).status_code == 201
+        assert server.proc is not None
+        assert cores_of_threads(server.proc.pid) == [cores]
+        pids = server.children()
+        if len(cores) > 1:
+            held = [cores_of_threads(pid) for pid in pids]
+            assert all(len(threads) > 1 and len({frozenset(t) for t in threads}) == 1 for threads in held), held
+            assert sorted(min(threads[0]) for threads in held) == sorted(cores)
+            assert all(len(threads[0]) == 1 for threads in held), held
+            for pid in pids:
+                assert re.search(rf"process \d of {len(cores)}, pid {pid} keeps to core \d", server.log()), \
+                    server.log()[-2000:]
+        else:
+            assert all(threads == cores for pid in pids for threads in cores_of_threads(pid))
+            assert "keeps to core" not in server.log()
+        listed = dav.listing(server, CAL, "alice")
+        assert list(listed) == [ITEM], listed
+    finally:
+        server.stop()
+    more = make_server(tmp_path / "more", processes=len(cores) + 1).start()
+    try:
+        pids = more.children()
+        assert len(pids) == len(cores) + 1
+        assert all(set(map(frozenset, cores_of_threads(pid))) == {frozenset(cores)} for pid in pids)
+        assert more.request("PROPFIND", "/alice/", "alice", headers={"Depth": "0"}).status_code == 207
+    finally:
+        more.stop()
+
+
 def test_serve_runs_one_process_at_rest_up_to_one_per_core_under_load_unless_told(tmp_path: Path) -> None:
     """The default of ``radicale-ext serve`` is one process at rest and up to one per core it may use under
     load (tests/edge/test_helpers.py); ``--processes 1`` is one process always, ``--processes 2`` a parent
