@@ -241,10 +241,10 @@ def keep_to_a_core(child: Child) -> int | None:
 
     A process's threads take turns at one interpreter (the GIL) and hand it over at every request's reads,
     writes and waits; kept to one core, a hand-over is a switch between threads on that core, not a thread
-    woken on the core another process is using (bench/RESULTS.md, "Session 30", measured with the 8-client
-    mix).  Everything in the process keeps to its core (the first one's notice worker thread too); the
-    parent, the command line, the clients and PostgreSQL are not bound.  ``--processes auto`` binds
-    nothing: its first process serves alone at rest, on whichever core is free."""
+    woken on the core another process is using (the likely reason, not traced; the gain was measured with the
+    8-client mix: bench/RESULTS.md, "Session 30").  Everything in the process keeps to its core (the first
+    one's notice worker thread too); the parent, the command line, the clients and PostgreSQL are not bound.
+    ``--processes auto`` binds nothing: its first process serves alone at rest, on whichever core is free."""
     try:
         cores = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):   # not Linux
