@@ -32,8 +32,8 @@ Each server process also adds up how long it waited for and held the storage loc
 (bench/lock_timing/sitecustomize.py, put on the servers' PYTHONPATH; --no-lock-times leaves it out): the
 details say, per round, how much of the time the write lock was held (no other request of any process
 reads or writes meanwhile), how much of a hold the writing thread was on a processor (the rest it waited for
-its process's interpreter or the kernel), and how long a read and a write waited for it.  (On PostgreSQL a read's shared
-lock is taken with its first query, so a read's wait is counted in its hold.)
+its process's interpreter or the kernel), and how long a read and a write waited for it.  (On PostgreSQL a
+read's shared lock is taken with its first query, so a read's wait is counted in its hold.)
 
 A slow disk (an SD card, a disk shared with other machines) is stood in for by --fsync-ms (every fsync of
 the servers waits that long first); --folder-fsync-in-lock runs our own path without session 27's change

@@ -234,10 +234,10 @@ class Child:
         os.close(self.ready_fd)
 
 
-def keep_to_a_core(child: Child) -> int | None:
+def keep_to_a_core(child: Child) -> None:
     """With one server process for each core this server may use (``--processes N``, N those cores' number,
-    at least two), the process of ``child``'s slot keeps to a core of its own, its threads with it; the core,
-    or None where the kernel is left to choose (fewer or more processes than cores, or it refuses).
+    at least two), the process of ``child``'s slot keeps to a core of its own, its threads with it; else (fewer
+    or more processes than cores, or the kernel refuses) the kernel is left to choose.
 
     A process's threads take turns at one interpreter (the GIL) and hand it over at every request's reads,
     writes and waits; kept to one core, a hand-over is a switch between threads on that core, not a thread
@@ -248,17 +248,16 @@ def keep_to_a_core(child: Child) -> int | None:
     try:
         cores = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):   # not Linux
-        return None
+        return
     if child.count < 2 or child.count != len(cores):
-        return None
+        return
     core = cores[child.slot % child.count]
     try:
         os.sched_setaffinity(0, {core})
     except OSError as e:
         logger.warning("radicale-ext: %s could not keep to core %d: %s", child.name, core, e)
-        return None
+        return
     logger.info("radicale-ext: %s keeps to core %d", child.name, core)
-    return core
 
 
 # -- the parent -----------------------------------------------------------------------------------------
